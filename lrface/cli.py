@@ -1,0 +1,55 @@
+"""The `lrface` console script: one entry point, thin sub-commands.
+
+Each sub-command lives in ``lrface/commands/<name>.py`` with ``register(subparsers)``; those
+modules import only argparse at load time so that `lrface identify` never pulls in torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import UserError
+
+COMMANDS = ("prepare", "train", "export", "gallery", "identify", "evaluate", "benchmark")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lrface",
+        description="Low-resolution (16x16) face recognition: prepare data, train a tiny student with "
+                    "Evolutionary Knowledge Distillation, export it to ONNX, and identify faces.",
+    )
+    parser.add_argument("--version", action="version", version=f"lrface {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"lrface.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"lrface.commands.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        print(f"lrface {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"lrface {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

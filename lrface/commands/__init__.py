@@ -1,0 +1,1 @@
+"""Sub-commands of the lrface CLI (argparse only at import time)."""

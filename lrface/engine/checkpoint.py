@@ -1,0 +1,70 @@
+"""Checkpoints: atomic save, ``weights_only=True`` load, and the student extractor used by export.
+
+Format ``lrface-ckpt/1``: a dict with config, class_names, preprocess, epoch, step, models
+(per stream: the Stream state_dict, backbone weights under ``backbone.``), optimizers,
+schedulers, rng, best, metrics.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from ..errors import UserError
+from ..fileio import atomic_write
+
+FORMAT = "lrface-ckpt/1"
+
+
+def save_checkpoint(state: dict, path: str | Path) -> None:
+    atomic_write(path, lambda p: torch.save({"format": FORMAT, **state}, p))
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load with ``weights_only=True``; truncated or foreign files become a UserError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint not found; pass a run directory or a .pt written by `lrface train`")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, OSError) as e:
+        raise UserError(f"{path}: truncated or not a PyTorch checkpoint ({str(e).splitlines()[0][:120]}); "
+                        "use another checkpoint or retrain") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise UserError(f"{path}: not an lrface checkpoint (expected format {FORMAT}); pass one written by `lrface train`")
+    return state
+
+
+def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
+    """A run directory -> its checkpoints/{best,last}.pt; a file is returned as is."""
+    path = Path(path)
+    if path.is_dir():
+        for name in (which, "last", "best"):
+            cand = path / "checkpoints" / f"{name}.pt"
+            if cand.is_file():
+                return cand
+        raise UserError(f"{path}: no checkpoints/best.pt or last.pt, so not a training run directory")
+    return path
+
+
+def load_student(path: str | Path, which: str = "best"):
+    """Student backbone (eval mode, forward -> (logits, feature)) and its metadata, from a run or a .pt."""
+    from ..models import build_model
+
+    ckpt_path = resolve_checkpoint(path, which)
+    state = load_checkpoint(ckpt_path)
+    cfg = state["config"]
+    sd = state["models"].get("student")
+    if sd is None:
+        raise UserError(f"{ckpt_path}: this run trained no student (strategy {cfg.get('strategy')}); export a student run")
+    class_names = list(state["class_names"])
+    model = build_model(cfg["student"]["arch"], num_classes=len(class_names), **cfg["student"].get("kwargs", {}))
+    model.load_state_dict({k[len("backbone."):]: v for k, v in sd.items() if k.startswith("backbone.")})
+    model.eval()
+    meta = {"arch": cfg["student"]["arch"], "num_classes": len(class_names), "class_names": class_names,
+            "preprocess": state["preprocess"], "embedding_dim": int(model.feature_dim), "config": cfg,
+            "checkpoint": str(ckpt_path), "epoch": int(state["epoch"])}
+    return model, meta

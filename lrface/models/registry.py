@@ -1,0 +1,25 @@
+"""Models by name (timm-style registry)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..errors import UserError
+
+_MODELS: dict[str, Callable] = {}
+
+
+def register_model(fn: Callable) -> Callable:
+    _MODELS[fn.__name__] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+def build_model(name: str, num_classes: int, **kwargs):
+    """Build a registered backbone; every model returns ``(logits, feature)`` and exposes ``blocks``."""
+    if name not in _MODELS:
+        raise UserError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
+    return _MODELS[name](num_classes=num_classes, **kwargs)
