@@ -1,0 +1,219 @@
+"""Typed run configuration: YAML in, validated dataclasses out, one-line errors on bad keys."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .errors import UserError
+
+
+@dataclass
+class DataConfig:
+    kind: str = "auto"          # auto | packed | folder | cifar10 | cifar100 | tiny-imagenet
+    path: str = ""              # packed set, identity folder or dataset root (--data / $LRFACE_DATA override)
+    image_size: int = 16
+    test_fraction: float = 0.2  # per-identity test split when the set has a single split
+    val_fraction: float = 0.0   # held out of the training split for model choices (never tune on test)
+    fraction: float = 1.0       # few-sample subset: fraction of each class's training images (Fig. 7)
+    min_per_class: int = 2
+    low_res: bool = False       # classification: downsample to image_size (Fig. 6)
+    download: bool = False      # classification: let torchvision download CIFAR when online
+    cache: bool = True          # identity folders: cache the resized arrays beside the run
+
+
+@dataclass
+class AugmentConfig:
+    enabled: bool = True
+    flip: bool = True
+    shift: float = 0.0625       # fraction of the side
+    scale: float = 0.1
+    rotate: float = 0.0
+    brightness_contrast: float = 0.2
+    pad_crop: int = 0           # classification: random crop with this much padding
+    independent: bool = True    # each stream gets its own draw ("incomplete synchronization")
+
+
+@dataclass
+class PreprocessConfig:
+    mean: list = field(default_factory=lambda: [0.5, 0.5, 0.5])
+    std: list = field(default_factory=lambda: [0.5, 0.5, 0.5])
+
+
+@dataclass
+class StreamConfig:
+    arch: str = ""
+    guided: bool = True         # T_G / S_G of Table V
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
+class TeacherConfig(StreamConfig):
+    arch: str = "resnet50"
+    mode: str = "evolutionary"  # evolutionary (online) | fixed (pre-trained, frozen)
+    checkpoint: str = ""        # fixed teacher, or starting point of an evolutionary one
+
+
+@dataclass
+class GuidedConfig:
+    count: int = 3              # guided module pairs, 0..C-1 (Fig. 4)
+    blocks: list = field(default_factory=list)  # explicit 1-based block indices; overrides count
+    dim: int = 0                # shared D; 0 = the student's feature size
+    width: int = 64             # bottleneck width inside a guided module
+
+
+@dataclass
+class LossConfig:
+    temperature: float = 4.0
+    ce: float = 1.0             # L_L, Eq. 9
+    within_kl: float = 1.0      # L_D, Eq. 3
+    within_l2: float = 1.0      # L_F, Eq. 4
+    cross_kl: float = 1.0       # L_G1, Eq. 6
+    cross_l2: float = 1.0       # L_G2, Eq. 7
+    within_teachers: str = "head"        # head | all_deeper
+    cross_stream_to_teacher: bool = False
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = False
+    milestones: list = field(default_factory=lambda: [75, 130, 180])
+    gamma: float = 0.1
+    warmup_epochs: int = 0
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 200
+    batch_size: int = 64
+    seed: int = 5
+    device: str = "auto"        # auto | cpu | cuda
+    amp: str = "none"           # none | bf16
+    workers: int = 0
+    threads: int = 0            # torch CPU threads; 0 = leave as is
+    max_steps: int = 0          # stop after this many steps in total (smoke tests); 0 = no limit
+    log_every: int = 20
+    eval_batch_size: int = 512
+    select_on: str = "student"  # which top-1 picks best.pt: student | teacher
+
+
+@dataclass
+class Config:
+    name: str = "run"
+    strategy: str = "ekd"       # ekd | student-only | teacher-only | kd | byot
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    student: StreamConfig = field(default_factory=lambda: StreamConfig(arch="sresnet18"))
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    guided: GuidedConfig = field(default_factory=GuidedConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+CHOICES = {
+    "strategy": ("ekd", "student-only", "teacher-only", "kd", "byot"),
+    "data.kind": ("auto", "packed", "folder", "cifar10", "cifar100", "tiny-imagenet"),
+    "teacher.mode": ("evolutionary", "fixed"),
+    "loss.within_teachers": ("head", "all_deeper"),
+    "train.device": ("auto", "cpu", "cuda"),
+    "train.amp": ("none", "bf16"),
+    "train.select_on": ("student", "teacher"),
+}
+
+
+def _coerce(value, tp, where: str):
+    origin = typing.get_origin(tp)
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, str, bool) and type(value) is tp:
+        return value
+    if (origin or tp) in (list, dict) and isinstance(value, origin or tp):
+        return value
+    if origin in (typing.Union, types.UnionType) and value is None:
+        return None
+    raise UserError(f"config key {where}: expected {getattr(tp, '__name__', tp)}, got {value!r}; fix the value")
+
+
+def _build(cls, raw, where: str):
+    if not isinstance(raw, dict):
+        raise UserError(f"config section {where or 'top level'}: expected a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in raw.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean {(where + '.' if where else '') + close[0]}?" if close else ""
+            raise UserError(f"unknown config key {path}{hint}")
+        tp = hints[key]
+        kwargs[key] = _build(tp, value, path) if dataclasses.is_dataclass(tp) else _coerce(value, tp, path)
+        if path in CHOICES and kwargs[key] not in CHOICES[path]:
+            raise UserError(f"config key {path}: {kwargs[key]!r} is not one of {', '.join(CHOICES[path])}")
+    return cls(**kwargs)
+
+
+def _set_dotted(raw: dict, dotted: str, value) -> None:
+    keys = dotted.split(".")
+    node = raw
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+        if not isinstance(node, dict):
+            raise UserError(f"--set {dotted}: {k} is not a section")
+    node[keys[-1]] = value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = (), base: dict | None = None) -> Config:
+    """Read YAML (or start from ``base``), apply ``key=value`` overrides, validate."""
+    raw: dict = dict(base or {})
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"config {path} not found; pass a file such as configs/face/orl-smoke.yaml")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise UserError(f"config {path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"--set {item!r}: expected key=value, e.g. --set train.epochs=5")
+        key, _, text = item.partition("=")
+        _set_dotted(raw, key.strip(), yaml.safe_load(text))
+    cfg = _build(Config, raw, "")
+    _check(cfg)
+    return cfg
+
+
+def config_from_dict(raw: dict) -> Config:
+    return _build(Config, raw, "")
+
+
+def _check(cfg: Config) -> None:
+    if not 8 <= cfg.data.image_size <= 256:
+        raise UserError(f"data.image_size {cfg.data.image_size} is outside 8..256")
+    if not 0 < cfg.data.fraction <= 1:
+        raise UserError(f"data.fraction {cfg.data.fraction} must be in (0, 1]")
+    if not 0 <= cfg.data.test_fraction < 1 or not 0 <= cfg.data.val_fraction < 1:
+        raise UserError("data.test_fraction and data.val_fraction must be in [0, 1)")
+    if cfg.loss.temperature <= 0:
+        raise UserError("loss.temperature must be positive")
+    if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
+        raise UserError("train.epochs and train.batch_size must be at least 1")
+    if cfg.strategy == "kd" and not cfg.teacher.checkpoint:
+        raise UserError("strategy kd needs a fixed teacher: set teacher.checkpoint to a teacher-only run")
+    if len(cfg.preprocess.mean) != 3 or len(cfg.preprocess.std) != 3 or min(cfg.preprocess.std) <= 0:
+        raise UserError("preprocess.mean and preprocess.std need three values, std positive")

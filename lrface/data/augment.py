@@ -1,0 +1,35 @@
+"""Training augmentation for tiny images (albumentations), applied to uint8 RGB batches."""
+
+from __future__ import annotations
+
+import albumentations as A
+import cv2
+import numpy as np
+
+from ..config import AugmentConfig
+
+
+def build_augment(cfg: AugmentConfig, image_size: int, seed: int) -> A.Compose | None:
+    """Flip, small shift/scale/rotation, brightness/contrast (and pad+crop for CIFAR-style sets)."""
+    if not cfg.enabled:
+        return None
+    ops = []
+    if cfg.pad_crop:
+        ops += [A.PadIfNeeded(image_size + 2 * cfg.pad_crop, image_size + 2 * cfg.pad_crop,
+                              border_mode=cv2.BORDER_CONSTANT, fill=0),
+                A.RandomCrop(image_size, image_size)]
+    if cfg.flip:
+        ops.append(A.HorizontalFlip(p=0.5))
+    if cfg.shift or cfg.scale or cfg.rotate:
+        ops.append(A.Affine(translate_percent=(-cfg.shift, cfg.shift), scale=(1 - cfg.scale, 1 + cfg.scale),
+                            rotate=(-cfg.rotate, cfg.rotate), border_mode=cv2.BORDER_REFLECT_101, p=0.8))
+    if cfg.brightness_contrast:
+        ops.append(A.RandomBrightnessContrast(cfg.brightness_contrast, cfg.brightness_contrast, p=0.8))
+    return A.Compose(ops, seed=seed)
+
+
+def augment_batch(aug: A.Compose | None, images: np.ndarray) -> np.ndarray:
+    """Apply ``aug`` to each image of a uint8 N x H x W x 3 batch (a copy when aug is None)."""
+    if aug is None:
+        return np.array(images)
+    return np.stack([aug(image=np.ascontiguousarray(im))["image"] for im in images])

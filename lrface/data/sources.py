@@ -1,0 +1,148 @@
+"""Turn ``config.data`` into in-memory uint8 arrays: packed sets, identity folders, CIFAR, Tiny-ImageNet."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..config import Config
+from ..errors import UserError
+from ..imageio import BadImage, is_image_file, read_image
+from ..preprocess import resize_uint8
+from .packed import is_packed_set, read_packed_set
+from .splits import few_sample_subset, per_class_split
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass
+class DataBundle:
+    class_names: list[str]
+    splits: dict[str, Split] = field(default_factory=dict)  # train, optional val, test
+    source: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def scan_identity_folder(root: Path) -> list[tuple[str, Path]]:
+    """(identity, image path) for ``root/<identity>/*.{jpg,png,...}``, sorted."""
+    items = []
+    for ident in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        items += [(ident.name, f) for f in sorted(ident.iterdir()) if f.is_file() and is_image_file(f)]
+    return items
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("LRFACE_CACHE", Path.home() / ".cache" / "lrface"))
+
+
+def load_identity_folder(root: Path, size: int, use_cache: bool = True) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read and resize every image once; cache the arrays keyed on the file list, sizes and mtimes."""
+    items = scan_identity_folder(root)
+    if not items:
+        raise UserError(f"{root}: no images found in <identity>/ sub-folders; expected ROOT/<identity>/*.jpg")
+    key = hashlib.sha256(f"{root.resolve()}|{size}".encode())
+    for ident, f in items:
+        st = f.stat()
+        key.update(f"{ident}/{f.name}|{st.st_size}|{st.st_mtime_ns}".encode())
+    cache = _cache_dir() / "folders" / f"{key.hexdigest()[:24]}.npz"
+    if use_cache and cache.is_file():
+        with np.load(cache, allow_pickle=False) as z:
+            return z["images"], z["labels"], [str(n) for n in z["class_names"]]
+    class_names = sorted({ident for ident, _ in items})
+    index = {n: i for i, n in enumerate(class_names)}
+    images, labels, bad = [], [], 0
+    for ident, f in items:
+        try:
+            images.append(resize_uint8(read_image(f), size))
+            labels.append(index[ident])
+        except BadImage as e:
+            bad += 1
+            print(f"lrface: skipping {e}", file=sys.stderr)
+    if bad:
+        print(f"lrface: skipped {bad} unreadable image(s) under {root}", file=sys.stderr)
+    images, labels = np.stack(images), np.asarray(labels, dtype=np.int64)
+    if use_cache:
+        from ..fileio import atomic_write
+
+        atomic_write(cache, lambda p: np.savez(open(p, "wb"), images=images, labels=labels,
+                                               class_names=np.asarray(class_names)))
+    return images, labels, class_names
+
+
+def _drop_small_classes(images, labels, class_names, min_per_class):
+    counts = np.bincount(labels, minlength=len(class_names))
+    keep_cls = np.flatnonzero(counts >= min_per_class)
+    if len(keep_cls) < len(class_names):
+        print(f"lrface: dropping {len(class_names) - len(keep_cls)} identities with fewer than "
+              f"{min_per_class} images (data.min_per_class)", file=sys.stderr)
+    remap = -np.ones(len(class_names), dtype=np.int64)
+    remap[keep_cls] = np.arange(len(keep_cls))
+    mask = remap[labels] >= 0
+    return images[mask], remap[labels[mask]], [class_names[i] for i in keep_cls]
+
+
+def load_data(cfg: Config) -> DataBundle:
+    """Read the configured data and produce train / (val) / test splits, seeded."""
+    d = cfg.data
+    if not d.path:
+        raise UserError("no data given: pass --data PATH (a packed set or an identity folder) or set LRFACE_DATA")
+    root = Path(d.path).expanduser()
+    kind = d.kind
+    if kind in ("cifar10", "cifar100", "tiny-imagenet"):
+        from .classification import load_classification
+
+        splits, class_names = load_classification(kind, root, d)
+        bundle = DataBundle(class_names, dict(splits), f"{kind}:{root}")
+    else:
+        if not root.exists():
+            raise UserError(f"data path {root} does not exist; pass a packed set or an identity folder")
+        if kind == "auto":
+            kind = "packed" if is_packed_set(root) else "folder"
+        if kind == "packed":
+            ps = read_packed_set(root, mmap=False)
+            class_names, splits = ps.class_names, {k: (np.asarray(v[0]), np.asarray(v[1])) for k, v in ps.splits.items()}
+            if ps.image_size != d.image_size:
+                splits = {k: (resize_uint8(im, d.image_size), lb) for k, (im, lb) in splits.items()}
+        else:
+            if not root.is_dir():
+                raise UserError(f"data path {root} is neither a packed set nor an identity folder")
+            images, labels, class_names = load_identity_folder(root, d.image_size, d.cache)
+            splits = {"all": (images, labels)}
+        if "train" not in splits:
+            if len(splits) != 1:
+                raise UserError(f"{root}: expected splits train/test or a single split, found {sorted(splits)}")
+            images, labels = next(iter(splits.values()))
+            images, labels, class_names = _drop_small_classes(images, labels, class_names, d.min_per_class)
+            if len(class_names) < 2:
+                raise UserError(f"{root}: needs at least 2 identities with {d.min_per_class}+ images each, "
+                                f"found {len(class_names)}; add identities")
+            tr, te = per_class_split(labels, d.test_fraction, cfg.train.seed)
+            splits = {"train": (images[tr], labels[tr]), "test": (images[te], labels[te])}
+        bundle = DataBundle(class_names, splits, f"{kind}:{root}")
+    return _finish(bundle, cfg)
+
+
+def _finish(bundle: DataBundle, cfg: Config) -> DataBundle:
+    d = cfg.data
+    if bundle.num_classes < 2:
+        raise UserError(f"{bundle.source}: needs at least 2 classes, found {bundle.num_classes}")
+    images, labels = bundle.splits["train"]
+    if d.val_fraction > 0:
+        tr, va = per_class_split(labels, d.val_fraction, cfg.train.seed + 1)
+        bundle.splits["val"] = (images[va], labels[va])
+        images, labels = images[tr], labels[tr]
+    if d.fraction < 1:
+        keep = few_sample_subset(labels, d.fraction, cfg.train.seed)
+        images, labels = images[keep], labels[keep]
+    bundle.splits["train"] = (images, labels)
+    if len(labels) == 0:
+        raise UserError(f"{bundle.source}: the training split is empty")
+    return bundle

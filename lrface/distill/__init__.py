@@ -1,0 +1,1 @@
+"""EKD losses (one function per paper equation) and the training strategies built on them."""

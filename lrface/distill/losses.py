@@ -1,0 +1,73 @@
+"""The EKD losses, one function per equation of the paper (numbers as in ekd-paper.txt).
+
+Every KL is KL(p_teacher^T || p_student^T) * T^2 (Hinton scaling), batch-mean; every L2 is the
+element-mean squared error. Teaching sides are detached here, so callers cannot forget it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def kl_t(teacher_logits: torch.Tensor, student_logits: torch.Tensor, T: float) -> torch.Tensor:
+    """KL(softmax(t/T) || softmax(s/T)) * T^2, averaged over the batch; teacher detached."""
+    p = F.softmax(teacher_logits.detach().float() / T, dim=1)
+    log_q = F.log_softmax(student_logits.float() / T, dim=1)
+    return F.kl_div(log_q, p, reduction="batchmean") * (T * T)
+
+
+def eq3_within_stream_kl(head_logits: torch.Tensor, guided_logits: list[torch.Tensor], T: float,
+                         teachers: str = "head") -> torch.Tensor:
+    """L_D (Eq. 3): deeper classifiers teach each shallow guided classifier of the same stream.
+
+    ``teachers="head"``: the backbone head teaches every guided classifier (the equation);
+    ``"all_deeper"``: the head and every deeper guided classifier c > b teach b (the text).
+    ``guided_logits`` are ordered shallow to deep.
+    """
+    total = head_logits.new_zeros((), dtype=torch.float32)
+    for b, g in enumerate(guided_logits):
+        total = total + kl_t(head_logits, g, T)
+        if teachers == "all_deeper":
+            for deeper in guided_logits[b + 1:]:
+                total = total + kl_t(deeper, g, T)
+    return total
+
+
+def eq4_within_stream_l2(feature: torch.Tensor, guided_regressed: list[torch.Tensor]) -> torch.Tensor:
+    """L_F (Eq. 4): MSE between the detached final feature F_k and each (regressed) guided feature."""
+    total = feature.new_zeros((), dtype=torch.float32)
+    for g in guided_regressed:
+        total = total + F.mse_loss(g.float(), feature.detach().float())
+    return total
+
+
+def eq6_cross_stream_kl(t_logits: torch.Tensor, s_logits: torch.Tensor, t_guided_logits: list[torch.Tensor],
+                        s_guided_logits: list[torch.Tensor], T: float) -> torch.Tensor:
+    """L_G1 (Eq. 6): teacher head -> student head, plus teacher guided b -> student guided b."""
+    total = kl_t(t_logits, s_logits, T)
+    for tg, sg in zip(t_guided_logits, s_guided_logits):
+        total = total + kl_t(tg, sg, T)
+    return total
+
+
+def eq7_cross_stream_l2(t_guided_features: list[torch.Tensor], s_guided_features: list[torch.Tensor]) -> torch.Tensor:
+    """L_G2 (Eq. 7): MSE between teacher and student guided features F_g^(b), pair by pair (both D-dim)."""
+    total = torch.zeros((), dtype=torch.float32, device=s_guided_features[0].device) if s_guided_features else torch.zeros(())
+    for tf, sf in zip(t_guided_features, s_guided_features):
+        total = total + F.mse_loss(sf.float(), tf.detach().float())
+    return total
+
+
+def eq9_classification(logits: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+    """L_L (Eq. 9): cross-entropy of every classifier of a stream (head and guided) with the label."""
+    return sum(F.cross_entropy(lg.float(), labels) for lg in logits)
+
+
+def eq11_stream_loss(parts: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
+    """Eq. 11: L^(k) = L_D + L_F + L_L + [k = s] (L_G1 + L_G2) (Eq. 8), each term weighted.
+
+    ``parts`` holds the terms that apply to this stream (the cross-stream ones only for the student,
+    or for the teacher with ``cross_stream_to_teacher``).
+    """
+    return sum(weights[name] * value for name, value in parts.items())

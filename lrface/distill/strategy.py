@@ -1,0 +1,85 @@
+"""Strategies: which streams exist, which learn, and each stream's loss. One engine runs them all.
+
+A new baseline is one module in ``lrface/distill/strategies/`` defining a ``Strategy`` subclass
+decorated with ``@register_strategy``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..config import Config
+from ..errors import UserError
+from ..models import StreamOutput
+from . import losses
+
+_STRATEGIES: dict[str, type["Strategy"]] = {}
+
+
+def register_strategy(cls):
+    _STRATEGIES[cls.name] = cls
+    return cls
+
+
+def build_strategy(cfg: Config) -> "Strategy":
+    from . import strategies  # noqa: F401  (registers the built-in strategies)
+
+    if cfg.strategy not in _STRATEGIES:
+        raise UserError(f"unknown strategy {cfg.strategy!r}; choose one of: {', '.join(sorted(_STRATEGIES))}")
+    return _STRATEGIES[cfg.strategy](cfg)
+
+
+class Strategy:
+    """Default behaviour = full EKD (EKD-SPEC); subclasses switch parts off."""
+
+    name = ""
+    streams: tuple[str, ...] = ("teacher", "student")
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        lc = cfg.loss
+        self.T = lc.temperature
+        self.weights = {"ce": lc.ce, "within_kl": lc.within_kl, "within_l2": lc.within_l2,
+                        "cross_kl": lc.cross_kl, "cross_l2": lc.cross_l2}
+
+    # --- structure -------------------------------------------------------------------------
+    def guided(self, stream: str) -> bool:
+        """Whether ``stream`` carries guided modules."""
+        return getattr(self.cfg, stream).guided and self.cfg.guided.count + len(self.cfg.guided.blocks) > 0
+
+    def trains(self, stream: str) -> bool:
+        """Whether ``stream`` gets an optimizer (a fixed teacher does not)."""
+        return stream in self.streams and not (stream == "teacher" and self.cfg.teacher.mode == "fixed")
+
+    @property
+    def mutual(self) -> bool:
+        """The teacher also receives the mirrored cross-stream loss (needs the student forward first)."""
+        return self.trains("teacher") and "student" in self.streams and self.cfg.loss.cross_stream_to_teacher
+
+    # --- losses ----------------------------------------------------------------------------
+    def within_parts(self, out: StreamOutput, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """L_L (Eq. 9), L_D (Eq. 3), L_F (Eq. 4) of one stream."""
+        parts = {"ce": losses.eq9_classification([out.logits, *out.guided_logits], labels)}
+        if out.guided_logits:
+            parts["within_kl"] = losses.eq3_within_stream_kl(out.logits, out.guided_logits, self.T,
+                                                             self.cfg.loss.within_teachers)
+            parts["within_l2"] = losses.eq4_within_stream_l2(out.feature, out.guided_regressed)
+        return parts
+
+    def cross_parts(self, learner: StreamOutput, teaching: StreamOutput) -> dict[str, torch.Tensor]:
+        """L_G = L_G1 (Eq. 6) + L_G2 (Eq. 7) (Eq. 8): guided pairs only where both streams have them."""
+        pairs = min(len(learner.guided_logits), len(teaching.guided_logits))
+        t_gl, s_gl = teaching.guided_logits[:pairs], learner.guided_logits[:pairs]
+        parts = {"cross_kl": losses.eq6_cross_stream_kl(teaching.logits, learner.logits, t_gl, s_gl, self.T)}
+        if pairs:
+            parts["cross_l2"] = losses.eq7_cross_stream_l2(teaching.guided_features[:pairs],
+                                                           learner.guided_features[:pairs])
+        return parts
+
+    def stream_loss(self, stream: str, out: StreamOutput, labels: torch.Tensor,
+                    other: StreamOutput | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Eq. 11 for ``stream``; ``other`` is the other stream's detached output, or None."""
+        parts = self.within_parts(out, labels)
+        if other is not None and (stream == "student" or self.mutual):
+            parts.update(self.cross_parts(out, other))
+        return losses.eq11_stream_loss(parts, self.weights), parts

@@ -1,0 +1,333 @@
+"""The training loop, readable top to bottom: build, (resume), for each epoch train + evaluate + save.
+
+Checkpoints are written at the end of every epoch, so a resumed run restarts at an epoch boundary;
+every random draw of an epoch (order, augmentation) is seeded from (seed, epoch), which makes a
+resumed CPU run bit-identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from ..config import Config, config_from_dict
+from ..data.augment import augment_batch, build_augment
+from ..data.sources import DataBundle
+from ..distill.strategy import Strategy, build_strategy
+from ..errors import UserError
+from ..fileio import atomic_write_text
+from ..models import Stream, StreamOutput, build_model
+from ..models.stream import guided_positions
+from ..preprocess import PreprocessSpec, preprocess
+from .checkpoint import load_checkpoint, save_checkpoint
+
+
+class TrainingDiverged(UserError):
+    pass
+
+
+def select_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("train.device=cuda but no CUDA device is available; use train.device=auto or cpu")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def build_streams(cfg: Config, strategy: Strategy, num_classes: int) -> dict[str, Stream]:
+    """One Stream per strategy stream; guided modules share D = the student's feature size by default."""
+    backbones = {s: build_model(getattr(cfg, s).arch, num_classes=num_classes, **getattr(cfg, s).kwargs)
+                 for s in strategy.streams}
+    dim = cfg.guided.dim or (backbones["student"].feature_dim if "student" in backbones
+                             else build_model(cfg.student.arch, num_classes, **cfg.student.kwargs).feature_dim)
+    streams = {}
+    for s, bb in backbones.items():
+        positions = []
+        if strategy.guided(s):
+            if not 0 <= cfg.guided.count <= len(bb.blocks) - 1:
+                raise UserError(f"guided.count {cfg.guided.count} must be within 0..{len(bb.blocks) - 1} for {getattr(cfg, s).arch}")
+            positions = guided_positions(len(bb.blocks), cfg.guided.count, cfg.guided.blocks)
+        try:
+            streams[s] = Stream(bb, num_classes, positions, dim, cfg.guided.width)
+        except ValueError as e:
+            raise UserError(f"guided.blocks: {e}") from None
+    return streams
+
+
+def load_teacher_weights(stream: Stream, cfg: Config, class_names: list[str], need_guided: bool) -> None:
+    """Initialise the teacher from ``teacher.checkpoint`` (a teacher-only or EKD run), checking it fits."""
+    path = Path(cfg.teacher.checkpoint)
+    if path.is_dir():
+        path = path / "checkpoints" / "best.pt"
+    state = load_checkpoint(path)
+    sd = state["models"].get("teacher")
+    arch = state["config"]["teacher"]["arch"]
+    if sd is None:
+        raise UserError(f"{path}: holds no teacher; train one with strategy teacher-only")
+    if arch != cfg.teacher.arch:
+        raise UserError(f"{path}: teacher is {arch}, config asks for {cfg.teacher.arch}; set teacher.arch={arch}")
+    if len(state["class_names"]) != len(class_names):
+        raise UserError(f"{path}: teacher has {len(state['class_names'])} classes, this data has "
+                        f"{len(class_names)}; train the teacher on the same data")
+    missing, _ = stream.load_state_dict(sd, strict=False)
+    missing = [k for k in missing if need_guided or k.startswith("backbone.")]
+    if missing:
+        raise UserError(f"{path}: teacher checkpoint lacks {len(missing)} weights (e.g. {missing[0]}); "
+                        "for a fixed teacher with guided modules train it with teacher.guided=true, or set teacher.guided=false")
+
+
+class Trainer:
+    def __init__(self, cfg: Config, data: DataBundle, run_dir: Path):
+        self.cfg, self.data, self.run_dir = cfg, data, Path(run_dir)
+        self.device = select_device(cfg.train.device)
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        self.spec = PreprocessSpec(cfg.data.image_size, tuple(cfg.preprocess.mean), tuple(cfg.preprocess.std))
+        self.strategy = build_strategy(cfg)
+        torch.manual_seed(cfg.train.seed)
+        self.streams = build_streams(cfg, self.strategy, data.num_classes)
+        if "teacher" in self.streams and (cfg.teacher.checkpoint or not self.strategy.trains("teacher")):
+            if not cfg.teacher.checkpoint:
+                raise UserError("a fixed teacher needs teacher.checkpoint (a teacher-only run directory or .pt)")
+            load_teacher_weights(self.streams["teacher"], cfg, data.class_names, self.strategy.guided("teacher"))
+        for s in self.streams.values():
+            s.to(self.device)
+        self.trainable = [s for s in ("teacher", "student") if s in self.streams and self.strategy.trains(s)]
+        oc = cfg.optim
+        self.optimizers = {s: torch.optim.SGD(self.streams[s].parameters(), lr=oc.lr, momentum=oc.momentum,
+                                              weight_decay=oc.weight_decay, nesterov=oc.nesterov)
+                           for s in self.trainable}
+        self.schedulers = {s: torch.optim.lr_scheduler.MultiStepLR(o, milestones=list(oc.milestones), gamma=oc.gamma)
+                           for s, o in self.optimizers.items()}
+        self.epoch, self.step, self.best, self.best_epoch = 0, 0, -1.0, -1
+        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.train.amp == "bf16")
+
+    # --- state ------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "config": self.cfg.to_dict(), "class_names": self.data.class_names, "preprocess": self.spec.to_dict(),
+            "epoch": self.epoch, "step": self.step, "best": self.best, "best_epoch": self.best_epoch,
+            "models": {s: m.state_dict() for s, m in self.streams.items()},
+            "optimizers": {s: o.state_dict() for s, o in self.optimizers.items()},
+            "schedulers": {s: o.state_dict() for s, o in self.schedulers.items()},
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for s, m in self.streams.items():
+            m.load_state_dict(state["models"][s])
+        for s, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][s])
+        for s, o in self.schedulers.items():
+            o.load_state_dict(state["schedulers"][s])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.best, self.best_epoch = float(state["best"]), int(state["best_epoch"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if self.device.type == "cuda" and state["rng"]["cuda"]:
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+
+    # --- one step (Algorithm 1) -----------------------------------------------------------------
+    def to_input(self, images: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(preprocess(images, self.spec)).to(self.device, non_blocking=True)
+
+    def train_step(self, x: dict[str, torch.Tensor], y: torch.Tensor) -> dict[str, float]:
+        """Teacher forward + update, then student forward + update with the step-1 teacher outputs."""
+        logs: dict[str, torch.Tensor] = {}
+        t_out = s_out = None
+        if "teacher" in self.streams:
+            with self.autocast:
+                if "teacher" in self.optimizers:
+                    t_out = self.streams["teacher"](x["teacher"])
+                else:
+                    with torch.no_grad():
+                        t_out = self.streams["teacher"](x["teacher"])
+        if self.strategy.mutual:
+            with self.autocast:
+                s_out = self.streams["student"](x["student"])
+        if "teacher" in self.optimizers:
+            self._update("teacher", t_out, y, s_out.detach() if s_out is not None else None, logs)
+        if "student" in self.streams:
+            if s_out is None:
+                with self.autocast:
+                    s_out = self.streams["student"](x["student"])
+            self._update("student", s_out, y, t_out.detach() if t_out is not None else None, logs)
+        return {k: float(v) for k, v in logs.items()}
+
+    def _update(self, stream: str, out: StreamOutput, y: torch.Tensor, other: StreamOutput | None, logs: dict) -> None:
+        loss, parts = self.strategy.stream_loss(stream, out, y, other)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"{stream} loss became {float(loss)} at epoch {self.epoch + 1}, step {self.step + 1}; "
+                                   f"the last good checkpoint is kept in {self.run_dir / 'checkpoints'}; lower optim.lr")
+        opt = self.optimizers[stream]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        logs[f"loss_{stream}"] = loss.detach()
+        logs.update({f"{stream}_{k}": v.detach() for k, v in parts.items()})
+
+    # --- evaluation ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, split: str) -> dict[str, float]:
+        """Top-1 of every classifier (heads and guided) of every stream on ``split``."""
+        images, labels = self.data.splits[split]
+        correct: dict[str, int] = {}
+        for m in self.streams.values():
+            m.eval()
+        bs = self.cfg.train.eval_batch_size
+        for i in range(0, len(labels), bs):
+            x = self.to_input(images[i:i + bs])
+            y = torch.from_numpy(np.asarray(labels[i:i + bs])).to(self.device)
+            for s, m in self.streams.items():
+                with self.autocast:
+                    out = m(x)
+                heads = {s: out.logits, **{f"{s}_g{p + 1}": g for p, g in zip(m.positions, out.guided_logits)}}
+                for name, lg in heads.items():
+                    correct[name] = correct.get(name, 0) + int((lg.argmax(1) == y).sum())
+        n = max(len(labels), 1)
+        res = {f"{split}_top1_{k}": 100.0 * v / n for k, v in correct.items()}
+        if "teacher" in self.streams and "student" in self.streams:
+            res[f"{split}_gap"] = res[f"{split}_top1_teacher"] - res[f"{split}_top1_student"]
+        return res
+
+    # --- the loop -----------------------------------------------------------------------------
+    def fit(self) -> dict[str, float]:
+        cfg = self.cfg
+        images, labels = self.data.splits["train"]
+        n, bs = len(labels), cfg.train.batch_size
+        steps_per_epoch = max(1, n // bs) if n >= bs else 1
+        writer = _tensorboard(self.run_dir / "tb")
+        eval_split = "val" if "val" in self.data.splits else "test"
+        last: dict[str, float] = {}
+        while self.epoch < cfg.train.epochs:
+            if cfg.train.max_steps and self.step >= cfg.train.max_steps:
+                break
+            epoch_seed = cfg.train.seed * 100_003 + self.epoch
+            gen = torch.Generator().manual_seed(epoch_seed)
+            order = torch.randperm(n, generator=gen).numpy()
+            augs = {s: build_augment(cfg.augment, cfg.data.image_size, epoch_seed * 7 + i)
+                    for i, s in enumerate(("teacher", "student"))}
+            for m in self.streams.values():
+                m.train()
+            fixed_teacher = "teacher" in self.streams and "teacher" not in self.optimizers
+            if fixed_teacher:
+                self.streams["teacher"].eval()
+            sums: dict[str, float] = {}
+            t0, seen = time.perf_counter(), 0
+            bar = tqdm(range(steps_per_epoch), desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", leave=False,
+                       file=sys.stderr, disable=None)
+            for i in bar:
+                idx = np.sort(order[i * bs:(i + 1) * bs])
+                batch, y = images[idx], torch.from_numpy(np.asarray(labels[idx])).to(self.device)
+                x = {"student": self.to_input(augment_batch(augs["student"], batch))}
+                x["teacher"] = self.to_input(augment_batch(augs["teacher"], batch)) if cfg.augment.independent else x["student"]
+                logs = self.train_step(x, y)
+                self.step += 1
+                seen += len(idx)
+                for k, v in logs.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                if i % cfg.train.log_every == 0 or i == steps_per_epoch - 1:
+                    post = {k: f"{v:.3f}" for k, v in logs.items() if k.startswith("loss_")}
+                    bar.set_postfix(**post, img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+                if cfg.train.max_steps and self.step >= cfg.train.max_steps:
+                    break
+            train_time = time.perf_counter() - t0
+            for sch in self.schedulers.values():
+                sch.step()
+            self.epoch += 1
+            row = {"epoch": self.epoch, "step": self.step,
+                   "lr": next(iter(self.optimizers.values())).param_groups[0]["lr"] if self.optimizers else 0.0,
+                   "train_seconds": round(train_time, 3), "img_per_s": round(seen / max(train_time, 1e-9), 1)}
+            row.update({k: v / (i + 1) for k, v in sums.items()})
+            row.update(self.evaluate(eval_split))
+            if eval_split != "test":
+                row.update(self.evaluate("test"))
+            score = row.get(f"{eval_split}_top1_{cfg.train.select_on}", row.get(f"{eval_split}_top1_{self.trainable[0]}"))
+            self._log(row, writer)
+            self._save(score)
+            last = row
+            print(_summary(row, eval_split), file=sys.stderr)
+        if writer is not None:
+            writer.close()
+        return last
+
+    def _save(self, score: float) -> None:
+        ckdir = self.run_dir / "checkpoints"
+        improved = score > self.best
+        if improved:
+            self.best, self.best_epoch = score, self.epoch
+        state = self.state_dict()
+        save_checkpoint(state, ckdir / "last.pt")
+        if improved:
+            save_checkpoint(state, ckdir / "best.pt")
+
+    def _log(self, row: dict, writer) -> None:
+        path = self.run_dir / "metrics.csv"
+        rows = []
+        if path.is_file():
+            with open(path, newline="") as fh:
+                rows = [r for r in csv.DictReader(fh) if int(r["epoch"]) < row["epoch"]]
+        rows.append(row)
+        fields = list(dict.fromkeys(k for r in rows for k in r))
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        atomic_write_text(path, buf.getvalue())
+        if writer is not None:
+            for k, v in row.items():
+                if k != "epoch" and isinstance(v, (int, float)) and math.isfinite(v):
+                    writer.add_scalar(k.replace("_", "/", 1), v, row["epoch"])
+            writer.flush()
+
+
+def _summary(row: dict, split: str) -> str:
+    keys = [k for k in (f"{split}_top1_teacher", f"{split}_top1_student", f"{split}_gap") if k in row]
+    vals = " ".join(f"{k.split('_', 1)[1]}={row[k]:.2f}" for k in keys)
+    return f"epoch {row['epoch']}: {vals} ({row['img_per_s']:.0f} img/s)"
+
+
+def _tensorboard(path: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(path))
+
+
+def prepare_run_dir(run_dir: Path, cfg: Config, force: bool) -> None:
+    """Create a fresh run directory; refuse one that exists and is not empty unless ``force``."""
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not force:
+            what = "is a run; continue it with --resume" if (run_dir / "checkpoints").is_dir() else "exists and is not a run"
+            raise UserError(f"output directory {run_dir} {what}, or pass --force to overwrite it")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def resume_state(run_dir: Path, overrides: list[str]) -> tuple[Config, dict]:
+    """Config and state of ``run_dir/checkpoints/last.pt``; only train.* keys may be overridden."""
+    if not run_dir.is_dir() or not (run_dir / "config.yaml").is_file():
+        raise UserError(f"--resume {run_dir}: not a run directory (no config.yaml); pass the --out of an earlier run")
+    last = run_dir / "checkpoints" / "last.pt"
+    if not last.is_file():
+        raise UserError(f"--resume {run_dir}: no checkpoints/last.pt yet (the run ended before its first epoch); start it again with --force")
+    state = load_checkpoint(last)
+    raw = state["config"]
+    for item in overrides:
+        key, _, text = item.partition("=")
+        if not key.startswith("train."):
+            raise UserError(f"--set {key}: only train.* keys can change on --resume (the rest would change the run)")
+        raw.setdefault("train", {})[key.split(".", 1)[1]] = yaml.safe_load(text)
+    return config_from_dict(raw), state
