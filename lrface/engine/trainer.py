@@ -167,7 +167,7 @@ class Trainer:
     def _update(self, stream: str, out: StreamOutput, y: torch.Tensor, other: StreamOutput | None, logs: dict) -> None:
         loss, parts = self.strategy.stream_loss(stream, out, y, other)
         if not torch.isfinite(loss):
-            raise TrainingDiverged(f"{stream} loss became {float(loss)} at epoch {self.epoch + 1}, step {self.step + 1}; "
+            raise TrainingDiverged(f"{stream} loss became {float(loss.detach())} at epoch {self.epoch + 1}, step {self.step + 1}; "
                                    f"the last good checkpoint is kept in {self.run_dir / 'checkpoints'}; lower optim.lr")
         opt = self.optimizers[stream]
         opt.zero_grad(set_to_none=True)

@@ -1,0 +1,46 @@
+"""Shared fixtures: where ../shared/data is, and a generated identity set that is always present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED_DATA = Path(os.environ.get("LRFACE_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+
+
+def shared_data(name: str) -> Path:
+    """Path of ``../shared/data/<name>``; skips the test where it is absent."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent (real face data is only beside the project in development and CI)")
+    return path
+
+
+def make_identity_set(root: Path, identities: int = 6, per_identity: int = 10, size: int = 24, seed: int = 0) -> Path:
+    """Write ``root/id_k/n.png``: each identity a fixed smooth colour pattern, each image a noisy shifted copy."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    for k in range(identities):
+        freq, phase, colour = rng.uniform(1, 3, 2), rng.uniform(0, 6.28, 2), rng.uniform(40, 215, 3)
+        base = (np.sin(2 * np.pi * freq[0] * xx + phase[0]) * np.cos(2 * np.pi * freq[1] * yy + phase[1]))
+        d = root / f"id_{k}"
+        d.mkdir(parents=True, exist_ok=True)
+        for n in range(per_identity):
+            shifted = np.roll(base, rng.integers(-1, 2, 2), axis=(0, 1))
+            img = colour[None, None, :] + 40 * shifted[..., None] + rng.normal(0, 6, (size, size, 3))
+            Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(d / f"{n}.png")
+    return root
+
+
+@pytest.fixture
+def identity_set(tmp_path) -> Path:
+    return make_identity_set(tmp_path / "faces")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LRFACE_CACHE", str(tmp_path / "cache"))

@@ -1,0 +1,138 @@
+"""One EKD step, strategies, the capability gap, bit-exact resume, NaN handling."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from lrface.config import load_config
+from lrface.data.sources import DataBundle
+from lrface.engine.checkpoint import load_checkpoint, load_student
+from lrface.engine.trainer import Trainer
+from lrface.errors import UserError
+
+
+def tiny_cfg(*overrides):
+    return load_config(None, ["teacher.arch=resnet_tiny", "student.arch=resnet_tiny", "guided.width=8",
+                              "train.batch_size=8", "train.epochs=2", "augment.enabled=false", *overrides])
+
+
+def tiny_data(n_classes=3, per_class=8, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(n_classes), per_class)
+    images = (rng.integers(0, 60, (len(labels), 16, 16, 3)) + 60 * labels[:, None, None, None]).astype(np.uint8)
+    return DataBundle([f"c{i}" for i in range(n_classes)], {"train": (images, labels), "test": (images[::2], labels[::2])})
+
+
+def params(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def one_step(cfg, tmp_path):
+    torch.manual_seed(0)
+    tr = Trainer(cfg, tiny_data(), tmp_path)
+    images, labels = tr.data.splits["train"]
+    x = tr.to_input(images[:8])
+    before = {s: params(m) for s, m in tr.streams.items()}
+    logs = tr.train_step({"teacher": x, "student": x}, torch.from_numpy(labels[:8]))
+    after = {s: params(m) for s, m in tr.streams.items()}
+    return before, after, logs
+
+
+def changed(a, b):
+    return any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
+
+
+def test_ekd_step_updates_both_streams_and_logs_every_loss(tmp_path):
+    before, after, logs = one_step(tiny_cfg(), tmp_path)
+    assert changed(before["teacher"], after["teacher"]) and changed(before["student"], after["student"])
+    for key in ("student_ce", "student_within_kl", "student_within_l2", "student_cross_kl", "student_cross_l2",
+                "teacher_ce", "teacher_within_kl", "teacher_within_l2"):
+        assert key in logs and np.isfinite(logs[key])
+    assert "teacher_cross_kl" not in logs  # the indicator of Eq. 11 is on the student
+
+
+def test_teacher_untouched_by_cross_stream_loss(tmp_path):
+    _, low, _ = one_step(tiny_cfg("loss.cross_kl=0.0", "loss.cross_l2=0.0"), tmp_path / "a")
+    _, high, _ = one_step(tiny_cfg("loss.cross_kl=50.0", "loss.cross_l2=50.0"), tmp_path / "b")
+    assert not changed(low["teacher"], high["teacher"])
+    assert changed(low["student"], high["student"])
+
+
+def test_cross_stream_to_teacher_gives_teacher_the_mirrored_loss(tmp_path):
+    _, low, _ = one_step(tiny_cfg("loss.cross_stream_to_teacher=true", "loss.cross_kl=0.0"), tmp_path / "a")
+    _, high, logs = one_step(tiny_cfg("loss.cross_stream_to_teacher=true", "loss.cross_kl=50.0"), tmp_path / "b")
+    assert "teacher_cross_kl" in logs
+    assert changed(low["teacher"], high["teacher"])
+
+
+@pytest.mark.parametrize("strategy,streams,trained", [
+    ("student-only", {"student"}, {"student"}),
+    ("teacher-only", {"teacher"}, {"teacher"}),
+    ("byot", {"student"}, {"student"}),
+])
+def test_strategies_build_the_right_streams(tmp_path, strategy, streams, trained):
+    tr = Trainer(tiny_cfg(f"strategy={strategy}"), tiny_data(), tmp_path)
+    assert set(tr.streams) == streams and set(tr.optimizers) == trained
+    has_guided = {s: bool(m.guided) for s, m in tr.streams.items()}
+    assert has_guided == {s: strategy in ("byot", "teacher-only") for s in streams}
+
+
+def test_kd_uses_a_fixed_teacher_checkpoint(tmp_path):
+    teacher_run = tmp_path / "teacher"
+    tr = Trainer(tiny_cfg("strategy=teacher-only", "train.epochs=1"), tiny_data(), teacher_run)
+    tr.fit()
+    kd = Trainer(tiny_cfg("strategy=kd", f"teacher.checkpoint={teacher_run}"), tiny_data(), tmp_path / "kd")
+    assert set(kd.optimizers) == {"student"}
+    t_before = params(kd.streams["teacher"])
+    row = kd.fit()
+    assert not changed(t_before, params(kd.streams["teacher"]))
+    assert "test_gap" in row and row["test_gap"] == pytest.approx(row["test_top1_teacher"] - row["test_top1_student"])
+
+
+def test_fixed_teacher_with_wrong_class_count_is_refused(tmp_path):
+    teacher_run = tmp_path / "teacher"
+    Trainer(tiny_cfg("strategy=teacher-only", "train.epochs=1"), tiny_data(n_classes=4), teacher_run).fit()
+    with pytest.raises(UserError, match="4 classes"):
+        Trainer(tiny_cfg("strategy=kd", f"teacher.checkpoint={teacher_run}"), tiny_data(n_classes=3), tmp_path / "kd")
+
+
+def test_resume_is_bit_exact_on_cpu(tmp_path):
+    cfg = tiny_cfg("augment.enabled=true", "train.epochs=3")
+    full = Trainer(cfg, tiny_data(), tmp_path / "full")
+    full.fit()
+    part = Trainer(tiny_cfg("augment.enabled=true", "train.epochs=1"), tiny_data(), tmp_path / "part")
+    part.fit()
+    state = load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt")
+    resumed = Trainer(cfg, tiny_data(), tmp_path / "part")
+    resumed.load_state_dict(state)
+    resumed.fit()
+    assert resumed.epoch == full.epoch == 3 and resumed.step == full.step
+    for s in full.streams:
+        a, b = params(full.streams[s]), params(resumed.streams[s])
+        assert all(torch.equal(a[k], b[k]) for k in a), s
+    assert full.optimizers["student"].state_dict()["state"][0]["momentum_buffer"].equal(
+        resumed.optimizers["student"].state_dict()["state"][0]["momentum_buffer"])
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    tr = Trainer(tiny_cfg("train.epochs=1"), tiny_data(), tmp_path)
+    tr.fit()
+    good = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    tr.cfg = copy.deepcopy(tr.cfg)
+    tr.cfg.train.epochs = 2
+    with torch.no_grad():
+        next(tr.streams["student"].parameters()).fill_(float("nan"))
+    with pytest.raises(UserError, match="became nan"):
+        tr.fit()
+    kept = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert kept["epoch"] == good["epoch"] == 1
+
+
+def test_checkpoint_gives_the_student_for_export(tmp_path):
+    Trainer(tiny_cfg("train.epochs=1"), tiny_data(), tmp_path).fit()
+    model, meta = load_student(tmp_path)
+    assert meta["class_names"] == ["c0", "c1", "c2"] and meta["preprocess"]["size"] == 16
+    logits, feat = model(torch.zeros(1, 3, 16, 16))
+    assert logits.shape == (1, 3) and feat.shape == (1, meta["embedding_dim"])
