@@ -1,0 +1,82 @@
+"""Training-step throughput: teacher-only, student-only and EKD steps on synthetic 16x16 batches.
+
+Prints img/s per step kind and batch size, the ratio t(EKD) / (t(teacher) + t(student)) and the
+share of an EKD step spent in guided modules (EKD step minus the same step with guided.count=0).
+Goals (issue 2): ratio <= 1.05, guided share <= 8 %.
+
+    python tools/bench_train.py --config configs/face/uccs-r50-sr18-ekd.yaml --batch-sizes 64 256
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+import torch
+
+from lrface.config import load_config
+from lrface.data.sources import DataBundle
+from lrface.engine.trainer import Trainer
+
+
+def time_step(cfg, classes: int, batch: int, steps: int, warmup: int, tmp: str) -> float:
+    """Seconds per training step (median over ``steps``) for ``cfg`` on a random batch."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (batch, cfg.data.image_size, cfg.data.image_size, 3), dtype=np.uint8)
+    labels = rng.integers(0, classes, batch)
+    data = DataBundle([str(i) for i in range(classes)], {"train": (images, labels), "test": (images, labels)})
+    tr = Trainer(cfg, data, tmp)
+    x = tr.to_input(images)
+    y = torch.from_numpy(labels).to(tr.device)
+    for m in tr.streams.values():
+        m.train()
+    times = []
+    for i in range(warmup + steps):
+        if tr.device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        tr.train_step({"teacher": x, "student": x}, y)
+        if tr.device.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default="configs/face/uccs-r50-sr18-ekd.yaml")
+    ap.add_argument("--classes", type=int, default=180)
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256])
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--set", dest="overrides", action="append", default=[])
+    args = ap.parse_args()
+    base = [f"train.device={args.device}", *args.overrides]
+    kinds = {"teacher": ["strategy=teacher-only", "teacher.guided=false"],
+             "student": ["strategy=student-only"],
+             "ekd": ["strategy=ekd"],
+             "ekd-no-guided": ["strategy=ekd", "guided.count=0"]}
+    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}, device {args.device}, config {args.config}")
+    print("| batch | teacher img/s | student img/s | EKD img/s | EKD / (T + S) | guided share |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    import tempfile
+
+    for bs in args.batch_sizes:
+        t = {}
+        for kind, extra in kinds.items():
+            cfg = load_config(args.config, [*base, f"train.batch_size={bs}", *extra])
+            with tempfile.TemporaryDirectory() as tmp:
+                t[kind] = time_step(cfg, args.classes, bs, args.steps, args.warmup, tmp)
+        ratio = t["ekd"] / (t["teacher"] + t["student"])
+        share = max(0.0, (t["ekd"] - t["ekd-no-guided"]) / t["ekd"])
+        print(f"| {bs} | {bs / t['teacher']:.0f} | {bs / t['student']:.0f} | {bs / t['ekd']:.0f} | "
+              f"{ratio:.3f} | {100 * share:.1f} % |")
+
+
+if __name__ == "__main__":
+    main()
