@@ -38,6 +38,7 @@ class AugmentConfig:
     brightness_contrast: float = 0.2
     pad_crop: int = 0           # classification: random crop with this much padding
     independent: bool = True    # each stream gets its own draw ("incomplete synchronization")
+    backend: str = "auto"       # auto (torch on CUDA, albumentations on CPU) | albumentations | torch
 
 
 @dataclass
@@ -104,6 +105,11 @@ class TrainConfig:
     log_every: int = 20
     eval_batch_size: int = 512
     select_on: str = "student"  # which top-1 picks best.pt: student | teacher
+    # speed switches: auto = on where they help (CUDA), off on CPU
+    channels_last: str = "auto"
+    compile: str = "auto"       # torch.compile both streams; falls back to eager with a message
+    fused_sgd: str = "auto"
+    sync_bn: bool = True        # under torchrun on CUDA: SyncBatchNorm (PyTorch has none for CPU/gloo)
 
 
 @dataclass
@@ -132,6 +138,10 @@ CHOICES = {
     "train.device": ("auto", "cpu", "cuda"),
     "train.amp": ("none", "bf16"),
     "train.select_on": ("student", "teacher"),
+    "augment.backend": ("auto", "albumentations", "torch"),
+    "train.channels_last": ("auto", "on", "off"),
+    "train.compile": ("auto", "on", "off"),
+    "train.fused_sgd": ("auto", "on", "off"),
 }
 
 

@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..data.sources import load_data
-    from ..engine.trainer import Trainer, prepare_run_dir, resume_state
+    from ..engine.distributed import barrier, init_distributed
+    from ..engine.trainer import Trainer, prepare_run_dir, resume_state, select_device
     from ..errors import UserError
 
     if args.resume:
@@ -43,18 +44,25 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(args.config, overrides)
         run_dir = Path(args.out or Path("runs") / cfg.name)
         state = None
+    select_device(cfg.train.device)  # fail before anything is written
     data = load_data(cfg)
-    if state is None:
+    dist = init_distributed(cfg.train.device)
+    if state is None and dist.main:
         prepare_run_dir(run_dir, cfg, args.force)
-    trainer = Trainer(cfg, data, run_dir)
+    barrier(dist)
+    trainer = Trainer(cfg, data, run_dir, dist)
     if state is not None:
         if list(state["class_names"]) != data.class_names:
             raise UserError(f"--resume {run_dir}: the data's classes changed since the run started; point data.path back")
         trainer.load_state_dict(state)
     sizes = ", ".join(f"{k} {len(v[1])}" for k, v in data.splits.items())
-    print(f"lrface train: {cfg.strategy} on {data.source} ({data.num_classes} classes; {sizes}) "
-          f"on {trainer.device} -> {run_dir}")
+    procs = f" x {dist.world} processes" if dist.enabled else ""
+    if dist.main:
+        print(f"lrface train: {cfg.strategy} on {data.source} ({data.num_classes} classes; {sizes}) "
+              f"on {trainer.device}{procs} -> {run_dir}")
     trainer.fit()
-    print(f"lrface train: done after epoch {trainer.epoch}; best {cfg.train.select_on} top-1 "
-          f"{trainer.best:.2f} at epoch {trainer.best_epoch}; checkpoints in {run_dir / 'checkpoints'}")
+    barrier(dist)
+    if dist.main:
+        print(f"lrface train: done after epoch {trainer.epoch}; best {cfg.train.select_on} top-1 "
+              f"{trainer.best:.2f} at epoch {trainer.best_epoch}; checkpoints in {run_dir / 'checkpoints'}")
     return 0

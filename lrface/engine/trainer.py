@@ -21,6 +21,7 @@ import yaml
 from tqdm import tqdm
 
 from ..config import Config, config_from_dict
+from ..data import device as device_data
 from ..data.augment import augment_batch, build_augment
 from ..data.sources import DataBundle
 from ..distill.strategy import Strategy, build_strategy
@@ -30,18 +31,23 @@ from ..models import Stream, StreamOutput, build_model
 from ..models.stream import guided_positions
 from ..preprocess import PreprocessSpec, preprocess
 from .checkpoint import load_checkpoint, save_checkpoint
+from .distributed import DistInfo, all_reduce_sum
 
 
 class TrainingDiverged(UserError):
     pass
 
 
-def select_device(name: str) -> torch.device:
+def select_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("train.device=cuda but no CUDA device is available; use train.device=auto or cpu")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
+    return torch.device(f"cuda:{local_rank}" if name == "cuda" else name)
+
+
+def _switch(value: str, device: torch.device) -> bool:
+    return value == "on" or (value == "auto" and device.type == "cuda")
 
 
 def build_streams(cfg: Config, strategy: Strategy, num_classes: int) -> dict[str, Stream]:
@@ -87,9 +93,9 @@ def load_teacher_weights(stream: Stream, cfg: Config, class_names: list[str], ne
 
 
 class Trainer:
-    def __init__(self, cfg: Config, data: DataBundle, run_dir: Path):
-        self.cfg, self.data, self.run_dir = cfg, data, Path(run_dir)
-        self.device = select_device(cfg.train.device)
+    def __init__(self, cfg: Config, data: DataBundle, run_dir: Path, dist: DistInfo = DistInfo()):
+        self.cfg, self.data, self.run_dir, self.dist = cfg, data, Path(run_dir), dist
+        self.device = select_device(cfg.train.device, dist.local_rank)
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         self.spec = PreprocessSpec(cfg.data.image_size, tuple(cfg.preprocess.mean), tuple(cfg.preprocess.std))
@@ -100,15 +106,27 @@ class Trainer:
             if not cfg.teacher.checkpoint:
                 raise UserError("a fixed teacher needs teacher.checkpoint (a teacher-only run directory or .pt)")
             load_teacher_weights(self.streams["teacher"], cfg, data.class_names, self.strategy.guided("teacher"))
-        for s in self.streams.values():
-            s.to(self.device)
         self.trainable = [s for s in ("teacher", "student") if s in self.streams and self.strategy.trains(s)]
+        self.channels_last = _switch(cfg.train.channels_last, self.device)
+        for name, m in self.streams.items():
+            if dist.enabled and cfg.train.sync_bn and self.device.type == "cuda" and name in self.trainable:
+                self.streams[name] = m = torch.nn.SyncBatchNorm.convert_sync_batchnorm(m)
+            m.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
         oc = cfg.optim
+        fused = _switch(cfg.train.fused_sgd, self.device) or None
         self.optimizers = {s: torch.optim.SGD(self.streams[s].parameters(), lr=oc.lr, momentum=oc.momentum,
-                                              weight_decay=oc.weight_decay, nesterov=oc.nesterov)
+                                              weight_decay=oc.weight_decay, nesterov=oc.nesterov, fused=fused)
                            for s in self.trainable}
         self.schedulers = {s: torch.optim.lr_scheduler.MultiStepLR(o, milestones=list(oc.milestones), gamma=oc.gamma)
                            for s, o in self.optimizers.items()}
+        # what the step calls: DDP wrappers for trained streams under torchrun, compiled where asked
+        self.runners = {s: (torch.nn.parallel.DistributedDataParallel(
+            m, device_ids=[self.device.index] if self.device.type == "cuda" else None) if dist.enabled and s in self.trainable else m)
+            for s, m in self.streams.items()}
+        self.compiled = _switch(cfg.train.compile, self.device)
+        if self.compiled:
+            self.runners = {s: torch.compile(r) for s, r in self.runners.items()}
+        self.device_data = cfg.augment.backend == "torch" or (cfg.augment.backend == "auto" and self.device.type == "cuda")
         self.epoch, self.step, self.best, self.best_epoch = 0, 0, -1.0, -1
         self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.train.amp == "bf16")
 
@@ -139,36 +157,46 @@ class Trainer:
 
     # --- one step (Algorithm 1) -----------------------------------------------------------------
     def to_input(self, images: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(preprocess(images, self.spec)).to(self.device, non_blocking=True)
+        x = torch.from_numpy(preprocess(images, self.spec)).to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def train_step(self, x: dict[str, torch.Tensor], y: torch.Tensor) -> dict[str, float]:
-        """Teacher forward + update, then student forward + update with the step-1 teacher outputs."""
+    def forward(self, stream: str, x: torch.Tensor) -> StreamOutput:
+        """Run a stream (DDP/compiled runner); a compile failure falls back to eager once, with a message."""
+        try:
+            return self.runners[stream](x)
+        except Exception as e:  # noqa: BLE001  (torch.compile raises many backend-specific types)
+            if not self.compiled:
+                raise
+            print(f"lrface train: torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:100]}); "
+                  "continuing without compile (set train.compile=off to skip the attempt)", file=sys.stderr)
+            self.compiled = False
+            self.runners = {s: getattr(r, "_orig_mod", r) for s, r in self.runners.items()}
+            return self.runners[stream](x)
+
+    def train_step(self, x: dict[str, torch.Tensor], y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Teacher forward + update, then student forward + update with the step-1 teacher outputs.
+
+        Returns detached device tensors (no host synchronisation inside the step).
+        """
         logs: dict[str, torch.Tensor] = {}
         t_out = s_out = None
         if "teacher" in self.streams:
-            with self.autocast:
-                if "teacher" in self.optimizers:
-                    t_out = self.streams["teacher"](x["teacher"])
-                else:
-                    with torch.no_grad():
-                        t_out = self.streams["teacher"](x["teacher"])
+            with self.autocast, torch.set_grad_enabled("teacher" in self.optimizers):
+                t_out = self.forward("teacher", x["teacher"])
         if self.strategy.mutual:
             with self.autocast:
-                s_out = self.streams["student"](x["student"])
+                s_out = self.forward("student", x["student"])
         if "teacher" in self.optimizers:
             self._update("teacher", t_out, y, s_out.detach() if s_out is not None else None, logs)
         if "student" in self.streams:
             if s_out is None:
                 with self.autocast:
-                    s_out = self.streams["student"](x["student"])
+                    s_out = self.forward("student", x["student"])
             self._update("student", s_out, y, t_out.detach() if t_out is not None else None, logs)
-        return {k: float(v) for k, v in logs.items()}
+        return logs
 
     def _update(self, stream: str, out: StreamOutput, y: torch.Tensor, other: StreamOutput | None, logs: dict) -> None:
         loss, parts = self.strategy.stream_loss(stream, out, y, other)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"{stream} loss became {float(loss.detach())} at epoch {self.epoch + 1}, step {self.step + 1}; "
-                                   f"the last good checkpoint is kept in {self.run_dir / 'checkpoints'}; lower optim.lr")
         opt = self.optimizers[stream]
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -181,64 +209,96 @@ class Trainer:
     def evaluate(self, split: str) -> dict[str, float]:
         """Top-1 of every classifier (heads and guided) of every stream on ``split``."""
         images, labels = self.data.splits[split]
-        correct: dict[str, int] = {}
+        shard = np.arange(self.dist.rank, len(labels), self.dist.world)
+        names = [n for s, m in self.streams.items() for n in (s, *(f"{s}_g{p + 1}" for p in m.positions))]
+        correct = torch.zeros(len(names), dtype=torch.float64, device=self.device)
         for m in self.streams.values():
             m.eval()
         bs = self.cfg.train.eval_batch_size
-        for i in range(0, len(labels), bs):
-            x = self.to_input(images[i:i + bs])
-            y = torch.from_numpy(np.asarray(labels[i:i + bs])).to(self.device)
-            for s, m in self.streams.items():
+        for i in range(0, len(shard), bs):
+            idx = shard[i:i + bs]
+            x = self.to_input(images[idx])
+            y = torch.from_numpy(np.asarray(labels[idx])).to(self.device)
+            hits = []
+            for m in self.streams.values():
                 with self.autocast:
                     out = m(x)
-                heads = {s: out.logits, **{f"{s}_g{p + 1}": g for p, g in zip(m.positions, out.guided_logits)}}
-                for name, lg in heads.items():
-                    correct[name] = correct.get(name, 0) + int((lg.argmax(1) == y).sum())
+                hits += [(lg.argmax(1) == y).sum() for lg in (out.logits, *out.guided_logits)]
+            correct += torch.stack(hits).double()
+        correct = all_reduce_sum(correct, self.dist).tolist()
         n = max(len(labels), 1)
-        res = {f"{split}_top1_{k}": 100.0 * v / n for k, v in correct.items()}
+        res = {f"{split}_top1_{k}": 100.0 * v / n for k, v in zip(names, correct)}
         if "teacher" in self.streams and "student" in self.streams:
             res[f"{split}_gap"] = res[f"{split}_top1_teacher"] - res[f"{split}_top1_student"]
         return res
 
     # --- the loop -----------------------------------------------------------------------------
+    def batches(self, epoch_seed: int):
+        """This rank's share of each global batch of the epoch: (teacher input, student input, labels)."""
+        cfg, (images, labels) = self.cfg, self.data.splits["train"]
+        n, bs, world = len(labels), cfg.train.batch_size, self.dist.world
+        if bs % world:
+            raise UserError(f"train.batch_size {bs} (the global batch) must be divisible by the {world} processes")
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed)).numpy()
+        local = bs // world
+        if self.device_data:
+            if not hasattr(self, "_dev_train"):
+                self._dev_train = (torch.as_tensor(np.asarray(images), device=self.device),
+                                   torch.as_tensor(np.asarray(labels), device=self.device))
+            gens = [torch.Generator(device=self.device).manual_seed(epoch_seed * 7 + i + 1000 * self.dist.rank)
+                    for i in range(2)]
+        else:
+            augs = [build_augment(cfg.augment, cfg.data.image_size, epoch_seed * 7 + i + 1000 * self.dist.rank)
+                    for i in range(2)]
+        for i in range(max(1, n // bs)):
+            idx = np.sort(order[i * bs:(i + 1) * bs])[self.dist.rank * local:(self.dist.rank + 1) * local]
+            if self.device_data:
+                gidx = torch.as_tensor(idx, device=self.device)
+                batch, y = self._dev_train[0][gidx], self._dev_train[1][gidx]
+                views = [device_data.normalize(device_data.augment(batch, cfg.augment, g) if cfg.augment.enabled
+                                               else batch, self.spec) for g in gens[:1 + cfg.augment.independent]]
+                if self.channels_last:
+                    views = [v.contiguous(memory_format=torch.channels_last) for v in views]
+            else:
+                batch, y = images[idx], torch.from_numpy(np.asarray(labels[idx])).to(self.device)
+                views = [self.to_input(augment_batch(a, batch)) for a in augs[:1 + cfg.augment.independent]]
+            yield views[-1], views[0], y
+
     def fit(self) -> dict[str, float]:
-        cfg = self.cfg
-        images, labels = self.data.splits["train"]
-        n, bs = len(labels), cfg.train.batch_size
-        steps_per_epoch = max(1, n // bs) if n >= bs else 1
-        writer = _tensorboard(self.run_dir / "tb")
+        cfg, main = self.cfg, self.dist.main
+        n, bs = len(self.data.splits["train"][1]), cfg.train.batch_size
+        steps_per_epoch = max(1, n // bs)
+        writer = _tensorboard(self.run_dir / "tb") if main else None
         eval_split = "val" if "val" in self.data.splits else "test"
         last: dict[str, float] = {}
         while self.epoch < cfg.train.epochs:
             if cfg.train.max_steps and self.step >= cfg.train.max_steps:
                 break
-            epoch_seed = cfg.train.seed * 100_003 + self.epoch
-            gen = torch.Generator().manual_seed(epoch_seed)
-            order = torch.randperm(n, generator=gen).numpy()
-            augs = {s: build_augment(cfg.augment, cfg.data.image_size, epoch_seed * 7 + i)
-                    for i, s in enumerate(("teacher", "student"))}
             for m in self.streams.values():
                 m.train()
-            fixed_teacher = "teacher" in self.streams and "teacher" not in self.optimizers
-            if fixed_teacher:
+            if "teacher" in self.streams and "teacher" not in self.optimizers:
                 self.streams["teacher"].eval()
-            sums: dict[str, float] = {}
-            t0, seen = time.perf_counter(), 0
-            bar = tqdm(range(steps_per_epoch), desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", leave=False,
-                       file=sys.stderr, disable=None)
-            for i in bar:
-                idx = np.sort(order[i * bs:(i + 1) * bs])
-                batch, y = images[idx], torch.from_numpy(np.asarray(labels[idx])).to(self.device)
-                x = {"student": self.to_input(augment_batch(augs["student"], batch))}
-                x["teacher"] = self.to_input(augment_batch(augs["teacher"], batch)) if cfg.augment.independent else x["student"]
-                logs = self.train_step(x, y)
+            sums: dict[str, torch.Tensor] = {}
+            t0, seen, done = time.perf_counter(), 0, 0
+            bar = tqdm(self.batches(cfg.train.seed * 100_003 + self.epoch), total=steps_per_epoch,
+                       desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", leave=False, file=sys.stderr,
+                       disable=None if main else True)
+            for i, (x_t, x_s, y) in enumerate(bar):
+                logs = self.train_step({"teacher": x_t, "student": x_s}, y)
                 self.step += 1
-                seen += len(idx)
+                done += 1
+                seen += len(y) * self.dist.world
                 for k, v in logs.items():
-                    sums[k] = sums.get(k, 0.0) + v
+                    sums[k] = sums[k] + v if k in sums else v.clone()
                 if i % cfg.train.log_every == 0 or i == steps_per_epoch - 1:
-                    post = {k: f"{v:.3f}" for k, v in logs.items() if k.startswith("loss_")}
-                    bar.set_postfix(**post, img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+                    now = {k: float(v) for k, v in logs.items()}  # the one host sync, every log_every steps
+                    bad = [k for k, v in now.items() if k.startswith("loss_") and not math.isfinite(v)]
+                    if bad:
+                        raise TrainingDiverged(
+                            f"{bad[0][5:]} loss became {now[bad[0]]} at epoch {self.epoch + 1}, step {self.step}; the last "
+                            f"good checkpoint is kept in {self.run_dir / 'checkpoints'}; lower optim.lr")
+                    bar.set_postfix(**{k: f"{v:.3f}" for k, v in now.items() if k.startswith("loss_")},
+                                    img_s=f"{seen / (time.perf_counter() - t0):.0f}")
                 if cfg.train.max_steps and self.step >= cfg.train.max_steps:
                     break
             train_time = time.perf_counter() - t0
@@ -248,15 +308,24 @@ class Trainer:
             row = {"epoch": self.epoch, "step": self.step,
                    "lr": next(iter(self.optimizers.values())).param_groups[0]["lr"] if self.optimizers else 0.0,
                    "train_seconds": round(train_time, 3), "img_per_s": round(seen / max(train_time, 1e-9), 1)}
-            row.update({k: v / (i + 1) for k, v in sums.items()})
+            if sums:
+                totals = all_reduce_sum(torch.stack([v.float() for v in sums.values()]), self.dist) / (done * self.dist.world)
+                row.update(zip(sums, totals.tolist()))
+            bad = [k for k, v in row.items() if k.startswith("loss_") and not math.isfinite(v)]
+            if bad:
+                raise TrainingDiverged(f"{bad[0][5:]} loss became {row[bad[0]]} in epoch {self.epoch}; the last good "
+                                       f"checkpoint is kept in {self.run_dir / 'checkpoints'}; lower optim.lr")
             row.update(self.evaluate(eval_split))
             if eval_split != "test":
                 row.update(self.evaluate("test"))
             score = row.get(f"{eval_split}_top1_{cfg.train.select_on}", row.get(f"{eval_split}_top1_{self.trainable[0]}"))
-            self._log(row, writer)
-            self._save(score)
+            if main:
+                self._log(row, writer)
+                self._save(score)
+                print(_summary(row, eval_split), file=sys.stderr)
+            else:
+                self.best = max(self.best, score)
             last = row
-            print(_summary(row, eval_split), file=sys.stderr)
         if writer is not None:
             writer.close()
         return last

@@ -1,0 +1,52 @@
+"""Device-resident data path: the training split lives on the device as uint8 and batches are
+gathered, augmented and normalised there with torch ops (no DataLoader workers, no host copies).
+
+``normalize`` is the torch twin of ``lrface.preprocess.preprocess`` for images already at the
+model's size; a test checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ..config import AugmentConfig
+from ..preprocess import PreprocessSpec
+
+
+def normalize(images: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
+    """uint8 (or float 0..255) N x H x W x 3 at spec.size -> float32 N x 3 x H x W, as preprocess()."""
+    if images.shape[1] != spec.size or images.shape[2] != spec.size:
+        raise ValueError(f"device path expects images at {spec.size}x{spec.size}, got {tuple(images.shape[1:3])}")
+    x = images.permute(0, 3, 1, 2).float() / 255.0
+    mean = torch.tensor(spec.mean, device=x.device, dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std, device=x.device, dtype=torch.float32).view(1, 3, 1, 1)
+    return ((x - mean) / std).contiguous()
+
+
+def augment(images: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """Random flip, shift/scale/rotation (one affine grid per image), brightness/contrast; uint8 in, float 0..255 out."""
+    n, h, w, _ = images.shape
+    x = images.permute(0, 3, 1, 2).float()
+    dev = x.device
+
+    def uniform(lo: float, hi: float) -> torch.Tensor:
+        return torch.rand(n, generator=gen, device=dev) * (hi - lo) + lo
+
+    shift = cfg.shift + (2 * cfg.pad_crop / w if cfg.pad_crop else 0.0)
+    scale = uniform(1 - cfg.scale, 1 + cfg.scale) if cfg.scale else torch.ones(n, device=dev)
+    angle = uniform(-cfg.rotate, cfg.rotate) * (math.pi / 180) if cfg.rotate else torch.zeros(n, device=dev)
+    flip = torch.where(torch.rand(n, generator=gen, device=dev) < 0.5, -1.0, 1.0) if cfg.flip else torch.ones(n, device=dev)
+    tx, ty = (uniform(-2 * shift, 2 * shift), uniform(-2 * shift, 2 * shift)) if shift else (torch.zeros(n, device=dev),) * 2
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    if cfg.brightness_contrast:
+        bc = cfg.brightness_contrast
+        alpha = uniform(1 - bc, 1 + bc).view(n, 1, 1, 1)
+        beta = (uniform(-bc, bc) * 255).view(n, 1, 1, 1)
+        x = x * alpha + beta
+    return x.clamp(0, 255).permute(0, 2, 3, 1)
