@@ -171,6 +171,8 @@ def _build(cls, raw, where: str):
             hint = f"; did you mean {(where + '.' if where else '') + close[0]}?" if close else ""
             raise UserError(f"unknown config key {path}{hint}")
         tp = hints[key]
+        if isinstance(value, bool) and "on" in CHOICES.get(path, ()):
+            value = "on" if value else "off"  # YAML 1.1 reads on/off as booleans
         kwargs[key] = _build(tp, value, path) if dataclasses.is_dataclass(tp) else _coerce(value, tp, path)
         if path in CHOICES and kwargs[key] not in CHOICES[path]:
             raise UserError(f"config key {path}: {kwargs[key]!r} is not one of {', '.join(CHOICES[path])}")

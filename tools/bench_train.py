@@ -2,15 +2,19 @@
 
 Prints img/s per step kind and batch size, the ratio t(EKD) / (t(teacher) + t(student)) and the
 share of an EKD step spent in guided modules (EKD step minus the same step with guided.count=0).
-Goals (issue 2): ratio <= 1.05, guided share <= 8 %.
+Goals (issue 2): ratio <= 1.05, guided share <= 8 %. With --switches, also the EKD step with each
+speed switch (bf16 autocast, channels_last, torch.compile, fused SGD) off and on (issue 6; goal on
+one H100: >= 20,000 img/s for the EKD step).
 
     python tools/bench_train.py --config configs/face/uccs-r50-sr18-ekd.yaml --batch-sizes 64 256
+    python tools/bench_train.py --device cuda --batch-sizes 256 1024 --switches
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import tempfile
 import time
 
 import numpy as np
@@ -54,8 +58,10 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
+    ap.add_argument("--switches", action="store_true", help="also time the EKD step with each speed switch off/on")
     args = ap.parse_args()
-    base = [f"train.device={args.device}", *args.overrides]
+    off = ["train.amp=none", "train.channels_last=off", "train.compile=off", "train.fused_sgd=off"]
+    base = [f"train.device={args.device}", *off, *args.overrides]
     kinds = {"teacher": ["strategy=teacher-only", "teacher.guided=false"],
              "student": ["strategy=student-only"],
              "ekd": ["strategy=ekd"],
@@ -64,8 +70,6 @@ def main() -> None:
           f"threads {torch.get_num_threads()}, device {args.device}, config {args.config}")
     print("| batch | teacher img/s | student img/s | EKD img/s | EKD / (T + S) | guided share |")
     print("|---:|---:|---:|---:|---:|---:|")
-    import tempfile
-
     for bs in args.batch_sizes:
         t = {}
         for kind, extra in kinds.items():
@@ -76,6 +80,20 @@ def main() -> None:
         share = max(0.0, (t["ekd"] - t["ekd-no-guided"]) / t["ekd"])
         print(f"| {bs} | {bs / t['teacher']:.0f} | {bs / t['student']:.0f} | {bs / t['ekd']:.0f} | "
               f"{ratio:.3f} | {100 * share:.1f} % |")
+    if args.switches:
+        print("\n| batch | switch | EKD img/s off | EKD img/s on |")
+        print("|---:|---|---:|---:|")
+        switches = {"bf16": ["train.amp=bf16"], "channels_last": ["train.channels_last=on"],
+                    "compile": ["train.compile=on"], "fused_sgd": ["train.fused_sgd=on"],
+                    "all": ["train.amp=bf16", "train.channels_last=on", "train.compile=on", "train.fused_sgd=on"]}
+        for bs in args.batch_sizes:
+            with tempfile.TemporaryDirectory() as tmp:
+                t_off = time_step(load_config(args.config, [*base, f"train.batch_size={bs}"]), args.classes, bs,
+                                  args.steps, args.warmup, tmp)
+                for name, extra in switches.items():
+                    cfg = load_config(args.config, [*base, f"train.batch_size={bs}", *extra])
+                    t_on = time_step(cfg, args.classes, bs, args.steps, args.warmup, tmp)
+                    print(f"| {bs} | {name} | {bs / t_off:.0f} | {bs / t_on:.0f} |")
 
 
 if __name__ == "__main__":
