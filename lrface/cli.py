@@ -25,13 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lrface {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"lrface.commands.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"lrface.commands.{name}":
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(f"lrface.commands.{name}").register(sub)
     return parser
 
 

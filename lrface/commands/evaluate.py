@@ -1,0 +1,68 @@
+"""`lrface evaluate`: closed-set top-1/top-5 + CMC, open-set DIR at false-alarm rates (torch-free)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="measure identification accuracy of a model + gallery",
+                       description="Either --gallery G PROBE_DIR (probes are an identity folder; probes of "
+                                   "identities absent from the gallery count as unknowns for the open-set DIR), "
+                                   "or --packed DIR (its train split is the gallery, its test split the probes). "
+                                   "Writes OUT/cmc.png and OUT/metrics.json.")
+    p.add_argument("probe_dir", nargs="?", help="identity folder of probe images (with --gallery)")
+    p.add_argument("--model", help="student.onnx (default: the model recorded in the gallery)")
+    p.add_argument("--gallery", help="gallery directory or plain identity folder")
+    p.add_argument("--packed", help="packed set: gallery = train split, probes = test split")
+    p.add_argument("--holdout", type=float, default=0.0, metavar="FRACTION",
+                   help="with --packed: leave this fraction of identities out of the gallery as unknowns")
+    p.add_argument("--template", choices=["mean", "all"], default="mean", help="gallery template with --packed")
+    p.add_argument("--far", default="0.01,0.05,0.1", help="false-alarm rates for the open-set DIR (comma list)")
+    p.add_argument("--max-rank", type=int, default=20, help="CMC curve length (default 20)")
+    p.add_argument("--out", default="lrface-eval", help="folder for cmc.png and metrics.json (default lrface-eval)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print metrics as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+    from pathlib import Path
+
+    from ..errors import UserError
+    from ..fileio import atomic_write, atomic_write_json
+    from ..inference.evaluate import evaluate_folder, evaluate_packed, plot_cmc
+
+    try:
+        fars = [float(v) for v in args.far.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"--far {args.far!r}: expected comma-separated numbers such as 0.01,0.1") from None
+    if not all(0 <= f <= 1 for f in fars):
+        raise UserError("--far values must be between 0 and 1")
+    warn = lambda m: print(m, file=sys.stderr)
+    if args.packed:
+        if args.gallery or args.probe_dir:
+            raise UserError("use either --packed DIR or --gallery G PROBE_DIR, not both")
+        if args.model is None:
+            raise UserError("--packed needs --model student.onnx")
+        result = evaluate_packed(args.packed, args.model, fars, args.max_rank, args.template, args.holdout, args.seed, warn)
+    else:
+        if not (args.gallery and args.probe_dir):
+            raise UserError("pass --gallery G PROBE_DIR, or --packed DIR")
+        result = evaluate_folder(args.gallery, args.probe_dir, args.model, fars, args.max_rank, warn)
+    out = Path(args.out)
+    atomic_write(out / "cmc.png", lambda p: plot_cmc(result["cmc"], p, result.get("label", "")))
+    atomic_write_json(out / "metrics.json", result)
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        print(f"probes {result['probes']} (known {result['known_probes']}, unknown {result['unknown_probes']}), "
+              f"gallery identities {result['gallery_identities']}")
+        print(f"top-1 {result['top1']:.2%}  top-5 {result['top5']:.2%}")
+        for row in result.get("open_set", []):
+            print(f"DIR at FAR {row['far']:g}: {row['dir']:.2%} (threshold {row['threshold']:.4f}, "
+                  f"measured FAR {row['measured_far']:.2%})")
+        print(f"wrote {out / 'cmc.png'} and {out / 'metrics.json'}")
+    return 0

@@ -1,0 +1,152 @@
+"""`lrface gallery build|add|remove|list`: FAISS galleries of enrolled identities (torch-free)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("gallery", help="build and edit galleries of known identities",
+                       description="A gallery is a directory with a FAISS index and SQLite metadata, tied to the "
+                                   "model that embedded it. Unreadable images are skipped with a warning; "
+                                   "a file already enrolled (same content) is not added again.")
+    gsub = p.add_subparsers(dest="gallery_command", metavar="ACTION", required=True)
+
+    b = gsub.add_parser("build", help="build a gallery from an identity folder (<identity>/*.jpg)")
+    b.add_argument("folder", help="folder with one sub-folder of images per identity")
+    b.add_argument("--model", required=True, help="student.onnx from `lrface export --onnx`")
+    b.add_argument("--out", help="gallery directory (default FOLDER.gallery)")
+    b.add_argument("--template", choices=["mean", "all"], default="mean",
+                   help="one mean embedding per identity (default) or every sample")
+    b.add_argument("--index", choices=["flat", "ivf", "hnsw"], default="flat",
+                   help="exact search (default) or approximate for large galleries")
+    b.add_argument("--force", action="store_true", help="replace an existing gallery at --out")
+    b.set_defaults(func=build)
+
+    a = gsub.add_parser("add", help="add images of one identity, or an identity folder tree")
+    a.add_argument("gallery")
+    a.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    a.add_argument("--identity", help="name for all PATHs; without it each PATH is an identity folder tree")
+    a.add_argument("--model", help="default: the model the gallery was built with")
+    a.set_defaults(func=add)
+
+    r = gsub.add_parser("remove", help="remove an identity and its samples")
+    r.add_argument("gallery")
+    r.add_argument("--identity", required=True)
+    r.set_defaults(func=remove)
+
+    ls = gsub.add_parser("list", help="identities and sample counts")
+    ls.add_argument("gallery")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=list_)
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def build(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..errors import UserError
+    from ..inference.embedder import Embedder
+    from ..inference.gallery import build_from_folder, is_gallery, writer_lock
+
+    folder = Path(args.folder)
+    out = Path(args.out) if args.out else folder.with_name(folder.name + ".gallery")
+    if out.resolve() == folder.resolve() or folder.resolve() in out.resolve().parents:
+        raise UserError(f"--out {out} is inside the image folder; put the gallery elsewhere")
+    if is_gallery(out) and not args.force:
+        raise UserError(f"{out} is already a gallery; use `lrface gallery add`, or --force to rebuild it")
+    embedder = Embedder(args.model)
+    gallery, report = build_from_folder(folder, embedder, args.template, args.index, warn=_err, progress=_err)
+    with writer_lock(out):
+        gallery.save(out)
+    print(f"built {out}: {gallery.count_identities()} identities, {report.added} images "
+          f"({report.duplicates} duplicates, {report.bad} unreadable skipped), {args.index} index, {args.template} template")
+    return 0
+
+
+@contextlib.contextmanager
+def _edit(path):
+    """Open a gallery for editing under its writer lock; save it if the body succeeds."""
+    from pathlib import Path
+
+    from ..inference.gallery import Gallery, writer_lock
+
+    root = Path(path)
+    Gallery.open(root)  # a missing or broken gallery fails here, before any lock file is made
+    with writer_lock(root):
+        g = Gallery.open(root, writable=True)
+        yield g
+        g.save(root)
+
+
+def add(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..errors import UserError
+    from ..imageio import is_image_file
+    from ..inference.embedder import Embedder
+    from ..inference.folders import (
+        check_identity_name,
+        list_images,
+        scan_identity_folder,
+    )
+    from ..inference.gallery import AddReport, add_files
+
+    groups: dict[str, list[Path]] = {}
+    if args.identity is not None:
+        name = check_identity_name(args.identity)
+        for p in map(Path, args.paths):
+            if p.is_dir():
+                groups.setdefault(name, []).extend(list_images(p))
+            elif p.is_file() and is_image_file(p):
+                groups.setdefault(name, []).append(p)
+            else:
+                raise UserError(f"{p}: not an image file or folder")
+    else:
+        for p in map(Path, args.paths):
+            for name, files in scan_identity_folder(p).items():
+                groups.setdefault(name, []).extend(files)
+    if not any(groups.values()):
+        raise UserError("no images to add")
+    total = AddReport()
+    with _edit(args.gallery) as g:
+        embedder = Embedder(args.model or g.info["model_path"])
+        g.check_model(embedder)
+        for name, files in groups.items():
+            r = add_files(g, embedder, name, files, warn=_err)
+            total.added, total.duplicates, total.bad = total.added + r.added, total.duplicates + r.duplicates, total.bad + r.bad
+    print(f"added {total.added} images to {args.gallery} ({total.duplicates} already there, "
+          f"{total.bad} unreadable skipped); {g.count_identities()} identities")
+    return 0
+
+
+def remove(args: argparse.Namespace) -> int:
+    with _edit(args.gallery) as g:
+        n = g.remove(args.identity)
+    print(f"removed {args.identity!r} ({n} samples) from {args.gallery}; {g.count_identities()} identities left")
+    return 0
+
+
+def list_(args: argparse.Namespace) -> int:
+    import json
+
+    from ..inference.gallery import Gallery
+
+    g = Gallery.open(args.gallery)
+    rows = g.identities()
+    if args.json:
+        print(json.dumps({"identities": [{"identity": n, "samples": c} for n, c in rows],
+                          "model_fingerprint": g.fingerprint, "model_path": g.info["model_path"],
+                          "embedding_dim": g.dim, "index": g.kind, "index_params": g.params,
+                          "template": g.template}, ensure_ascii=False, indent=2))
+        return 0
+    for name, count in rows:
+        print(f"{name}\t{count}")
+    print(f"{len(rows)} identities, {sum(c for _, c in rows)} samples; {g.kind} index, {g.template} template, "
+          f"model {g.fingerprint[:12]} ({g.info['model_path']})", file=sys.stderr)
+    return 0

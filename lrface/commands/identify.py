@@ -1,0 +1,49 @@
+"""`lrface identify PROBE... --gallery G`: name faces with ONNX Runtime + FAISS (no torch)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("identify", help="identify face images against a gallery (torch-free)",
+                       description="Print, per probe, the answer (best identity, or 'unknown' below --threshold) "
+                                   "and the top-k identities with cosine scores, tab-separated; or --json. "
+                                   "A probe file named explicitly must be readable; unreadable images inside a "
+                                   "probe folder are skipped with a warning.")
+    p.add_argument("probes", nargs="+", metavar="PROBE", help="image files and/or folders of images")
+    p.add_argument("--gallery", required=True,
+                   help="gallery from `lrface gallery build`, or a folder of <identity>/ images "
+                        "(built on first use and cached in FOLDER/.lrface-gallery/)")
+    p.add_argument("--model", help="student.onnx (default: the model recorded in the gallery)")
+    p.add_argument("--top-k", type=int, default=5, help="identities to list per probe (default 5)")
+    p.add_argument("--threshold", type=float,
+                   help="cosine score below which the answer is 'unknown' (open set); default: always name the best")
+    p.add_argument("--json", action="store_true", help="one JSON document with every probe")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from ..errors import UserError
+    from ..inference.identify import collect_probes, decide, load_probes, open_gallery
+
+    if args.top_k < 1:
+        raise UserError("--top-k must be at least 1")
+    warn = lambda m: print(m, file=sys.stderr)
+    files, explicit = collect_probes(args.probes)
+    gallery, embedder = open_gallery(args.gallery, args.model, log=warn)
+    files, images = load_probes(embedder, files, explicit, warn)
+    matches = gallery.search(embedder.embed(images), args.top_k)
+    if args.json:
+        print(json.dumps([{"probe": str(f), "identity": decide(m, args.threshold),
+                           "score": m[0][1] if m else None,
+                           "matches": [{"identity": n, "score": s} for n, s in m]}
+                          for f, m in zip(files, matches)], ensure_ascii=False, indent=2))
+    else:
+        out = [f"{f}\t{decide(m, args.threshold)}\t" + "\t".join(f"{n}:{s:.4f}" for n, s in m)
+               for f, m in zip(files, matches)]
+        print("\n".join(out))
+    return 0

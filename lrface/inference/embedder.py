@@ -1,0 +1,55 @@
+"""ONNX Runtime embedder for an exported lrface student (torch-free)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..imageio import read_image
+from ..preprocess import PreprocessSpec, preprocess, resize_uint8
+
+BATCH = 256
+
+
+class Embedder:
+    """Reads the preprocessing spec and fingerprint from the model's metadata; images -> embeddings."""
+
+    def __init__(self, path: str | Path):
+        import onnxruntime as ort
+
+        self.path = Path(path).resolve()
+        if not self.path.is_file():
+            raise UserError(f"{path}: model not found; pass the .onnx written by `lrface export --onnx`")
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # noqa: BLE001  (onnxruntime raises its own pybind exception types)
+            raise UserError(f"{path}: truncated or not an ONNX model ({str(e).splitlines()[0][:160]}); "
+                            "re-run `lrface export --onnx`") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        outputs = {o.name for o in self.session.get_outputs()}
+        if meta.get("lrface.format") != "lrface-onnx/1" or "embedding" not in outputs:
+            raise UserError(f"{path}: an ONNX model but not one exported by `lrface export --onnx` "
+                            "(no lrface metadata or no 'embedding' output)")
+        self.spec = PreprocessSpec(size=int(meta["lrface.input_size"]), mean=tuple(json.loads(meta["lrface.mean"])),
+                                   std=tuple(json.loads(meta["lrface.std"])), channel_order=meta["lrface.channel_order"])
+        self.fingerprint = meta["lrface.fingerprint"]
+        self.dim = int(meta["lrface.embedding_dim"])
+        self.class_names = json.loads(meta["lrface.class_names"])
+        self.metadata = dict(meta)
+
+    def load(self, path: str | Path) -> np.ndarray:
+        """One image file -> uint8 RGB resized to the model's input size (BadImage on bad files)."""
+        return resize_uint8(read_image(path), self.spec.size)
+
+    def embed(self, images) -> np.ndarray:
+        """uint8 RGB images (a sequence of H x W x 3, or N x H x W x 3) -> float32 N x D, L2-normalised."""
+        out = np.empty((len(images), self.dim), np.float32)
+        for i in range(0, len(images), BATCH):
+            chunk = np.stack([resize_uint8(np.asarray(im), self.spec.size) for im in images[i:i + BATCH]])
+            out[i:i + len(chunk)] = self.session.run(["embedding"], {"image": preprocess(chunk, self.spec)})[0]
+        return out

@@ -1,0 +1,90 @@
+"""Evaluation drivers behind `lrface evaluate` (reusable by benchmarks; torch-free)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..imageio import BadImage
+from .embedder import Embedder
+from .folders import scan_identity_folder
+from .gallery import Gallery
+from .identify import open_gallery
+from .metrics import evaluate_matches
+
+
+def _search_and_score(gallery: Gallery, embeddings: np.ndarray, truth: list[str], fars, max_rank: int) -> dict:
+    names = {n for n, _ in gallery.identities()}
+    matches = gallery.search(embeddings, max(max_rank, 5))
+    return evaluate_matches(matches, truth, names, fars, min(max_rank, len(names)))
+
+
+def evaluate_folder(gallery_path, probe_dir, model, fars, max_rank: int, warn=print) -> dict:
+    """Probes from an identity folder against a saved gallery (or plain folder, cached)."""
+    gallery, embedder = open_gallery(gallery_path, model, log=warn)
+    images, truth = [], []
+    for name, files in scan_identity_folder(probe_dir).items():
+        for f in files:
+            try:
+                images.append(embedder.load(f))
+                truth.append(name)
+            except BadImage as e:
+                warn(f"warning: skipped {e}")
+    if not images:
+        raise UserError(f"{probe_dir}: no readable probe images")
+    result = _search_and_score(gallery, embedder.embed(images), truth, fars, max_rank)
+    result["label"] = f"{Path(probe_dir).name} vs {Path(gallery_path).name}"
+    return result
+
+
+def evaluate_packed(packed, model, fars, max_rank: int, template: str = "mean", holdout: float = 0.0,
+                    seed: int = 0, warn=print) -> dict:
+    """Train split as gallery (in memory), test split as probes; ``holdout`` identities become unknowns."""
+    from ..data.packed import read_packed_set
+
+    ps = read_packed_set(packed)
+    if "train" not in ps.splits or "test" not in ps.splits:
+        raise UserError(f"{packed}: needs train and test splits (has {', '.join(ps.splits)})")
+    if not 0 <= holdout < 1:
+        raise UserError("--holdout must be in [0, 1)")
+    embedder = Embedder(model)
+    names = ps.class_names
+    rng = np.random.default_rng(seed)
+    held = set(rng.choice(len(names), round(holdout * len(names)), replace=False).tolist())
+    g_images, g_labels = ps.splits["train"]
+    gallery = Gallery.new(embedder, template, "flat")
+    g_emb = embedder.embed(np.asarray(g_images))
+    g_labels = np.asarray(g_labels)
+    with gallery.bulk():
+        for label in sorted(set(g_labels.tolist()) - held):
+            idx = np.flatnonzero(g_labels == label)
+            gallery.add(names[label], [f"{packed}#train/{i}" for i in idx],
+                        [f"packed:train:{i}" for i in idx], g_emb[idx])
+    if gallery.count_identities() < 2:
+        warn("warning: the gallery has fewer than 2 identities; closed-set accuracy is trivial")
+    p_images, p_labels = ps.splits["test"]
+    result = _search_and_score(gallery, embedder.embed(np.asarray(p_images)),
+                               [names[i] for i in np.asarray(p_labels)], fars, max_rank)
+    result["label"] = f"{Path(packed).name} test vs train"
+    result["held_out_identities"] = sorted(names[i] for i in held)
+    return result
+
+
+def plot_cmc(curve: list[float], path: Path, label: str) -> None:
+    """Save the CMC curve as a PNG (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
+    ranks = np.arange(1, len(curve) + 1)
+    ax.plot(ranks, np.asarray(curve) * 100, marker="o", ms=3)
+    ax.set(xlabel="rank", ylabel="identification rate (%)", title=f"CMC {label}".strip(), ylim=(0, 100.5),
+           xlim=(1, max(2, len(curve))))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)

@@ -1,0 +1,116 @@
+"""Identification: collect probes, resolve the gallery (built and cached from a plain folder if
+needed), search, and decide open-set "unknown" (torch-free)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..imageio import BadImage, is_image_file
+from .embedder import Embedder
+from .folders import list_images
+from .gallery import Gallery, build_from_folder, is_gallery, writer_lock
+
+UNKNOWN = "unknown"
+CACHE_DIR_NAME = ".lrface-gallery"
+
+
+def collect_probes(paths: list[str]) -> tuple[list[Path], set[Path]]:
+    """Probe files from files and folders; returns (all files, those named explicitly)."""
+    files, explicit = [], set()
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = list_images(p)
+            if not found:
+                raise UserError(f"{p}: folder has no images (jpg, jpeg, png, bmp, pgm, webp)")
+            files.extend(found)
+        else:
+            if p.exists() and not is_image_file(p):
+                raise UserError(f"{p}: not an image file name (expected .jpg, .jpeg, .png, .bmp, .pgm or .webp)")
+            files.append(p)
+            explicit.add(p)
+    return files, explicit
+
+
+def load_probes(embedder: Embedder, files: list[Path], explicit: set[Path], warn) -> tuple[list[Path], list[np.ndarray]]:
+    """Decode every probe before any output: a bad file named explicitly is an error, one found
+    in a folder is skipped with a warning."""
+    kept, images = [], []
+    for f in files:
+        try:
+            images.append(embedder.load(f))
+            kept.append(f)
+        except BadImage as e:
+            if f in explicit:
+                raise
+            warn(f"warning: skipped {e}")
+    if not kept:
+        raise UserError("no readable probe images")
+    return kept, images
+
+
+def _folder_key(folder: Path, embedder: Embedder, template: str, index_type: str) -> str:
+    """Cache key: model fingerprint, gallery options and the folder listing (path, size, mtime)."""
+    h = hashlib.sha256(f"{embedder.fingerprint}|{template}|{index_type}".encode())
+    for f in list_images(folder):
+        st = f.stat()
+        h.update(f"{f.relative_to(folder)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:24]
+
+
+def _cache_root(folder: Path) -> Path:
+    local = folder / CACHE_DIR_NAME
+    if os.access(folder, os.W_OK) or local.is_dir():
+        return local
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "lrface" / "galleries" / hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+
+
+def open_gallery(path: str | Path, model: str | None, template: str = "mean", index_type: str = "flat",
+                 log=None) -> tuple[Gallery, Embedder]:
+    """A saved gallery (model defaults to the one recorded in it) or a plain identity folder
+    (``model`` required; built once and cached under ``<folder>/.lrface-gallery/``)."""
+    log = log or (lambda m: print(m, file=sys.stderr))
+    path = Path(path)
+    if is_gallery(path):
+        gallery = Gallery.open(path)
+        if model is None and not Path(gallery.info["model_path"]).is_file():
+            raise UserError(f"{path}: its model {gallery.info['model_path']} is gone; pass --model")
+        embedder = Embedder(model or gallery.info["model_path"])
+        gallery.check_model(embedder)
+        return gallery, embedder
+    if not path.is_dir():
+        raise UserError(f"{path}: no such gallery or folder; pass a gallery built by `lrface gallery build` "
+                        "or a folder of <identity>/ images")
+    if model is None:
+        raise UserError(f"{path} is a plain identity folder, so --model is needed to embed it")
+    embedder = Embedder(model)
+    key = _folder_key(path, embedder, template, index_type)
+    root = _cache_root(path)
+    cached = root / key
+    if not is_gallery(cached):
+        log(f"building gallery cache {cached} (first use of this folder with this model)")
+        with writer_lock(root):
+            if not is_gallery(cached):
+                gallery, _report = build_from_folder(path, embedder, template, index_type,
+                                                    warn=log)
+                gallery.save(cached)
+                for old in root.iterdir():  # drop caches of older folder contents / models
+                    if old.is_dir() and old.name != key:
+                        shutil.rmtree(old, ignore_errors=True)
+    gallery = Gallery.open(cached)
+    gallery.check_model(embedder)
+    return gallery, embedder
+
+
+def decide(matches: list[tuple[str, float]], threshold: float | None) -> str:
+    """The answer for one probe: the best identity, or "unknown" when its score is below threshold."""
+    if not matches or (threshold is not None and matches[0][1] < threshold):
+        return UNKNOWN
+    return matches[0][0]

@@ -1,0 +1,57 @@
+"""Identification metrics: CMC / top-k (closed set) and detection-and-identification rate at
+given false-alarm rates (open set). Pure NumPy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def true_ranks(matches: list[list[tuple[str, float]]], truth: list[str]) -> np.ndarray:
+    """1-based rank of the true identity in each probe's ranked matches (0 when absent)."""
+    ranks = np.zeros(len(truth), np.int64)
+    for i, (m, t) in enumerate(zip(matches, truth)):
+        names = [n for n, _ in m]
+        ranks[i] = names.index(t) + 1 if t in names else 0
+    return ranks
+
+
+def cmc(ranks: np.ndarray, max_rank: int) -> np.ndarray:
+    """cmc[r-1] = fraction of probes whose true identity is within the top r."""
+    if len(ranks) == 0:
+        return np.zeros(max_rank)
+    return np.array([float(np.mean((ranks >= 1) & (ranks <= r))) for r in range(1, max_rank + 1)])
+
+
+def dir_at_far(known_top1_correct: np.ndarray, known_scores: np.ndarray, unknown_scores: np.ndarray,
+               fars: list[float]) -> list[dict]:
+    """For each false-alarm rate f: the threshold that accepts at most f of the unknown probes
+    (accept means top-1 score > threshold) and the fraction of known probes accepted and correct."""
+    out = []
+    desc = np.sort(np.asarray(unknown_scores, np.float64))[::-1]
+    for f in fars:
+        m = int(np.floor(f * len(desc) + 1e-9))
+        thr = float(desc[m]) if m < len(desc) else float("-inf")
+        accepted = np.asarray(known_scores) > thr
+        out.append({"far": f, "threshold": thr,
+                    "dir": float(np.mean(accepted & np.asarray(known_top1_correct, bool))) if len(known_scores) else 0.0,
+                    "measured_far": float(np.mean(desc > thr)) if len(desc) else 0.0})
+    return out
+
+
+def evaluate_matches(matches: list[list[tuple[str, float]]], truth: list[str], gallery_names: set[str],
+                     fars: list[float], max_rank: int) -> dict:
+    """Closed-set metrics over probes whose identity is enrolled, open-set DIR when some are not."""
+    known = [i for i, t in enumerate(truth) if t in gallery_names]
+    unknown = [i for i, t in enumerate(truth) if t not in gallery_names]
+    ranks = true_ranks([matches[i] for i in known], [truth[i] for i in known])
+    curve = cmc(ranks, max_rank)
+    result = {"probes": len(truth), "known_probes": len(known), "unknown_probes": len(unknown),
+              "gallery_identities": len(gallery_names),
+              "top1": float(curve[0]) if len(curve) else 0.0,
+              "top5": float(curve[min(4, len(curve) - 1)]) if len(curve) else 0.0,
+              "cmc": [float(v) for v in curve]}
+    if unknown:
+        top1 = lambda i: matches[i][0][1] if matches[i] else float("-inf")
+        result["open_set"] = dir_at_far(ranks == 1, np.array([top1(i) for i in known]),
+                                        np.array([top1(i) for i in unknown]), fars)
+    return result

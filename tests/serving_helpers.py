@@ -1,0 +1,106 @@
+"""Shared pieces for the serving/export tests: generated identity folders, a tiny trained run
+(until `lrface train` exists), its ONNX export, and the ORL location."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+SHARED_DATA = Path(os.environ.get("LRFACE_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+_CACHE: dict[str, Path] = {}
+
+
+def generated_faces(n_ids: int = 6, per_id: int = 6, size: int = 32, seed: int = 0):
+    """uint8 RGB images (n_ids * per_id, size, size, 3) and labels: per identity a smooth random
+    colour pattern, per sample noise, brightness and a one-pixel shift."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for i in range(n_ids):
+        base = cv2.resize(rng.uniform(0, 255, (4, 4, 3)).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
+        for _ in range(per_id):
+            im = np.roll(base, rng.integers(-1, 2, 2), axis=(0, 1)) * rng.uniform(0.85, 1.15) + rng.normal(0, 8, base.shape)
+            images.append(np.clip(im, 0, 255).astype(np.uint8))
+            labels.append(i)
+    return np.stack(images), np.asarray(labels, np.int64)
+
+
+def write_identity_folder(root: Path, images: np.ndarray, labels: np.ndarray, names: list[str],
+                          numbers=None, ext: str = ".png") -> Path:
+    """Write ``root/<names[label]>/<number>.png`` (numbers default to positions)."""
+    numbers = range(len(images)) if numbers is None else numbers
+    for j, im, y in zip(numbers, images, labels):
+        d = root / names[y]
+        d.mkdir(parents=True, exist_ok=True)
+        assert cv2.imwrite(str(d / f"{j:04d}{ext}"), im[..., ::-1])
+    return root
+
+
+def make_run(run_dir: Path, images: np.ndarray, labels: np.ndarray, class_names: list[str], arch: str = "resnet_tiny",
+             steps: int = 30, data_path: Path | None = None, seed: int = 0, kwargs: dict | None = None) -> Path:
+    """Train ``arch`` for a few SGD steps on the images and save it as a run's checkpoints/best.pt."""
+    import torch
+
+    from lrface.engine.checkpoint import save_checkpoint
+    from lrface.models import build_model
+    from lrface.preprocess import PreprocessSpec, preprocess
+
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    spec = PreprocessSpec()
+    model = build_model(arch, num_classes=len(class_names), **(kwargs or {}))
+    x, y = torch.from_numpy(preprocess(images, spec)), torch.from_numpy(labels)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    g = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(steps):
+        idx = torch.randint(0, len(x), (min(64, len(x)),), generator=g)
+        loss = torch.nn.functional.cross_entropy(model(x[idx])[0], y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    config = {"strategy": "ekd", "student": {"arch": arch, "kwargs": kwargs or {}}}
+    if data_path is not None:
+        config["data"] = {"path": str(data_path)}
+    save_checkpoint({"config": config, "class_names": list(class_names), "preprocess": spec.to_dict(),
+                     "epoch": 0, "step": steps,
+                     "models": {"student": {f"backbone.{k}": v for k, v in model.state_dict().items()}}},
+                    run_dir / "checkpoints" / "best.pt")
+    return run_dir
+
+
+def tiny_export(base: Path) -> tuple[Path, Path]:
+    """(run dir, exported student.onnx) of resnet_tiny trained on the generated set; made once per session."""
+    if "tiny" not in _CACHE:
+        from lrface.data.packed import write_packed_set
+        from lrface.export import export_onnx
+
+        images, labels = generated_faces(n_ids=6, per_id=8)
+        names = [f"id{i}" for i in range(labels.max() + 1)]
+        packed = write_packed_set(base / "packed", {"train": (images, labels), "test": (images[::3], labels[::3])},
+                                  names, items=[])
+        run = make_run(base / "run", images, labels, names, data_path=packed)
+        _CACHE["tiny"] = export_onnx(run, log=lambda m: None)
+    onnx_path = _CACHE["tiny"]
+    return onnx_path.parents[1], onnx_path
+
+
+def orl_export(base: Path) -> tuple[Path, Path]:
+    """(ORL root, student.onnx) of sresnet18 trained for a few dozen steps on ORL images 01-05 at 16x16."""
+    if "orl" not in _CACHE:
+        from lrface.export import export_onnx
+        from lrface.imageio import read_image
+        from lrface.preprocess import resize_uint8
+
+        root = SHARED_DATA / "orl"
+        ids = sorted(p.name for p in root.iterdir() if p.is_dir())
+        images, labels = [], []
+        for y, name in enumerate(ids):
+            for f in sorted((root / name).glob("*.png"))[:5]:
+                images.append(resize_uint8(read_image(f), 16))
+                labels.append(y)
+        run = make_run(base / "orl_run", np.stack(images), np.asarray(labels), ids, arch="sresnet18", steps=40)
+        _CACHE["orl"] = export_onnx(run, log=lambda m: None)
+    return SHARED_DATA / "orl", _CACHE["orl"]
