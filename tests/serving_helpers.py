@@ -1,8 +1,9 @@
-"""Shared pieces for the serving/export tests: generated identity folders, a tiny trained run
-(until `lrface train` exists), its ONNX export, and the ORL location."""
+"""Shared pieces for the serving/export tests: generated identity folders, a tiny trained run,
+its ONNX export, and the ORL location."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -40,34 +41,19 @@ def write_identity_folder(root: Path, images: np.ndarray, labels: np.ndarray, na
 
 def make_run(run_dir: Path, images: np.ndarray, labels: np.ndarray, class_names: list[str], arch: str = "resnet_tiny",
              steps: int = 30, data_path: Path | None = None, seed: int = 0, kwargs: dict | None = None) -> Path:
-    """Train ``arch`` for a few SGD steps on the images and save it as a run's checkpoints/best.pt."""
-    import torch
+    """A real `student-only` run of ``arch`` for ``steps`` SGD steps on the images (checkpoints/best.pt)."""
+    from lrface.config import load_config
+    from lrface.data.sources import DataBundle
+    from lrface.engine.trainer import Trainer
 
-    from lrface.engine.checkpoint import save_checkpoint
-    from lrface.models import build_model
-    from lrface.preprocess import PreprocessSpec, preprocess
-
-    torch.set_num_threads(1)
-    torch.manual_seed(seed)
-    spec = PreprocessSpec()
-    model = build_model(arch, num_classes=len(class_names), **(kwargs or {}))
-    x, y = torch.from_numpy(preprocess(images, spec)), torch.from_numpy(labels)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
-    g = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(steps):
-        idx = torch.randint(0, len(x), (min(64, len(x)),), generator=g)
-        loss = torch.nn.functional.cross_entropy(model(x[idx])[0], y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    config = {"strategy": "ekd", "student": {"arch": arch, "kwargs": kwargs or {}}}
+    overrides = ["strategy=student-only", f"student.arch={arch}", f"student.kwargs={json.dumps(kwargs or {})}",
+                 f"train.max_steps={steps}", f"train.epochs={steps}", f"train.batch_size={min(64, len(labels))}",
+                 f"train.seed={seed}", "train.threads=1", "optim.lr=0.05", "optim.milestones=[]",
+                 "augment.enabled=false"]
     if data_path is not None:
-        config["data"] = {"path": str(data_path)}
-    save_checkpoint({"config": config, "class_names": list(class_names), "preprocess": spec.to_dict(),
-                     "epoch": 0, "step": steps,
-                     "models": {"student": {f"backbone.{k}": v for k, v in model.state_dict().items()}}},
-                    run_dir / "checkpoints" / "best.pt")
+        overrides.append(f"data.path={data_path}")
+    data = DataBundle(list(class_names), {"train": (images, labels), "test": (images, labels)})
+    Trainer(load_config(None, overrides), data, run_dir).fit()
     return run_dir
 
 

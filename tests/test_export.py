@@ -78,6 +78,7 @@ def test_bad_run_is_one_line_error(tmp_path, capsys, what):
     elif what == "truncated":
         images, labels = generated_faces(n_ids=2, per_id=2)
         make_run(target, images, labels, ["a", "b"], steps=1)
+        capsys.readouterr()
         ckpt = target / "checkpoints" / "best.pt"
         ckpt.write_bytes(ckpt.read_bytes()[:200])
     assert main(["export", "--onnx", str(target)]) == 2

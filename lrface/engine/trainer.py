@@ -332,7 +332,7 @@ class Trainer:
 
     def _save(self, score: float) -> None:
         ckdir = self.run_dir / "checkpoints"
-        improved = score > self.best
+        improved = score >= self.best  # on ties the later (longer-trained) epoch wins
         if improved:
             self.best, self.best_epoch = score, self.epoch
         state = self.state_dict()
