@@ -6,9 +6,9 @@ widths; 0.61 M parameters at 180 classes) and the VGGFace2-style ResNet-50 teach
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
+from .base import Backbone
 from .registry import register_model
 
 
@@ -58,7 +58,7 @@ def _shortcut(cin: int, cout: int, stride: int) -> nn.Module:
     return nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
 
 
-class ResNet(nn.Module):
+class ResNet(Backbone):
     """stem -> blocks[0..3] -> global average pool -> feature -> fc -> logits."""
 
     def __init__(self, block, layers, widths, num_classes: int, in_chans: int = 3):
@@ -77,7 +77,6 @@ class ResNet(nn.Module):
             self.block_strides.append(stride)
         self.blocks = nn.ModuleList(blocks)
         self.feature_dim = cin
-        self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cin, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -85,22 +84,6 @@ class ResNet(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-
-    def forward_blocks(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Output of each of the C blocks, shallow to deep."""
-        outs = []
-        x = self.stem(x)
-        for blk in self.blocks:
-            x = blk(x)
-            outs.append(x)
-        return outs
-
-    def head(self, last: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feature = torch.flatten(self.pool(last), 1)
-        return self.fc(feature), feature
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.head(self.forward_blocks(x)[-1])
 
 
 # The streamlined student: widths chosen so that backbone + 180-class classifier is ~0.61 M parameters.

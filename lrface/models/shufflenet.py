@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .base import Backbone
 from .registry import register_model
 
 
@@ -73,7 +74,7 @@ class ShuffleV2Down(nn.Module):
         return channel_shuffle(torch.cat([self.left(x), self.right(x)], 1), 2)
 
 
-class ShuffleNet(nn.Module):
+class ShuffleNet(Backbone):
     """1x1 stem -> blocks[0..2] (each stride 2) -> [extra 1x1 conv] -> global average pool -> fc."""
 
     def __init__(self, blocks: list[nn.Module], block_channels: list[int], num_classes: int,
@@ -84,26 +85,10 @@ class ShuffleNet(nn.Module):
         self.block_channels = list(block_channels)
         self.block_strides = [2] * len(blocks)
         cin = block_channels[-1]
-        self.last = (nn.Sequential(*_conv_bn(cin, last_conv, 1), nn.ReLU(inplace=True)) if last_conv
+        self.neck = (nn.Sequential(*_conv_bn(cin, last_conv, 1), nn.ReLU(inplace=True)) if last_conv
                      else nn.Identity())
         self.feature_dim = last_conv or cin
-        self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(self.feature_dim, num_classes)
-
-    def forward_blocks(self, x: torch.Tensor) -> list[torch.Tensor]:
-        outs = []
-        x = self.stem(x)
-        for blk in self.blocks:
-            x = blk(x)
-            outs.append(x)
-        return outs
-
-    def head(self, last: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feature = torch.flatten(self.pool(self.last(last)), 1)
-        return self.fc(feature), feature
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.head(self.forward_blocks(x)[-1])
 
 
 @register_model

@@ -7,9 +7,9 @@ the start of the following block, so ``block_strides`` is (1, 2, 2, 2, 1): like 
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
+from .base import Backbone
 from .registry import register_model
 
 CFGS = {
@@ -21,7 +21,7 @@ CFGS = {
 POOLED = (False, True, True, True, False)  # block i starts with a 2x2 max-pool
 
 
-class VGG(nn.Module):
+class VGG(Backbone):
     """blocks[0..4] -> global average pool -> 512-d feature -> fc -> logits."""
 
     def __init__(self, groups: list[list[int]], num_classes: int, in_chans: int = 3):
@@ -37,7 +37,6 @@ class VGG(nn.Module):
         self.block_channels = [g[-1] for g in groups]
         self.block_strides = [2 if p else 1 for p in POOLED]
         self.feature_dim = cin
-        self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cin, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -46,20 +45,6 @@ class VGG(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-
-    def forward_blocks(self, x: torch.Tensor) -> list[torch.Tensor]:
-        outs = []
-        for blk in self.blocks:
-            x = blk(x)
-            outs.append(x)
-        return outs
-
-    def head(self, last: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feature = torch.flatten(self.pool(last), 1)
-        return self.fc(feature), feature
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.head(self.forward_blocks(x)[-1])
 
 
 @register_model
