@@ -132,6 +132,43 @@ def _fingerprint(items: list[Item], cfg: PrepareConfig, kind: str, root: str) ->
     return h.hexdigest()
 
 
+def _canvas(image: np.ndarray, box, cfg: PrepareConfig):
+    """Detection input, its min face size, the canvas->image map (scale, offset) and the box hint."""
+    if box is not None:
+        x, y, w, h = box
+        side = cfg.box_enlarge * max(w, h)
+        ox, oy = x + w / 2 - side / 2, y + h / 2 - side / 2
+        s = cfg.region / side
+        canvas = warp(image, np.array([[s, 0, -ox * s], [0, s, -oy * s]]), cfg.region)
+        hint = np.array([x - ox, y - oy, x - ox + w, y - oy + h]) * s
+        return canvas, max(cfg.min_face, cfg.region / 4), s, (ox, oy), hint
+    s = min(1.0, cfg.max_side / max(image.shape[:2]))
+    canvas = image if s == 1.0 else cv2.resize(image, (max(1, round(image.shape[1] * s)),
+                                                       max(1, round(image.shape[0] * s))),
+                                               interpolation=cv2.INTER_AREA)
+    return canvas, cfg.min_face, s, (0.0, 0.0), None
+
+
+def detect_and_align(detector, images: list[np.ndarray], boxes: list, cfg: PrepareConfig) -> list[tuple[np.ndarray | None, str]]:
+    """Detect faces (MTCNN, batched) and align each image's face to the working crop, as `lrface prepare`
+    does: (crop, "aligned"), the box fallback (crop, "box-only"), or (None, "skipped:no-face").
+    ``boxes[i]`` is a known face box (x, y, w, h) or None to take the largest face in the whole image."""
+    from .detect import pick_face
+
+    canvases = [_canvas(im, box, cfg) for im, box in zip(images, boxes)]
+    found = detector.detect([c[0] for c in canvases], [c[1] for c in canvases])
+    out: list[tuple[np.ndarray | None, str]] = []
+    for image, box, (_, _, s, offset, hint), faces in zip(images, boxes, canvases, found):
+        j = pick_face(faces, hint)
+        if j is not None:
+            out.append((align_face(image, faces.points[j] / s + offset, cfg.work_size), "aligned"))
+        elif cfg.fallback == "box":
+            out.append((box_crop(image, box or (0, 0, image.shape[1], image.shape[0]), cfg.work_size), "box-only"))
+        else:
+            out.append((None, "skipped:no-face"))
+    return out
+
+
 class _Processor:
     """Turns batches of items into (low-res image, status) with one detector and one degradation pipeline."""
 
@@ -142,27 +179,8 @@ class _Processor:
         self.detector = FaceDetector(batch_size=cfg.batch_size)
         self.pipeline = cfg.degradation().pipeline()
 
-    def _canvas(self, image: np.ndarray, box):
-        """Detection input, its min face size, the canvas->image map (scale, offset) and the box hint."""
-        cfg = self.cfg
-        if box is not None:
-            x, y, w, h = box
-            side = cfg.box_enlarge * max(w, h)
-            ox, oy = x + w / 2 - side / 2, y + h / 2 - side / 2
-            s = cfg.region / side
-            canvas = warp(image, np.array([[s, 0, -ox * s], [0, s, -oy * s]]), cfg.region)
-            hint = np.array([x - ox, y - oy, x - ox + w, y - oy + h]) * s
-            return canvas, max(cfg.min_face, cfg.region / 4), s, (ox, oy), hint
-        s = min(1.0, cfg.max_side / max(image.shape[:2]))
-        canvas = image if s == 1.0 else cv2.resize(image, (max(1, round(image.shape[1] * s)),
-                                                           max(1, round(image.shape[0] * s))),
-                                                   interpolation=cv2.INTER_AREA)
-        return canvas, cfg.min_face, s, (0.0, 0.0), None
-
     def run(self, items: list[Item], loaded: dict, seen: set, seed: int):
         """Process one batch; returns low-res images, statuses, duplicate keys and aligned crops."""
-        from .detect import pick_face
-
         cfg, n = self.cfg, len(items)
         crops: list[np.ndarray | None] = [None] * n
         statuses, dupkeys, requests = [""] * n, [""] * n, []
@@ -186,17 +204,10 @@ class _Processor:
                     continue
                 except ValueError:
                     pass
-            requests.append((i, image) + self._canvas(image, it.box))
-        found = self.detector.detect([r[2] for r in requests], [r[3] for r in requests])
-        for (i, image, _, _, s, offset, hint), faces in zip(requests, found):
-            j = pick_face(faces, hint)
-            if j is not None:
-                crops[i], statuses[i] = align_face(image, faces.points[j] / s + offset, cfg.work_size), "aligned"
-            elif cfg.fallback == "box":
-                box = items[i].box or (0, 0, image.shape[1], image.shape[0])
-                crops[i], statuses[i] = box_crop(image, box, cfg.work_size), "box-only"
-            else:
-                statuses[i] = "skipped:no-face"
+            requests.append((i, image, it.box))
+        results = detect_and_align(self.detector, [r[1] for r in requests], [r[2] for r in requests], cfg)
+        for (i, _, _), (crop, status) in zip(requests, results):
+            crops[i], statuses[i] = crop, status
         low = np.zeros((n, cfg.size, cfg.size, 3), np.uint8)
         for i, crop in enumerate(crops):
             if crop is not None:

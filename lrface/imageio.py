@@ -1,18 +1,23 @@
-"""Reading user images safely into uint8 RGB arrays (torch-free)."""
+"""Reading user images safely into uint8 RGB arrays (torch-free).
+
+8-bit grey or RGB PNGs, complete and within the pixel limit, are decoded with OpenCV (several times
+faster on small images, same pixels); everything else, and every error, goes through Pillow.
+"""
 
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from .errors import UserError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp")
 MAX_PIXELS = 50_000_000
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
 class BadImage(UserError):
@@ -24,10 +29,31 @@ class BadImage(UserError):
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+    return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 
 
-def _to_rgb(img: Image.Image) -> np.ndarray:
+def _fast_png(path: Path) -> np.ndarray | None:
+    """OpenCV decode of a complete 8-bit grey (type 0) or RGB (type 2) PNG, where it gives Pillow's
+    pixels exactly; None for anything else, including any error (left to Pillow)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    if len(data) < 45 or not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR" or not data.endswith(_PNG_END):
+        return None
+    width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
+    if depth != 8 or colour not in (0, 2) or not 0 < width * height <= MAX_PIXELS:
+        return None
+    import cv2
+
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _to_rgb(img) -> np.ndarray:
+    from PIL import Image
+
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.uint32)
         arr = (arr >> 8).clip(0, 255).astype(np.uint8) if arr.max() > 255 else arr.astype(np.uint8)
@@ -48,6 +74,12 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise BadImage(path, "not-a-file", "is a directory, expected an image file")
     if path.stat().st_size == 0:
         raise BadImage(path, "empty", "zero-byte file; re-copy or remove it")
+    arr = _fast_png(path) if path.suffix.lower() == ".png" else None
+    if arr is not None:
+        return arr
+    from PIL import Image, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with Image.open(path) as img:
             if img.width * img.height > MAX_PIXELS:

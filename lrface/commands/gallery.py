@@ -1,10 +1,13 @@
-"""`lrface gallery build|add|remove|list`: FAISS galleries of enrolled identities (torch-free)."""
+"""`lrface gallery build|add|remove|list`: FAISS galleries of enrolled identities (torch-free unless --align)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import sys
+
+ALIGN_HELP = ("images are raw photos: detect and align the face as `lrface prepare` does (imports torch); "
+              "photos without a face are skipped with a warning")
 
 
 def register(sub) -> None:
@@ -23,6 +26,7 @@ def register(sub) -> None:
     b.add_argument("--index", choices=["flat", "ivf", "hnsw"], default="flat",
                    help="exact search (default) or approximate for large galleries")
     b.add_argument("--force", action="store_true", help="replace an existing gallery at --out")
+    b.add_argument("--align", action="store_true", help=ALIGN_HELP)
     b.set_defaults(func=build)
 
     a = gsub.add_parser("add", help="add images of one identity, or an identity folder tree")
@@ -30,6 +34,7 @@ def register(sub) -> None:
     a.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     a.add_argument("--identity", help="name for all PATHs; without it each PATH is an identity folder tree")
     a.add_argument("--model", help="default: the model the gallery was built with")
+    a.add_argument("--align", action="store_true", help=ALIGN_HELP)
     a.set_defaults(func=add)
 
     r = gsub.add_parser("remove", help="remove an identity and its samples")
@@ -47,6 +52,10 @@ def _err(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
+def _skipped(align: bool) -> str:
+    return "unreadable or faceless skipped" if align else "unreadable skipped"
+
+
 def build(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -60,12 +69,12 @@ def build(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out} is inside the image folder; put the gallery elsewhere")
     if is_gallery(out) and not args.force:
         raise UserError(f"{out} is already a gallery; use `lrface gallery add`, or --force to rebuild it")
-    embedder = Embedder(args.model)
+    embedder = Embedder(args.model, align=args.align)
     gallery, report = build_from_folder(folder, embedder, args.template, args.index, warn=_err, progress=_err)
     with writer_lock(out):
         gallery.save(out)
-    print(f"built {out}: {gallery.count_identities()} identities, {report.added} images "
-          f"({report.duplicates} duplicates, {report.bad} unreadable skipped), {args.index} index, {args.template} template")
+    print(f"built {out}: {gallery.count_identities()} identities, {report.added} {'aligned ' * args.align}images "
+          f"({report.duplicates} duplicates, {report.bad} {_skipped(args.align)}), {args.index} index, {args.template} template")
     return 0
 
 
@@ -115,13 +124,15 @@ def add(args: argparse.Namespace) -> int:
         raise UserError("no images to add")
     total = AddReport()
     with _edit(args.gallery) as g:
-        embedder = Embedder(args.model or g.info["model_path"])
+        embedder = Embedder(args.model or g.info["model_path"], align=args.align)
         g.check_model(embedder)
         for name, files in groups.items():
             r = add_files(g, embedder, name, files, warn=_err)
             total.added, total.duplicates, total.bad = total.added + r.added, total.duplicates + r.duplicates, total.bad + r.bad
-    print(f"added {total.added} images to {args.gallery} ({total.duplicates} already there, "
-          f"{total.bad} unreadable skipped); {g.count_identities()} identities")
+        if total.bad and not total.added and not total.duplicates:
+            raise UserError(f"none of the {total.bad} images could be used ({_skipped(args.align)}); gallery unchanged")
+    print(f"added {total.added} {'aligned ' * args.align}images to {args.gallery} ({total.duplicates} already there, "
+          f"{total.bad} {_skipped(args.align)}); {g.count_identities()} identities")
     return 0
 
 
@@ -141,7 +152,7 @@ def list_(args: argparse.Namespace) -> int:
     rows = g.identities()
     if args.json:
         print(json.dumps({"identities": [{"identity": n, "samples": c} for n, c in rows],
-                          "model_fingerprint": g.fingerprint, "model_path": g.info["model_path"],
+                          "aligned_samples": g.count_aligned(), "model_fingerprint": g.fingerprint, "model_path": g.info["model_path"],
                           "embedding_dim": g.dim, "index": g.kind, "index_params": g.params,
                           "template": g.template}, ensure_ascii=False, indent=2))
         return 0

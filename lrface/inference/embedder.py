@@ -11,13 +11,16 @@ from ..errors import UserError
 from ..imageio import read_image
 from ..preprocess import PreprocessSpec, preprocess, resize_uint8
 
-BATCH = 256
+BATCH = 1024  # images per ONNX Runtime call
 
 
 class Embedder:
-    """Reads the preprocessing spec and fingerprint from the model's metadata; images -> embeddings."""
+    """Reads the preprocessing spec and fingerprint from the model's metadata; images -> embeddings.
 
-    def __init__(self, path: str | Path):
+    With ``align`` the image files are raw photos: ``load`` detects and aligns the face first
+    (data_prep's MTCNN + template, as `lrface prepare`; imports torch)."""
+
+    def __init__(self, path: str | Path, align: bool = False):
         import onnxruntime as ort
 
         self.path = Path(path).resolve()
@@ -41,10 +44,23 @@ class Embedder:
         self.dim = int(meta["lrface.embedding_dim"])
         self.class_names = json.loads(meta["lrface.class_names"])
         self.metadata = dict(meta)
+        self.aligner = None
+        if align:
+            from .align import PhotoAligner
+
+            self.aligner = PhotoAligner()
+
+    @property
+    def align(self) -> bool:
+        return self.aligner is not None
 
     def load(self, path: str | Path) -> np.ndarray:
-        """One image file -> uint8 RGB resized to the model's input size (BadImage on bad files)."""
-        return resize_uint8(read_image(path), self.spec.size)
+        """One image file -> uint8 RGB resized to the model's input size (BadImage on bad files, and on
+        photos without a face when aligning)."""
+        image = read_image(path)
+        if self.aligner is not None:
+            image = self.aligner(path, image)
+        return resize_uint8(image, self.spec.size)
 
     def embed(self, images) -> np.ndarray:
         """uint8 RGB images (a sequence of H x W x 3, or N x H x W x 3) -> float32 N x D, L2-normalised."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from pathlib import Path
 
@@ -23,10 +24,19 @@ def check_identity_name(name: str) -> str:
 
 
 def list_images(path: Path) -> list[Path]:
-    """Image files under ``path`` (recursive, sorted), skipping hidden files and folders."""
-    return sorted(p for p in path.rglob("*")
-                  if p.is_file() and is_image_file(p)
-                  and not any(part.startswith(".") for part in p.relative_to(path).parts))
+    """Image files under ``path`` (recursive, sorted like paths), skipping hidden files and folders and
+    not following links to folders."""
+    found, todo = [], [os.fspath(path)]
+    while todo:
+        with os.scandir(todo.pop()) as entries:
+            for e in entries:
+                if e.name.startswith("."):
+                    continue
+                if e.is_dir(follow_symlinks=False):
+                    todo.append(e.path)
+                elif is_image_file(e.name) and e.is_file():
+                    found.append(e.path)
+    return [Path(f) for f in sorted(found, key=lambda f: f.split(os.sep))]
 
 
 def scan_identity_folder(root: str | Path) -> dict[str, list[Path]]:

@@ -3,9 +3,7 @@ needed), search, and decide open-set "unknown" (torch-free)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..imageio import BadImage, is_image_file
+from .align import NO_FACE
 from .embedder import Embedder
 from .folders import list_images
 from .gallery import Gallery, build_from_folder, is_gallery, writer_lock
@@ -40,24 +39,27 @@ def collect_probes(paths: list[str]) -> tuple[list[Path], set[Path]]:
 
 def load_probes(embedder: Embedder, files: list[Path], explicit: set[Path], warn) -> tuple[list[Path], list[np.ndarray]]:
     """Decode every probe before any output: a bad file named explicitly is an error, one found
-    in a folder is skipped with a warning."""
+    in a folder (or any photo without a face, when aligning) is skipped with a warning."""
     kept, images = [], []
     for f in files:
         try:
             images.append(embedder.load(f))
             kept.append(f)
         except BadImage as e:
-            if f in explicit:
+            if f in explicit and e.reason != NO_FACE:
                 raise
             warn(f"warning: skipped {e}")
     if not kept:
-        raise UserError("no readable probe images")
+        raise UserError("no usable probe images (unreadable or no face found)" if embedder.align
+                        else "no readable probe images")
     return kept, images
 
 
 def _folder_key(folder: Path, embedder: Embedder, template: str, index_type: str) -> str:
     """Cache key: model fingerprint, gallery options and the folder listing (path, size, mtime)."""
-    h = hashlib.sha256(f"{embedder.fingerprint}|{template}|{index_type}".encode())
+    import hashlib
+
+    h = hashlib.sha256(f"{embedder.fingerprint}|{template}|{index_type}|align={embedder.align}".encode())
     for f in list_images(folder):
         st = f.stat()
         h.update(f"{f.relative_to(folder)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
@@ -65,6 +67,8 @@ def _folder_key(folder: Path, embedder: Embedder, template: str, index_type: str
 
 
 def _cache_root(folder: Path) -> Path:
+    import hashlib
+
     local = folder / CACHE_DIR_NAME
     if os.access(folder, os.W_OK) or local.is_dir():
         return local
@@ -73,16 +77,17 @@ def _cache_root(folder: Path) -> Path:
 
 
 def open_gallery(path: str | Path, model: str | None, template: str = "mean", index_type: str = "flat",
-                 log=None) -> tuple[Gallery, Embedder]:
+                 log=None, align: bool = False) -> tuple[Gallery, Embedder]:
     """A saved gallery (model defaults to the one recorded in it) or a plain identity folder
-    (``model`` required; built once and cached under ``<folder>/.lrface-gallery/``)."""
+    (``model`` required; built once and cached under ``<folder>/.lrface-gallery/``). ``align``:
+    probes, and the images of a plain folder, are raw photos to detect and align (imports torch)."""
     log = log or (lambda m: print(m, file=sys.stderr))
     path = Path(path)
     if is_gallery(path):
         gallery = Gallery.open(path)
         if model is None and not Path(gallery.info["model_path"]).is_file():
             raise UserError(f"{path}: its model {gallery.info['model_path']} is gone; pass --model")
-        embedder = Embedder(model or gallery.info["model_path"])
+        embedder = Embedder(model or gallery.info["model_path"], align=align)
         gallery.check_model(embedder)
         return gallery, embedder
     if not path.is_dir():
@@ -90,11 +95,13 @@ def open_gallery(path: str | Path, model: str | None, template: str = "mean", in
                         "or a folder of <identity>/ images")
     if model is None:
         raise UserError(f"{path} is a plain identity folder, so --model is needed to embed it")
-    embedder = Embedder(model)
+    embedder = Embedder(model, align=align)
     key = _folder_key(path, embedder, template, index_type)
     root = _cache_root(path)
     cached = root / key
     if not is_gallery(cached):
+        import shutil
+
         log(f"building gallery cache {cached} (first use of this folder with this model)")
         with writer_lock(root):
             if not is_gallery(cached):
