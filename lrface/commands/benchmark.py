@@ -1,0 +1,63 @@
+"""`lrface benchmark`: EKD against student-only, teacher-only, KD and KD + evolutionary teacher."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("benchmark", help="train EKD and its baselines on one face set and compare them",
+                       description="Freeze one train/test split of DATA into OUT/data, train every method on it "
+                                   "with the same config, epochs, augmentation and seed (checkpoints chosen on "
+                                   "data.val_fraction), export each student to ONNX, score it as a gallery and "
+                                   "write OUT/results.md, OUT/results.json and pictures.")
+    p.add_argument("--data", help="packed set or identity folder (folders are aligned with data_prep first)")
+    p.add_argument("--out", required=True, help="output directory (finished identical runs in it are reused)")
+    p.add_argument("--config", help="base training config (the EKD method), e.g. configs/face/celeba-wild-ekd.yaml")
+    p.add_argument("--plan", help="benchmark plan YAML (config, data, methods, ablations, set), "
+                                  "e.g. configs/face/celeba-wild-benchmark.yaml")
+    p.add_argument("--methods", help="comma list from student-only, teacher-only, kd, kd-et, ekd and ablation "
+                                     "names (default: all five; kd adds teacher-only)")
+    p.add_argument("--ablation", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
+                   help="an extra method: ekd with these overrides, e.g. ekd-g1:guided.count=1 (repeatable)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key for every method, e.g. --set train.epochs=5 (repeatable)")
+    p.add_argument("--no-align", dest="align", action="store_false",
+                   help="resize whole images of an identity folder instead of detecting and aligning faces")
+    p.add_argument("--tsne-identities", type=int, default=10, help="identities in the t-SNE picture (default 10)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import shlex
+    from pathlib import Path
+
+    from ..benchmark import Plan, log_stderr, parse_ablation, read_plan, run_benchmark
+    from ..errors import UserError
+
+    plan = read_plan(args.plan) if args.plan else Plan()
+    if args.config:
+        plan.config = Path(args.config)
+    if args.data:
+        plan.data = args.data
+    if args.methods:
+        plan.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    for text in args.ablation:
+        name, sets = parse_ablation(text)
+        plan.ablations[name] = sets
+        if not args.methods and name not in plan.methods:
+            plan.methods.append(name)
+    plan.overrides += args.overrides
+    if args.tsne_identities < 2:
+        raise UserError("--tsne-identities must be at least 2")
+    parts = ["lrface", "benchmark", "--out", args.out]
+    for flag, value in (("--plan", args.plan), ("--config", args.config), ("--data", args.data),
+                        ("--methods", args.methods)):
+        parts += [flag, value] if value else []
+    parts += [x for t in args.ablation for x in ("--ablation", t)] + [x for t in args.overrides for x in ("--set", t)]
+    parts += [] if args.align else ["--no-align"]
+    command = " ".join(shlex.quote(p) for p in parts)
+    report = run_benchmark(plan, Path(args.out), args.align, args.tsne_identities, log_stderr, command)
+    print(Path(args.out, "results.md").read_text(encoding="utf-8"))
+    log_stderr(f"wrote {args.out}/results.md, results.json and {', '.join(report['pictures'])}")
+    return 0
