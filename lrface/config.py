@@ -79,6 +79,7 @@ class LossConfig:
     cross_l2: float = 1.0       # L_G2, Eq. 7
     within_teachers: str = "head"        # head | all_deeper
     cross_stream_to_teacher: bool = False
+    warmup_epochs: int = 0      # ramp every distillation term (not ce) linearly from 1/n to 1 over n epochs
 
 
 @dataclass

@@ -136,3 +136,23 @@ def test_checkpoint_gives_the_student_for_export(tmp_path):
     assert meta["class_names"] == ["c0", "c1", "c2"] and meta["preprocess"]["size"] == 16
     logits, feat = model(torch.zeros(1, 3, 16, 16))
     assert logits.shape == (1, 3) and feat.shape == (1, meta["embedding_dim"])
+
+
+def test_warmup_ramps_distillation_terms_but_not_ce():
+    from lrface.distill.strategy import build_strategy
+    from lrface.models import StreamOutput
+
+    g = torch.Generator().manual_seed(0)
+    out = lambda: StreamOutput(torch.randn(4, 3, generator=g), torch.randn(4, 5, generator=g),  # noqa: E731
+                               [torch.randn(4, 3, generator=g)], [torch.randn(4, 5, generator=g)],
+                               [torch.randn(4, 5, generator=g)])
+    student, teacher, y = out(), out(), torch.tensor([0, 1, 2, 0])
+    strategy = build_strategy(tiny_cfg("loss.warmup_epochs=4"))
+    totals = []
+    for epoch in range(6):
+        strategy.start_epoch(epoch)
+        loss, parts = strategy.stream_loss("student", student, y, teacher)
+        totals.append(float(loss))
+    ce, distill = float(parts["ce"]), sum(float(v) for k, v in parts.items() if k != "ce")
+    expected = [ce + min(1.0, (e + 1) / 4) * distill for e in range(6)]
+    assert totals == pytest.approx(expected, rel=1e-6) and totals[0] < totals[3] == totals[5]

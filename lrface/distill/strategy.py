@@ -41,6 +41,12 @@ class Strategy:
         self.T = lc.temperature
         self.weights = {"ce": lc.ce, "within_kl": lc.within_kl, "within_l2": lc.within_l2,
                         "cross_kl": lc.cross_kl, "cross_l2": lc.cross_l2}
+        self.ramp = 1.0
+
+    def start_epoch(self, epoch: int) -> None:
+        """Set the distillation ramp for 0-based ``epoch`` (``loss.warmup_epochs``; ce is never ramped)."""
+        n = self.cfg.loss.warmup_epochs
+        self.ramp = min(1.0, (epoch + 1) / n) if n > 0 else 1.0
 
     # --- structure -------------------------------------------------------------------------
     def guided(self, stream: str) -> bool:
@@ -82,4 +88,5 @@ class Strategy:
         parts = self.within_parts(out, labels)
         if other is not None and (stream == "student" or self.mutual):
             parts.update(self.cross_parts(out, other))
-        return losses.eq11_stream_loss(parts, self.weights), parts
+        weights = {k: w if k == "ce" else w * self.ramp for k, w in self.weights.items()}
+        return losses.eq11_stream_loss(parts, weights), parts

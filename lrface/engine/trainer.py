@@ -274,6 +274,7 @@ class Trainer:
         while self.epoch < cfg.train.epochs:
             if cfg.train.max_steps and self.step >= cfg.train.max_steps:
                 break
+            self.strategy.start_epoch(self.epoch)
             for m in self.streams.values():
                 m.train()
             if "teacher" in self.streams and "teacher" not in self.optimizers:
