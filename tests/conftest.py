@@ -7,7 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+
+# One intra-op thread: on a 2-core machine that is busy with anything else, two threads per
+# process run many times slower (oversubscription); tests only need a deterministic CPU.
+torch.set_num_threads(1)
 
 SHARED_DATA = Path(os.environ.get("LRFACE_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 

@@ -16,7 +16,7 @@ def test_config_family_trains_one_step(tmp_path, config, make):
     run = tmp_path / "run"
     rc = main(["train", "--config", config, "--data", str(tmp_path / "data"), "--out", str(run),
                "--set", "train.batch_size=4", "--set", "train.max_steps=1", "--set", "train.epochs=1",
-               "--set", "train.threads=2"])
+               "--set", "train.threads=1"])
     assert rc == 0
     state = torch.load(run / "checkpoints/last.pt", weights_only=True)
     assert state["step"] == 1 and set(state["models"]) == {"teacher", "student"}
