@@ -13,6 +13,7 @@ one H100: >= 20,000 img/s for the EKD step).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import tempfile
 import time
@@ -66,8 +67,8 @@ def main() -> None:
              "student": ["strategy=student-only"],
              "ekd": ["strategy=ekd"],
              "ekd-no-guided": ["strategy=ekd", "guided.count=0"]}
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}, device {args.device}, config {args.config}")
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"device {args.device}, config {args.config}, overrides {args.overrides or 'none'}")
     print("| batch | teacher img/s | student img/s | EKD img/s | EKD / (T + S) | guided share |")
     print("|---:|---:|---:|---:|---:|---:|")
     for bs in args.batch_sizes:
