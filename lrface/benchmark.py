@@ -231,12 +231,14 @@ def read_metrics(run_dir: Path) -> list[dict]:
 
 def run_method(name: str, cfg, run_dir: Path, log) -> dict:
     """Train (or reuse a finished identical run), export the student, score it as a gallery."""
+    from .config import config_from_dict
     from .data.sources import load_data
     from .engine.checkpoint import load_checkpoint
     from .engine.trainer import Trainer, prepare_run_dir
 
     done = run_dir / "done.json"
-    if done.is_file() and json.loads(done.read_text())["config"] == cfg.to_dict():
+    # compare through the config schema, so keys added since (with their defaults) still match
+    if done.is_file() and config_from_dict(json.loads(done.read_text())["config"]).to_dict() == cfg.to_dict():
         log(f"[{name}] reusing the finished run in {run_dir}")
         wall = json.loads(done.read_text())["wall_seconds"]
     else:
