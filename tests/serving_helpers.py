@@ -4,13 +4,13 @@ its ONNX export, and the ORL location."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-SHARED_DATA = Path(os.environ.get("LRFACE_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+from tests.conftest import shared_data
+
 _CACHE: dict[str, Path] = {}
 
 
@@ -80,7 +80,7 @@ def orl_export(base: Path) -> tuple[Path, Path]:
         from lrface.imageio import read_image
         from lrface.preprocess import resize_uint8
 
-        root = SHARED_DATA / "orl"
+        root = shared_data("orl")
         ids = sorted(p.name for p in root.iterdir() if p.is_dir())
         images, labels = [], []
         for y, name in enumerate(ids):
@@ -89,4 +89,4 @@ def orl_export(base: Path) -> tuple[Path, Path]:
                 labels.append(y)
         run = make_run(base / "orl_run", np.stack(images), np.asarray(labels), ids, arch="sresnet18", steps=40)
         _CACHE["orl"] = export_onnx(run, log=lambda m: None)
-    return SHARED_DATA / "orl", _CACHE["orl"]
+    return shared_data("orl"), _CACHE["orl"]

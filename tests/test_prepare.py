@@ -26,15 +26,8 @@ from data_prep import pipeline  # noqa: E402
 from data_prep.align import align_face, canonical_order, similarity_matrix, template  # noqa: E402
 from data_prep.pipeline import PrepareConfig, prepare  # noqa: E402
 from data_prep.readers import read_folder, read_uccs  # noqa: E402
+from tests.conftest import shared_data  # noqa: E402
 
-SHARED = Path(os.environ.get("LRFACE_SHARED_DATA", Path(__file__).parents[1].parent / "shared" / "data"))
-
-
-def shared(name: str) -> Path:
-    path = SHARED / name
-    if not path.is_dir():
-        pytest.skip(f"{path} is absent")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +106,7 @@ def test_astronaut_eyes_land_on_template(astronaut, detector):
 # --- real data ---------------------------------------------------------------------------------
 
 def test_celeba_wild_photos_mostly_aligned(tmp_path):
-    root = shared("celeba-wild-dev/photos")
+    root = shared_data("celeba-wild-dev/photos")
     items = read_folder(root)
     assert len(items) == 40
     result = prepare(items, tmp_path / "set", PrepareConfig(workers=1), kind="folder", root=root, progress=False)
@@ -122,7 +115,7 @@ def test_celeba_wild_photos_mostly_aligned(tmp_path):
 
 
 def test_orl_end_to_end_cli(tmp_path, capsys):
-    root = shared("orl")
+    root = shared_data("orl")
     out = tmp_path / "orl16"
     rc, stdout, err = run_cli(["prepare", "folder", str(root), "--out", str(out), "--split-fraction", "0.2",
                                "--workers", "1"], capsys)

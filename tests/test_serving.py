@@ -15,7 +15,6 @@ import cv2
 import numpy as np
 import pytest
 from serving_helpers import (
-    SHARED_DATA,
     generated_faces,
     make_run,
     orl_export,
@@ -133,8 +132,6 @@ def test_identify_imports_no_torch(tiny, faces, tmp_path):
 
 
 def test_identify_orl(tmp_path_factory, tmp_path, capsys):
-    if not (SHARED_DATA / "orl").is_dir():
-        pytest.skip(f"ORL not found under {SHARED_DATA}")
     root, model = orl_export(tmp_path_factory.mktemp("orl"))
     gal = tmp_path / "gal"  # images 01-05 enrolled (symlinks, nothing copied), 06-10 are probes
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
