@@ -287,9 +287,49 @@ def gallery_eval(run_dir: Path, data_dir: Path, log) -> dict:
             "cmc": result["cmc"]}
 
 
+def _train_and_score(name: str, cfg, run_dir: Path, data_dir: Path, log) -> dict:
+    res = run_method(name, cfg, run_dir, log)
+    if "student_params" in res:
+        res.update(gallery_eval(run_dir, data_dir, log))
+    log(f"[{name}] " + ", ".join(f"{k} {res[k]:.2f}" for k in ("test_top1_student", "test_top1_teacher",
+                                                                "gallery_top1") if res.get(k) is not None))
+    return res
+
+
+def _run_methods(plan: Plan, order: list[str], data_dir: Path, out: Path, jobs: int, log) -> dict:
+    """Run ``order`` in ``jobs`` processes; a method that needs the teacher-only run starts after it."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    if jobs <= 1:
+        results, teacher_run = {}, None
+        for name in order:
+            results[name] = _train_and_score(name, method_config(plan, name, data_dir, teacher_run),
+                                             out / "runs" / name, data_dir, log)
+            if name == "teacher-only":
+                teacher_run = out / "runs" / name
+        return results
+    results, pending, running = {}, list(order), {}
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        while pending or running:
+            teacher_run = out / "runs" / "teacher-only" if "teacher-only" in results else None
+            for name in list(pending):
+                if len(running) == jobs:
+                    break
+                if teacher_run is None and _needs_teacher(plan.method_overrides(name)):
+                    continue
+                cfg = method_config(plan, name, data_dir, teacher_run)
+                running[pool.submit(_train_and_score, name, cfg, out / "runs" / name, data_dir, log)] = name
+                pending.remove(name)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                results[running.pop(future)] = future.result()
+    return {name: results[name] for name in order}
+
+
 # --- the whole benchmark -----------------------------------------------------------------------
 def run_benchmark(plan: Plan, out: Path, align: bool = True, tsne_identities: int = 10, log=print,
-                  command: str = "") -> dict:
+                  command: str = "", jobs: int = 1) -> dict:
     """Validate, freeze data, run every method, write results.{md,json} and the pictures."""
     from .config import load_config
 
@@ -299,17 +339,7 @@ def run_benchmark(plan: Plan, out: Path, align: bool = True, tsne_identities: in
         raise UserError("no data given: pass --data (a packed set or an identity folder)")
     out.mkdir(parents=True, exist_ok=True)
     data_dir = freeze_data(base.data.path, out / "data", base, align, log)
-    results, teacher_run = {}, None
-    for name in order:
-        cfg = method_config(plan, name, data_dir, teacher_run)
-        res = run_method(name, cfg, out / "runs" / name, log)
-        if "student_params" in res:
-            res.update(gallery_eval(out / "runs" / name, data_dir, log))
-        if name == "teacher-only":
-            teacher_run = out / "runs" / name
-        results[name] = res
-        log(f"[{name}] " + ", ".join(f"{k} {res[k]:.2f}" for k in ("test_top1_student", "test_top1_teacher",
-                                                                    "gallery_top1") if res.get(k) is not None))
+    results = _run_methods(plan, order, data_dir, out, jobs, log)
     from .plots import write_plots
 
     pictures = write_plots(results, data_dir, out, tsne_identities)

@@ -20,12 +20,19 @@ def _sets(items):
 
 
 def test_benchmark_end_to_end(tmp_path, capsys):
+    """Two worker processes (kd must wait for teacher-only), then a sequential re-run that reuses every run."""
     faces = make_identity_set(tmp_path / "faces", identities=10, per_identity=10)
     out = tmp_path / "bench"
-    rc = main(["benchmark", "--data", str(faces), "--out", str(out), "--no-align",
-               "--methods", "student-only,kd,ekd", *_sets(TINY)])
-    assert rc == 0
+    args = ["benchmark", "--data", str(faces), "--out", str(out), "--no-align", "--methods", "student-only,kd,ekd",
+            *_sets(TINY)]
+    assert main(args + ["--jobs", "2"]) == 0
     report = json.loads((out / "results.json").read_text())
+    assert "results.md" in capsys.readouterr().err
+    assert main(args) == 0
+    assert capsys.readouterr().err.count("reusing the finished run") == 4
+    again = json.loads((out / "results.json").read_text())
+    assert [again["methods"][m]["test_top1_student"] for m in ("student-only", "kd", "ekd")] == \
+        [report["methods"][m]["test_top1_student"] for m in ("student-only", "kd", "ekd")]
     assert list(report["methods"]) == ["student-only", "teacher-only", "kd", "ekd"]
     for name in ("student-only", "kd", "ekd"):
         r = report["methods"][name]
@@ -40,7 +47,6 @@ def test_benchmark_end_to_end(tmp_path, capsys):
     for name in report["pictures"]:
         assert (out / name).read_bytes()[:8] == PNG_SIGNATURE
         assert mpimg.imread(out / name).shape[0] > 100
-    assert "results.md" in capsys.readouterr().err
 
 
 def test_unknown_method_stops_before_training(tmp_path, capsys):

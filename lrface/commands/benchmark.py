@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override a config key for every method, e.g. --set train.epochs=5 (repeatable)")
     p.add_argument("--no-align", dest="align", action="store_false",
                    help="resize whole images of an identity folder instead of detecting and aligning faces")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="methods trained at once, one process each (default 1); set train.threads so that "
+                        "jobs x threads fits the cores. A method that needs teacher-only waits for it")
     p.add_argument("--tsne-identities", type=int, default=10, help="identities in the t-SNE picture (default 10)")
     p.set_defaults(func=run)
 
@@ -48,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.methods and name not in plan.methods:
             plan.methods.append(name)
     plan.overrides += args.overrides
+    if args.jobs < 1:
+        raise UserError("--jobs must be at least 1")
     if args.tsne_identities < 2:
         raise UserError("--tsne-identities must be at least 2")
     parts = ["lrface", "benchmark", "--out", args.out]
@@ -56,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
         parts += [flag, value] if value else []
     parts += [x for t in args.ablation for x in ("--ablation", t)] + [x for t in args.overrides for x in ("--set", t)]
     parts += [] if args.align else ["--no-align"]
+    parts += ["--jobs", str(args.jobs)] if args.jobs > 1 else []
     command = " ".join(shlex.quote(p) for p in parts)
-    report = run_benchmark(plan, Path(args.out), args.align, args.tsne_identities, log_stderr, command)
+    report = run_benchmark(plan, Path(args.out), args.align, args.tsne_identities, log_stderr, command, args.jobs)
     print(Path(args.out, "results.md").read_text(encoding="utf-8"))
     log_stderr(f"wrote {args.out}/results.md, results.json and {', '.join(report['pictures'])}")
     return 0
