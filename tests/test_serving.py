@@ -86,6 +86,28 @@ def test_gallery_build_add_remove_list(tiny, faces, tmp_path, capsys):
     assert_one_line_error(capsys, cli("gallery", "remove", g, "--identity", "Bob"), "not in the gallery")
 
 
+@pytest.mark.parametrize("template", ["mean", "all"])
+def test_exact_numpy_search_matches_faiss_flat(tiny, faces, tmp_path, template):
+    from lrface.inference.gallery import ExactIP, Gallery
+
+    g = tmp_path / "g"
+    assert cli("gallery", "build", faces[0], "--model", tiny[1], "--out", g, "--template", template) == 0
+    exact, with_faiss = Gallery.open(g), Gallery.open(g, writable=True)
+    assert isinstance(exact.index, ExactIP) and not isinstance(with_faiss.index, ExactIP)
+    q = np.random.default_rng(0).standard_normal((300, exact.dim)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    for k in (1, 3, 50):
+        a, b = exact.search(q, k), with_faiss.search(q, k)
+        assert [[n for n, _ in r] for r in a] == [[n for n, _ in r] for r in b]
+        assert np.allclose([[v for _, v in r] for r in a], [[v for _, v in r] for r in b], atol=1e-5)
+    pointer = json.loads((g / "gallery.json").read_text())  # a gallery saved before vectors-*.npz existed
+    del pointer["flat"]
+    (g / "gallery.json").write_text(json.dumps(pointer))
+    old = Gallery.open(g)
+    assert not isinstance(old.index, ExactIP)
+    assert [r[0][0] for r in old.search(q, 1)] == [r[0][0] for r in exact.search(q, 1)]
+
+
 @pytest.mark.parametrize("index,template", [("flat", "all"), ("ivf", "mean"), ("hnsw", "all")])
 def test_identify_generated_set_finds_the_right_person(tiny, faces, tmp_path, capsys, index, template):
     gal, probes = faces
@@ -121,7 +143,9 @@ def test_identify_imports_no_torch(tiny, faces, tmp_path):
     g = tmp_path / "g"
     assert cli("gallery", "build", gal, "--model", tiny[1], "--out", g) == 0
     code = ("import sys, lrface.cli; rc = lrface.cli.main(sys.argv[1:]); "
-            "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)")
+            "assert 'torch' not in sys.modules, 'torch imported'; "
+            "assert sys.argv[1] == 'gallery' or 'faiss' not in sys.modules, 'faiss imported for a flat gallery'; "
+            "sys.exit(rc)")
     for args in (["identify", str(probes / "Bob" / "0013.png"), "--gallery", str(g)],
                  ["gallery", "list", str(g)],
                  ["evaluate", "--gallery", str(g), str(probes), "--out", str(tmp_path / "ev")]):
@@ -245,16 +269,16 @@ def test_bad_model_file(tiny, faces, tmp_path, capsys, kind):
     assert_one_line_error(capsys, rc, "not" if kind != "foreign-onnx" else "lrface metadata")
 
 
-@pytest.mark.parametrize("part", ["faiss", "sqlite", "sqlite-garbage", "pointer"])
+@pytest.mark.parametrize("part", ["faiss", "sqlite", "sqlite-garbage", "pointer", "npz", "npz-garbage"])
 def test_damaged_gallery_files(tiny, faces, tmp_path, capsys, part):
     g = tmp_path / "g"
     assert cli("gallery", "build", faces[0], "--model", tiny[1], "--out", g) == 0
     if part == "pointer":
         (g / "gallery.json").write_text("{")
     else:
-        f = next(g.glob("*.faiss" if part == "faiss" else "*.sqlite"))
+        f = next(g.glob({"faiss": "*.faiss", "npz": "*.npz", "npz-garbage": "*.npz"}.get(part, "*.sqlite")))
         data = f.read_bytes()
-        if part == "sqlite-garbage":  # same size, so the size check passes and SQLite must notice
+        if part.endswith("-garbage"):  # same size, so the size check passes and the reader must notice
             f.write_bytes(b"\0" * 100 + data[100:])
         else:
             f.write_bytes(data[: len(data) // 2])
@@ -276,4 +300,4 @@ def test_kill_during_gallery_build_then_rerun_completes(tiny, tmp_path):
     assert r.returncode == 0, r.stderr
     gal = Gallery.open(g)
     assert gal.count_identities() == 40 and gal.index.ntotal == 40
-    assert sorted(p.suffix for p in g.iterdir() if not p.name.startswith(".")) == [".faiss", ".json", ".sqlite"]
+    assert sorted(p.suffix for p in g.iterdir() if not p.name.startswith(".")) == [".faiss", ".json", ".npz", ".sqlite"]
