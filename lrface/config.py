@@ -80,6 +80,7 @@ class LossConfig:
     within_teachers: str = "head"        # head | all_deeper
     cross_stream_to_teacher: bool = False
     warmup_epochs: int = 0      # ramp every distillation term (not ce) linearly from 1/n to 1 over n epochs
+    cross_warmup_epochs: int = 0  # the same ramp for the cross-stream terms only (Eq. 6, 7): the online teacher is weak early
 
 
 @dataclass
