@@ -28,7 +28,9 @@ from .fileio import atomic_write_json, atomic_write_text
 METHODS: dict[str, dict] = {
     "student-only": {"strategy": "student-only"},
     "teacher-only": {"strategy": "teacher-only", "train.select_on": "teacher"},
-    "kd": {"strategy": "kd", "teacher.mode": "fixed", "teacher.guided": False},
+    # plain Hinton KD: a fixed, trained teacher needs none of the online teacher's warm-up ramps
+    "kd": {"strategy": "kd", "teacher.mode": "fixed", "teacher.guided": False, "loss.warmup_epochs": 0,
+           "loss.cross_warmup_epochs": 0},
     "kd-et": {"strategy": "ekd", "guided.count": 0, "guided.blocks": []},
     "ekd": {"strategy": "ekd"},
 }

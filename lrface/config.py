@@ -92,6 +92,7 @@ class OptimConfig:
     milestones: list = field(default_factory=lambda: [75, 130, 180])
     gamma: float = 0.1
     warmup_epochs: int = 0
+    teacher_milestones: list = field(default_factory=list)  # the trained teacher's own lr steps (empty: milestones)
 
 
 @dataclass

@@ -177,3 +177,10 @@ def test_cross_warmup_ramps_only_the_cross_stream_terms():
     rest = sum(float(v) for k, v in parts.items() if not k.startswith("cross"))
     assert set(parts) == {"ce", "within_kl", "within_l2", "cross_kl", "cross_l2"} and cross > 0
     assert totals == pytest.approx([rest + min(1.0, (e + 1) / 3) * cross for e in range(4)], rel=1e-6)
+
+
+def test_teacher_milestones_step_only_the_teacher(tmp_path):
+    tr = Trainer(tiny_cfg("optim.milestones=[5]", "optim.teacher_milestones=[1]", "train.epochs=2"), tiny_data(), tmp_path)
+    tr.fit()
+    lrs = {s: o.param_groups[0]["lr"] for s, o in tr.optimizers.items()}
+    assert lrs["teacher"] == pytest.approx(0.01) and lrs["student"] == pytest.approx(0.1)

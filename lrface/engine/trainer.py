@@ -117,7 +117,9 @@ class Trainer:
         self.optimizers = {s: torch.optim.SGD(self.streams[s].parameters(), lr=oc.lr, momentum=oc.momentum,
                                               weight_decay=oc.weight_decay, nesterov=oc.nesterov, fused=fused)
                            for s in self.trainable}
-        self.schedulers = {s: torch.optim.lr_scheduler.MultiStepLR(o, milestones=list(oc.milestones), gamma=oc.gamma)
+        steps = {s: list(oc.teacher_milestones if s == "teacher" and oc.teacher_milestones else oc.milestones)
+                 for s in self.optimizers}
+        self.schedulers = {s: torch.optim.lr_scheduler.MultiStepLR(o, milestones=steps[s], gamma=oc.gamma)
                            for s, o in self.optimizers.items()}
         # what the step calls: DDP wrappers for trained streams under torchrun, compiled where asked
         self.runners = {s: (torch.nn.parallel.DistributedDataParallel(
