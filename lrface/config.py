@@ -77,6 +77,7 @@ class LossConfig:
     within_l2: float = 1.0      # L_F, Eq. 4
     cross_kl: float = 1.0       # L_G1, Eq. 6
     cross_l2: float = 1.0       # L_G2, Eq. 7
+    cross_kl_pairs: float = 1.0  # weight of the guided-pair terms inside L_G1 (Eq. 6) next to the head term
     within_teachers: str = "head"        # head | all_deeper
     cross_stream_to_teacher: bool = False
     warmup_epochs: int = 0      # ramp every distillation term (not ce) linearly from 1/n to 1 over n epochs

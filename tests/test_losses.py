@@ -44,6 +44,8 @@ def test_eq4_within_stream_l2_is_mse_to_detached_feature():
 def test_eq6_cross_stream_kl_heads_plus_guided_pairs():
     loss = losses.eq6_cross_stream_kl(T_LOGITS, S_LOGITS, [T_LOGITS], [G_LOGITS], 4.0)
     assert float(loss) == pytest.approx(KL_T4_TS + KL_T4_TG, rel=1e-5)
+    half = losses.eq6_cross_stream_kl(T_LOGITS, S_LOGITS, [T_LOGITS], [G_LOGITS], 4.0, pair_weight=0.5)
+    assert float(half) == pytest.approx(KL_T4_TS + 0.5 * KL_T4_TG, rel=1e-5)
 
 
 def test_eq7_cross_stream_l2_pairs_and_teacher_detached():

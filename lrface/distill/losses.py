@@ -43,11 +43,11 @@ def eq4_within_stream_l2(feature: torch.Tensor, guided_regressed: list[torch.Ten
 
 
 def eq6_cross_stream_kl(t_logits: torch.Tensor, s_logits: torch.Tensor, t_guided_logits: list[torch.Tensor],
-                        s_guided_logits: list[torch.Tensor], T: float) -> torch.Tensor:
-    """L_G1 (Eq. 6): teacher head -> student head, plus teacher guided b -> student guided b."""
+                        s_guided_logits: list[torch.Tensor], T: float, pair_weight: float = 1.0) -> torch.Tensor:
+    """L_G1 (Eq. 6): teacher head -> student head, plus ``pair_weight`` x (teacher guided b -> student guided b)."""
     total = kl_t(t_logits, s_logits, T)
     for tg, sg in zip(t_guided_logits, s_guided_logits):
-        total = total + kl_t(tg, sg, T)
+        total = total + pair_weight * kl_t(tg, sg, T)
     return total
 
 

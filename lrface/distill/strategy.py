@@ -77,7 +77,8 @@ class Strategy:
         """L_G = L_G1 (Eq. 6) + L_G2 (Eq. 7) (Eq. 8): guided pairs only where both streams have them."""
         pairs = min(len(learner.guided_logits), len(teaching.guided_logits))
         t_gl, s_gl = teaching.guided_logits[:pairs], learner.guided_logits[:pairs]
-        parts = {"cross_kl": losses.eq6_cross_stream_kl(teaching.logits, learner.logits, t_gl, s_gl, self.T)}
+        parts = {"cross_kl": losses.eq6_cross_stream_kl(teaching.logits, learner.logits, t_gl, s_gl, self.T,
+                                                        self.cfg.loss.cross_kl_pairs)}
         if pairs:
             parts["cross_l2"] = losses.eq7_cross_stream_l2(teaching.guided_features[:pairs],
                                                            learner.guided_features[:pairs])
