@@ -138,7 +138,8 @@ def test_checkpoint_gives_the_student_for_export(tmp_path):
     assert logits.shape == (1, 3) and feat.shape == (1, meta["embedding_dim"])
 
 
-def test_warmup_ramps_distillation_terms_but_not_ce():
+def student_loss_by_epoch(override: str, epochs: int):
+    """The student's total loss at each epoch under ``override`` for fixed outputs, and the last parts."""
     from lrface.distill.strategy import build_strategy
     from lrface.models import StreamOutput
 
@@ -147,36 +148,28 @@ def test_warmup_ramps_distillation_terms_but_not_ce():
                                [torch.randn(4, 3, generator=g)], [torch.randn(4, 5, generator=g)],
                                [torch.randn(4, 5, generator=g)])
     student, teacher, y = out(), out(), torch.tensor([0, 1, 2, 0])
-    strategy = build_strategy(tiny_cfg("loss.warmup_epochs=4"))
+    strategy = build_strategy(tiny_cfg(override))
     totals = []
-    for epoch in range(6):
+    for epoch in range(epochs):
         strategy.start_epoch(epoch)
         loss, parts = strategy.stream_loss("student", student, y, teacher)
         totals.append(float(loss))
-    ce, distill = float(parts["ce"]), sum(float(v) for k, v in parts.items() if k != "ce")
-    expected = [ce + min(1.0, (e + 1) / 4) * distill for e in range(6)]
+    assert set(parts) == {"ce", "within_kl", "within_l2", "cross_kl", "cross_l2"}
+    return totals, {k: float(v) for k, v in parts.items()}
+
+
+def test_warmup_ramps_distillation_terms_but_not_ce():
+    totals, parts = student_loss_by_epoch("loss.warmup_epochs=4", 6)
+    distill = sum(v for k, v in parts.items() if k != "ce")
+    expected = [parts["ce"] + min(1.0, (e + 1) / 4) * distill for e in range(6)]
     assert totals == pytest.approx(expected, rel=1e-6) and totals[0] < totals[3] == totals[5]
 
 
 def test_cross_warmup_ramps_only_the_cross_stream_terms():
-    from lrface.distill.strategy import build_strategy
-    from lrface.models import StreamOutput
-
-    g = torch.Generator().manual_seed(1)
-    out = lambda: StreamOutput(torch.randn(4, 3, generator=g), torch.randn(4, 5, generator=g),  # noqa: E731
-                               [torch.randn(4, 3, generator=g)], [torch.randn(4, 5, generator=g)],
-                               [torch.randn(4, 5, generator=g)])
-    student, teacher, y = out(), out(), torch.tensor([0, 1, 2, 0])
-    strategy = build_strategy(tiny_cfg("loss.cross_warmup_epochs=3"))
-    totals = []
-    for epoch in range(4):
-        strategy.start_epoch(epoch)
-        loss, parts = strategy.stream_loss("student", student, y, teacher)
-        totals.append(float(loss))
-    cross = sum(float(v) for k, v in parts.items() if k.startswith("cross"))
-    rest = sum(float(v) for k, v in parts.items() if not k.startswith("cross"))
-    assert set(parts) == {"ce", "within_kl", "within_l2", "cross_kl", "cross_l2"} and cross > 0
-    assert totals == pytest.approx([rest + min(1.0, (e + 1) / 3) * cross for e in range(4)], rel=1e-6)
+    totals, parts = student_loss_by_epoch("loss.cross_warmup_epochs=3", 4)
+    cross = sum(v for k, v in parts.items() if k.startswith("cross"))
+    rest = sum(v for k, v in parts.items() if not k.startswith("cross"))
+    assert cross > 0 and totals == pytest.approx([rest + min(1.0, (e + 1) / 3) * cross for e in range(4)], rel=1e-6)
 
 
 def test_teacher_milestones_step_only_the_teacher(tmp_path):
