@@ -8,7 +8,7 @@ import torchvision.datasets
 from PIL import Image
 
 from lrface.data.cifar import load_cifar
-from lrface.data.subsets import few_sample_subset
+from lrface.data.splits import few_sample_subset
 from lrface.data.tinyimagenet import load_tiny_imagenet
 from lrface.errors import UserError
 from lrface.preprocess import resize_uint8
@@ -80,8 +80,14 @@ def test_cifar100_reads_fine_labels_and_accepts_archive_folder_as_root(tmp_path)
 
 
 def test_low_res_and_few_sample_options(tmp_path):
+    """data.low_res downsamples every split; data.fraction keeps a seeded half of each training class."""
+    from lrface.config import load_config
+    from lrface.data.sources import load_data
+
     data = make_cifar100(tmp_path)
-    splits, _ = load_cifar(tmp_path, "cifar100", low_res=16, fraction=0.5, seed=5)
+    cfg = load_config(None, [f"data.path={tmp_path}", "data.kind=cifar100", "data.image_size=16", "data.low_res=true",
+                             "data.fraction=0.5", "data.val_fraction=0", "train.seed=5"])
+    splits = load_data(cfg).splits
     test_x, test_y = splits["test"]
     np.testing.assert_array_equal(test_x, resize_uint8(data["test"][0], 16))  # test split: downsampled, all kept
     np.testing.assert_array_equal(test_y, data["test"][1])
@@ -183,8 +189,8 @@ def test_tiny_imagenet_official_layout(tmp_path):
         test_x, test_y = splits["test"]
         assert test_y.tolist() == [2, 0, 1] and test_x.shape == (3, 64, 64, 3)  # val order: n03, n01, n02
         assert np.abs(test_x.astype(int) - (30 + 60 * test_y)[:, None, None, None]).max() <= 2
-    splits, _ = load_tiny_imagenet(tmp_path, low_res=16, fraction=0.5)
-    assert splits["train"][0].shape == (3, 16, 16, 3) and sorted(splits["train"][1].tolist()) == [0, 1, 2]
+    splits, _ = load_tiny_imagenet(tmp_path, low_res=16)
+    assert splits["train"][0].shape == (6, 16, 16, 3) and splits["train"][1].tolist() == [0, 0, 1, 1, 2, 2]
 
 
 def test_tiny_imagenet_bad_layout_and_download(tmp_path):

@@ -78,13 +78,12 @@ def _download(root: Path, kind: str, tv_class: str) -> None:
         raise UserError(f"downloading {kind} into {root} failed ({e}); fetch it by hand and pass its parent as the root") from None
 
 
-def load_cifar(root: str | Path, kind: str = "cifar100", download: bool = False, low_res: int | None = None,
-               fraction: float = 1.0, seed: int = 5) -> tuple[Splits, list[str]]:
+def load_cifar(root: str | Path, kind: str = "cifar100", download: bool = False,
+               low_res: int | None = None) -> tuple[Splits, list[str]]:
     """``({"train": (uint8 N x 32 x 32 x 3, int64 N), "test": ...}, class_names)`` for cifar10 or cifar100.
 
     ``root`` is the folder holding the archive folder (or the archive folder itself); ``low_res``
-    downsamples every split to that side (Fig. 6: 16); ``fraction`` keeps a seeded share of each
-    training class (Fig. 7).
+    downsamples every split to that side (Fig. 6: 16).
     """
     if kind not in LAYOUTS:
         raise UserError(f"unknown CIFAR kind {kind!r}; choose cifar10 or cifar100")
@@ -104,4 +103,4 @@ def load_cifar(root: str | Path, kind: str = "cifar100", download: bool = False,
     for split, (_, labels) in splits.items():
         if len(labels) and (labels.min() < 0 or labels.max() >= len(names)):
             raise UserError(f"{folder}: {split} labels outside 0..{len(names) - 1} of {meta_file}")
-    return apply_variants(splits, low_res, fraction, seed), names
+    return apply_variants(splits, low_res), names

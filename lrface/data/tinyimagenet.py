@@ -42,8 +42,8 @@ def _class_names(folder: Path, wnids: list[str]) -> list[str]:
     return [f"{n} ({w})" if names.count(n) > 1 else n for n, w in zip(names, wnids)]
 
 
-def load_tiny_imagenet(root: str | Path, download: bool = False, low_res: int | None = None,
-                       fraction: float = 1.0, seed: int = 5) -> tuple[Splits, list[str]]:
+def load_tiny_imagenet(root: str | Path, download: bool = False,
+                       low_res: int | None = None) -> tuple[Splits, list[str]]:
     """``({"train": (uint8 N x 64 x 64 x 3, int64 N), "test": ...}, class_names)``; options as in ``load_cifar``."""
     if download:
         raise UserError(f"torchvision has no Tiny-ImageNet dataset class, so lrface cannot download it; "
@@ -81,4 +81,4 @@ def load_tiny_imagenet(root: str | Path, download: bool = False, low_res: int | 
 
     splits = {"train": (_read_images(train_paths), np.asarray(train_labels, np.int64)),
               "test": (_read_images(test_paths), np.asarray(test_labels, np.int64))}
-    return apply_variants(splits, low_res, fraction, seed), _class_names(folder, wnids)
+    return apply_variants(splits, low_res), _class_names(folder, wnids)
