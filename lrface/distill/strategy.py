@@ -41,13 +41,15 @@ class Strategy:
         self.T = lc.temperature
         self.weights = {"ce": lc.ce, "within_kl": lc.within_kl, "within_l2": lc.within_l2,
                         "cross_kl": lc.cross_kl, "cross_l2": lc.cross_l2}
-        self.ramp = self.cross_ramp = 1.0
+        self.epoch_weights = dict(self.weights)
 
     def start_epoch(self, epoch: int) -> None:
-        """Set the distillation ramps for 0-based ``epoch``: ``loss.warmup_epochs`` scales every term but ce,
+        """Set this 0-based ``epoch``'s term weights: ``loss.warmup_epochs`` ramps every term but ce,
         ``loss.cross_warmup_epochs`` the cross-stream ones (Eq. 6, 7) on top."""
         ramp = lambda n: min(1.0, (epoch + 1) / n) if n > 0 else 1.0  # noqa: E731
-        self.ramp, self.cross_ramp = ramp(self.cfg.loss.warmup_epochs), ramp(self.cfg.loss.cross_warmup_epochs)
+        distill, cross = ramp(self.cfg.loss.warmup_epochs), ramp(self.cfg.loss.cross_warmup_epochs)
+        self.epoch_weights = {k: w if k == "ce" else w * distill * (cross if k.startswith("cross") else 1.0)
+                              for k, w in self.weights.items()}
 
     # --- structure -------------------------------------------------------------------------
     def guided(self, stream: str) -> bool:
@@ -90,6 +92,4 @@ class Strategy:
         parts = self.within_parts(out, labels)
         if other is not None and (stream == "student" or self.mutual):
             parts.update(self.cross_parts(out, other))
-        weights = {k: w if k == "ce" else w * self.ramp * (self.cross_ramp if k.startswith("cross") else 1.0)
-                   for k, w in self.weights.items()}
-        return losses.eq11_stream_loss(parts, weights), parts
+        return losses.eq11_stream_loss(parts, self.epoch_weights), parts
