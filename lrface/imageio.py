@@ -6,6 +6,7 @@ faster on small images, same pixels); everything else, and every error, goes thr
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from pathlib import Path
@@ -16,6 +17,7 @@ from .errors import UserError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp")
 MAX_PIXELS = 50_000_000
+MAX_FILE_BYTES = 1 << 30
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
@@ -32,14 +34,9 @@ def is_image_file(path: str | os.PathLike) -> bool:
     return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 
 
-def _fast_png(path: Path) -> np.ndarray | None:
+def _fast_png(data: bytes) -> np.ndarray | None:
     """OpenCV decode of a complete 8-bit grey (type 0) or RGB (type 2) PNG, where it gives Pillow's
     pixels exactly; None for anything else, including any error (left to Pillow)."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError:
-        return None
     if len(data) < 45 or not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR" or not data.endswith(_PNG_END):
         return None
     width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
@@ -68,20 +65,27 @@ def _to_rgb(img) -> np.ndarray:
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Decode any common image to uint8 RGB H x W x 3; raise BadImage naming what is wrong."""
     path = Path(path)
-    if not path.exists():
-        raise BadImage(path, "missing", "file not found; check the path")
-    if path.is_dir():
-        raise BadImage(path, "not-a-file", "is a directory, expected an image file")
-    if path.stat().st_size == 0:
+    try:  # one open + read per file (folders of thousands of tiny probes)
+        with open(path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size > MAX_FILE_BYTES:
+                raise BadImage(path, "too-large", f"file is over {MAX_FILE_BYTES >> 20} MB; downscale it first")
+            data = fh.read()
+    except FileNotFoundError:
+        raise BadImage(path, "missing", "file not found; check the path") from None
+    except IsADirectoryError:
+        raise BadImage(path, "not-a-file", "is a directory, expected an image file") from None
+    except OSError as e:
+        raise BadImage(path, "unreadable", f"cannot be read ({e.strerror}); check its permissions") from None
+    if not data:
         raise BadImage(path, "empty", "zero-byte file; re-copy or remove it")
-    arr = _fast_png(path) if path.suffix.lower() == ".png" else None
+    arr = _fast_png(data) if path.suffix.lower() == ".png" else None
     if arr is not None:
         return arr
     from PIL import Image, UnidentifiedImageError
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(data)) as img:
             if img.width * img.height > MAX_PIXELS:
                 raise BadImage(path, "too-large", f"{img.width}x{img.height} is over {MAX_PIXELS // 1_000_000} megapixels; downscale it first")
             img.load()

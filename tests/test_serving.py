@@ -108,6 +108,29 @@ def test_exact_numpy_search_matches_faiss_flat(tiny, faces, tmp_path, template):
     assert [r[0][0] for r in old.search(q, 1)] == [r[0][0] for r in exact.search(q, 1)]
 
 
+def test_identify_in_batches_matches_one_batch(tiny, faces, tmp_path, capsys, monkeypatch):
+    """Probes embedded batch by batch in the background thread give the answers of a single batch,
+    in probe order, and an unreadable file among them is skipped with a warning."""
+    from lrface.inference import identify
+
+    gal, probes = faces
+    (probes / "Bob" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    g = tmp_path / "g"
+    assert cli("gallery", "build", gal, "--model", tiny[1], "--out", g) == 0
+    whole = identify_json(capsys, probes, "--gallery", g, "--top-k", "3")
+    monkeypatch.setattr(identify, "PROBE_BATCH", 4)
+    capsys.readouterr()
+    assert cli("identify", probes, "--gallery", g, "--top-k", "3", "--json") == 0
+    out = capsys.readouterr()
+    assert "skipped" in out.err and "broken.png" in out.err
+    batched = json.loads(out.out)
+    assert len(batched) == len(whole) == 18
+    assert [r["probe"] for r in batched] == [r["probe"] for r in whole]
+    assert [[m["identity"] for m in r["matches"]] for r in batched] == [[m["identity"] for m in r["matches"]] for r in whole]
+    assert np.allclose([[m["score"] for m in r["matches"]] for r in batched],
+                       [[m["score"] for m in r["matches"]] for r in whole], atol=1e-5)
+
+
 @pytest.mark.parametrize("index,template", [("flat", "all"), ("ivf", "mean"), ("hnsw", "all")])
 def test_identify_generated_set_finds_the_right_person(tiny, faces, tmp_path, capsys, index, template):
     gal, probes = faces

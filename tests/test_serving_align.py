@@ -167,7 +167,7 @@ def test_read_image_fast_png_gives_pillows_pixels(tmp_path):
         for level in (0, 9):
             f = tmp_path / f"{name}_{level}.png"
             Image.fromarray(arr).save(f, compress_level=level)
-            assert _fast_png(f) is not None, f  # the OpenCV path is the one compared
+            assert _fast_png(f.read_bytes()) is not None, f  # the OpenCV path is the one compared
             got, want = read_image(f), pillow_rgb(f)
             assert got.dtype == np.uint8 and got.flags.c_contiguous and np.array_equal(got, want), f
     # kinds where OpenCV would differ from Pillow (alpha, 16 bit, palette) still decode through Pillow
@@ -176,7 +176,7 @@ def test_read_image_fast_png_gives_pillows_pixels(tmp_path):
     Image.fromarray(arrays["grey_odd"].astype(np.uint16) * 200).save(tmp_path / "grey16.png")
     Image.fromarray(arrays["rgb_noise"]).convert("P").save(tmp_path / "palette.png")
     for name in ("rgba", "grey16", "palette"):
-        assert _fast_png(tmp_path / f"{name}.png") is None
+        assert _fast_png((tmp_path / f"{name}.png").read_bytes()) is None
     assert read_image(tmp_path / "rgba.png")[0, 0].tolist() != rgba[0, 0, :3].tolist()  # composited on white
     # damaged PNGs fail exactly as before: truncated, or a flipped byte inside the image data
     data = (tmp_path / "rgb_photo_9.png").read_bytes()

@@ -46,15 +46,15 @@ def run(args: argparse.Namespace) -> int:
 
     _import_numpy_with_one_blas_thread()
     from ..errors import UserError
-    from ..inference.identify import collect_probes, decide, load_probes, open_gallery
+    from ..inference.identify import collect_probes, decide, embed_probes, open_gallery
 
     if args.top_k < 1:
         raise UserError("--top-k must be at least 1")
     warn = lambda m: print(m, file=sys.stderr)
     files, explicit = collect_probes(args.probes)
     gallery, embedder = open_gallery(args.gallery, args.model, log=warn, align=args.align)
-    files, images = load_probes(embedder, files, explicit, warn)
-    matches = gallery.search(embedder.embed(images), args.top_k)
+    files, embeddings = embed_probes(embedder, files, explicit, warn)
+    matches = gallery.search(embeddings, args.top_k)
     if args.json:
         print(json.dumps([{"probe": str(f), "identity": decide(m, args.threshold),
                            "score": m[0][1] if m else None,

@@ -17,6 +17,7 @@ from .folders import list_images
 from .gallery import Gallery, build_from_folder, is_gallery, writer_lock
 
 UNKNOWN = "unknown"
+PROBE_BATCH = 256  # probes per ONNX Runtime call while the next batch decodes
 CACHE_DIR_NAME = ".lrface-gallery"
 
 
@@ -37,22 +38,37 @@ def collect_probes(paths: list[str]) -> tuple[list[Path], set[Path]]:
     return files, explicit
 
 
-def load_probes(embedder: Embedder, files: list[Path], explicit: set[Path], warn) -> tuple[list[Path], list[np.ndarray]]:
-    """Decode every probe before any output: a bad file named explicitly is an error, one found
-    in a folder (or any photo without a face, when aligning) is skipped with a warning."""
-    kept, images = [], []
-    for f in files:
-        try:
-            images.append(embedder.load(f))
-            kept.append(f)
-        except BadImage as e:
-            if f in explicit and e.reason != NO_FACE:
-                raise
-            warn(f"warning: skipped {e}")
-    if not kept:
-        raise UserError("no usable probe images (unreadable or no face found)" if embedder.align
-                        else "no readable probe images")
-    return kept, images
+def embed_probes(embedder: Embedder, files: list[Path], explicit: set[Path], warn) -> tuple[list[Path], np.ndarray]:
+    """Decode and embed every probe before any output: a bad file named explicitly is an error, one
+    found in a folder (or any photo without a face, when aligning) is skipped with a warning.
+
+    Each full batch is embedded in a background thread while the next one decodes (ONNX Runtime
+    releases the GIL), so a folder of probes costs about max(decode, embed) rather than the sum."""
+    kept, batch, pending, pool = [], [], [], None
+    try:
+        for f in files:
+            try:
+                batch.append(embedder.load(f))
+                kept.append(f)
+            except BadImage as e:
+                if f in explicit and e.reason != NO_FACE:
+                    raise
+                warn(f"warning: skipped {e}")
+            if len(batch) == PROBE_BATCH:
+                if pool is None:  # not for a few probes: the module and the thread cost ~10 ms
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    pool = ThreadPoolExecutor(1)
+                pending.append(pool.submit(embedder.embed, batch))
+                batch = []
+        if not kept:
+            raise UserError("no usable probe images (unreadable or no face found)" if embedder.align
+                            else "no readable probe images")
+        parts = [p.result() for p in pending] + ([embedder.embed(batch)] if batch else [])
+        return kept, np.concatenate(parts)
+    finally:
+        if pool is not None:
+            pool.shutdown()
 
 
 def _folder_key(folder: Path, embedder: Embedder, template: str, index_type: str) -> str:
