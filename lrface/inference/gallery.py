@@ -25,7 +25,6 @@ import json
 import math
 import os
 import sqlite3
-import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,7 +111,7 @@ class ExactIP:
         k = min(k, self.ntotal)
         step = max(1, min((1 << 24) // max(self.ntotal, 1),  # at most 16M scores (64 MB) per block
                           -(-len(queries) // min(4, os.cpu_count() or 1))))
-        blocks = [queries[i:i + step] for i in range(0, len(queries), step)]
+        blocks = [queries[i:i + step] for i in range(0, len(queries), step)] or [queries]
         if len(blocks) == 1:
             parts = [self._block(blocks[0], k)]
         else:
@@ -279,7 +278,7 @@ class Gallery:
 
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
-        gen = uuid.uuid4().hex[:12]
+        gen = os.urandom(6).hex()
         index_path, meta_path = root / f"index-{gen}.faiss", root / f"meta-{gen}.sqlite"
         vectors_path = root / f"vectors-{gen}.npz" if self.kind == "flat" else None
         written = [p for p in (index_path, meta_path, vectors_path) if p is not None]
