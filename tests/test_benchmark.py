@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import matplotlib.image as mpimg
+import numpy as np
 import pytest
 
 from lrface.cli import main
+from lrface.data.packed import read_packed_set
 from tests.conftest import make_identity_set
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -95,3 +97,53 @@ def test_plan_file_is_read_and_checked(tmp_path):
     plan_path.write_text("methods: [ekd]\nepochs: 3\n")
     with pytest.raises(UserError, match="unknown keys"):
         read_plan(plan_path)
+
+
+def _fake_report(path, seed, top1):
+    """A results.json as `lrface benchmark` writes it, with only what the summary reads."""
+    path.mkdir(parents=True)
+    methods = {name: {"description": name, "test_top1_student": v, "gallery_top1": None if v is None else v - 1,
+                      "test_top1_teacher": 50.0 if name != "student-only" else None} for name, v in top1.items()}
+    (path / "results.json").write_text(json.dumps({"seed": seed, "command": "x", "methods": methods}))
+    return str(path)
+
+
+def test_summary_over_seeds_matches_hand_computed_statistics(tmp_path, capsys):
+    """kd 40/42/44 and ekd 43/42/47: differences 3, 0, 3 -> mean 2, sd sqrt(3), 95 % half-width
+    t(0.975, 2) * sqrt(3) / sqrt(3) = 4.302653, two wins (a tie is not a win)."""
+    dirs = [_fake_report(tmp_path / f"s{s}", s, {"student-only": so, "kd": kd, "ekd": ekd})
+            for s, so, kd, ekd in ((5, 38.0, 40.0, 43.0), (6, 39.0, 42.0, 42.0), (7, 40.0, 44.0, 47.0))]
+    assert main(["benchmark", "--out", str(tmp_path / "sum"), "--summarize", *dirs]) == 0
+    summary = json.loads((tmp_path / "sum" / "summary.json").read_text())
+    assert [r["seed"] for r in summary["runs"]] == [5, 6, 7]
+    kd = summary["methods"]["kd"]["test_top1_student"]
+    assert kd["values"] == [40.0, 42.0, 44.0] and kd["mean"] == pytest.approx(42.0) and kd["sd"] == pytest.approx(2.0)
+    d = summary["paired_student_top1"]["kd"]["ekd"]
+    assert d["mean"] == pytest.approx(2.0) and d["sd"] == pytest.approx(3 ** 0.5) and (d["wins"], d["n"]) == (2, 3)
+    assert d["ci95"] == pytest.approx([2.0 - 4.302653, 2.0 + 4.302653], abs=1e-5)
+    assert summary["paired_student_top1"]["student-only"]["kd"]["mean"] == pytest.approx(3.0)
+    assert "kd" not in summary["paired_student_top1"]["kd"]
+    table = (tmp_path / "sum" / "summary.md").read_text()
+    assert "| ekd | 3 | 44.00 (2.65) | 43.00 / 42.00 / 47.00 |" in table
+    assert "| ekd | +5.00 [" in table and "+2.00 [-2.30, +6.30], 2/3 |" in table
+    capsys.readouterr()
+    rc = main(["benchmark", "--out", str(tmp_path / "sum2"), "--summarize", dirs[0], str(tmp_path / "nothing")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "no results.json" in err
+    assert not (tmp_path / "sum2").exists()
+
+
+def test_benchmark_over_seeds_shares_the_split_and_writes_a_summary(tmp_path, capsys):
+    faces = make_identity_set(tmp_path / "faces", identities=6, per_identity=8)
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--data", str(faces), "--out", str(out), "--no-align", "--methods", "student-only",
+                 "--seeds", "3,4", *_sets(TINY)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["seed"] for r in summary["runs"]] == [3, 4]
+    assert summary["methods"]["student-only"]["test_top1_student"]["n"] == 2
+    tests = [json.loads((out / f"seed-{s}" / "data" / "manifest.json").read_text())["splits"] for s in (3, 4)]
+    assert tests[0] == tests[1]
+    a, b = (read_packed_set(out / f"seed-{s}" / "data") for s in (3, 4))
+    assert np.array_equal(a.splits["test"][1], b.splits["test"][1]) and np.array_equal(a.splits["test"][0], b.splits["test"][0])
+    rc = main(["benchmark", "--data", str(faces), "--out", str(tmp_path / "b2"), "--seeds", "3,x"])
+    assert rc == 2 and "--seeds" in capsys.readouterr().err

@@ -28,15 +28,52 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="methods trained at once, one process each (default 1); set train.threads so that "
                         "jobs x threads fits the cores. A method that needs teacher-only waits for it")
     p.add_argument("--tsne-identities", type=int, default=10, help="identities in the t-SNE picture (default 10)")
+    p.add_argument("--seeds", metavar="N,N,...",
+                   help="run the whole benchmark once per seed into OUT/seed-N (all on the first seed's frozen "
+                        "split) and write OUT/summary.md and summary.json: mean, sd and paired differences")
+    p.add_argument("--summarize", nargs="+", metavar="DIR",
+                   help="no training: summarise finished benchmark directories into OUT/summary.{md,json}")
     p.set_defaults(func=run)
+
+
+def _seeds(text: str) -> list[int]:
+    from ..errors import UserError
+
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"--seeds {text!r}: expected whole numbers separated by commas, e.g. --seeds 5,6,7") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise UserError(f"--seeds {text!r}: give one or more distinct seeds, e.g. --seeds 5,6,7")
+    return seeds
 
 
 def run(args: argparse.Namespace) -> int:
     import shlex
     from pathlib import Path
 
-    from ..benchmark import Plan, log_stderr, parse_ablation, read_plan, run_benchmark
+    from ..benchmark import (
+        Plan,
+        log_stderr,
+        parse_ablation,
+        read_plan,
+        read_reports,
+        run_benchmark,
+        run_seeds,
+        write_summary,
+    )
     from ..errors import UserError
+
+    if args.summarize:
+        if args.seeds:
+            raise UserError("--summarize reads finished runs and trains nothing; drop --seeds")
+        command = " ".join(shlex.quote(p) for p in ["lrface", "benchmark", "--out", args.out, "--summarize",
+                                                     *args.summarize])
+        write_summary(read_reports(args.summarize), Path(args.out), command)
+        print(Path(args.out, "summary.md").read_text(encoding="utf-8"))
+        log_stderr(f"wrote {args.out}/summary.md and summary.json")
+        return 0
+    seeds = _seeds(args.seeds) if args.seeds else None
 
     plan = read_plan(args.plan) if args.plan else Plan()
     if args.config:
@@ -62,7 +99,13 @@ def run(args: argparse.Namespace) -> int:
     parts += [x for t in args.ablation for x in ("--ablation", t)] + [x for t in args.overrides for x in ("--set", t)]
     parts += [] if args.align else ["--no-align"]
     parts += ["--jobs", str(args.jobs)] if args.jobs > 1 else []
+    parts += ["--seeds", args.seeds] if seeds else []
     command = " ".join(shlex.quote(p) for p in parts)
+    if seeds:
+        run_seeds(plan, Path(args.out), seeds, args.align, args.tsne_identities, log_stderr, command, args.jobs)
+        print(Path(args.out, "summary.md").read_text(encoding="utf-8"))
+        log_stderr(f"wrote {args.out}/summary.md and summary.json (per seed: {args.out}/seed-N/results.md)")
+        return 0
     report = run_benchmark(plan, Path(args.out), args.align, args.tsne_identities, log_stderr, command, args.jobs)
     print(Path(args.out, "results.md").read_text(encoding="utf-8"))
     log_stderr(f"wrote {args.out}/results.md, results.json and {', '.join(report['pictures'])}")
