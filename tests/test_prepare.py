@@ -431,3 +431,18 @@ def test_command_module_imports_only_argparse():
             "bad = [m for m in ('torch', 'data_prep.pipeline', 'albumentations', 'cv2') if m in sys.modules]; "
             "assert not bad, bad")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_albumentations_makes_no_network_call_on_import():
+    """albumentations checks PyPI for updates on import unless NO_ALBUMENTATIONS_UPDATE is set;
+    importing lrface or data_prep first must turn that off (training machines are often offline)."""
+    code = ("import urllib.request\n"
+            "calls = []\n"
+            "def spy(self, url, *a, **k):\n"
+            "    calls.append(getattr(url, 'full_url', url)); raise OSError('offline')\n"
+            "urllib.request.OpenerDirector.open = spy\n"
+            "import data_prep.degrade, lrface.data.augment\n"
+            "assert not calls, calls\n")
+    env = {k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
