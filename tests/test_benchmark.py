@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -147,3 +148,25 @@ def test_benchmark_over_seeds_shares_the_split_and_writes_a_summary(tmp_path, ca
     assert np.array_equal(a.splits["test"][1], b.splits["test"][1]) and np.array_equal(a.splits["test"][0], b.splits["test"][0])
     rc = main(["benchmark", "--data", str(faces), "--out", str(tmp_path / "b2"), "--seeds", "3,x"])
     assert rc == 2 and "--seeds" in capsys.readouterr().err
+
+
+FACE_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "face").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", FACE_CONFIGS, ids=[p.stem for p in FACE_CONFIGS])
+def test_face_configs_and_plans_load(path):
+    """Every face config loads through the schema; every benchmark plan names known methods and a
+    base config that loads with each method's overrides."""
+    import yaml
+
+    from lrface.benchmark import check_methods, method_config, read_plan
+    from lrface.config import load_config
+
+    if "methods" not in yaml.safe_load(path.read_text()):
+        assert load_config(path).student.arch == "sresnet18"
+        return
+    plan = read_plan(path)
+    order = check_methods(plan)
+    for name in order:
+        cfg = method_config(plan, name, Path("data"), Path("runs/teacher-only"))
+        assert cfg.data.kind == "packed" and cfg.name == name

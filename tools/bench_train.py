@@ -2,17 +2,18 @@
 
 Prints img/s per step kind and batch size, the ratio t(EKD) / (t(teacher) + t(student)) and the
 share of an EKD step spent in guided modules (EKD step minus the same step with guided.count=0).
-Goals (issue 2): ratio <= 1.05, guided share <= 8 %. With --switches, also the EKD step with each
-speed switch (bf16 autocast, channels_last, torch.compile, fused SGD) off and on (issue 6; goal on
-one H100: >= 20,000 img/s for the EKD step).
+Goals (issue 2): ratio <= 1.05, guided share <= 8 %. With --switches, also the EKD step with the
+named speed switches (bf16 autocast, channels_last, torch.compile, fused SGD; "fast" = all but
+compile, "all" = all four) off and on (issue 6; goal on one H100: >= 20,000 img/s for the EKD step).
 
     python tools/bench_train.py --config configs/face/uccs-r50-sr18-ekd.yaml --batch-sizes 64 256
-    python tools/bench_train.py --device cuda --batch-sizes 256 1024 --switches
+    python tools/bench_train.py --device cuda --batch-sizes 256 1024 --switches bf16,channels_last,fused_sgd,fast,all
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import tempfile
@@ -24,6 +25,12 @@ import torch
 from lrface.config import load_config
 from lrface.data.sources import DataBundle
 from lrface.engine.trainer import Trainer
+
+
+FAST = ["train.amp=bf16", "train.channels_last=on", "train.fused_sgd=on"]
+SWITCHES = {"bf16": ["train.amp=bf16"], "channels_last": ["train.channels_last=on"],
+            "compile": ["train.compile=on"], "fused_sgd": ["train.fused_sgd=on"],
+            "fast": FAST, "all": [*FAST, "train.compile=on"]}
 
 
 def time_step(cfg, classes: int, batch: int, steps: int, warmup: int, tmp: str) -> float:
@@ -59,42 +66,53 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
-    ap.add_argument("--switches", action="store_true", help="also time the EKD step with each speed switch off/on")
+    ap.add_argument("--switches", default="", metavar="NAME,...",
+                    help=f"also time the EKD step with these switches on: {','.join(SWITCHES)}")
+    ap.add_argument("--no-table", dest="table", action="store_false", help="skip the step-kind table")
+    ap.add_argument("--json", help="also write every measured img/s to this JSON file")
     args = ap.parse_args()
+    names = [n for n in args.switches.split(",") if n]
+    unknown = sorted(set(names) - set(SWITCHES))
+    if unknown:
+        ap.error(f"unknown switch {unknown[0]}; choose from {', '.join(SWITCHES)}")
     off = ["train.amp=none", "train.channels_last=off", "train.compile=off", "train.fused_sgd=off"]
     base = [f"train.device={args.device}", *off, *args.overrides]
     kinds = {"teacher": ["strategy=teacher-only", "teacher.guided=false"],
              "student": ["strategy=student-only"],
              "ekd": ["strategy=ekd"],
              "ekd-no-guided": ["strategy=ekd", "guided.count=0"]}
+    device = torch.cuda.get_device_name() if args.device != "cpu" and torch.cuda.is_available() else "cpu"
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"device {args.device}, config {args.config}, overrides {args.overrides or 'none'}")
-    print("| batch | teacher img/s | student img/s | EKD img/s | EKD / (T + S) | guided share |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    for bs in args.batch_sizes:
-        t = {}
-        for kind, extra in kinds.items():
+          f"device {device}, config {args.config}, overrides {args.overrides or 'none'}", flush=True)
+    record = {"device": device, "torch": torch.__version__, "config": args.config, "img_per_s": {}}
+
+    def measure(bs: int, extra: list[str], key: str) -> float:
+        with tempfile.TemporaryDirectory() as tmp:
             cfg = load_config(args.config, [*base, f"train.batch_size={bs}", *extra])
-            with tempfile.TemporaryDirectory() as tmp:
-                t[kind] = time_step(cfg, args.classes, bs, args.steps, args.warmup, tmp)
-        ratio = t["ekd"] / (t["teacher"] + t["student"])
-        share = max(0.0, (t["ekd"] - t["ekd-no-guided"]) / t["ekd"])
-        print(f"| {bs} | {bs / t['teacher']:.0f} | {bs / t['student']:.0f} | {bs / t['ekd']:.0f} | "
-              f"{ratio:.3f} | {100 * share:.1f} % |")
-    if args.switches:
+            seconds = time_step(cfg, args.classes, bs, args.steps, args.warmup, tmp)
+        record["img_per_s"][f"{key}@{bs}"] = round(bs / seconds, 1)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(record, fh, indent=1)
+        return seconds
+
+    if args.table:
+        print("| batch | teacher img/s | student img/s | EKD img/s | EKD / (T + S) | guided share |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for bs in args.batch_sizes:
+            t = {kind: measure(bs, extra, kind) for kind, extra in kinds.items()}
+            ratio = t["ekd"] / (t["teacher"] + t["student"])
+            share = max(0.0, (t["ekd"] - t["ekd-no-guided"]) / t["ekd"])
+            print(f"| {bs} | {bs / t['teacher']:.0f} | {bs / t['student']:.0f} | {bs / t['ekd']:.0f} | "
+                  f"{ratio:.3f} | {100 * share:.1f} % |", flush=True)
+    if names:
         print("\n| batch | switch | EKD img/s off | EKD img/s on |")
         print("|---:|---|---:|---:|")
-        switches = {"bf16": ["train.amp=bf16"], "channels_last": ["train.channels_last=on"],
-                    "compile": ["train.compile=on"], "fused_sgd": ["train.fused_sgd=on"],
-                    "all": ["train.amp=bf16", "train.channels_last=on", "train.compile=on", "train.fused_sgd=on"]}
         for bs in args.batch_sizes:
-            with tempfile.TemporaryDirectory() as tmp:
-                t_off = time_step(load_config(args.config, [*base, f"train.batch_size={bs}"]), args.classes, bs,
-                                  args.steps, args.warmup, tmp)
-                for name, extra in switches.items():
-                    cfg = load_config(args.config, [*base, f"train.batch_size={bs}", *extra])
-                    t_on = time_step(cfg, args.classes, bs, args.steps, args.warmup, tmp)
-                    print(f"| {bs} | {name} | {bs / t_off:.0f} | {bs / t_on:.0f} |")
+            t_off = measure(bs, ["strategy=ekd"], "ekd-switches-off")
+            for name in names:
+                t_on = measure(bs, ["strategy=ekd", *SWITCHES[name]], f"ekd+{name}")
+                print(f"| {bs} | {name} | {bs / t_off:.0f} | {bs / t_on:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
