@@ -13,7 +13,6 @@ compile, "all" = all four) off and on (issue 6; goal on one H100: >= 20,000 img/
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -25,6 +24,7 @@ import torch
 from lrface.config import load_config
 from lrface.data.sources import DataBundle
 from lrface.engine.trainer import Trainer
+from lrface.fileio import atomic_write_json
 
 
 FAST = ["train.amp=bf16", "train.channels_last=on", "train.fused_sgd=on"]
@@ -91,9 +91,8 @@ def main() -> None:
             cfg = load_config(args.config, [*base, f"train.batch_size={bs}", *extra])
             seconds = time_step(cfg, args.classes, bs, args.steps, args.warmup, tmp)
         record["img_per_s"][f"{key}@{bs}"] = round(bs / seconds, 1)
-        if args.json:
-            with open(args.json, "w") as fh:
-                json.dump(record, fh, indent=1)
+        if args.json:  # rewritten after every cell, so a run cut short keeps what it measured
+            atomic_write_json(args.json, record)
         return seconds
 
     if args.table:
