@@ -7,8 +7,8 @@
 #
 # PACKED_SET is the benchmark's frozen train/test set (OUT/data of a CPU `lrface benchmark`, or
 # `lrface prepare`'s output), so the GPU run sees the same split as the CPU one. The epoch count is
-# the paper's 200 when it fits the budget, else the most that fits (lr steps at the paper's
-# 75/130/180 of 200, scaled); torch.compile is timed last with what is left of TOTAL_S. The
+# the config's (the paper's 200) when it fits the budget, else the most that fits (its lr steps
+# scaled to it); torch.compile is timed last with what is left of TOTAL_S. The
 # benchmark works in $WORK; the tables, logs and bench.tgz (results, pictures, per-epoch metrics)
 # land in $OUT (default gpu-out).
 set -u
@@ -41,20 +41,29 @@ timeout 150 $PY tools/bench_train.py --device "$DEVICE" --batch-sizes $BT_BATCHE
     --switches bf16,channels_last,fused_sgd,fast --json "$OUT/bench_train.json" > "$OUT/bench_train.md" 2>&1
 echo "== bench_train rc=$? ($(( $(date +%s) - t0 )) s)"
 
-# 3. the benchmark: epochs that fit the budget, from the measured batch-64 step times
-EPOCHS=${EPOCHS:-$($PY - "$OUT/bench_train.json" "$BUDGET" <<'EOF'
+# 3. the benchmark: epochs that fit the budget, from the measured batch-64 step times, the set's
+#    size and the plan's config (its lr steps scaled to the epochs); EPOCHS=N fixes the count
+PLAN=configs/face/celeba-wild-benchmark-gpu.yaml
+read -r EPOCHS MS < <($PY - "$OUT/bench_train.json" "$BUDGET" "$DATA" "$PLAN" "${EPOCHS:-0}" <<'EOF'
 import json, sys
-r = json.load(open(sys.argv[1]))["img_per_s"]
-step = 64 / r["teacher@64"] + 64 / r["ekd@64"]          # teacher-only, then ekd-warm after it
-per_epoch = 29 * step * 2.0 + 1.0                          # 29 steps; 2x for six jobs on one GPU; eval + checkpoints
-print(max(30, min(200, int((float(sys.argv[2]) - 60) / per_epoch) // 10 * 10)))
+from lrface.benchmark import read_plan
+from lrface.config import load_config
+cfg = load_config(read_plan(sys.argv[4]).config)
+epochs = int(sys.argv[5])
+if not epochs:
+    r = json.load(open(sys.argv[1]))["img_per_s"]
+    n_train = json.load(open(f"{sys.argv[3]}/manifest.json"))["splits"]["train"]
+    steps = int(n_train * (1 - cfg.data.val_fraction)) // cfg.train.batch_size
+    step = 64 / r["teacher@64"] + 64 / r["ekd@64"]      # teacher-only, then ekd-warm after it
+    per_epoch = steps * step * 2.0 + 1.0                   # 2x for six jobs on one GPU; + eval and checkpoints
+    epochs = max(30, min(cfg.train.epochs, int((float(sys.argv[2]) - 60) / per_epoch) // 10 * 10))
+print(epochs, "[" + ",".join(str(round(m * epochs / cfg.train.epochs)) for m in cfg.optim.milestones) + "]")
 EOF
-)}
-MS=$($PY -c "e=$EPOCHS; print(f'[{round(e*75/200)},{round(e*130/200)},{round(e*180/200)}]')")
+)
 echo "== benchmark: $EPOCHS epochs, milestones $MS"
-timeout "$BUDGET" $PY -m lrface.cli benchmark --plan configs/face/celeba-wild-benchmark-gpu.yaml --data "$DATA" \
+timeout "$BUDGET" $PY -m lrface.cli benchmark --plan "$PLAN" --data "$DATA" \
     --out "$WORK/bench" --jobs 6 --set train.epochs=$EPOCHS --set "optim.milestones=$MS" --set train.threads=2 \
-    --set train.amp=none --set train.compile=off --set train.device="$DEVICE" > "$OUT/benchmark.log" 2>&1
+    --set train.compile=off --set train.device="$DEVICE" > "$OUT/benchmark.log" 2>&1
 echo "== benchmark rc=$? ($(( $(date +%s) - t0 )) s)"
 
 # 4. torch.compile (and all switches) at the largest batch, with what time is left
