@@ -1,0 +1,71 @@
+"""Packaged ONNX students and their model cards, found by name (torch-free).
+
+Layout (the ARCHITECTURE contract): ``lrface/pretrained/<name>.onnx`` beside ``<name>.json`` (the
+model card). ``index.json`` lists the names in order; the first is the default wherever ``--model``
+is omitted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import UserError
+
+HERE = Path(__file__).resolve().parent
+REQUIRED_CARD_FIELDS = ("name", "description", "training_data", "data_terms", "preprocessing",
+                        "accuracy", "command", "date")
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """One packaged student: its ONNX file and its model card."""
+
+    name: str
+    path: Path
+    card: dict = field(default_factory=dict)
+
+
+def _names(root: Path) -> list[str]:
+    index = root / "index.json"
+    if not index.is_file():
+        return []
+    try:
+        names = json.loads(index.read_text(encoding="utf-8"))["models"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"the packaged model index {index} is unreadable ({e}); reinstall lrface") from None
+    return [str(n) for n in names]
+
+
+def _load(root: Path, name: str) -> PackagedModel:
+    onnx, card_path = root / f"{name}.onnx", root / f"{name}.json"
+    reinstall = "reinstall lrface (pip install --force-reinstall lrface) or pass --model"
+    if not onnx.is_file() or onnx.stat().st_size == 0:
+        raise UserError(f"packaged model {name!r} is missing or empty ({onnx}); {reinstall}")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        if not isinstance(card, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:
+        raise UserError(f"the model card of packaged model {name!r} is unreadable ({card_path}: {e}); "
+                        f"{reinstall}") from None
+    return PackagedModel(name=name, path=onnx, card=card)
+
+
+def list_models(root: Path = HERE) -> list[PackagedModel]:
+    """Every packaged model, the default first."""
+    return [_load(root, n) for n in _names(root)]
+
+
+def resolve_model(model: str | None, root: Path = HERE) -> Path:
+    """``model`` as given (a path or a packaged name), or the default packaged model when None."""
+    names = _names(root)
+    if model is None:
+        if not names:
+            raise UserError("no packaged model is installed and no --model was given; pass --model student.onnx "
+                            "(from `lrface export --onnx RUN_DIR`)")
+        return _load(root, names[0]).path
+    if model in names:
+        return _load(root, model).path
+    return Path(model)
