@@ -7,8 +7,6 @@ resumed CPU run bit-identical to an uninterrupted one.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import shutil
 import sys
@@ -32,6 +30,7 @@ from ..models.stream import guided_positions
 from ..preprocess import PreprocessSpec, preprocess
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import DistInfo, all_reduce_sum
+from .metrics_log import append_metrics, epoch_summary, tensorboard_writer, write_scalars
 
 
 class TrainingDiverged(UserError):
@@ -267,114 +266,86 @@ class Trainer:
             yield views[-1], views[0], y
 
     def fit(self) -> dict[str, float]:
-        cfg, main = self.cfg, self.dist.main
-        n, bs = len(self.data.splits["train"][1]), cfg.train.batch_size
-        steps_per_epoch = max(1, n // bs)
-        writer = _tensorboard(self.run_dir / "tb") if main else None
+        """for each epoch: train, step the lr schedules, evaluate, log and checkpoint (torchvision's order)."""
+        writer = tensorboard_writer(self.run_dir / "tb") if self.dist.main else None
         eval_split = "val" if "val" in self.data.splits else "test"
         last: dict[str, float] = {}
-        while self.epoch < cfg.train.epochs:
-            if cfg.train.max_steps and self.step >= cfg.train.max_steps:
-                break
-            self.strategy.start_epoch(self.epoch)
-            for m in self.streams.values():
-                m.train()
-            if "teacher" in self.streams and "teacher" not in self.optimizers:
-                self.streams["teacher"].eval()
-            sums: dict[str, torch.Tensor] = {}
-            t0, seen, done = time.perf_counter(), 0, 0
-            bar = tqdm(self.batches(cfg.train.seed * 100_003 + self.epoch), total=steps_per_epoch,
-                       desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", leave=False, file=sys.stderr,
-                       disable=None if main else True)
-            for i, (x_t, x_s, y) in enumerate(bar):
-                logs = self.train_step({"teacher": x_t, "student": x_s}, y)
-                self.step += 1
-                done += 1
-                seen += len(y) * self.dist.world
-                for k, v in logs.items():
-                    sums[k] = sums[k] + v if k in sums else v.clone()
-                if i % cfg.train.log_every == 0 or i == steps_per_epoch - 1:
-                    now = {k: float(v) for k, v in logs.items()}  # the one host sync, every log_every steps
-                    bad = [k for k, v in now.items() if k.startswith("loss_") and not math.isfinite(v)]
-                    if bad:
-                        raise TrainingDiverged(
-                            f"{bad[0][5:]} loss became {now[bad[0]]} at epoch {self.epoch + 1}, step {self.step}; the last "
-                            f"good checkpoint is kept in {self.run_dir / 'checkpoints'}; lower optim.lr")
-                    bar.set_postfix(**{k: f"{v:.3f}" for k, v in now.items() if k.startswith("loss_")},
-                                    img_s=f"{seen / (time.perf_counter() - t0):.0f}")
-                if cfg.train.max_steps and self.step >= cfg.train.max_steps:
-                    break
-            train_time = time.perf_counter() - t0
+        while self.epoch < self.cfg.train.epochs and not self._budget_spent():
+            row = self.train_one_epoch()
             for sch in self.schedulers.values():
                 sch.step()
-            self.epoch += 1
-            row = {"epoch": self.epoch, "step": self.step,
-                   "lr": next(iter(self.optimizers.values())).param_groups[0]["lr"] if self.optimizers else 0.0,
-                   "train_seconds": round(train_time, 3), "img_per_s": round(seen / max(train_time, 1e-9), 1)}
-            if sums:
-                totals = all_reduce_sum(torch.stack([v.float() for v in sums.values()]), self.dist) / (done * self.dist.world)
-                row.update(zip(sums, totals.tolist()))
-            bad = [k for k, v in row.items() if k.startswith("loss_") and not math.isfinite(v)]
-            if bad:
-                raise TrainingDiverged(f"{bad[0][5:]} loss became {row[bad[0]]} in epoch {self.epoch}; the last good "
-                                       f"checkpoint is kept in {self.run_dir / 'checkpoints'}; lower optim.lr")
             row.update(self.evaluate(eval_split))
             if eval_split != "test":
                 row.update(self.evaluate("test"))
-            score = row.get(f"{eval_split}_top1_{cfg.train.select_on}", row.get(f"{eval_split}_top1_{self.trainable[0]}"))
-            if main:
-                self._log(row, writer)
-                self._save(score)
-                print(_summary(row, eval_split), file=sys.stderr)
-            else:
-                self.best = max(self.best, score)
+            self.end_epoch(row, eval_split, writer)
             last = row
         if writer is not None:
             writer.close()
         return last
 
-    def _save(self, score: float) -> None:
-        ckdir = self.run_dir / "checkpoints"
+    def _budget_spent(self) -> bool:
+        return bool(self.cfg.train.max_steps) and self.step >= self.cfg.train.max_steps
+
+    def train_one_epoch(self) -> dict[str, float]:
+        """One pass over the training split; returns the epoch's row (step, lr, speed, mean losses)."""
+        cfg = self.cfg
+        steps_per_epoch = max(1, len(self.data.splits["train"][1]) // cfg.train.batch_size)
+        self.strategy.start_epoch(self.epoch)
+        for name, m in self.streams.items():
+            m.train(name != "teacher" or name in self.optimizers)  # a fixed teacher stays in eval mode
+        sums: dict[str, torch.Tensor] = {}
+        t0, seen, done = time.perf_counter(), 0, 0
+        bar = tqdm(self.batches(cfg.train.seed * 100_003 + self.epoch), total=steps_per_epoch,
+                   desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", leave=False, file=sys.stderr,
+                   disable=None if self.dist.main else True)
+        for i, (x_t, x_s, y) in enumerate(bar):
+            logs = self.train_step({"teacher": x_t, "student": x_s}, y)
+            self.step, done, seen = self.step + 1, done + 1, seen + len(y) * self.dist.world
+            for k, v in logs.items():
+                sums[k] = sums[k] + v if k in sums else v.clone()
+            stop = self._budget_spent()
+            if i % cfg.train.log_every == 0 or i == steps_per_epoch - 1 or stop:
+                means = self._check_finite(sums, done)  # the one host sync, every log_every steps
+                bar.set_postfix(**{k: f"{v:.3f}" for k, v in means.items() if k.startswith("loss_")},
+                                img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+            if stop:
+                break
+        train_time = time.perf_counter() - t0
+        self.epoch += 1
+        row = {"epoch": self.epoch, "step": self.step,
+               "lr": next(iter(self.optimizers.values())).param_groups[0]["lr"] if self.optimizers else 0.0,
+               "train_seconds": round(train_time, 3), "img_per_s": round(seen / max(train_time, 1e-9), 1)}
+        if sums:
+            totals = all_reduce_sum(torch.stack([v.float() for v in sums.values()]), self.dist) / (done * self.dist.world)
+            row.update(zip(sums, totals.tolist()))
+        return row
+
+    def _check_finite(self, sums: dict[str, torch.Tensor], done: int) -> dict[str, float]:
+        """The epoch's running mean losses; TrainingDiverged if one is NaN/inf (a bad step poisons the sum)."""
+        means = {k: float(v) / done for k, v in sums.items()}
+        bad = [k for k, v in means.items() if k.startswith("loss_") and not math.isfinite(v)]
+        if bad:
+            raise TrainingDiverged(
+                f"{bad[0][5:]} loss became {means[bad[0]]} in epoch {self.epoch + 1} (by step {self.step}); the last "
+                f"good checkpoint is kept in {self.run_dir / 'checkpoints'}; lower optim.lr")
+        return means
+
+    def end_epoch(self, row: dict, eval_split: str, writer) -> None:
+        """Append the row to metrics.csv/TensorBoard and save last.pt (and best.pt on a new best score)."""
+        score = row.get(f"{eval_split}_top1_{self.cfg.train.select_on}", row.get(f"{eval_split}_top1_{self.trainable[0]}"))
+        if not self.dist.main:
+            self.best = max(self.best, score)
+            return
+        append_metrics(self.run_dir, row)
+        write_scalars(writer, row)
         improved = score >= self.best  # on ties the later (longer-trained) epoch wins
         if improved:
             self.best, self.best_epoch = score, self.epoch
         state = self.state_dict()
-        save_checkpoint(state, ckdir / "last.pt")
+        save_checkpoint(state, self.run_dir / "checkpoints" / "last.pt")
         if improved:
-            save_checkpoint(state, ckdir / "best.pt")
-
-    def _log(self, row: dict, writer) -> None:
-        path = self.run_dir / "metrics.csv"
-        rows = []
-        if path.is_file():
-            with open(path, newline="") as fh:
-                rows = [r for r in csv.DictReader(fh) if int(r["epoch"]) < row["epoch"]]
-        rows.append(row)
-        fields = list(dict.fromkeys(k for r in rows for k in r))
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-        atomic_write_text(path, buf.getvalue())
-        if writer is not None:
-            for k, v in row.items():
-                if k != "epoch" and isinstance(v, (int, float)) and math.isfinite(v):
-                    writer.add_scalar(k.replace("_", "/", 1), v, row["epoch"])
-            writer.flush()
-
-
-def _summary(row: dict, split: str) -> str:
-    keys = [k for k in (f"{split}_top1_teacher", f"{split}_top1_student", f"{split}_gap") if k in row]
-    vals = " ".join(f"{k.split('_', 1)[1]}={row[k]:.2f}" for k in keys)
-    return f"epoch {row['epoch']}: {vals} ({row['img_per_s']:.0f} img/s)"
-
-
-def _tensorboard(path: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return None
-    return SummaryWriter(str(path))
+            save_checkpoint(state, self.run_dir / "checkpoints" / "best.pt")
+        print(epoch_summary(row, eval_split), file=sys.stderr)
 
 
 def prepare_run_dir(run_dir: Path, cfg: Config, force: bool) -> None:
