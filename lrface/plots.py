@@ -24,7 +24,7 @@ def _colour(name: str, i: int) -> str:
 
 
 def _metrics(run_dir: str) -> list[dict]:
-    from .benchmark import read_metrics
+    from .engine.metrics_log import read_metrics
 
     return read_metrics(Path(run_dir))
 

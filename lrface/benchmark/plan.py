@@ -1,0 +1,118 @@
+"""What a benchmark runs: the built-in methods, plans (YAML), ablations, run order and each method's config."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..errors import UserError
+
+# Built-in methods: overrides on top of the base config (the full EKD method).
+METHODS: dict[str, dict] = {
+    "student-only": {"strategy": "student-only"},
+    # the teacher alone on the common schedule (teacher_milestones only pace an evolutionary teacher)
+    "teacher-only": {"strategy": "teacher-only", "train.select_on": "teacher", "optim.teacher_milestones": []},
+    # plain Hinton KD: a fixed, trained teacher needs none of the online teacher's warm-up ramps
+    "kd": {"strategy": "kd", "teacher.mode": "fixed", "teacher.guided": False, "loss.warmup_epochs": 0,
+           "loss.cross_warmup_epochs": 0},
+    "kd-et": {"strategy": "ekd", "guided.count": 0, "guided.blocks": []},
+    "ekd": {"strategy": "ekd"},
+}
+DESCRIPTIONS = {
+    "student-only": "the student alone, cross-entropy (the paper's Baseline)",
+    "teacher-only": "the teacher alone; its best checkpoint is KD's fixed teacher",
+    "kd": "Hinton KD from the fixed teacher-only checkpoint",
+    "kd-et": "KD with an evolutionary (online) teacher, no guided modules",
+    "ekd": "full EKD: evolutionary teacher + guided module pairs",
+}
+DEFAULT_METHODS = tuple(METHODS)
+
+
+@dataclass
+class Plan:
+    """What to run: a base training config, methods in order, named ablations, common overrides."""
+
+    config: Path | None = None
+    data: str = ""
+    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
+    ablations: dict[str, dict] = field(default_factory=dict)
+    overrides: list[str] = field(default_factory=list)
+
+    def method_overrides(self, name: str) -> dict:
+        if name in METHODS:
+            return dict(METHODS[name])
+        return {**METHODS["ekd"], **self.ablations[name]}
+
+
+def read_plan(path: str | Path) -> Plan:
+    """A benchmark plan YAML: config (relative to the plan), data, methods, ablations, set."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"plan {path} not found; pass a file such as configs/face/celeba-wild-benchmark.yaml")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    unknown = set(raw) - {"config", "data", "methods", "ablations", "set"} if isinstance(raw, dict) else {"(not a mapping)"}
+    if unknown:
+        raise UserError(f"plan {path}: unknown keys {sorted(unknown)}; use config, data, methods, ablations, set")
+    plan = Plan()
+    if raw.get("config"):
+        plan.config = (path.parent / raw["config"]).resolve()
+    plan.data = str(raw.get("data") or "")
+    if raw.get("methods"):
+        plan.methods = [str(m) for m in raw["methods"]]
+    for name, sets in (raw.get("ablations") or {}).items():
+        if not isinstance(sets, dict):
+            raise UserError(f"plan {path}: ablation {name} must map config keys to values")
+        plan.ablations[str(name)] = sets
+    plan.overrides = [f"{k}={json.dumps(v)}" for k, v in (raw.get("set") or {}).items()]
+    return plan
+
+
+def parse_ablation(text: str) -> tuple[str, dict]:
+    """``NAME:key=value,key=value`` -> (NAME, {key: value}) for --ablation."""
+    name, sep, body = text.partition(":")
+    if not sep or not name or not body:
+        raise UserError(f"--ablation {text!r}: expected NAME:key=value[,key=value], e.g. ekd-g1:guided.count=1")
+    sets = {}
+    for item in body.split(","):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise UserError(f"--ablation {text!r}: {item!r} is not key=value")
+        sets[key.strip()] = yaml.safe_load(value)
+    return name.strip(), sets
+
+
+def needs_teacher(sets: dict) -> bool:
+    """KD-style methods, and ablations whose teacher.checkpoint is ``teacher-only`` (this benchmark's run)."""
+    return sets.get("strategy") == "kd" or sets.get("teacher.mode") == "fixed" or sets.get("teacher.checkpoint") == "teacher-only"
+
+
+def check_methods(plan: Plan) -> list[str]:
+    """Validate method names; put teacher-only before the methods that need it; returns the run order."""
+    known = list(METHODS) + list(plan.ablations)
+    for name in plan.methods:
+        if name not in known:
+            raise UserError(f"unknown method {name!r}; choose from {', '.join(known)} (or add an --ablation)")
+    if len(set(plan.methods)) != len(plan.methods):
+        raise UserError(f"--methods lists a method twice: {','.join(plan.methods)}")
+    order = [m for m in plan.methods if m != "teacher-only"]
+    needs = [i for i, m in enumerate(order) if needs_teacher(plan.method_overrides(m))]
+    wanted = needs + ([plan.methods.index("teacher-only")] if "teacher-only" in plan.methods else [])
+    if wanted:
+        order.insert(min(wanted), "teacher-only")
+    return order
+
+
+def method_config(plan: Plan, name: str, data_dir: Path, teacher_run: Path | None):
+    from ..config import load_config
+
+    sets = plan.method_overrides(name)
+    if needs_teacher(sets):
+        if teacher_run is None:
+            raise UserError(f"method {name} needs the teacher-only run first")
+        sets["teacher.checkpoint"] = str(teacher_run)
+    overrides = list(plan.overrides) + [f"{k}={json.dumps(v)}" for k, v in sets.items()]
+    overrides += [f"data.path={data_dir}", "data.kind=packed", f"name={name}"]
+    return load_config(plan.config, overrides)
