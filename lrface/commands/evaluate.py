@@ -1,4 +1,5 @@
-"""`lrface evaluate`: closed-set top-1/top-5 + CMC, open-set DIR at false-alarm rates (torch-free)."""
+"""`lrface evaluate`: closed-set top-1/top-5 + CMC, open-set DIR at false-alarm rates, or face
+verification on a pairs file (LFW protocol). Torch-free except the first alignment of a pairs file's images."""
 
 from __future__ import annotations
 
@@ -9,16 +10,22 @@ def register(sub) -> None:
     p = sub.add_parser("evaluate", help="measure identification accuracy of a model + gallery",
                        description="Either --gallery G PROBE_DIR (probes are an identity folder; probes of "
                                    "identities absent from the gallery count as unknowns for the open-set DIR), "
-                                   "or --packed DIR (its train split is the gallery, its test split the probes). "
-                                   "Writes OUT/cmc.png and OUT/metrics.json.")
+                                   "or --packed DIR (its train split is the gallery, its test split the probes), "
+                                   "or --pairs PAIRS --images DIR (verification, LFW's View 2 protocol: 10-fold "
+                                   "accuracy, TAR at FAR, ROC AUC). Writes OUT/cmc.png (or OUT/roc.png) and "
+                                   "OUT/metrics.json.")
     p.add_argument("probe_dir", nargs="?", help="identity folder of probe images (with --gallery)")
-    p.add_argument("--model", help="student.onnx (default: the model recorded in the gallery)")
+    p.add_argument("--model", help="student.onnx or a packaged model name (default: the model recorded in the "
+                                   "gallery; with --pairs the default packaged model)")
     p.add_argument("--gallery", help="gallery directory or plain identity folder")
     p.add_argument("--packed", help="packed set: gallery = train split, probes = test split")
+    p.add_argument("--pairs", help="pairs file in LFW's layout ('10 300' header, 'name i j' / 'name1 i name2 j')")
+    p.add_argument("--images", help="with --pairs: folder of <Name>/<Name>_NNNN.jpg photos (aligned once, cached)")
     p.add_argument("--holdout", type=float, default=0.0, metavar="FRACTION",
                    help="with --packed: leave this fraction of identities out of the gallery as unknowns")
     p.add_argument("--template", choices=["mean", "all"], default="mean", help="gallery template with --packed")
-    p.add_argument("--far", default="0.01,0.05,0.1", help="false-alarm rates for the open-set DIR (comma list)")
+    p.add_argument("--far", default=None, help="false-alarm rates (comma list): for the open-set DIR (default "
+                                                 "0.01,0.05,0.1) or, with --pairs, for TAR (default 0.01,0.001)")
     p.add_argument("--max-rank", type=int, default=20, help="CMC curve length (default 20)")
     p.add_argument("--out", default="lrface-eval", help="folder for cmc.png and metrics.json (default lrface-eval)")
     p.add_argument("--seed", type=int, default=0)
@@ -35,13 +42,19 @@ def run(args: argparse.Namespace) -> int:
     from ..fileio import atomic_write, atomic_write_json
     from ..inference.evaluate import evaluate_folder, evaluate_packed, plot_cmc
 
+    verify = bool(args.pairs or args.images)
+    far_text = args.far or ("0.01,0.001" if verify else "0.01,0.05,0.1")
     try:
-        fars = [float(v) for v in args.far.split(",") if v.strip()]
+        fars = [float(v) for v in far_text.split(",") if v.strip()]
     except ValueError:
         raise UserError(f"--far {args.far!r}: expected comma-separated numbers such as 0.01,0.1") from None
     if not all(0 <= f <= 1 for f in fars):
         raise UserError("--far values must be between 0 and 1")
     warn = lambda m: print(m, file=sys.stderr)
+    if verify:
+        if not (args.pairs and args.images) or args.packed or args.gallery or args.probe_dir:
+            raise UserError("verification takes --pairs PAIRS --images DIR (and no --packed/--gallery/probe folder)")
+        return _verify(args, fars, warn)
     if args.packed:
         if args.gallery or args.probe_dir:
             raise UserError("use either --packed DIR or --gallery G PROBE_DIR, not both")
@@ -65,4 +78,28 @@ def run(args: argparse.Namespace) -> int:
             print(f"DIR at FAR {row['far']:g}: {row['dir']:.2%} (threshold {row['threshold']:.4f}, "
                   f"measured FAR {row['measured_far']:.2%})")
         print(f"wrote {out / 'cmc.png'} and {out / 'metrics.json'}")
+    return 0
+
+
+def _verify(args: argparse.Namespace, fars: list[float], warn) -> int:
+    import json
+    from pathlib import Path
+
+    from ..fileio import atomic_write, atomic_write_json
+    from ..inference.evaluate import evaluate_pairs
+    from ..inference.verification import plot_roc
+
+    result, scores, same = evaluate_pairs(args.pairs, args.images, args.model, fars, warn)
+    out = Path(args.out)
+    atomic_write(out / "roc.png", lambda p: plot_roc(scores, same, p, Path(result["model"]).stem))
+    atomic_write_json(out / "metrics.json", result)
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        print(f"{result['pairs']} pairs ({result['same_pairs']} same), {result['folds']} folds, "
+              f"model {result['model']} at {result['input_size']}x{result['input_size']}")
+        print(f"accuracy {result['accuracy']:.2%} +- {result['accuracy_std']:.2%}  ROC AUC {result['auc']:.4f}")
+        for row in result["tar_at_far"]:
+            print(f"TAR at FAR {row['far']:g}: {row['tar']:.2%} (threshold {row['threshold']:.4f})")
+        print(f"wrote {out / 'roc.png'} and {out / 'metrics.json'}")
     return 0

@@ -13,6 +13,7 @@ from .folders import scan_identity_folder
 from .gallery import Gallery
 from .identify import open_gallery
 from .metrics import evaluate_matches
+from .verification import DEFAULT_FARS, metrics_from_embeddings, parse_pairs
 
 
 def _search_and_score(gallery: Gallery, embeddings: np.ndarray, truth: list[str], fars, max_rank: int) -> dict:
@@ -70,6 +71,24 @@ def evaluate_packed(packed, model, fars, max_rank: int, template: str = "mean", 
     result["label"] = f"{Path(packed).name} test vs train"
     result["held_out_identities"] = sorted(names[i] for i in held)
     return result
+
+
+def evaluate_pairs(pairs, images_dir, model=None, fars=DEFAULT_FARS, warn=print) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Verification on a pairs file: (metrics, score per pair, same per pair). ``model`` None -> the
+    default packaged model. Images are aligned at the model's input size once and cached."""
+    from ..pretrained import resolve_model
+    from .pair_align import aligned_pair_images
+
+    pairs_file = parse_pairs(pairs)
+    embedder = Embedder(resolve_model(model))
+    images, counts = aligned_pair_images(pairs_file, images_dir, embedder.spec.size, warn)
+    keys = pairs_file.keys
+    embeddings = dict(zip(keys, embedder.embed([images[k] for k in keys])))
+    result, scores = metrics_from_embeddings(pairs_file, embeddings, fars)
+    result.update(model=str(embedder.path), input_size=embedder.spec.size, images=len(keys),
+                  alignment={k: v for k, v in sorted(counts.items())}, pairs_file=str(Path(pairs).resolve()),
+                  images_dir=str(Path(images_dir).resolve()))
+    return result, scores, np.array([p.same for p in pairs_file.pairs])
 
 
 def plot_cmc(curve: list[float], path: Path, label: str) -> None:
