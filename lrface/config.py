@@ -79,6 +79,7 @@ class LossConfig:
     cross_l2: float = 1.0       # L_G2, Eq. 7
     cross_kl_pairs: float = 1.0  # weight of the guided-pair terms inside L_G1 (Eq. 6) next to the head term
     within_teachers: str = "head"        # head | all_deeper
+    l2_reduction: str = "element_mean"   # Eq. 4, 7: element_mean (MSE) | squared_norm (the paper's ||.||^2, D x larger)
     cross_stream_to_teacher: bool = False
     warmup_epochs: int = 0      # ramp every distillation term (not ce) linearly from 1/n to 1 over n epochs
     cross_warmup_epochs: int = 0  # the same ramp for the cross-stream terms only (Eq. 6, 7): the online teacher is weak early
@@ -139,6 +140,7 @@ CHOICES = {
     "data.kind": ("auto", "packed", "folder", "cifar10", "cifar100", "tiny-imagenet"),
     "teacher.mode": ("evolutionary", "fixed"),
     "loss.within_teachers": ("head", "all_deeper"),
+    "loss.l2_reduction": ("element_mean", "squared_norm"),
     "train.device": ("auto", "cpu", "cuda"),
     "train.amp": ("none", "bf16"),
     "train.select_on": ("student", "teacher"),

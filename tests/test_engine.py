@@ -177,3 +177,16 @@ def test_teacher_milestones_step_only_the_teacher(tmp_path):
     tr.fit()
     lrs = {s: o.param_groups[0]["lr"] for s, o in tr.optimizers.items()}
     assert lrs["teacher"] == pytest.approx(0.01) and lrs["student"] == pytest.approx(0.1)
+
+
+def test_evolutionary_teacher_starts_from_a_plain_teacher_but_a_fixed_guided_one_is_refused(tmp_path):
+    """The benchmark's teacher-only is plain (CE only, no guided modules): ekd-warm's evolutionary
+    teacher takes its backbone and trains fresh guided modules; a fixed teacher cannot train them."""
+    plain = tmp_path / "plain"
+    Trainer(tiny_cfg("strategy=teacher-only", "teacher.guided=false", "train.epochs=1"), tiny_data(), plain).fit()
+    warm = Trainer(tiny_cfg(f"teacher.checkpoint={plain}"), tiny_data(), tmp_path / "warm")
+    sd = load_checkpoint(plain / "checkpoints" / "best.pt")["models"]["teacher"]
+    assert warm.streams["teacher"].guided and all(torch.equal(warm.streams["teacher"].state_dict()[k], v)
+                                                  for k, v in sd.items())
+    with pytest.raises(UserError, match="lacks"):
+        Trainer(tiny_cfg("teacher.mode=fixed", f"teacher.checkpoint={plain}"), tiny_data(), tmp_path / "fixed")

@@ -41,6 +41,18 @@ def test_eq4_within_stream_l2_is_mse_to_detached_feature():
     assert feat.grad is None and g1.grad is not None
 
 
+def test_eq4_and_eq7_squared_norm_reduction_is_the_papers_sum_over_the_feature_dimension():
+    feat = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    g1 = torch.tensor([[1.0, 0.0], [3.0, 1.0]])  # per sample ||.||^2: 0+4=4, 0+9=9 -> batch mean 6.5
+    g2 = torch.tensor([[2.0, 2.0], [3.0, 4.0]])  # 1, 0 -> 0.5
+    assert float(losses.eq4_within_stream_l2(feat, [g1, g2], "squared_norm")) == pytest.approx(7.0)
+    t = [torch.tensor([[0.0, 0.0]]), torch.tensor([[1.0, 1.0]])]
+    s = [torch.tensor([[1.0, 3.0]]), torch.tensor([[1.0, 3.0]])]  # 1+9=10, 0+4=4
+    assert float(losses.eq7_cross_stream_l2(t, s, "squared_norm")) == pytest.approx(14.0)
+    with pytest.raises(ValueError):
+        losses.l2(feat, feat, "sum")
+
+
 def test_eq6_cross_stream_kl_heads_plus_guided_pairs():
     loss = losses.eq6_cross_stream_kl(T_LOGITS, S_LOGITS, [T_LOGITS], [G_LOGITS], 4.0)
     assert float(loss) == pytest.approx(KL_T4_TS + KL_T4_TG, rel=1e-5)

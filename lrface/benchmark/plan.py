@@ -13,8 +13,10 @@ from ..errors import UserError
 # Built-in methods: overrides on top of the base config (the full EKD method).
 METHODS: dict[str, dict] = {
     "student-only": {"strategy": "student-only"},
-    # the teacher alone on the common schedule (teacher_milestones only pace an evolutionary teacher)
-    "teacher-only": {"strategy": "teacher-only", "train.select_on": "teacher", "optim.teacher_milestones": []},
+    # the paper's KD teacher: a plain network trained alone (cross-entropy only, no guided modules), on the
+    # common schedule (teacher_milestones only pace an evolutionary teacher)
+    "teacher-only": {"strategy": "teacher-only", "teacher.guided": False, "train.select_on": "teacher",
+                     "optim.teacher_milestones": []},
     # plain Hinton KD: a fixed, trained teacher needs none of the online teacher's warm-up ramps
     "kd": {"strategy": "kd", "teacher.mode": "fixed", "teacher.guided": False, "loss.warmup_epochs": 0,
            "loss.cross_warmup_epochs": 0},

@@ -1,7 +1,9 @@
 """The EKD losses, one function per equation of the paper (numbers as in ekd-paper.txt).
 
-Every KL is KL(p_teacher^T || p_student^T) * T^2 (Hinton scaling), batch-mean; every L2 is the
-element-mean squared error. Teaching sides are detached here, so callers cannot forget it.
+Every KL is KL(p_teacher^T || p_student^T) * T^2 (Hinton scaling), batch-mean. Every L2 (Eq. 4, 7) is,
+by ``reduction``, the element-mean squared error (``"element_mean"``, the default) or the paper's
+squared L2 norm ||a - b||_2^2 summed over the feature dimension and averaged over the batch
+(``"squared_norm"``, D times larger). Teaching sides are detached here, so callers cannot forget it.
 """
 
 from __future__ import annotations
@@ -34,11 +36,25 @@ def eq3_within_stream_kl(head_logits: torch.Tensor, guided_logits: list[torch.Te
     return total
 
 
-def eq4_within_stream_l2(feature: torch.Tensor, guided_regressed: list[torch.Tensor]) -> torch.Tensor:
-    """L_F (Eq. 4): MSE between the detached final feature F_k and each (regressed) guided feature."""
+L2_REDUCTIONS = ("element_mean", "squared_norm")
+
+
+def l2(learner: torch.Tensor, teaching: torch.Tensor, reduction: str = "element_mean") -> torch.Tensor:
+    """Squared error of ``learner`` against the detached ``teaching`` (N x D), reduced as the module says."""
+    diff = (learner.float() - teaching.detach().float()).square()
+    if reduction == "element_mean":
+        return diff.mean()
+    if reduction == "squared_norm":
+        return diff.flatten(1).sum(1).mean()
+    raise ValueError(f"unknown L2 reduction {reduction!r}; choose one of {L2_REDUCTIONS}")
+
+
+def eq4_within_stream_l2(feature: torch.Tensor, guided_regressed: list[torch.Tensor],
+                         reduction: str = "element_mean") -> torch.Tensor:
+    """L_F (Eq. 4): squared error between the detached final feature F_k and each (regressed) guided feature."""
     total = feature.new_zeros((), dtype=torch.float32)
     for g in guided_regressed:
-        total = total + F.mse_loss(g.float(), feature.detach().float())
+        total = total + l2(g, feature, reduction)
     return total
 
 
@@ -51,11 +67,13 @@ def eq6_cross_stream_kl(t_logits: torch.Tensor, s_logits: torch.Tensor, t_guided
     return total
 
 
-def eq7_cross_stream_l2(t_guided_features: list[torch.Tensor], s_guided_features: list[torch.Tensor]) -> torch.Tensor:
-    """L_G2 (Eq. 7): MSE between teacher and student guided features F_g^(b), pair by pair (both D-dim)."""
-    total = torch.zeros((), dtype=torch.float32, device=s_guided_features[0].device) if s_guided_features else torch.zeros(())
-    for tf, sf in zip(t_guided_features, s_guided_features):
-        total = total + F.mse_loss(sf.float(), tf.detach().float())
+def eq7_cross_stream_l2(t_guided_features: list[torch.Tensor], s_guided_features: list[torch.Tensor],
+                        reduction: str = "element_mean") -> torch.Tensor:
+    """L_G2 (Eq. 7): squared error between teacher and student guided features F_g^(b), pair by pair (both D-dim)."""
+    device = s_guided_features[0].device if s_guided_features else None
+    total = torch.zeros((), dtype=torch.float32, device=device)
+    for tf, sf in zip(t_guided_features, s_guided_features, strict=True):
+        total = total + l2(sf, tf, reduction)
     return total
 
 

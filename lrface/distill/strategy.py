@@ -72,7 +72,8 @@ class Strategy:
         if out.guided_logits:
             parts["within_kl"] = losses.eq3_within_stream_kl(out.logits, out.guided_logits, self.T,
                                                              self.cfg.loss.within_teachers)
-            parts["within_l2"] = losses.eq4_within_stream_l2(out.feature, out.guided_regressed)
+            parts["within_l2"] = losses.eq4_within_stream_l2(out.feature, out.guided_regressed,
+                                                             self.cfg.loss.l2_reduction)
         return parts
 
     def cross_parts(self, learner: StreamOutput, teaching: StreamOutput) -> dict[str, torch.Tensor]:
@@ -83,7 +84,7 @@ class Strategy:
                                                         self.cfg.loss.cross_kl_pairs)}
         if pairs:
             parts["cross_l2"] = losses.eq7_cross_stream_l2(teaching.guided_features[:pairs],
-                                                           learner.guided_features[:pairs])
+                                                           learner.guided_features[:pairs], self.cfg.loss.l2_reduction)
         return parts
 
     def stream_loss(self, stream: str, out: StreamOutput, labels: torch.Tensor,

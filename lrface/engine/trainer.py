@@ -104,7 +104,9 @@ class Trainer:
         if "teacher" in self.streams and (cfg.teacher.checkpoint or not self.strategy.trains("teacher")):
             if not cfg.teacher.checkpoint:
                 raise UserError("a fixed teacher needs teacher.checkpoint (a teacher-only run directory or .pt)")
-            load_teacher_weights(self.streams["teacher"], cfg, data.class_names, self.strategy.guided("teacher"))
+            # an evolutionary teacher trains its guided modules; only a fixed one needs them in the checkpoint
+            load_teacher_weights(self.streams["teacher"], cfg, data.class_names,
+                                 self.strategy.guided("teacher") and not self.strategy.trains("teacher"))
         self.trainable = [s for s in ("teacher", "student") if s in self.streams and self.strategy.trains(s)]
         self.channels_last = _switch(cfg.train.channels_last, self.device)
         for name, m in self.streams.items():
