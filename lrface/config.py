@@ -70,6 +70,13 @@ class GuidedConfig:
 
 
 @dataclass
+class HeadConfig:
+    type: str = "softmax"       # softmax (the paper) | cosface | arcface (models/heads.py), both streams
+    s: float = 30.0             # scale of the cosine logits (margin heads)
+    m: float = 0.35             # margin: CosFace subtracts m from cos, ArcFace adds m (radians) to the angle
+
+
+@dataclass
 class LossConfig:
     temperature: float = 4.0
     ce: float = 1.0             # L_L, Eq. 9
@@ -127,6 +134,7 @@ class Config:
     student: StreamConfig = field(default_factory=lambda: StreamConfig(arch="sresnet18"))
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     guided: GuidedConfig = field(default_factory=GuidedConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -141,6 +149,7 @@ CHOICES = {
     "teacher.mode": ("evolutionary", "fixed"),
     "loss.within_teachers": ("head", "all_deeper"),
     "loss.l2_reduction": ("element_mean", "squared_norm"),
+    "head.type": ("softmax", "cosface", "arcface"),
     "train.device": ("auto", "cpu", "cuda"),
     "train.amp": ("none", "bf16"),
     "train.select_on": ("student", "teacher"),
@@ -227,6 +236,8 @@ def _check(cfg: Config) -> None:
         raise UserError(f"data.fraction {cfg.data.fraction} must be in (0, 1]")
     if not 0 <= cfg.data.test_fraction < 1 or not 0 <= cfg.data.val_fraction < 1:
         raise UserError("data.test_fraction and data.val_fraction must be in [0, 1)")
+    if cfg.head.type != "softmax" and (cfg.head.s <= 0 or not 0 <= cfg.head.m < 1.5):
+        raise UserError(f"head.s must be positive and head.m in [0, 1.5) (got s={cfg.head.s}, m={cfg.head.m})")
     if cfg.loss.temperature <= 0:
         raise UserError("loss.temperature must be positive")
     if cfg.train.epochs < 1 or cfg.train.batch_size < 1:

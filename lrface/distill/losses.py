@@ -77,9 +77,11 @@ def eq7_cross_stream_l2(t_guided_features: list[torch.Tensor], s_guided_features
     return total
 
 
-def eq9_classification(logits: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
-    """L_L (Eq. 9): cross-entropy of every classifier of a stream (head and guided) with the label."""
-    return sum(F.cross_entropy(lg.float(), labels) for lg in logits)
+def eq9_classification(logits: list[torch.Tensor], labels: torch.Tensor, margin=None) -> torch.Tensor:
+    """L_L (Eq. 9): cross-entropy of every classifier of a stream (head and guided) with the label;
+    ``margin(logits, labels)`` (margin heads, models/heads.py) penalises the true class first."""
+    margin = margin or (lambda lg, y: lg)
+    return sum(F.cross_entropy(margin(lg, labels).float(), labels) for lg in logits)
 
 
 def eq11_stream_loss(parts: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:

@@ -11,9 +11,10 @@ import torch
 from ..config import Config
 from ..errors import UserError
 from ..models import StreamOutput
+from ..models.heads import margin_logits
 from . import losses
 
-_STRATEGIES: dict[str, type["Strategy"]] = {}
+_STRATEGIES: dict[str, type[Strategy]] = {}
 
 
 def register_strategy(cls):
@@ -21,7 +22,7 @@ def register_strategy(cls):
     return cls
 
 
-def build_strategy(cfg: Config) -> "Strategy":
+def build_strategy(cfg: Config) -> Strategy:
     from . import strategies  # noqa: F401  (registers the built-in strategies)
 
     if cfg.strategy not in _STRATEGIES:
@@ -42,11 +43,13 @@ class Strategy:
         self.weights = {"ce": lc.ce, "within_kl": lc.within_kl, "within_l2": lc.within_l2,
                         "cross_kl": lc.cross_kl, "cross_l2": lc.cross_l2}
         self.epoch_weights = dict(self.weights)
+        h = cfg.head
+        self.margin = None if h.type == "softmax" else (lambda lg, y: margin_logits(lg, y, h.type, h.s, h.m))
 
     def start_epoch(self, epoch: int) -> None:
         """Set this 0-based ``epoch``'s term weights: ``loss.warmup_epochs`` ramps every term but ce,
         ``loss.cross_warmup_epochs`` the cross-stream ones (Eq. 6, 7) on top."""
-        ramp = lambda n: min(1.0, (epoch + 1) / n) if n > 0 else 1.0  # noqa: E731
+        ramp = lambda n: min(1.0, (epoch + 1) / n) if n > 0 else 1.0
         distill, cross = ramp(self.cfg.loss.warmup_epochs), ramp(self.cfg.loss.cross_warmup_epochs)
         self.epoch_weights = {k: w if k == "ce" else w * distill * (cross if k.startswith("cross") else 1.0)
                               for k, w in self.weights.items()}
@@ -68,7 +71,7 @@ class Strategy:
     # --- losses ----------------------------------------------------------------------------
     def within_parts(self, out: StreamOutput, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """L_L (Eq. 9), L_D (Eq. 3), L_F (Eq. 4) of one stream."""
-        parts = {"ce": losses.eq9_classification([out.logits, *out.guided_logits], labels)}
+        parts = {"ce": losses.eq9_classification([out.logits, *out.guided_logits], labels, self.margin)}
         if out.guided_logits:
             parts["within_kl"] = losses.eq3_within_stream_kl(out.logits, out.guided_logits, self.T,
                                                              self.cfg.loss.within_teachers)

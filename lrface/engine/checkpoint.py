@@ -53,6 +53,7 @@ def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
 def load_student(path: str | Path, which: str = "best"):
     """Student backbone (eval mode, forward -> (logits, feature)) and its metadata, from a run or a .pt."""
     from ..models import build_model
+    from ..models.heads import attach_head
 
     ckpt_path = resolve_checkpoint(path, which)
     state = load_checkpoint(ckpt_path)
@@ -62,6 +63,8 @@ def load_student(path: str | Path, which: str = "best"):
         raise UserError(f"{ckpt_path}: this run trained no student (strategy {cfg.get('strategy')}); export a student run")
     class_names = list(state["class_names"])
     model = build_model(cfg["student"]["arch"], num_classes=len(class_names), **cfg["student"].get("kwargs", {}))
+    head = cfg.get("head") or {}
+    attach_head(model, head.get("type", "softmax"), head.get("s", 1.0))
     model.load_state_dict({k[len("backbone."):]: v for k, v in sd.items() if k.startswith("backbone.")})
     model.eval()
     meta = {"arch": cfg["student"]["arch"], "num_classes": len(class_names), "class_names": class_names,

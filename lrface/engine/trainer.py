@@ -26,6 +26,7 @@ from ..distill.strategy import Strategy, build_strategy
 from ..errors import UserError
 from ..fileio import atomic_write_text
 from ..models import Stream, StreamOutput, build_model
+from ..models.heads import attach_head
 from ..models.stream import guided_positions
 from ..preprocess import PreprocessSpec, preprocess
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -51,8 +52,8 @@ def _switch(value: str, device: torch.device) -> bool:
 
 def build_streams(cfg: Config, strategy: Strategy, num_classes: int) -> dict[str, Stream]:
     """One Stream per strategy stream; guided modules share D = the student's feature size by default."""
-    backbones = {s: build_model(getattr(cfg, s).arch, num_classes=num_classes, **getattr(cfg, s).kwargs)
-                 for s in strategy.streams}
+    backbones = {s: attach_head(build_model(getattr(cfg, s).arch, num_classes=num_classes, **getattr(cfg, s).kwargs),
+                                cfg.head.type, cfg.head.s) for s in strategy.streams}
     dim = cfg.guided.dim or (backbones["student"].feature_dim if "student" in backbones
                              else build_model(cfg.student.arch, num_classes, **cfg.student.kwargs).feature_dim)
     streams = {}
@@ -64,6 +65,8 @@ def build_streams(cfg: Config, strategy: Strategy, num_classes: int) -> dict[str
             positions = guided_positions(len(bb.blocks), cfg.guided.count, cfg.guided.blocks)
         try:
             streams[s] = Stream(bb, num_classes, positions, dim, cfg.guided.width)
+            for gm in streams[s].guided:
+                attach_head(gm, cfg.head.type, cfg.head.s)
         except ValueError as e:
             raise UserError(f"guided.blocks: {e}") from None
     return streams
@@ -167,7 +170,7 @@ class Trainer:
         """Run a stream (DDP/compiled runner); a compile failure falls back to eager once, with a message."""
         try:
             return self.runners[stream](x)
-        except Exception as e:  # noqa: BLE001  (torch.compile raises many backend-specific types)
+        except Exception as e:
             if not self.compiled:
                 raise
             print(f"lrface train: torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:100]}); "
