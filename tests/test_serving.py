@@ -88,7 +88,8 @@ def test_gallery_build_add_remove_list(tiny, faces, tmp_path, capsys):
 
 @pytest.mark.parametrize("template", ["mean", "all"])
 def test_exact_numpy_search_matches_faiss_flat(tiny, faces, tmp_path, template):
-    from lrface.inference.gallery import ExactIP, Gallery
+    from lrface.inference.gallery import Gallery
+    from lrface.inference.vector_index import ExactIP
 
     g = tmp_path / "g"
     assert cli("gallery", "build", faces[0], "--model", tiny[1], "--out", g, "--template", template) == 0

@@ -123,7 +123,7 @@ def bench_cli(model: Path, tmp: Path, rng, n_gallery: int, n_probes: int) -> lis
 def bench_ann(sizes: list[int], kinds: list[str], dim: int, n_queries: int, rng) -> list[tuple]:
     import faiss
 
-    from lrface.inference.gallery import (
+    from lrface.inference.vector_index import (
         apply_search_params,
         default_index_params,
         fill_index,

@@ -61,7 +61,8 @@ def build(args: argparse.Namespace) -> int:
 
     from ..errors import UserError
     from ..inference.embedder import Embedder
-    from ..inference.gallery import build_from_folder, is_gallery, writer_lock
+    from ..inference.enrol import build_from_folder
+    from ..inference.gallery_store import is_gallery, writer_lock
 
     folder = Path(args.folder)
     out = Path(args.out) if args.out else folder.with_name(folder.name + ".gallery")
@@ -83,7 +84,8 @@ def _edit(path):
     """Open a gallery for editing under its writer lock; save it if the body succeeds."""
     from pathlib import Path
 
-    from ..inference.gallery import Gallery, writer_lock
+    from ..inference.gallery import Gallery
+    from ..inference.gallery_store import writer_lock
 
     root = Path(path)
     Gallery.open(root)  # a missing or broken gallery fails here, before any lock file is made
@@ -99,12 +101,12 @@ def add(args: argparse.Namespace) -> int:
     from ..errors import UserError
     from ..imageio import is_image_file
     from ..inference.embedder import Embedder
+    from ..inference.enrol import AddReport, add_files
     from ..inference.folders import (
         check_identity_name,
         list_images,
         scan_identity_folder,
     )
-    from ..inference.gallery import AddReport, add_files
 
     groups: dict[str, list[Path]] = {}
     if args.identity is not None:

@@ -13,8 +13,10 @@ from ..errors import UserError
 from ..imageio import BadImage, is_image_file
 from .align import NO_FACE
 from .embedder import Embedder
+from .enrol import build_from_folder
 from .folders import list_images
-from .gallery import Gallery, build_from_folder, is_gallery, writer_lock
+from .gallery import Gallery
+from .gallery_store import is_gallery, writer_lock
 
 UNKNOWN = "unknown"
 PROBE_BATCH = 256  # probes per ONNX Runtime call while the next batch decodes

@@ -1,0 +1,187 @@
+"""A gallery's files on disk and their generations (torch-free).
+
+A gallery is a directory::
+
+    gallery.json            pointer: format, current index/metadata file names and their sizes
+    index-<gen>.faiss       FAISS index over L2-normalised embeddings (inner product = cosine)
+    vectors-<gen>.npz       flat galleries only: the same ids and vectors, so that read-only
+                            search (identify, evaluate, serve) is an exact numpy inner product that
+                            returns what IndexFlatIP returns without loading FAISS (~100 ms)
+    meta-<gen>.sqlite       info (model fingerprint, embedding size, index params, template,
+                            calibration), identities, samples (file, content hash, embedding,
+                            aligned: 1 when the file was a raw photo aligned with --align)
+
+Every save writes a new generation of all files, then replaces ``gallery.json`` atomically, so a
+reader sees the old gallery or the new one, never a mix; a killed writer leaves only orphan files
+that the next save removes. Opening checks sizes, SQLite's page structure (``PRAGMA quick_check``)
+and that index and metadata agree, so damage is reported, never read as a smaller gallery.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from .vector_index import faiss_id_map, read_exact
+
+FORMAT = "lrface-gallery/1"
+POINTER = "gallery.json"
+REBUILD = "rebuild with `lrface gallery build FOLDER --out {root} --force`"
+SCHEMA = """
+CREATE TABLE info(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE identities(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL);
+CREATE TABLE samples(id INTEGER PRIMARY KEY, identity_id INTEGER NOT NULL REFERENCES identities(id),
+                     file TEXT NOT NULL, content_hash TEXT UNIQUE NOT NULL, embedding BLOB NOT NULL,
+                     aligned INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX samples_identity ON samples(identity_id);
+"""
+
+
+def is_gallery(path: str | Path) -> bool:
+    return (Path(path) / POINTER).is_file()
+
+
+def generation_stamp(root: Path) -> tuple[int, int] | None:
+    """A cheap token that changes whenever a new generation is published (the pointer is replaced)."""
+    try:
+        st = os.stat(root / POINTER)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+@contextlib.contextmanager
+def writer_lock(root: Path):
+    """One writer at a time per gallery (advisory lock on ``root/.lock``)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def has_aligned_column(conn: sqlite3.Connection) -> bool:
+    return any(row[1] == "aligned" for row in conn.execute("PRAGMA table_info(samples)"))
+
+
+def _pointer_files(root: Path) -> dict[str, Path]:
+    pointer = root / POINTER
+    if not pointer.is_file():
+        if not root.exists():
+            raise UserError(f"{root}: gallery not found; build one with `lrface gallery build`")
+        raise UserError(f"{root}: not a gallery (no {POINTER}); build one with `lrface gallery build FOLDER --out {root}`")
+    try:
+        ptr = json.loads(pointer.read_text(encoding="utf-8"))
+        files = {"index": root / ptr["index"], "meta": root / ptr["meta"]}
+        if ptr.get("flat"):
+            files["vectors"] = root / ptr["flat"]
+        sizes = ptr["sizes"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{pointer}: corrupt gallery pointer ({e}); {REBUILD.format(root=root)}") from None
+    if ptr.get("format") != FORMAT:
+        raise UserError(f"{root}: gallery format {ptr.get('format')!r} is not {FORMAT}; {REBUILD.format(root=root)}")
+    for what, path in files.items():
+        if not path.is_file() or path.stat().st_size != sizes.get(path.name):
+            raise UserError(f"{path}: gallery {what} file missing or truncated; {REBUILD.format(root=root)}")
+    return files
+
+
+def _read_index(files: dict[str, Path], root: Path, writable: bool):
+    if "vectors" in files and not writable:
+        try:
+            return read_exact(files["vectors"])
+        except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as e:
+            raise UserError(f"{files['vectors']}: unreadable gallery vectors ({e}); {REBUILD.format(root=root)}") from None
+    import faiss
+
+    try:
+        return faiss.read_index(str(files["index"]))
+    except RuntimeError as e:
+        raise UserError(f"{files['index']}: unreadable FAISS index ({str(e).splitlines()[-1][:120]}); "
+                        f"{REBUILD.format(root=root)}") from None
+
+
+def load_generation(root: Path, writable: bool = False) -> tuple[sqlite3.Connection, object, dict]:
+    """(metadata connection, index, info) of the current generation; UserError naming the fix on any damage.
+
+    ``writable`` copies the metadata into memory (for add/remove + save) and loads the FAISS index even for
+    flat galleries; read-only flat galleries get :class:`ExactIP` over ``vectors-<gen>.npz``."""
+    files = _pointer_files(root)
+    index = _read_index(files, root, writable)
+    meta = files["meta"]
+    try:
+        disk = sqlite3.connect(meta.resolve().as_uri() + "?mode=ro&immutable=1", uri=True, check_same_thread=False)
+        problems = [" ".join(str(r[0]).split()) for r in disk.execute("PRAGMA quick_check(3)")]
+        if problems != ["ok"]:
+            disk.close()
+            raise UserError(f"{meta}: damaged gallery metadata (SQLite quick_check: {'; '.join(problems)[:160]}); "
+                            f"{REBUILD.format(root=root)}")
+        if writable:
+            conn = sqlite3.connect(":memory:", check_same_thread=False)
+            disk.backup(conn)
+            disk.close()
+            if not has_aligned_column(conn):  # a gallery from before --align
+                conn.execute("ALTER TABLE samples ADD COLUMN aligned INTEGER NOT NULL DEFAULT 0")
+        else:
+            conn = disk
+        info = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM info")}
+        table = "identities" if info["template"] == "mean" else "samples"
+        count = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        dim = int(info["embedding_dim"])
+    except (sqlite3.DatabaseError, ValueError, KeyError, TypeError) as e:
+        detail = " ".join(str(e).split())[:160]
+        raise UserError(f"{meta}: corrupt gallery metadata ({detail}); {REBUILD.format(root=root)}") from None
+    if count != index.ntotal or index.d != dim:
+        raise UserError(f"{root}: index ({index.ntotal} x {index.d}) disagrees with its metadata "
+                        f"({count} x {dim}); {REBUILD.format(root=root)}")
+    return conn, index, info
+
+
+def save_generation(root: Path, conn: sqlite3.Connection, index, flat: bool, dim: int, identities: int) -> None:
+    """Write a new generation of index (+ flat vectors) + metadata, switch ``gallery.json`` to it, drop old files."""
+    import faiss
+
+    from ..fileio import atomic_write_json
+
+    root.mkdir(parents=True, exist_ok=True)
+    gen = os.urandom(6).hex()
+    index_path, meta_path = root / f"index-{gen}.faiss", root / f"meta-{gen}.sqlite"
+    vectors_path = root / f"vectors-{gen}.npz" if flat else None
+    written = [p for p in (index_path, meta_path, vectors_path) if p is not None]
+    try:
+        faiss.write_index(index, str(index_path))
+        if vectors_path is not None:
+            n = index.ntotal
+            with open(vectors_path, "wb") as fh:
+                np.savez(fh, ids=faiss_id_map(index),
+                         vectors=index.index.reconstruct_n(0, n) if n else np.zeros((0, dim), np.float32))
+        conn.commit()  # backup() waits forever on an open write transaction
+        disk = sqlite3.connect(meta_path)
+        conn.backup(disk)
+        disk.close()
+        for p in written:
+            with open(p, "rb+") as fh:
+                os.fsync(fh.fileno())
+        atomic_write_json(root / POINTER, {
+            "format": FORMAT, "index": index_path.name, "meta": meta_path.name,
+            **({"flat": vectors_path.name} if vectors_path else {}),
+            "sizes": {p.name: p.stat().st_size for p in written},
+            "identities": identities, "vectors": int(index.ntotal)})
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise
+    keep = {p.name for p in written}
+    for p in root.iterdir():
+        if (p.name.startswith(("index-", "meta-", "vectors-")) and p.name not in keep) or p.name.startswith(f".{POINTER}."):
+            p.unlink(missing_ok=True)
