@@ -7,3 +7,15 @@ import os
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 __version__ = "0.1.0"
+
+__all__ = ["Gallery", "Recognizer", "__version__"]
+
+
+def __getattr__(name: str):
+    """``lrface.Recognizer`` / ``lrface.Gallery`` load the (torch-free) API on first use, so ``import lrface``
+    stays light."""
+    if name in ("Recognizer", "Gallery"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'lrface' has no attribute {name!r}")

@@ -34,13 +34,13 @@ def is_image_file(path: str | os.PathLike) -> bool:
     return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 
 
-def _fast_png(data: bytes) -> np.ndarray | None:
+def _fast_png(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray | None:
     """OpenCV decode of a complete 8-bit grey (type 0) or RGB (type 2) PNG, where it gives Pillow's
     pixels exactly; None for anything else, including any error (left to Pillow)."""
     if len(data) < 45 or not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR" or not data.endswith(_PNG_END):
         return None
     width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
-    if depth != 8 or colour not in (0, 2) or not 0 < width * height <= MAX_PIXELS:
+    if depth != 8 or colour not in (0, 2) or not 0 < width * height <= max_pixels:
         return None
     import cv2
 
@@ -76,9 +76,16 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise BadImage(path, "not-a-file", "is a directory, expected an image file") from None
     except OSError as e:
         raise BadImage(path, "unreadable", f"cannot be read ({e.strerror}); check its permissions") from None
+    return decode_image(data, path)
+
+
+def decode_image(data: bytes, name: str | os.PathLike = "image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode image bytes (a file's or an upload's) to uint8 RGB H x W x 3; raise BadImage naming ``name``
+    (also for more than ``max_pixels`` decoded pixels, checked from the header before decoding)."""
+    path = name
     if not data:
         raise BadImage(path, "empty", "zero-byte file; re-copy or remove it")
-    arr = _fast_png(data) if path.suffix.lower() == ".png" else None
+    arr = _fast_png(data, max_pixels)
     if arr is not None:
         return arr
     from PIL import Image, UnidentifiedImageError
@@ -86,8 +93,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with Image.open(io.BytesIO(data)) as img:
-            if img.width * img.height > MAX_PIXELS:
-                raise BadImage(path, "too-large", f"{img.width}x{img.height} is over {MAX_PIXELS // 1_000_000} megapixels; downscale it first")
+            if img.width * img.height > max_pixels:
+                raise BadImage(path, "too-large", f"{img.width}x{img.height} is over {max_pixels / 1e6:g} megapixels; downscale it first")
             img.load()
             arr = _to_rgb(img)
     except BadImage:

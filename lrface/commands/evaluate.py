@@ -16,7 +16,7 @@ def register(sub) -> None:
                                    "OUT/metrics.json.")
     p.add_argument("probe_dir", nargs="?", help="identity folder of probe images (with --gallery)")
     p.add_argument("--model", help="student.onnx or a packaged model name (default: the model recorded in the "
-                                   "gallery; with --pairs the default packaged model)")
+                                   "gallery, else the packaged default)")
     p.add_argument("--gallery", help="gallery directory or plain identity folder")
     p.add_argument("--packed", help="packed set: gallery = train split, probes = test split")
     p.add_argument("--pairs", help="pairs file in LFW's layout ('10 300' header, 'name i j' / 'name1 i name2 j')")
@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
     from ..fileio import atomic_write, atomic_write_json
     from ..inference.evaluate import evaluate_folder, evaluate_packed, plot_cmc
+    from ..pretrained import resolve_model
 
     verify = bool(args.pairs or args.images)
     far_text = args.far or ("0.01,0.001" if verify else "0.01,0.05,0.1")
@@ -58,9 +59,8 @@ def run(args: argparse.Namespace) -> int:
     if args.packed:
         if args.gallery or args.probe_dir:
             raise UserError("use either --packed DIR or --gallery G PROBE_DIR, not both")
-        if args.model is None:
-            raise UserError("--packed needs --model student.onnx")
-        result = evaluate_packed(args.packed, args.model, fars, args.max_rank, args.template, args.holdout, args.seed, warn)
+        model = resolve_model(args.model)  # --model, else the packaged default
+        result = evaluate_packed(args.packed, model, fars, args.max_rank, args.template, args.holdout, args.seed, warn)
     else:
         if not (args.gallery and args.probe_dir):
             raise UserError("pass --gallery G PROBE_DIR, or --packed DIR")

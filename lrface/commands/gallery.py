@@ -19,7 +19,8 @@ def register(sub) -> None:
 
     b = gsub.add_parser("build", help="build a gallery from an identity folder (<identity>/*.jpg)")
     b.add_argument("folder", help="folder with one sub-folder of images per identity")
-    b.add_argument("--model", required=True, help="student.onnx from `lrface export --onnx`")
+    b.add_argument("--model", help="student.onnx from `lrface export --onnx`, or a packaged model name "
+                                   "(default: the packaged default model)")
     b.add_argument("--out", help="gallery directory (default FOLDER.gallery)")
     b.add_argument("--template", choices=["mean", "all"], default="mean",
                    help="one mean embedding per identity (default) or every sample")
@@ -42,6 +43,17 @@ def register(sub) -> None:
     r.add_argument("--identity", required=True)
     r.set_defaults(func=remove)
 
+    c = gsub.add_parser("calibrate", help="choose the 'unknown' thresholds at a false-alarm rate and store them",
+                        description="Every enrolled sample plays a stranger once (leave-one-identity-out): its best "
+                                    "score against the other identities gives the identify threshold, scores of "
+                                    "sample pairs of different identities the verify threshold; each accepts at "
+                                    "most FAR of those impostor scores (score >= threshold). identify, verify and "
+                                    "serve then use them unless --threshold is given.")
+    c.add_argument("gallery")
+    c.add_argument("--far", type=float, default=0.01, help="false-alarm rate, between 0 and 1 (default 0.01)")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=calibrate)
+
     ls = gsub.add_parser("list", help="identities and sample counts")
     ls.add_argument("gallery")
     ls.add_argument("--json", action="store_true")
@@ -63,6 +75,7 @@ def build(args: argparse.Namespace) -> int:
     from ..inference.embedder import Embedder
     from ..inference.enrol import build_from_folder
     from ..inference.gallery_store import is_gallery, writer_lock
+    from ..pretrained import resolve_model
 
     folder = Path(args.folder)
     out = Path(args.out) if args.out else folder.with_name(folder.name + ".gallery")
@@ -70,7 +83,7 @@ def build(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out} is inside the image folder; put the gallery elsewhere")
     if is_gallery(out) and not args.force:
         raise UserError(f"{out} is already a gallery; use `lrface gallery add`, or --force to rebuild it")
-    embedder = Embedder(args.model, align=args.align)
+    embedder = Embedder(resolve_model(args.model), align=args.align)
     gallery, report = build_from_folder(folder, embedder, args.template, args.index, warn=_err, progress=_err)
     with writer_lock(out):
         gallery.save(out)
@@ -107,6 +120,7 @@ def add(args: argparse.Namespace) -> int:
         list_images,
         scan_identity_folder,
     )
+    from ..pretrained import resolve_model
 
     groups: dict[str, list[Path]] = {}
     if args.identity is not None:
@@ -126,7 +140,7 @@ def add(args: argparse.Namespace) -> int:
         raise UserError("no images to add")
     total = AddReport()
     with _edit(args.gallery) as g:
-        embedder = Embedder(args.model or g.info["model_path"], align=args.align)
+        embedder = Embedder(resolve_model(args.model or g.info["model_path"]), align=args.align)
         g.check_model(embedder)
         for name, files in groups.items():
             r = add_files(g, embedder, name, files, warn=_err)
@@ -139,9 +153,27 @@ def add(args: argparse.Namespace) -> int:
 
 
 def remove(args: argparse.Namespace) -> int:
-    with _edit(args.gallery) as g:
-        n = g.remove(args.identity)
-    print(f"removed {args.identity!r} ({n} samples) from {args.gallery}; {g.count_identities()} identities left")
+    from ..api import Gallery
+
+    g = Gallery.open(args.gallery)
+    n = g.remove(args.identity)
+    print(f"removed {args.identity!r} ({n} samples) from {args.gallery}; {len(g)} identities left")
+    return 0
+
+
+def calibrate(args: argparse.Namespace) -> int:
+    import json
+
+    from ..api import Gallery
+
+    cal = Gallery.open(args.gallery).calibrate(args.far)
+    if args.json:
+        print(json.dumps(cal, indent=2, ensure_ascii=False))
+    else:
+        print(f"calibrated {args.gallery} at FAR {cal['far']:g}: identify threshold {cal['identify_threshold']:.4f} "
+              f"({cal['identify_impostor_scores']} impostor scores), verify threshold {cal['verify_threshold']:.4f} "
+              f"({cal['verify_impostor_pairs']} impostor pairs) from {cal['samples']} samples of {cal['identities']} "
+              "identities")
     return 0
 
 
@@ -156,7 +188,8 @@ def list_(args: argparse.Namespace) -> int:
         print(json.dumps({"identities": [{"identity": n, "samples": c} for n, c in rows],
                           "aligned_samples": g.count_aligned(), "model_fingerprint": g.fingerprint, "model_path": g.info["model_path"],
                           "embedding_dim": g.dim, "index": g.kind, "index_params": g.params,
-                          "template": g.template}, ensure_ascii=False, indent=2))
+                          "template": g.template, "calibration": g.info.get("calibration")},
+                         ensure_ascii=False, indent=2))
         return 0
     for name, count in rows:
         print(f"{name}\t{count}")

@@ -17,10 +17,12 @@ def register(sub) -> None:
     p.add_argument("--gallery", required=True,
                    help="gallery from `lrface gallery build`, or a folder of <identity>/ images "
                         "(built on first use and cached in FOLDER/.lrface-gallery/)")
-    p.add_argument("--model", help="student.onnx (default: the model recorded in the gallery)")
+    p.add_argument("--model", help="student.onnx or a packaged model name (default: the model recorded in the "
+                                   "gallery, else the packaged default)")
     p.add_argument("--top-k", type=int, default=5, help="identities to list per probe (default 5)")
     p.add_argument("--threshold", type=float,
-                   help="cosine score below which the answer is 'unknown' (open set); default: always name the best")
+                   help="cosine score below which the answer is 'unknown' (a score equal to it is accepted); default: the "
+                        "gallery's calibrated threshold (`lrface gallery calibrate`), else always name the best")
     p.add_argument("--align", action="store_true",
                    help="probes are raw photos: detect and align the face as `lrface prepare` does (imports "
                         "torch); photos without a face are skipped with a warning")
@@ -45,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     _import_numpy_with_one_blas_thread()
+    from ..api import Gallery
     from ..errors import UserError
-    from ..inference.identify import collect_probes, decide, embed_probes, open_gallery
+    from ..inference.identify import collect_probes, embed_probes, open_gallery
 
     if args.top_k < 1:
         raise UserError("--top-k must be at least 1")
@@ -54,14 +57,12 @@ def run(args: argparse.Namespace) -> int:
     files, explicit = collect_probes(args.probes)
     gallery, embedder = open_gallery(args.gallery, args.model, log=warn, align=args.align)
     files, embeddings = embed_probes(embedder, files, explicit, warn)
-    matches = gallery.search(embeddings, args.top_k)
+    results = Gallery.wrap(gallery, args.gallery).search(embeddings, args.top_k, args.threshold)
     if args.json:
-        print(json.dumps([{"probe": str(f), "identity": decide(m, args.threshold),
-                           "score": m[0][1] if m else None,
-                           "matches": [{"identity": n, "score": s} for n, s in m]}
-                          for f, m in zip(files, matches)], ensure_ascii=False, indent=2))
+        print(json.dumps([{**r.to_dict(), "probe": str(f)} for f, r in zip(files, results)], ensure_ascii=False, indent=2))
     else:
-        out = [f"{f}\t{decide(m, args.threshold)}\t" + "\t".join(f"{n}:{s:.4f}" for n, s in m)
-               for f, m in zip(files, matches)]
-        print("\n".join(out))
+        threshold = results[0].threshold
+        warn(f"threshold: {'none' if threshold is None else f'{threshold:.4f}'} ({results[0].threshold_source})")
+        print("\n".join(f"{f}\t{r.identity}\t" + "\t".join(f"{m.identity}:{m.score:.4f}" for m in r.matches)
+                        for f, r in zip(files, results)))
     return 0

@@ -8,10 +8,16 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..imageio import read_image
+from ..imageio import MAX_PIXELS, BadImage, decode_image, read_image
 from ..preprocess import PreprocessSpec, preprocess, resize_uint8
 
 BATCH = 1024  # images per ONNX Runtime call
+TOO_SMALL = "too-small"
+
+
+def min_side(input_size: int) -> int:
+    """Smallest usable image side for a model input of ``input_size`` pixels: a quarter of it (4 px for 16)."""
+    return max(2, -(-input_size // 4))
 
 
 class Embedder:
@@ -20,7 +26,7 @@ class Embedder:
     With ``align`` the image files are raw photos: ``load`` detects and aligns the face first
     (data_prep's MTCNN + template, as `lrface prepare`; imports torch)."""
 
-    def __init__(self, path: str | Path, align: bool = False):
+    def __init__(self, path: str | Path, align: bool = False, threads: int = 0):
         import onnxruntime as ort
 
         self.path = Path(path).resolve()
@@ -28,6 +34,7 @@ class Embedder:
             raise UserError(f"{path}: model not found; pass the .onnx written by `lrface export --onnx`")
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        opts.intra_op_num_threads = threads  # 0: ONNX Runtime's default (one per core)
         try:
             self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # noqa: BLE001  (onnxruntime raises its own pybind exception types)
@@ -57,9 +64,21 @@ class Embedder:
     def load(self, path: str | Path) -> np.ndarray:
         """One image file -> uint8 RGB resized to the model's input size (BadImage on bad files, and on
         photos without a face when aligning)."""
-        image = read_image(path)
+        return self.prepare(read_image(path), path)
+
+    def load_bytes(self, data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+        """Encoded image bytes (an upload) -> like :meth:`load`."""
+        return self.prepare(decode_image(data, name, max_pixels), name)
+
+    def prepare(self, image: np.ndarray, name) -> np.ndarray:
+        """A decoded uint8 RGB image -> the model's input size; the one check every probe and sample passes:
+        images far below the input size (a side under a quarter of it) carry no face and are refused."""
+        if min(image.shape[:2]) < min_side(self.spec.size):
+            raise BadImage(name, TOO_SMALL, f"{image.shape[1]}x{image.shape[0]} pixels is far below the model's "
+                                            f"{self.spec.size}x{self.spec.size} input (each side needs at least "
+                                            f"{min_side(self.spec.size)} px); use a larger face crop")
         if self.aligner is not None:
-            image = self.aligner(path, image)
+            image = self.aligner(name, image)
         return resize_uint8(image, self.spec.size)
 
     def embed(self, images) -> np.ndarray:

@@ -203,6 +203,19 @@ class Gallery:
             ids, vecs = [r[0] for r in rows], [normalise(np.frombuffer(r[1], np.float32)) for r in rows]
         return np.asarray(ids, np.int64), (np.stack(vecs) if vecs else np.zeros((0, self.dim), np.float32))
 
+    def sample_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(identity id per sample, L2-normalised sample embeddings), by sample id."""
+        rows = self.conn.execute("SELECT identity_id, embedding FROM samples ORDER BY id").fetchall()
+        vecs = normalise(np.stack([np.frombuffer(r[1], np.float32) for r in rows])) if rows else \
+            np.zeros((0, self.dim), np.float32)
+        return np.asarray([r[0] for r in rows], np.int64), vecs
+
+    def template_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(identity id per searched vector, the vectors): identity means or every sample, by template."""
+        if self.template == "mean":
+            return self._all_vectors()
+        return self.sample_vectors()
+
     def _rebuild(self) -> None:
         ids, vecs = self._all_vectors()
         if self.kind == "ivf":  # nlist follows the gallery size; keep the chosen nprobe (at most nlist)

@@ -1,5 +1,5 @@
 """Identification: collect probes, resolve the gallery (built and cached from a plain folder if
-needed), search, and decide open-set "unknown" (torch-free)."""
+needed) and embed the probes (torch-free); the search and the "unknown" decision are :class:`lrface.api.Gallery`'s."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..imageio import BadImage, is_image_file
+from ..pretrained import resolve_model
 from .align import NO_FACE
 from .embedder import Embedder
 from .enrol import build_from_folder
@@ -18,7 +19,6 @@ from .folders import list_images
 from .gallery import Gallery
 from .gallery_store import is_gallery, writer_lock
 
-UNKNOWN = "unknown"
 PROBE_BATCH = 256  # probes per ONNX Runtime call while the next batch decodes
 CACHE_DIR_NAME = ".lrface-gallery"
 
@@ -96,24 +96,29 @@ def _cache_root(folder: Path) -> Path:
 
 def open_gallery(path: str | Path, model: str | None, template: str = "mean", index_type: str = "flat",
                  log=None, align: bool = False) -> tuple[Gallery, Embedder]:
-    """A saved gallery (model defaults to the one recorded in it) or a plain identity folder
-    (``model`` required; built once and cached under ``<folder>/.lrface-gallery/``). ``align``:
+    """A saved gallery or a plain identity folder (built once and cached under ``<folder>/.lrface-gallery/``).
+    Model: ``model`` (a path or packaged name), else the gallery's recorded model, else the packaged default. ``align``:
     probes, and the images of a plain folder, are raw photos to detect and align (imports torch)."""
     log = log or (lambda m: print(m, file=sys.stderr))
     path = Path(path)
     if is_gallery(path):
         gallery = Gallery.open(path)
-        if model is None and not Path(gallery.info["model_path"]).is_file():
-            raise UserError(f"{path}: its model {gallery.info['model_path']} is gone; pass --model")
-        embedder = Embedder(model or gallery.info["model_path"], align=align)
+        recorded = Path(gallery.info["model_path"])
+        if model is None and recorded.is_file():
+            model = str(recorded)
+        elif model is None:
+            try:
+                model = str(resolve_model(None))
+            except UserError:
+                raise UserError(f"{path}: its model {recorded} is gone and no packaged model is installed; "
+                                "pass --model") from None
+        embedder = Embedder(resolve_model(model), align=align)
         gallery.check_model(embedder)
         return gallery, embedder
     if not path.is_dir():
         raise UserError(f"{path}: no such gallery or folder; pass a gallery built by `lrface gallery build` "
                         "or a folder of <identity>/ images")
-    if model is None:
-        raise UserError(f"{path} is a plain identity folder, so --model is needed to embed it")
-    embedder = Embedder(model, align=align)
+    embedder = Embedder(resolve_model(model), align=align)
     key = _folder_key(path, embedder, template, index_type)
     root = _cache_root(path)
     cached = root / key
@@ -132,10 +137,3 @@ def open_gallery(path: str | Path, model: str | None, template: str = "mean", in
     gallery = Gallery.open(cached)
     gallery.check_model(embedder)
     return gallery, embedder
-
-
-def decide(matches: list[tuple[str, float]], threshold: float | None) -> str:
-    """The answer for one probe: the best identity, or "unknown" when its score is below threshold."""
-    if not matches or (threshold is not None and matches[0][1] < threshold):
-        return UNKNOWN
-    return matches[0][0]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .threshold import accepts, threshold_at_far
+
 
 def true_ranks(matches: list[list[tuple[str, float]]], truth: list[str]) -> np.ndarray:
     """1-based rank of the true identity in each probe's ranked matches (0 when absent)."""
@@ -25,16 +27,16 @@ def cmc(ranks: np.ndarray, max_rank: int) -> np.ndarray:
 def dir_at_far(known_top1_correct: np.ndarray, known_scores: np.ndarray, unknown_scores: np.ndarray,
                fars: list[float]) -> list[dict]:
     """For each false-alarm rate f: the threshold that accepts at most f of the unknown probes
-    (accept means top-1 score > threshold) and the fraction of known probes accepted and correct."""
+    (accept means top-1 score >= threshold, as identify decides) and the fraction of known probes
+    accepted and correct."""
     out = []
-    desc = np.sort(np.asarray(unknown_scores, np.float64))[::-1]
+    unknown_scores = np.asarray(unknown_scores, np.float64)
     for f in fars:
-        m = int(np.floor(f * len(desc) + 1e-9))
-        thr = float(desc[m]) if m < len(desc) else float("-inf")
-        accepted = np.asarray(known_scores) > thr
+        thr = threshold_at_far(unknown_scores, f)
+        accepted = accepts(np.asarray(known_scores, np.float64), thr)
         out.append({"far": f, "threshold": thr,
                     "dir": float(np.mean(accepted & np.asarray(known_top1_correct, bool))) if len(known_scores) else 0.0,
-                    "measured_far": float(np.mean(desc > thr)) if len(desc) else 0.0})
+                    "measured_far": float(np.mean(accepts(unknown_scores, thr))) if len(unknown_scores) else 0.0})
     return out
 
 

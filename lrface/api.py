@@ -1,0 +1,373 @@
+"""The public Python API: ``from lrface import Recognizer, Gallery`` (torch-free unless ``align=True``).
+
+    from lrface import Gallery, Recognizer
+
+    rec = Recognizer("student.onnx")                 # Recognizer() uses the packaged model
+    gallery = Gallery.create("people.gallery", rec)  # or Gallery.open("people.gallery")
+    gallery.add("Ann", ["ann1.png", "ann2.png"])
+    gallery.calibrate(far=0.01)                      # threshold for "unknown", stored in the gallery
+    [result] = rec.identify(["probe.png"], gallery)
+    print(result.identity, result.score, result.threshold_source)
+    same, score = rec.verify("a.png", "b.png", threshold=0.6)
+
+Images are file paths, encoded bytes (an upload) or uint8 RGB arrays (H x W x 3). The CLI
+(`lrface identify|verify|embed|gallery`) and the HTTP service call these classes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from .errors import UserError
+
+ImageLike = Union[str, Path, bytes, np.ndarray]
+UNKNOWN = "unknown"
+NO_THRESHOLD = "none (the best match is always named)"
+
+
+@dataclass(frozen=True)
+class Match:
+    identity: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Identification:
+    """One probe's answer: ``identity`` is the best match, or "unknown" when its score is below the threshold."""
+
+    identity: str
+    score: float | None
+    matches: list[Match]
+    threshold: float | None
+    threshold_source: str
+    probe: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """1:1 answer; unpacks as ``same, score = ...``."""
+
+    same: bool
+    score: float
+    threshold: float
+    threshold_source: str
+
+    def __iter__(self):
+        return iter((self.same, self.score))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """What :meth:`Gallery.add` did: samples added, duplicates of enrolled files, bad images skipped."""
+
+    identity: str
+    added: int
+    duplicates: int
+    bad: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _name(image: ImageLike, i: int) -> str:
+    return str(image) if isinstance(image, (str, Path)) else f"image {i}"
+
+
+class Recognizer:
+    """An exported lrface student (ONNX Runtime): embed, verify and identify face images.
+
+    ``model``: a path to an exported ``student.onnx``, a packaged model name, or None for the
+    packaged default. ``align``: images are raw photos (MTCNN detection + alignment; imports torch).
+    ``threads``: ONNX Runtime intra-op threads (0: one per core)."""
+
+    def __init__(self, model: str | Path | None = None, *, align: bool = False, threads: int = 0):
+        from .inference.embedder import Embedder
+        from .pretrained import resolve_model
+
+        self.embedder = Embedder(resolve_model(None if model is None else str(model)), align=align, threads=threads)
+
+    @classmethod
+    def from_embedder(cls, embedder) -> Recognizer:
+        rec = cls.__new__(cls)
+        rec.embedder = embedder
+        return rec
+
+    @property
+    def model_path(self) -> Path:
+        return self.embedder.path
+
+    @property
+    def fingerprint(self) -> str:
+        return self.embedder.fingerprint
+
+    @property
+    def dim(self) -> int:
+        return self.embedder.dim
+
+    def load(self, image: ImageLike, name: str | None = None, max_pixels: int | None = None) -> np.ndarray:
+        """One image -> uint8 RGB at the model's input size; BadImage (a UserError) names what is wrong."""
+        from .imageio import MAX_PIXELS, BadImage
+
+        if isinstance(image, (str, Path)):
+            return self.embedder.load(image)
+        if isinstance(image, (bytes, bytearray, memoryview)):
+            return self.embedder.load_bytes(bytes(image), name or "upload", max_pixels or MAX_PIXELS)
+        arr = np.asarray(image)
+        if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+            raise BadImage(name or "array", "odd-shape", f"expected a uint8 RGB array H x W x 3, got {arr.dtype} {arr.shape}")
+        return self.embedder.prepare(arr, name or "array")
+
+    def embed(self, images: ImageLike | list[ImageLike]) -> np.ndarray:
+        """Images (one, or a list) -> float32 N x D L2-normalised embeddings (cosine = dot product)."""
+        if isinstance(images, (str, Path, bytes)) or (isinstance(images, np.ndarray) and images.ndim == 3):
+            images = [images]
+        if len(images) == 0:
+            raise UserError("no images to embed")
+        return self.embedder.embed([self.load(im, _name(im, i)) for i, im in enumerate(images)])
+
+    def verify(self, a: ImageLike, b: ImageLike, threshold: float | None = None,
+               gallery: Gallery | str | Path | None = None) -> Verification:
+        """Are ``a`` and ``b`` the same person? ``same`` when the cosine score >= the threshold: ``threshold``,
+        else the verify threshold calibrated in ``gallery`` (see :meth:`Gallery.calibrate`)."""
+        from .inference.threshold import accepts
+
+        if threshold is None and gallery is None:
+            raise UserError("no verification threshold: pass threshold=T (--threshold T) or a gallery calibrated "
+                            "with `lrface gallery calibrate G --far 0.01` (--gallery G)")
+        if gallery is not None:
+            gallery = _as_gallery(gallery)
+            gallery.check_model(self)
+            value, source = gallery.threshold(threshold, "verify")
+        else:
+            value, source = _explicit(threshold)
+        if value is None:
+            raise UserError(f"{gallery.path} has no calibrated threshold; run `lrface gallery calibrate {gallery.path} --far 0.01` "
+                            "or pass --threshold")
+        e = self.embed([a, b])
+        score = float(e[0] @ e[1])
+        return Verification(same=bool(accepts(score, value)), score=score, threshold=value, threshold_source=source)
+
+    def identify(self, probes: ImageLike | list[ImageLike], gallery: Gallery | str | Path, top_k: int = 5,
+                 threshold: float | None = None) -> list[Identification]:
+        """Top-k identities per probe; "unknown" below ``threshold`` (default: the gallery's calibrated one)."""
+        gallery = _as_gallery(gallery)
+        gallery.check_model(self)
+        if isinstance(probes, (str, Path, bytes)) or (isinstance(probes, np.ndarray) and probes.ndim == 3):
+            probes = [probes]
+        results = gallery.search(self.embed(probes), top_k, threshold)
+        return [_with_probe(r, _name(p, i)) for i, (r, p) in enumerate(zip(results, probes))]
+
+
+def _with_probe(r: Identification, probe: str) -> Identification:
+    return Identification(r.identity, r.score, r.matches, r.threshold, r.threshold_source, probe)
+
+
+def _explicit(threshold: float | None) -> tuple[float | None, str]:
+    import math
+
+    if threshold is None:
+        return None, NO_THRESHOLD
+    if not math.isfinite(threshold):
+        raise UserError(f"threshold {threshold} is not a finite number; pass a cosine score such as 0.5")
+    return float(threshold), "given (--threshold / threshold=)"
+
+
+def _as_gallery(gallery) -> Gallery:
+    return gallery if isinstance(gallery, Gallery) else Gallery.open(gallery)
+
+
+class Gallery:
+    """A gallery directory (FAISS index + SQLite metadata) of enrolled identities.
+
+    Reads use the generation on disk when the object was opened or last refreshed (:meth:`refresh`
+    picks up generations written since, e.g. by `lrface gallery add`); every change is written as a
+    new generation under the gallery's writer lock, so concurrent readers never see half an update."""
+
+    def __init__(self, path: str | Path, core=None):
+        from .inference.gallery import Gallery as Core
+        from .inference.gallery_store import generation_stamp
+
+        self.path = Path(path)
+        self._stamp = generation_stamp(self.path)
+        self.core = core if core is not None else Core.open(self.path)
+        self._recognizer: Recognizer | None = None
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path) -> Gallery:
+        return cls(path)
+
+    @classmethod
+    def create(cls, path: str | Path, recognizer: Recognizer | None = None, template: str = "mean",
+               index: str = "flat", exist_ok: bool = False) -> Gallery:
+        """A new empty gallery at ``path`` bound to ``recognizer``'s model (default: the packaged model)."""
+        from .inference.gallery import Gallery as Core
+        from .inference.gallery_store import is_gallery, writer_lock
+
+        path = Path(path)
+        if is_gallery(path):
+            if exist_ok:
+                return cls.open(path)
+            raise UserError(f"{path} is already a gallery; open it with Gallery.open, or remove it first")
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise UserError(f"{path} exists and is not an empty directory; choose a new gallery path")
+        recognizer = recognizer or Recognizer()
+        core = Core.new(recognizer.embedder, template, index)
+        with writer_lock(path):
+            core.save(path)
+        g = cls(path)
+        g._recognizer = recognizer
+        return g
+
+    @classmethod
+    def wrap(cls, core, path: str | Path | None = None) -> Gallery:
+        """This API over an already opened :class:`lrface.inference.gallery.Gallery`."""
+        return cls(path or core.root, core)
+
+    def refresh(self) -> bool:
+        """Re-open when a newer generation has been published; True when it changed."""
+        from .inference.gallery import Gallery as Core
+        from .inference.gallery_store import generation_stamp
+
+        stamp = generation_stamp(self.path)
+        if stamp == self._stamp:
+            return False
+        for attempt in range(5):  # a writer may publish again (and drop our files) while we read
+            try:
+                core = Core.open(self.path)
+                break
+            except UserError:
+                if attempt == 4:
+                    raise
+                stamp = generation_stamp(self.path)
+        self.core, self._stamp = core, stamp
+        return True
+
+    # -- contents --------------------------------------------------------------------------
+    @property
+    def info(self) -> dict:
+        return self.core.info
+
+    @property
+    def calibration(self) -> dict | None:
+        return self.core.info.get("calibration")
+
+    def identities(self) -> dict[str, int]:
+        """identity -> number of samples, by name."""
+        return dict(self.core.identities())
+
+    def __len__(self) -> int:
+        return self.core.count_identities()
+
+    def recognizer(self) -> Recognizer:
+        """A Recognizer for the gallery's model (the recorded path, else the packaged default)."""
+        if self._recognizer is None:
+            recorded = Path(self.core.info["model_path"])
+            self._recognizer = Recognizer(recorded if recorded.is_file() else None)
+            self.check_model(self._recognizer)
+        return self._recognizer
+
+    def check_model(self, recognizer: Recognizer) -> None:
+        self.core.check_model(recognizer.embedder)
+
+    # -- thresholds and search -------------------------------------------------------------
+    def threshold(self, explicit: float | None = None, kind: str = "identify") -> tuple[float | None, str]:
+        """(threshold, where it came from): ``explicit``, else the calibrated ``kind`` threshold, else none."""
+        if explicit is not None:
+            return _explicit(explicit)
+        cal = self.calibration
+        if cal and cal.get(f"{kind}_threshold") is not None:
+            return float(cal[f"{kind}_threshold"]), (f"gallery calibration (FAR {cal['far']:g} on {cal['identities']} "
+                                                     f"identities, {cal['date']})")
+        return None, NO_THRESHOLD
+
+    def search(self, embeddings: np.ndarray, top_k: int = 5, threshold: float | None = None) -> list[Identification]:
+        """Identifications of L2-normalised embeddings (the decision shared by the CLI, API and service)."""
+        from .inference.threshold import accepts
+
+        if top_k < 1:
+            raise UserError("top_k must be at least 1")
+        core = self.core  # one generation for the whole call
+        value, source = self.threshold(threshold)
+        out = []
+        for m in core.search(embeddings, top_k):
+            best = m[0][1] if m else None
+            name = m[0][0] if m and accepts(best, value) else UNKNOWN
+            out.append(Identification(name, best, [Match(n, s) for n, s in m], value, source))
+        return out
+
+    # -- changes ---------------------------------------------------------------------------
+    def add(self, identity: str, images: list[ImageLike], recognizer: Recognizer | None = None,
+            skip_bad: bool = False, warn=None) -> Enrolment:
+        """Enrol images of ``identity`` (files already enrolled, by content, are not added again).
+        A bad image raises BadImage, or with ``skip_bad`` is skipped (named in ``skipped``)."""
+        from .imageio import BadImage
+        from .inference.enrol import file_hash
+        from .inference.folders import check_identity_name
+
+        identity = check_identity_name(identity)
+        recognizer = recognizer or self.recognizer()
+        self.check_model(recognizer)
+        if isinstance(images, (str, Path, bytes)) or (isinstance(images, np.ndarray) and images.ndim == 3):
+            images = [images]
+        if not images:
+            raise UserError(f"no images to add for {identity!r}")
+        files, hashes, arrays, skipped = [], [], [], []
+        for i, im in enumerate(images):
+            try:
+                arrays.append(recognizer.load(im, _name(im, i)))
+            except BadImage as e:
+                if not skip_bad:
+                    raise
+                skipped.append(str(e))
+                if warn:
+                    warn(f"warning: skipped {e}")
+                continue
+            if isinstance(im, (str, Path)):
+                files.append(str(Path(im).resolve()))
+                hashes.append(file_hash(im))
+            else:
+                data = bytes(im) if isinstance(im, (bytes, bytearray, memoryview)) else np.ascontiguousarray(im).tobytes()
+                digest = hashlib.sha256(data).hexdigest()
+                files.append(f"upload:{digest[:16]}")
+                hashes.append(digest)
+        added = 0
+        if arrays:
+            embeddings = recognizer.embedder.embed(arrays)
+            added = self._change(lambda g: g.add(identity, files, hashes, embeddings, aligned=recognizer.embedder.align))
+        return Enrolment(identity, added, len(arrays) - added, len(skipped), skipped)
+
+    def remove(self, identity: str) -> int:
+        """Remove an identity and its samples; returns how many samples were removed."""
+        return self._change(lambda g: g.remove(identity))
+
+    def calibrate(self, far: float = 0.01, seed: int = 0) -> dict:
+        """Choose and store the identify/verify thresholds at false-alarm rate ``far`` (see
+        :mod:`lrface.inference.calibrate` for the method); returns the stored record."""
+        from .inference.calibrate import calibrate
+
+        return self._change(lambda g: calibrate(g, far, seed))
+
+    def _change(self, edit):
+        """Apply ``edit`` to the newest generation under the writer lock and publish the result."""
+        from .inference.gallery import Gallery as Core
+        from .inference.gallery_store import writer_lock
+
+        with writer_lock(self.path):
+            g = Core.open(self.path, writable=True)
+            result = edit(g)
+            g.save(self.path)
+        self.refresh()
+        return result

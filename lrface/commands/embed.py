@@ -1,0 +1,67 @@
+"""`lrface embed IMAGES... --out vectors.npy | --json`: L2-normalised embeddings (torch-free without --align)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("embed", help="write the embeddings of face images (.npy or JSON)",
+                       description="Row i of the output is the i-th image listed (on stdout with --out). A file "
+                                   "named explicitly must be readable; unreadable images inside a folder are "
+                                   "skipped with a warning.")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files and/or folders of images")
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("--out", help="write a float32 N x D array to this .npy file (atomically)")
+    out.add_argument("--json", action="store_true", help="print [{image, embedding}] as JSON")
+    p.add_argument("--model", help="student.onnx or a packaged model name (default: the packaged default)")
+    p.add_argument("--align", action="store_true",
+                   help="images are raw photos: detect and align the face as `lrface prepare` does (imports torch)")
+    p.set_defaults(func=run)
+
+
+def _check_out(path) -> None:
+    import os
+
+    from ..errors import UserError
+
+    if path.suffix != ".npy":
+        raise UserError(f"--out {path}: the file name must end in .npy")
+    if path.is_dir():
+        raise UserError(f"--out {path} is a directory; pass a file name such as vectors.npy")
+    parent = path.parent if str(path.parent) else path.cwd()
+    if parent.exists() and not os.access(parent, os.W_OK):
+        raise UserError(f"--out {path}: cannot write in {parent} (permission denied); choose another folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from ..api import Recognizer
+    from ..fileio import atomic_write
+    from ..inference.identify import collect_probes, embed_probes
+
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        _check_out(out)
+    warn = lambda m: print(m, file=sys.stderr)
+    files, explicit = collect_probes(args.images)
+    rec = Recognizer(args.model, align=args.align)
+    files, vectors = embed_probes(rec.embedder, files, explicit, warn)
+    if out is None:
+        print(json.dumps([{"image": str(f), "embedding": [round(float(v), 7) for v in row]}
+                          for f, row in zip(files, vectors)], ensure_ascii=False))
+        return 0
+
+    def write(tmp):
+        with open(tmp, "wb") as fh:
+            np.save(fh, vectors)
+
+    atomic_write(out, write)
+    print("\n".join(map(str, files)))
+    warn(f"wrote {vectors.shape[0]} x {vectors.shape[1]} embeddings (model {rec.fingerprint[:12]}) to {out}")
+    return 0
