@@ -6,10 +6,10 @@ turns one cosine score per pair into the protocol's numbers:
 
 - 10-fold accuracy: for each fold, the threshold is the one with the highest accuracy on the other
   folds (candidates: midpoints between consecutive distinct scores, and one below/above all; a pair
-  is "same" when its score is above the threshold; ties between equally good thresholds go to the
+  is "same" when its score is at or above the threshold, the rule identify and verify use; ties between equally good thresholds go to the
   median candidate), applied to the held-out fold; mean and (population) sd over folds;
 - TAR at FAR: over all pairs, the threshold that lets at most floor(FAR x negatives) different-person
-  pairs through, and the fraction of same-person pairs above it;
+  pairs through (``threshold.threshold_at_far``), and the fraction of same-person pairs accepted;
 - ROC AUC (Mann-Whitney, ties counted half).
 
 ``metrics_from_embeddings`` is the entry point for any embedder (ONNX students, other baselines):
@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from .threshold import accepts, threshold_at_far
 
 DEFAULT_FARS = (1e-2, 1e-3)
 
@@ -101,7 +102,8 @@ def parse_pairs(path: str | Path) -> PairsFile:
 
 
 def best_threshold(scores: np.ndarray, same: np.ndarray) -> tuple[float, float]:
-    """(threshold, accuracy) maximising accuracy of ``score > threshold`` on these pairs."""
+    """(threshold, accuracy) maximising accuracy of ``score >= threshold`` on these pairs (candidates are
+    midpoints between distinct scores, so no score equals one)."""
     scores, same = np.asarray(scores, np.float64), np.asarray(same, bool)
     u = np.unique(scores)
     cands = np.concatenate([[u[0] - 1.0], (u[:-1] + u[1:]) / 2, [u[-1] + 1.0]])
@@ -124,7 +126,7 @@ def fold_accuracies(scores, same, folds) -> tuple[np.ndarray, np.ndarray]:
     for f in np.unique(folds):
         t, _ = best_threshold(scores[folds != f], same[folds != f])
         test = folds == f
-        accs.append(float(np.mean((scores[test] > t) == same[test])))
+        accs.append(float(np.mean(accepts(scores[test], t) == same[test])))
         ths.append(t)
     return np.array(accs), np.array(ths)
 
@@ -132,11 +134,12 @@ def fold_accuracies(scores, same, folds) -> tuple[np.ndarray, np.ndarray]:
 def tar_at_far(scores, same, far: float) -> dict:
     """TAR at the threshold admitting at most floor(far x negatives) different-person pairs."""
     scores, same = np.asarray(scores, np.float64), np.asarray(same, bool)
-    neg = np.sort(scores[~same])[::-1]
-    k = int(np.floor(far * len(neg)))
-    threshold = float(neg[k]) if k < len(neg) else float(neg[-1]) - 1.0
-    return {"far": far, "tar": float(np.mean(scores[same] > threshold)), "threshold": threshold,
-            "measured_far": float(np.mean(neg > threshold))}
+    neg = scores[~same]
+    threshold = threshold_at_far(neg, far)
+    if threshold == float("-inf"):  # every negative may pass: report a finite threshold below them all
+        threshold = float(neg.min()) - 1.0
+    return {"far": far, "tar": float(np.mean(accepts(scores[same], threshold))), "threshold": threshold,
+            "measured_far": float(np.mean(accepts(neg, threshold)))}
 
 
 def roc_auc(scores, same) -> float:
