@@ -58,12 +58,16 @@ def align_face(image: np.ndarray, points: np.ndarray, size: int = WORK_SIZE) -> 
 
 def box_crop(image: np.ndarray, box, size: int = WORK_SIZE) -> np.ndarray:
     """The square around box (x, y, w, h), side max(w, h), resized to size x size (the no-landmark fallback)."""
+    return warp(image, box_matrix(box, size), size)
+
+
+def box_matrix(box, size: int = WORK_SIZE) -> np.ndarray:
+    """2 x 3 map from the image to the size x size square around box (x, y, w, h), side max(w, h)."""
     x, y, w, h = (float(v) for v in box)
     side = max(w, h, 1.0)
     scale = size / side
-    matrix = np.array([[scale, 0.0, -(x + w / 2 - side / 2) * scale],
-                       [0.0, scale, -(y + h / 2 - side / 2) * scale]])
-    return warp(image, matrix, size)
+    return np.array([[scale, 0.0, -(x + w / 2 - side / 2) * scale],
+                     [0.0, scale, -(y + h / 2 - side / 2) * scale]])
 
 
 def warp(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:

@@ -25,7 +25,7 @@ from lrface.errors import UserError
 from lrface.fileio import atomic_write, atomic_write_json
 from lrface.imageio import BadImage, read_image
 
-from .align import WORK_SIZE, align_face, box_crop, usable_points, warp
+from .align import WORK_SIZE, align_face, box_matrix, similarity_matrix, usable_points, warp
 from .degrade import Degradation, degrade, item_seed
 from .readers import Item
 
@@ -113,6 +113,17 @@ def check_out_dir(out: Path, force: bool) -> None:
     raise UserError(f"{out}: exists and is not a packed set; choose another --out or pass --force to write into it")
 
 
+def made_by(out: str | Path, cfg: PrepareConfig, kind: str, root: str | Path) -> bool:
+    """Whether ``out`` is a complete packed set made from ``root`` with these options (nothing to redo)."""
+    try:
+        m = json.loads((Path(out) / "manifest.json").read_text(encoding="utf-8"))
+        params = {k: m["params"].get(k) for k in (*cfg.processing(), "kind", "split_fraction")}
+        return (m["source"] == str(Path(root).resolve())
+                and params == {**cfg.processing(), "kind": kind, "split_fraction": cfg.split_fraction})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
 def _load(path: Path):
     """(image, sha1 of the file, '') or (None, '', reason)."""
     try:
@@ -153,6 +164,12 @@ def detect_and_align(detector, images: list[np.ndarray], boxes: list, cfg: Prepa
     """Detect faces (MTCNN, batched) and align each image's face to the working crop, as `lrface prepare`
     does: (crop, "aligned"), the box fallback (crop, "box-only"), or (None, "skipped:no-face").
     ``boxes[i]`` is a known face box (x, y, w, h) or None to take the largest face in the whole image."""
+    return [(None if m is None else warp(im, m, cfg.work_size), status)
+            for im, (m, status) in zip(images, locate(detector, images, boxes, cfg))]
+
+
+def locate(detector, images: list[np.ndarray], boxes: list, cfg: PrepareConfig) -> list[tuple[np.ndarray | None, str]]:
+    """What ``detect_and_align`` warps with: (2 x 3 image -> working-crop map, status) per image."""
     from .detect import pick_face
 
     canvases = [_canvas(im, box, cfg) for im, box in zip(images, boxes)]
@@ -161,9 +178,9 @@ def detect_and_align(detector, images: list[np.ndarray], boxes: list, cfg: Prepa
     for image, box, (_, _, s, offset, hint), faces in zip(images, boxes, canvases, found):
         j = pick_face(faces, hint)
         if j is not None:
-            out.append((align_face(image, faces.points[j] / s + offset, cfg.work_size), "aligned"))
+            out.append((similarity_matrix(faces.points[j] / s + offset, cfg.work_size), "aligned"))
         elif cfg.fallback == "box":
-            out.append((box_crop(image, box or (0, 0, image.shape[1], image.shape[0]), cfg.work_size), "box-only"))
+            out.append((box_matrix(box or (0, 0, image.shape[1], image.shape[0]), cfg.work_size), "box-only"))
         else:
             out.append((None, "skipped:no-face"))
     return out

@@ -93,6 +93,19 @@ class LossConfig:
 
 
 @dataclass
+class HrConfig:
+    """Cross-resolution distillation from the packed set's HR-teacher descriptors (lrface/distill/hr.py)."""
+
+    point: float = 0.0          # weight of L_HR-point (the projected student feature vs the descriptor); 0 = off
+    point_kind: str = "cosine"  # cosine | l2
+    relation: float = 0.0       # weight of L_HR-rel (within-batch similarity structure); 0 = off
+    relation_kind: str = "mse"  # mse | kl
+    tau: float = 0.1            # temperature of the kl relation
+    warmup_epochs: int = 0      # ramp both weights linearly from 1/n to 1 over n epochs
+    center: bool = False        # subtract the training split's mean descriptor (then renormalise) first
+
+
+@dataclass
 class OptimConfig:
     lr: float = 0.1
     momentum: float = 0.9
@@ -136,6 +149,7 @@ class Config:
     guided: GuidedConfig = field(default_factory=GuidedConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    hr: HrConfig = field(default_factory=HrConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -150,6 +164,8 @@ CHOICES = {
     "loss.within_teachers": ("head", "all_deeper"),
     "loss.l2_reduction": ("element_mean", "squared_norm"),
     "head.type": ("softmax", "cosface", "arcface"),
+    "hr.point_kind": ("cosine", "l2"),
+    "hr.relation_kind": ("mse", "kl"),
     "train.device": ("auto", "cpu", "cuda"),
     "train.amp": ("none", "bf16"),
     "train.select_on": ("student", "teacher"),

@@ -29,6 +29,10 @@ def register(subparsers) -> None:
                         help="threads that load and decode images (MTCNN itself runs on one thread)")
     common.add_argument("--batch-size", type=int, default=32, help="MTCNN batch size")
     common.add_argument("--force", action="store_true", help="write into an existing directory that is not a packed set")
+    common.add_argument("--hr-teacher", choices=("dlib",), default=None,
+                        help="also store a high-resolution teacher's descriptor of every kept face "
+                             "(<split>/hr_embeddings.npy; needs the hr extra). On a set this command already made, "
+                             "only the missing descriptors are computed")
 
     parser = subparsers.add_parser("prepare", help="detect, align and degrade faces into a packed set",
                                    description="Detect faces (MTCNN), align them to the 5-point template, degrade "
@@ -45,22 +49,31 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import sys
 
-    from data_prep.pipeline import PrepareConfig, prepare
+    from data_prep.pipeline import PrepareConfig, made_by, prepare
     from data_prep.readers import read_folder, read_uccs, read_umdfaces
 
     cfg = PrepareConfig(size=args.size, downsample=args.downsample, blur=args.blur, noise=args.noise,
                         jpeg_quality=args.jpeg_quality, fallback=args.fallback, split_fraction=args.split_fraction,
                         seed=args.seed, workers=args.workers, batch_size=args.batch_size, force=args.force)
     cfg.validate()
+    if args.hr_teacher:
+        from data_prep.hr_teacher import build_teacher
+
+        build_teacher(args.hr_teacher)  # the extra is installed and its weights load, before any work
     if args.kind == "folder":
         items = read_folder(args.root)
     elif args.kind == "umdfaces":
         items = read_umdfaces(args.root)
     else:
         items = read_uccs(args.root, protocol=args.protocol, seed=args.seed)
-    result = prepare(items, args.out, cfg, kind=args.kind if args.kind != "uccs" or not args.protocol
-                     else f"uccs/{args.protocol}", root=args.root)
-    for w in result.warnings:
-        print(f"lrface prepare: warning: {w}", file=sys.stderr)
-    print(result.summary())
+    kind = args.kind if args.kind != "uccs" or not args.protocol else f"uccs/{args.protocol}"
+    if not (args.hr_teacher and made_by(args.out, cfg, kind, args.root)):
+        result = prepare(items, args.out, cfg, kind=kind, root=args.root)
+        for w in result.warnings:
+            print(f"lrface prepare: warning: {w}", file=sys.stderr)
+        print(result.summary())
+    if args.hr_teacher:
+        from data_prep.hr_pass import add_hr_embeddings
+
+        print(add_hr_embeddings(args.out, items, cfg, args.hr_teacher))
     return 0

@@ -19,6 +19,7 @@ from ..fileio import atomic_write, atomic_write_json, atomic_write_text
 
 FORMAT = "lrface-packed/1"
 ITEM_COLUMNS = ("split", "index", "label", "identity", "source", "status")
+HR_FILE = "hr_embeddings.npy"  # optional: float32 N x d_hr, L2-normalised, when manifest has hr_teacher
 
 
 @dataclass
@@ -26,6 +27,7 @@ class PackedSet:
     root: Path
     manifest: dict
     splits: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    hr: dict[str, np.ndarray] = field(default_factory=dict)  # split -> HR-teacher descriptors (optional)
 
     @property
     def class_names(self) -> list[str]:
@@ -59,8 +61,8 @@ def write_packed_set(out: str | Path, splits: dict[str, tuple[np.ndarray, np.nda
         size = images.shape[1] if size is None else size
         if images.shape[1] != size:
             raise ValueError("all splits must share one image size")
-        atomic_write(out / name / "images.npy", lambda p, a=images: _save_npy(p, a))
-        atomic_write(out / name / "labels.npy", lambda p, a=labels: _save_npy(p, a))
+        atomic_write(out / name / "images.npy", lambda p, a=images: save_npy(p, a))
+        atomic_write(out / name / "labels.npy", lambda p, a=labels: save_npy(p, a))
         counts[name] = int(len(labels))
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=ITEM_COLUMNS, extrasaction="ignore", lineterminator="\n")
@@ -74,7 +76,7 @@ def write_packed_set(out: str | Path, splits: dict[str, tuple[np.ndarray, np.nda
     return out
 
 
-def _save_npy(path: Path, arr: np.ndarray) -> None:
+def save_npy(path: Path, arr: np.ndarray) -> None:
     with open(path, "wb") as fh:
         np.save(fh, arr)
 
@@ -107,4 +109,17 @@ def read_packed_set(root: str | Path, mmap: bool = True) -> PackedSet:
         if count and (labels.min() < 0 or labels.max() >= n_classes):
             raise UserError(f"{root / name}: labels outside 0..{n_classes - 1}; re-run `lrface prepare`")
         ps.splits[name] = (images, labels)
+        if manifest.get("hr_teacher"):
+            ps.hr[name] = _read_hr(root / name / HR_FILE, count, int(manifest["hr_teacher"].get("dim", 0)), mmap)
     return ps
+
+
+def _read_hr(path: Path, count: int, dim: int, mmap: bool) -> np.ndarray:
+    try:
+        hr = np.load(path, mmap_mode="r" if mmap else None)
+    except (OSError, ValueError, EOFError) as e:
+        raise UserError(f"{path}: missing or truncated ({e}); re-run `lrface prepare ... --hr-teacher dlib`") from None
+    if hr.shape != (count, dim) or hr.dtype != np.float32:
+        raise UserError(f"{path}: expected float32 {count} x {dim} as manifest.json says, found {hr.dtype} "
+                        f"{hr.shape}; re-run `lrface prepare ... --hr-teacher dlib`")
+    return hr

@@ -14,6 +14,7 @@ from ..config import Config
 from ..errors import UserError
 from ..imageio import BadImage, is_image_file, read_image
 from ..preprocess import resize_uint8
+from .hr_table import HrTable
 from .packed import is_packed_set, read_packed_set
 from .splits import few_sample_subset, per_class_split
 
@@ -25,6 +26,7 @@ class DataBundle:
     class_names: list[str]
     splits: dict[str, Split] = field(default_factory=dict)  # train, optional val, test
     source: str = ""
+    hr: HrTable = field(default_factory=HrTable)  # HR-teacher descriptors of packed sets that have them
 
     @property
     def num_classes(self) -> int:
@@ -111,7 +113,11 @@ def load_data(cfg: Config) -> DataBundle:
             class_names, splits = ps.class_names, {k: (np.asarray(v[0]), np.asarray(v[1])) for k, v in ps.splits.items()}
             if ps.image_size != d.image_size:
                 splits = {k: (resize_uint8(im, d.image_size), lb) for k, (im, lb) in splits.items()}
+            hr = HrTable()
+            for k, emb in ps.hr.items():
+                hr.add(splits[k][0], np.asarray(emb), ps.manifest["hr_teacher"].get("name", ""))
         else:
+            hr = HrTable()
             if not root.is_dir():
                 raise UserError(f"data path {root} is neither a packed set nor an identity folder")
             images, labels, class_names = load_identity_folder(root, d.image_size, d.cache)
@@ -126,7 +132,7 @@ def load_data(cfg: Config) -> DataBundle:
                                 f"found {len(class_names)}; add identities")
             tr, te = per_class_split(labels, d.test_fraction, cfg.train.seed)
             splits = {"train": (images[tr], labels[tr]), "test": (images[te], labels[te])}
-        bundle = DataBundle(class_names, splits, f"{kind}:{root}")
+        bundle = DataBundle(class_names, splits, f"{kind}:{root}", hr)
     return _finish(bundle, cfg)
 
 

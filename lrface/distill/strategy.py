@@ -41,7 +41,8 @@ class Strategy:
         lc = cfg.loss
         self.T = lc.temperature
         self.weights = {"ce": lc.ce, "within_kl": lc.within_kl, "within_l2": lc.within_l2,
-                        "cross_kl": lc.cross_kl, "cross_l2": lc.cross_l2}
+                        "cross_kl": lc.cross_kl, "cross_l2": lc.cross_l2,
+                        "hr_point": cfg.hr.point, "hr_relation": cfg.hr.relation}
         self.epoch_weights = dict(self.weights)
         h = cfg.head
         self.margin = None if h.type == "softmax" else (lambda lg, y: margin_logits(lg, y, h.type, h.s, h.m))
@@ -53,6 +54,7 @@ class Strategy:
         distill, cross = ramp(self.cfg.loss.warmup_epochs), ramp(self.cfg.loss.cross_warmup_epochs)
         self.epoch_weights = {k: w if k == "ce" else w * distill * (cross if k.startswith("cross") else 1.0)
                               for k, w in self.weights.items()}
+        self.epoch_weights.update({k: self.weights[k] * ramp(self.cfg.hr.warmup_epochs) for k in ("hr_point", "hr_relation")})
 
     # --- structure -------------------------------------------------------------------------
     def guided(self, stream: str) -> bool:
@@ -90,10 +92,12 @@ class Strategy:
                                                            learner.guided_features[:pairs], self.cfg.loss.l2_reduction)
         return parts
 
-    def stream_loss(self, stream: str, out: StreamOutput, labels: torch.Tensor,
-                    other: StreamOutput | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Eq. 11 for ``stream``; ``other`` is the other stream's detached output, or None."""
+    def stream_loss(self, stream: str, out: StreamOutput, labels: torch.Tensor, other: StreamOutput | None,
+                    extra: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Eq. 11 for ``stream``; ``other`` is the other stream's detached output, or None; ``extra``
+        adds terms beyond the paper (the student's HR distillation, lrface/distill/hr.py)."""
         parts = self.within_parts(out, labels)
         if other is not None and (stream == "student" or self.mutual):
             parts.update(self.cross_parts(out, other))
+        parts.update(extra or {})
         return losses.eq11_stream_loss(parts, self.epoch_weights), parts

@@ -22,6 +22,7 @@ from ..config import Config, config_from_dict
 from ..data import device as device_data
 from ..data.augment import augment_batch, build_augment
 from ..data.sources import DataBundle
+from ..distill.hr import HrDistiller
 from ..distill.strategy import Strategy, build_strategy
 from ..errors import UserError
 from ..fileio import atomic_write_text
@@ -111,6 +112,10 @@ class Trainer:
             load_teacher_weights(self.streams["teacher"], cfg, data.class_names,
                                  self.strategy.guided("teacher") and not self.strategy.trains("teacher"))
         self.trainable = [s for s in ("teacher", "student") if s in self.streams and self.strategy.trains(s)]
+        self.hr = HrDistiller.build(cfg.hr, data.hr, data.splits["train"][0], self.streams["student"].backbone.feature_dim
+                                    ) if "student" in self.streams else None
+        if self.hr is not None:
+            self.hr.to(self.device)
         self.channels_last = _switch(cfg.train.channels_last, self.device)
         for name, m in self.streams.items():
             if dist.enabled and cfg.train.sync_bn and self.device.type == "cuda" and name in self.trainable:
@@ -118,7 +123,7 @@ class Trainer:
             m.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
         oc = cfg.optim
         fused = _switch(cfg.train.fused_sgd, self.device) or None
-        self.optimizers = {s: torch.optim.SGD(self.streams[s].parameters(), lr=oc.lr, momentum=oc.momentum,
+        self.optimizers = {s: torch.optim.SGD(self._parameters(s), lr=oc.lr, momentum=oc.momentum,
                                               weight_decay=oc.weight_decay, nesterov=oc.nesterov, fused=fused)
                            for s in self.trainable}
         steps = {s: list(oc.teacher_milestones if s == "teacher" and oc.teacher_milestones else oc.milestones)
@@ -136,12 +141,18 @@ class Trainer:
         self.epoch, self.step, self.best, self.best_epoch = 0, 0, -1.0, -1
         self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.train.amp == "bf16")
 
+    def _parameters(self, stream: str) -> list:
+        """What ``stream``'s optimizer updates: the stream, and for the student the HR projection."""
+        extra = list(self.hr.parameters()) if stream == "student" and self.hr is not None else []
+        return list(self.streams[stream].parameters()) + extra
+
     # --- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {
             "config": self.cfg.to_dict(), "class_names": self.data.class_names, "preprocess": self.spec.to_dict(),
             "epoch": self.epoch, "step": self.step, "best": self.best, "best_epoch": self.best_epoch,
             "models": {s: m.state_dict() for s, m in self.streams.items()},
+            "hr": self.hr.state_dict() if self.hr is not None else {},
             "optimizers": {s: o.state_dict() for s, o in self.optimizers.items()},
             "schedulers": {s: o.state_dict() for s, o in self.schedulers.items()},
             "rng": {"torch": torch.get_rng_state(),
@@ -151,6 +162,8 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         for s, m in self.streams.items():
             m.load_state_dict(state["models"][s])
+        if self.hr is not None:
+            self.hr.load_state_dict(state["hr"])
         for s, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][s])
         for s, o in self.schedulers.items():
@@ -179,9 +192,10 @@ class Trainer:
             self.runners = {s: getattr(r, "_orig_mod", r) for s, r in self.runners.items()}
             return self.runners[stream](x)
 
-    def train_step(self, x: dict[str, torch.Tensor], y: torch.Tensor) -> dict[str, torch.Tensor]:
+    def train_step(self, x: dict[str, torch.Tensor], y: torch.Tensor, idx=None) -> dict[str, torch.Tensor]:
         """Teacher forward + update, then student forward + update with the step-1 teacher outputs.
 
+        ``idx`` (the batch's training-split indices) finds the HR descriptors where hr.* asks for them.
         Returns detached device tensors (no host synchronisation inside the step).
         """
         logs: dict[str, torch.Tensor] = {}
@@ -198,11 +212,13 @@ class Trainer:
             if s_out is None:
                 with self.autocast:
                     s_out = self.forward("student", x["student"])
-            self._update("student", s_out, y, t_out.detach() if t_out is not None else None, logs)
+            extra = self.hr.parts(s_out.feature, idx) if self.hr is not None else None
+            self._update("student", s_out, y, t_out.detach() if t_out is not None else None, logs, extra)
         return logs
 
-    def _update(self, stream: str, out: StreamOutput, y: torch.Tensor, other: StreamOutput | None, logs: dict) -> None:
-        loss, parts = self.strategy.stream_loss(stream, out, y, other)
+    def _update(self, stream: str, out: StreamOutput, y: torch.Tensor, other: StreamOutput | None, logs: dict,
+                extra: dict | None = None) -> None:
+        loss, parts = self.strategy.stream_loss(stream, out, y, other, extra)
         opt = self.optimizers[stream]
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -240,7 +256,7 @@ class Trainer:
 
     # --- the loop -----------------------------------------------------------------------------
     def batches(self, epoch_seed: int):
-        """This rank's share of each global batch of the epoch: (teacher input, student input, labels)."""
+        """This rank's share of each global batch of the epoch: (teacher input, student input, labels, indices)."""
         cfg, (images, labels) = self.cfg, self.data.splits["train"]
         n, bs, world = len(labels), cfg.train.batch_size, self.dist.world
         if bs % world:
@@ -268,7 +284,7 @@ class Trainer:
             else:
                 batch, y = images[idx], torch.from_numpy(np.asarray(labels[idx])).to(self.device)
                 views = [self.to_input(augment_batch(a, batch)) for a in augs[:1 + cfg.augment.independent]]
-            yield views[-1], views[0], y
+            yield views[-1], views[0], y, idx
 
     def fit(self) -> dict[str, float]:
         """for each epoch: train, step the lr schedules, evaluate, log and checkpoint (torchvision's order)."""
@@ -303,8 +319,8 @@ class Trainer:
         bar = tqdm(self.batches(cfg.train.seed * 100_003 + self.epoch), total=steps_per_epoch,
                    desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", leave=False, file=sys.stderr,
                    disable=None if self.dist.main else True)
-        for i, (x_t, x_s, y) in enumerate(bar):
-            logs = self.train_step({"teacher": x_t, "student": x_s}, y)
+        for i, (x_t, x_s, y, idx) in enumerate(bar):
+            logs = self.train_step({"teacher": x_t, "student": x_s}, y, idx)
             self.step, done, seen = self.step + 1, done + 1, seen + len(y) * self.dist.world
             for k, v in logs.items():
                 sums[k] = sums[k] + v if k in sums else v.clone()

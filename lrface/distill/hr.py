@@ -1,0 +1,99 @@
+"""Cross-resolution distillation from a high-resolution face teacher (beyond the paper).
+
+The packed set carries, per image, a fixed descriptor that a strong face recogniser computed from the
+full-resolution face (``prepare --hr-teacher``). The 16x16 student learns from it through two terms,
+both per image and label-free (so identities with a single image contribute):
+
+- L_HR-point: the student's feature through a training-only projection P (d_s -> d_hr) matched to
+  the descriptor: ``1 - cos(P f, t)`` (``cosine``) or ``||P f/|P f| - t||^2`` (``l2``), batch mean.
+- L_HR-rel: the within-batch similarity structure: the student's cosine-similarity matrix against the
+  teacher's, off the diagonal, as the mean squared difference (``mse``) or as
+  KL(softmax(S_t/tau) || softmax(S_s/tau)) per row, batch mean (``kl``; shift-invariant per row).
+
+Both are added to the student's Eq. 11 sum only (see Strategy.stream_loss), weighted by
+``loss.hr_point`` and ``loss.hr_relation`` and ramped in over ``loss.hr_warmup_epochs``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import HrConfig
+from ..errors import UserError
+
+
+def hr_point_loss(projected: torch.Tensor, teacher: torch.Tensor, kind: str = "cosine") -> torch.Tensor:
+    """L_HR-point between the projected student features (N x d_hr) and the teacher descriptors (N x d_hr)."""
+    p = F.normalize(projected.float(), dim=1)
+    t = F.normalize(teacher.detach().float(), dim=1)
+    if kind == "cosine":
+        return (1.0 - (p * t).sum(1)).mean()
+    if kind == "l2":
+        return ((p - t) ** 2).sum(1).mean()
+    raise ValueError(f"unknown HR point loss {kind!r}")
+
+
+def similarity(x: torch.Tensor) -> torch.Tensor:
+    """Cosine-similarity matrix of the rows of ``x``."""
+    x = F.normalize(x.float(), dim=1)
+    return x @ x.t()
+
+
+def hr_relation_loss(student: torch.Tensor, teacher: torch.Tensor, kind: str = "mse", tau: float = 0.1) -> torch.Tensor:
+    """L_HR-rel: the student's within-batch cosine similarities against the teacher's (diagonal excluded)."""
+    s, t = similarity(student), similarity(teacher.detach())
+    n = s.shape[0]
+    if n < 2:
+        return s.new_zeros(())
+    off = ~torch.eye(n, dtype=torch.bool, device=s.device)
+    if kind == "mse":
+        return ((s - t)[off] ** 2).mean()
+    if kind == "kl":
+        s_rows, t_rows = s[off].view(n, n - 1) / tau, t[off].view(n, n - 1) / tau
+        return F.kl_div(F.log_softmax(s_rows, dim=1), F.softmax(t_rows, dim=1), reduction="batchmean")
+    raise ValueError(f"unknown HR relation loss {kind!r}")
+
+
+class HrDistiller(nn.Module):
+    """The training-only projection P and the training split's descriptors (never exported).
+
+    Descriptors are found by image content (``DataBundle.hr``) once, before training; training
+    images without one (a source prepared without ``--hr-teacher``) are left out of both terms.
+    """
+
+    def __init__(self, cfg: HrConfig, targets: np.ndarray, found: np.ndarray, feature_dim: int):
+        super().__init__()
+        self.cfg = cfg
+        self.proj = nn.Linear(feature_dim, targets.shape[1])
+        self.register_buffer("targets", torch.from_numpy(targets), persistent=False)
+        self.register_buffer("found", torch.from_numpy(found), persistent=False)
+
+    @classmethod
+    def build(cls, cfg: HrConfig, table, train_images: np.ndarray, feature_dim: int) -> HrDistiller | None:
+        """None when both weights are 0; a one-line error when the data carry no descriptors."""
+        if cfg.point <= 0 and cfg.relation <= 0:
+            return None
+        targets, found = table.lookup(train_images)
+        if not found.any():
+            raise UserError("hr.point / hr.relation need HR-teacher descriptors, and the training data have none; "
+                            "prepare the packed set with `lrface prepare ... --hr-teacher dlib` (pip install "
+                            "\"lrface[hr]\"), or set hr.point=0 hr.relation=0")
+        if cfg.center:
+            targets[found] -= targets[found].mean(axis=0)
+            targets[found] /= np.maximum(np.linalg.norm(targets[found], axis=1, keepdims=True), 1e-12)
+        return cls(cfg, targets, found, feature_dim)
+
+    def parts(self, feature: torch.Tensor, idx) -> dict[str, torch.Tensor]:
+        """L_HR-point and L_HR-rel of the batch whose training-split indices are ``idx``."""
+        idx = torch.as_tensor(idx, device=self.targets.device)
+        keep = self.found[idx]
+        f, t = feature[keep], self.targets[idx][keep]
+        parts = {}
+        if self.cfg.point > 0:
+            parts["hr_point"] = hr_point_loss(self.proj(f), t, self.cfg.point_kind) if len(t) else feature.sum() * 0
+        if self.cfg.relation > 0:
+            parts["hr_relation"] = hr_relation_loss(f, t, self.cfg.relation_kind, self.cfg.tau)
+        return parts
