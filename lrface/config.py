@@ -17,7 +17,11 @@ from .errors import UserError
 @dataclass
 class DataConfig:
     kind: str = "auto"          # auto | packed | folder | cifar10 | cifar100 | tiny-imagenet
-    path: str = ""              # packed set, identity folder or dataset root (--data / $LRFACE_DATA override)
+    path: str | list = ""       # packed set, identity folder or dataset root (--data / $LRFACE_DATA override);
+    #                             a list of packed sets / identity folders trains on all of them (data/multi.py)
+    merge: str = "source"       # several sources: source (<source>/<identity> classes) | name (equal names merge)
+    val_identities: float = 0.0  # open-set validation: fraction (< 1) or count of identities held out of training
+    val_pairs: int = 3000       # same-person (and as many different-person) pairs among them, scored every epoch
     image_size: int = 16
     test_fraction: float = 0.2  # per-identity test split when the set has a single split
     val_fraction: float = 0.0   # held out of the training split for model choices (never tune on test)
@@ -159,6 +163,7 @@ class Config:
 
 CHOICES = {
     "strategy": ("ekd", "student-only", "teacher-only", "kd", "byot"),
+    "data.merge": ("source", "name"),
     "data.kind": ("auto", "packed", "folder", "cifar10", "cifar100", "tiny-imagenet"),
     "teacher.mode": ("evolutionary", "fixed"),
     "loss.within_teachers": ("head", "all_deeper"),
@@ -184,8 +189,14 @@ def _coerce(value, tp, where: str):
         return value
     if (origin or tp) in (list, dict) and isinstance(value, origin or tp):
         return value
-    if origin in (typing.Union, types.UnionType) and value is None:
-        return None
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(tp):
+            return None
+        for arg in typing.get_args(tp):
+            try:
+                return _coerce(value, arg, where)
+            except UserError:
+                pass
     raise UserError(f"config key {where}: expected {getattr(tp, '__name__', tp)}, got {value!r}; fix the value")
 
 
@@ -254,6 +265,8 @@ def _check(cfg: Config) -> None:
         raise UserError("data.test_fraction and data.val_fraction must be in [0, 1)")
     if cfg.head.type != "softmax" and (cfg.head.s <= 0 or not 0 <= cfg.head.m < 1.5):
         raise UserError(f"head.s must be positive and head.m in [0, 1.5) (got s={cfg.head.s}, m={cfg.head.m})")
+    if cfg.data.val_identities < 0 or cfg.data.val_pairs < 1:
+        raise UserError("data.val_identities must be >= 0 (a fraction < 1 or a count) and data.val_pairs >= 1")
     if cfg.loss.temperature <= 0:
         raise UserError("loss.temperature must be positive")
     if cfg.train.epochs < 1 or cfg.train.batch_size < 1:

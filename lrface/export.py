@@ -52,7 +52,7 @@ def _real_inputs(cfg: dict, spec: PreprocessSpec, limit: int = 256) -> tuple[np.
     path = data.get("path") if isinstance(data, dict) else None
     if not path:
         return None, "the run config names no data.path"
-    path = Path(path)
+    path = Path(path[0] if isinstance(path, list) else path)
     if not path.exists():
         return None, f"data path {path} is not reachable from here"
     from .data.packed import is_packed_set, read_packed_set

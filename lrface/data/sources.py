@@ -96,13 +96,19 @@ def load_data(cfg: Config) -> DataBundle:
     d = cfg.data
     if not d.path:
         raise UserError("no data given: pass --data PATH (a packed set or an identity folder) or set LRFACE_DATA")
-    root = Path(d.path).expanduser()
+    path = d.path[0] if isinstance(d.path, list) and len(d.path) == 1 else d.path
+    root = Path(path).expanduser() if isinstance(path, str) else None
     kind = d.kind
     if kind in ("cifar10", "cifar100", "tiny-imagenet"):
         from .classification import load_classification
 
         splits, class_names = load_classification(kind, root, d)
         bundle = DataBundle(class_names, dict(splits), f"{kind}:{root}")
+    elif root is None:
+        from .multi import load_sources
+
+        images, labels, class_names = load_sources(path, d.image_size, d.merge, d.cache)
+        bundle = _split_faces({"all": (images, labels)}, class_names, cfg, f"sources:{','.join(map(str, path))}")
     else:
         if not root.exists():
             raise UserError(f"data path {root} does not exist; pass a packed set or an identity folder")
@@ -122,18 +128,32 @@ def load_data(cfg: Config) -> DataBundle:
                 raise UserError(f"data path {root} is neither a packed set nor an identity folder")
             images, labels, class_names = load_identity_folder(root, d.image_size, d.cache)
             splits = {"all": (images, labels)}
-        if "train" not in splits:
-            if len(splits) != 1:
-                raise UserError(f"{root}: expected splits train/test or a single split, found {sorted(splits)}")
-            images, labels = next(iter(splits.values()))
-            images, labels, class_names = _drop_small_classes(images, labels, class_names, d.min_per_class)
-            if len(class_names) < 2:
-                raise UserError(f"{root}: needs at least 2 identities with {d.min_per_class}+ images each, "
-                                f"found {len(class_names)}; add identities")
-            tr, te = per_class_split(labels, d.test_fraction, cfg.train.seed)
-            splits = {"train": (images[tr], labels[tr]), "test": (images[te], labels[te])}
-        bundle = DataBundle(class_names, splits, f"{kind}:{root}", hr)
+        bundle = _split_faces(splits, class_names, cfg, f"{kind}:{root}", hr)
     return _finish(bundle, cfg)
+
+
+def _split_faces(splits: dict[str, Split], class_names: list[str], cfg: Config, source: str,
+                 hr: HrTable | None = None) -> DataBundle:
+    """Hold out open-set identities (data.val_identities), then a per-identity train/test split where
+    the set has a single split."""
+    d, held = cfg.data, None
+    if d.val_identities > 0:
+        from .multi import hold_out_identities
+
+        splits, class_names, held, _ = hold_out_identities(splits, class_names, d.val_identities, cfg.train.seed)
+    if "train" not in splits:
+        if len(splits) != 1:
+            raise UserError(f"{source}: expected splits train/test or a single split, found {sorted(splits)}")
+        images, labels = next(iter(splits.values()))
+        images, labels, class_names = _drop_small_classes(images, labels, class_names, d.min_per_class)
+        if len(class_names) < 2:
+            raise UserError(f"{source}: needs at least 2 identities with {d.min_per_class}+ images each, "
+                            f"found {len(class_names)}; add identities")
+        tr, te = per_class_split(labels, d.test_fraction, cfg.train.seed)
+        splits = {"train": (images[tr], labels[tr]), "test": (images[te], labels[te])}
+    if held is not None:
+        splits["val_open"] = held
+    return DataBundle(class_names, splits, source, hr or HrTable())
 
 
 def _finish(bundle: DataBundle, cfg: Config) -> DataBundle:

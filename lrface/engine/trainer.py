@@ -139,6 +139,11 @@ class Trainer:
             self.runners = {s: torch.compile(r) for s, r in self.runners.items()}
         self.device_data = cfg.augment.backend == "torch" or (cfg.augment.backend == "auto" and self.device.type == "cuda")
         self.epoch, self.step, self.best, self.best_epoch = 0, 0, -1.0, -1
+        self.open_set = None
+        if "val_open" in data.splits:
+            from .openset import OpenSetValidation
+
+            self.open_set = OpenSetValidation(*data.splits["val_open"], cfg.train.seed, cfg.data.val_pairs)
         self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.train.amp == "bf16")
 
     def _parameters(self, stream: str) -> list:
@@ -298,6 +303,8 @@ class Trainer:
             row.update(self.evaluate(eval_split))
             if eval_split != "test":
                 row.update(self.evaluate("test"))
+            if self.open_set is not None:
+                row.update(self.open_set(self))
             self.end_epoch(row, eval_split, writer)
             last = row
         if writer is not None:
@@ -353,7 +360,8 @@ class Trainer:
 
     def end_epoch(self, row: dict, eval_split: str, writer) -> None:
         """Append the row to metrics.csv/TensorBoard and save last.pt (and best.pt on a new best score)."""
-        score = row.get(f"{eval_split}_top1_{self.cfg.train.select_on}", row.get(f"{eval_split}_top1_{self.trainable[0]}"))
+        key = "val_open_acc" if self.open_set is not None else f"{eval_split}_top1"  # open-set accuracy picks best.pt
+        score = row.get(f"{key}_{self.cfg.train.select_on}", row.get(f"{key}_{self.trainable[0]}"))
         if not self.dist.main:
             self.best = max(self.best, score)
             return

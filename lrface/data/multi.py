@@ -1,0 +1,156 @@
+"""Many-identity training data: several sources in one label space, and whole identities held out.
+
+``data.path`` may list several packed sets and/or identity folders. ``data.merge`` decides how
+their identities meet: ``source`` (default) names each class ``<source>/<identity>`` so that equal
+folder names in different sets stay different people; ``name`` merges equal identity names (sets
+that share an identity namespace, e.g. CelebA's numbers) and drops an image whose identity and file
+name were already read from an earlier packed set (the same photo prepared twice).
+
+``data.val_identities`` (a fraction < 1 or a count >= 1) takes whole identities out of training,
+seeded: the open-set validation split ``val_open`` (labels local to it), scored as verification
+pairs among those identities (``open_set_pairs``) every epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from .packed import is_packed_set, read_packed_set
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+def _packed_source(root: Path) -> tuple[np.ndarray, np.ndarray, list[str], list[str], int]:
+    """All splits of a packed set: images, labels, class names, file name per image, image size."""
+    ps = read_packed_set(root, mmap=False)
+    files: dict[tuple[str, int], str] = {}
+    if (root / "items.csv").is_file():
+        with open(root / "items.csv", newline="", encoding="utf-8") as fh:
+            for r in csv.DictReader(fh):
+                if r.get("split") and r.get("index", "") != "":
+                    files[(r["split"], int(r["index"]))] = Path(r.get("source", "")).name
+    images, labels, names = [], [], []
+    for split, (im, lb) in ps.splits.items():
+        images.append(np.asarray(im))
+        labels.append(np.asarray(lb))
+        names += [files.get((split, i), "") for i in range(len(lb))]
+    return np.concatenate(images), np.concatenate(labels), ps.class_names, names, ps.image_size
+
+
+def _folder_source(root: Path, size: int, cache: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    from ..imageio import is_image_file
+    from .sources import load_identity_folder
+
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if not any(f.is_file() and is_image_file(f) for f in sub.iterdir()):
+            raise UserError(f"{sub}: identity folder with no images; add images or remove the folder")
+    return load_identity_folder(root, size, cache)
+
+
+def load_sources(paths: list[str], size: int, merge: str = "source", cache: bool = True) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Every image of every source, labels in one merged label space (see the module docstring)."""
+    from ..preprocess import resize_uint8
+
+    roots = [Path(p).expanduser() for p in paths]
+    if not roots:
+        raise UserError("data.path is an empty list; name at least one packed set or identity folder")
+    sizes = {}
+    for r in roots:
+        if not r.exists():
+            raise UserError(f"data path {r} does not exist; pass packed sets or identity folders")
+        if is_packed_set(r):
+            sizes[r] = read_packed_set(r).image_size
+    if len(set(sizes.values())) > 1:
+        listed = ", ".join(f"{r.name} {s}x{s}" for r, s in sizes.items())
+        raise UserError(f"the sources have different image sizes ({listed}); prepare them at one --size")
+    class_of: dict[str, int] = {}
+    seen: set[tuple[str, str]] = set()
+    all_images, all_labels = [], []
+    for r in roots:
+        if is_packed_set(r):
+            images, labels, names, files, _ = _packed_source(r)
+        elif r.is_dir():
+            (images, labels, names), files = _folder_source(r, size, cache), None
+        else:
+            raise UserError(f"data path {r} is neither a packed set nor an identity folder")
+        qualified = [n if merge == "name" else f"{r.name}/{n}" for n in names]
+        keep = np.ones(len(labels), bool)
+        if merge == "name" and files is not None:
+            for i, (lb, f) in enumerate(zip(labels, files)):
+                key = (qualified[lb], f)
+                if f and key in seen:
+                    keep[i] = False
+                seen.add(key)
+        remap = np.array([class_of.setdefault(q, len(class_of)) for q in qualified], np.int64)
+        if images.shape[1] != size:
+            images = resize_uint8(images, size)
+        all_images.append(images[keep])
+        all_labels.append(remap[labels[keep]])
+    class_names = sorted(class_of, key=class_of.get)
+    return np.concatenate(all_images), np.concatenate(all_labels), class_names
+
+
+def hold_out_identities(splits: dict[str, Split], class_names: list[str], amount: float,
+                        seed: int) -> tuple[dict[str, Split], list[str], Split, list[str]]:
+    """Take ``amount`` identities (fraction < 1 or count) out of every split, seeded.
+
+    Returns the remaining splits (labels renumbered), their class names, the held-out images with
+    labels local to them (``val_open``) and the held-out identity names.
+    """
+    n = len(class_names)
+    k = round(amount * n) if amount < 1 else int(amount)
+    if not 2 <= k <= n - 2:
+        raise UserError(f"data.val_identities {amount:g} holds out {k} of {n} identities; "
+                        "need at least 2 held out and 2 left to train on")
+    held = np.sort(np.random.default_rng([seed, 0x0E5]).choice(n, k, replace=False))
+    is_held = np.zeros(n, bool)
+    is_held[held] = True
+    new_label = -np.ones(n, np.int64)
+    new_label[~is_held] = np.arange(n - k)
+    local = -np.ones(n, np.int64)
+    local[held] = np.arange(k)
+    out, v_images, v_labels = {}, [], []
+    for name, (images, labels) in splits.items():
+        labels = np.asarray(labels)
+        m = is_held[labels]
+        out[name] = (images[~m], new_label[labels[~m]])
+        v_images.append(images[m])
+        v_labels.append(local[labels[m]])
+    names = [c for c, h in zip(class_names, is_held) if not h]
+    return out, names, (np.concatenate(v_images), np.concatenate(v_labels)), [class_names[i] for i in held]
+
+
+def open_set_pairs(labels: np.ndarray, seed: int, n_pairs: int = 3000, folds: int = 10,
+                   per_identity: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Verification pairs among held-out identities: (index a, index b, same, fold), seeded.
+
+    Same-person pairs: up to ``per_identity`` random pairs per identity, then at most ``n_pairs`` of
+    them; as many different-person pairs, drawn uniformly; pairs dealt to ``folds`` folds at random.
+    """
+    rng = np.random.default_rng([seed, 0x9A1])
+    labels = np.asarray(labels)
+    same = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        if len(idx) < 2:
+            continue
+        a, b = np.triu_indices(len(idx), 1)
+        pick = rng.permutation(len(a))[:per_identity]
+        same += list(zip(idx[a[pick]], idx[b[pick]]))
+    if not same:
+        raise UserError("the held-out identities have no identity with 2+ images, so no same-person pairs; "
+                        "raise data.val_identities")
+    same = [same[i] for i in rng.permutation(len(same))[:n_pairs]]
+    diff = []
+    while len(diff) < len(same):
+        i, j = rng.integers(0, len(labels), 2)
+        if labels[i] != labels[j]:
+            diff.append((i, j))
+    pairs = np.asarray(same + diff, np.int64)
+    is_same = np.r_[np.ones(len(same), bool), np.zeros(len(diff), bool)]
+    fold = rng.permutation(len(pairs)) % folds
+    return pairs[:, 0], pairs[:, 1], is_same, fold
