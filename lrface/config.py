@@ -142,6 +142,12 @@ class TrainConfig:
 
 
 @dataclass
+class InitConfig:
+    run: str = ""               # transfer: start the streams from this run (dir or .pt), classifiers fresh
+    which: str = "best"         # best | last checkpoint of that run
+
+
+@dataclass
 class Config:
     name: str = "run"
     strategy: str = "ekd"       # ekd | student-only | teacher-only | kd | byot
@@ -156,6 +162,7 @@ class Config:
     hr: HrConfig = field(default_factory=HrConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    init: InitConfig = field(default_factory=InitConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -168,6 +175,7 @@ CHOICES = {
     "teacher.mode": ("evolutionary", "fixed"),
     "loss.within_teachers": ("head", "all_deeper"),
     "loss.l2_reduction": ("element_mean", "squared_norm"),
+    "init.which": ("best", "last"),
     "head.type": ("softmax", "cosface", "arcface"),
     "hr.point_kind": ("cosine", "l2"),
     "hr.relation_kind": ("mse", "kl"),

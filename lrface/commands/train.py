@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set train.epochs=5 (repeatable)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from checkpoints/last.pt")
+    p.add_argument("--init", metavar="RUN_DIR", help="transfer: start from RUN_DIR's weights (student and teacher, "
+                                                     "same architectures) with fresh classifiers (= init.run)")
     p.add_argument("--force", action="store_true", help="overwrite a non-empty --out directory")
     p.set_defaults(func=run)
 
@@ -30,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
 
     if args.resume:
-        if args.config or args.data:
-            raise UserError("--resume takes its config and data from the run; drop --config/--data")
+        if args.config or args.data or args.init:
+            raise UserError("--resume takes its config, data and init from the run; drop --config/--data/--init")
         run_dir = Path(args.resume)
         cfg, state = resume_state(run_dir, args.overrides)
     else:
@@ -41,10 +43,16 @@ def run(args: argparse.Namespace) -> int:
         data = args.data or os.environ.get("LRFACE_DATA")
         if data:
             overrides.append(f"data.path={data}")
+        if args.init:
+            overrides.append(f"init.run={args.init}")
         cfg = load_config(args.config, overrides)
         run_dir = Path(args.out or Path("runs") / cfg.name)
         state = None
     select_device(cfg.train.device)  # fail before anything is written
+    if cfg.init.run and state is None:
+        from ..engine.transfer import init_state
+
+        init_state(cfg)
     data = load_data(cfg)
     dist = init_distributed(cfg.train.device)
     if state is None and dist.main:

@@ -111,6 +111,11 @@ class Trainer:
             # an evolutionary teacher trains its guided modules; only a fixed one needs them in the checkpoint
             load_teacher_weights(self.streams["teacher"], cfg, data.class_names,
                                  self.strategy.guided("teacher") and not self.strategy.trains("teacher"))
+        if cfg.init.run:
+            from .transfer import apply_init
+
+            apply_init({s: m for s, m in self.streams.items() if self.strategy.trains(s)}, cfg,
+                       log=lambda m: print(m, file=sys.stderr) if dist.main else None)
         self.trainable = [s for s in ("teacher", "student") if s in self.streams and self.strategy.trains(s)]
         self.hr = HrDistiller.build(cfg.hr, data.hr, data.splits["train"][0], self.streams["student"].backbone.feature_dim
                                     ) if "student" in self.streams else None
