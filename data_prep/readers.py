@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from lrface.errors import UserError
-from lrface.imageio import is_image_file
+from lrface.inference.folders import scan_identity_folder
 
 
 @dataclass
@@ -72,16 +72,11 @@ def _check_root(root: Path) -> Path:
 
 
 def read_folder(root: str | Path) -> list[Item]:
-    """Identity folders: ``<root>/<identity>/*.{jpg,jpeg,png,bmp,pgm,webp}``."""
+    """Identity folders: ``<root>/<identity>/...*.{jpg,jpeg,png,bmp,pgm,webp}`` (lrface's one folder scanner)."""
     root = _check_root(root)
-    items = []
-    for ident in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for f in sorted(p for p in ident.iterdir() if p.is_file() and is_image_file(p)):
-            rel = f"{ident.name}/{f.name}"
-            items.append(Item(key=rel, identity=ident.name, source=rel, path=f))
-    if not items:
-        raise UserError(f"{root}: no images found; expected <root>/<identity>/*.jpg (or .jpeg .png .bmp .pgm .webp)")
-    return items
+    return [Item(key=rel, identity=ident, source=rel, path=f)
+            for ident, files in scan_identity_folder(root).items()
+            for f in files for rel in [f.relative_to(root).as_posix()]]
 
 
 # UMDFaces' 21 keypoints follow the AFLW 21-point order (1-based): 8 left-eye centre, 11 right-eye

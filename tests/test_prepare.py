@@ -316,7 +316,7 @@ def test_user_errors_are_one_line(tmp_path, astronaut, capsys):
     (empty / "someone").mkdir(parents=True)
     (empty / "someone" / "notes.txt").write_text("x")
     rc, _, err = run_cli(["prepare", "folder", str(empty), "--out", str(tmp_path / "o")], capsys)
-    assert_one_line_error(rc, err, "no images found")
+    assert_one_line_error(rc, err, "no identity sub-folders with images")
     rc, _, err = run_cli(["prepare", "folder", str(tmp_path / "nope"), "--out", str(tmp_path / "o")], capsys)
     assert_one_line_error(rc, err, "no such directory")
     root = tmp_path / "faces"

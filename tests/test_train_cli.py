@@ -70,7 +70,7 @@ def test_bad_config_keys(tmp_path, capsys, override, needle):
 def test_missing_and_unusable_data(tmp_path, capsys):
     one_line_error(capsys, train("--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r1")), "does not exist")
     (tmp_path / "empty").mkdir()
-    one_line_error(capsys, train("--data", str(tmp_path / "empty"), "--out", str(tmp_path / "r2")), "no images")
+    one_line_error(capsys, train("--data", str(tmp_path / "empty"), "--out", str(tmp_path / "r2")), "with images")
     one = make_identity_set(tmp_path / "one", identities=1)
     one_line_error(capsys, train("--data", str(one), "--out", str(tmp_path / "r3")), "at least 2 identities")
     assert not any((tmp_path / r).exists() for r in ("r1", "r2", "r3"))

@@ -12,7 +12,8 @@ import numpy as np
 
 from ..config import Config
 from ..errors import UserError
-from ..imageio import BadImage, is_image_file, read_image
+from ..imageio import BadImage, read_image
+from ..inference.folders import scan_identity_folder
 from ..preprocess import resize_uint8
 from .hr_table import HrTable
 from .packed import is_packed_set, read_packed_set
@@ -33,27 +34,17 @@ class DataBundle:
         return len(self.class_names)
 
 
-def scan_identity_folder(root: Path) -> list[tuple[str, Path]]:
-    """(identity, image path) for ``root/<identity>/*.{jpg,png,...}``, sorted."""
-    items = []
-    for ident in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        items += [(ident.name, f) for f in sorted(ident.iterdir()) if f.is_file() and is_image_file(f)]
-    return items
-
-
 def _cache_dir() -> Path:
     return Path(os.environ.get("LRFACE_CACHE", Path.home() / ".cache" / "lrface"))
 
 
 def load_identity_folder(root: Path, size: int, use_cache: bool = True) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read and resize every image once; cache the arrays keyed on the file list, sizes and mtimes."""
-    items = scan_identity_folder(root)
-    if not items:
-        raise UserError(f"{root}: no images found in <identity>/ sub-folders; expected ROOT/<identity>/*.jpg")
+    items = [(ident, f) for ident, files in scan_identity_folder(root).items() for f in files]
     key = hashlib.sha256(f"{root.resolve()}|{size}".encode())
-    for ident, f in items:
+    for _, f in items:
         st = f.stat()
-        key.update(f"{ident}/{f.name}|{st.st_size}|{st.st_mtime_ns}".encode())
+        key.update(f"{f.relative_to(root).as_posix()}|{st.st_size}|{st.st_mtime_ns}".encode())
     cache = _cache_dir() / "folders" / f"{key.hexdigest()[:24]}.npz"
     if use_cache and cache.is_file():
         with np.load(cache, allow_pickle=False) as z:

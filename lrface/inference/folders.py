@@ -1,4 +1,9 @@
-"""Identity folders (``<root>/<identity>/*.{jpg,...}``) and identity-name validation (torch-free)."""
+"""Identity folders (``<root>/<identity>/...``) and identity-name validation (torch-free).
+
+The one scanner of identity folders: training, data_prep, gallery and evaluate all read folders with
+``scan_identity_folder``, so a nested folder counts the same everywhere (its images belong to the
+top-level identity).
+"""
 
 from __future__ import annotations
 
@@ -25,18 +30,32 @@ def check_identity_name(name: str) -> str:
 
 def list_images(path: Path) -> list[Path]:
     """Image files under ``path`` (recursive, sorted like paths), skipping hidden files and folders and
-    not following links to folders."""
+    not following links to folders; UserError for an unreadable folder or a broken/looping link."""
     found, todo = [], [os.fspath(path)]
     while todo:
-        with os.scandir(todo.pop()) as entries:
-            for e in entries:
-                if e.name.startswith("."):
-                    continue
-                if e.is_dir(follow_symlinks=False):
-                    todo.append(e.path)
-                elif is_image_file(e.name) and e.is_file():
-                    found.append(e.path)
+        folder = todo.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for e in entries:
+                    if e.name.startswith("."):
+                        continue
+                    if e.is_dir(follow_symlinks=False):
+                        todo.append(e.path)
+                    elif is_image_file(e.name):
+                        if not _is_file(e):
+                            raise UserError(f"{e.path}: a broken or looping link, or not a file; remove it")
+                        found.append(e.path)
+        except OSError as err:
+            raise UserError(f"{folder}: cannot read the folder ({err.strerror or err}); fix its permissions "
+                            "or move it out") from None
     return [Path(f) for f in sorted(found, key=lambda f: f.split(os.sep))]
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:  # a symbolic-link loop
+        return False
 
 
 def scan_identity_folder(root: str | Path) -> dict[str, list[Path]]:
@@ -45,7 +64,11 @@ def scan_identity_folder(root: str | Path) -> dict[str, list[Path]]:
     if not root.is_dir():
         raise UserError(f"{root}: not a directory; pass a folder with one sub-folder per identity")
     out: dict[str, list[Path]] = {}
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    try:
+        subs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as err:
+        raise UserError(f"{root}: cannot read the folder ({err.strerror or err}); fix its permissions") from None
+    for sub in subs:
         files = list_images(sub)
         if files:
             out[check_identity_name(sub.name)] = files
