@@ -13,7 +13,7 @@ import sys
 from . import __version__
 from .errors import UserError
 
-COMMANDS = ("prepare", "train", "export", "gallery", "identify", "verify", "embed", "evaluate", "benchmark")
+COMMANDS = ("prepare", "train", "export", "gallery", "identify", "verify", "embed", "evaluate", "benchmark", "models")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

@@ -1,0 +1,83 @@
+"""`lrface models`, the packaged students' model cards, and identify with the packaged default model."""
+
+import json
+import shutil
+
+import pytest
+
+from lrface import pretrained
+from lrface.cli import main
+from tests.serving_helpers import generated_faces, tiny_export, write_identity_folder
+
+
+def run_cli(capsys, *argv):
+    rc = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+CARD = {"name": "tiny", "description": "a test student", "training_data": "generated", "data_terms": "none",
+        "preprocessing": "16x16", "accuracy": {"LFW-16": "n/a"}, "command": "pytest", "date": "2026-11-30"}
+
+
+@pytest.fixture
+def packaged(tmp_path_factory, tmp_path, monkeypatch):
+    """A packaged-model folder holding one tiny exported student, in place of lrface/pretrained."""
+    _, onnx = tiny_export(tmp_path_factory.mktemp("tiny"))
+    root = tmp_path / "pretrained"
+    root.mkdir()
+    shutil.copy(onnx, root / "tiny.onnx")
+    (root / "tiny.json").write_text(json.dumps(CARD))
+    (root / "index.json").write_text(json.dumps({"models": ["tiny"]}))
+    monkeypatch.setattr(pretrained, "HERE", root)
+    monkeypatch.setattr(pretrained.resolve_model, "__defaults__", (root,))
+    monkeypatch.setattr(pretrained.list_models, "__defaults__", (root,))
+    return root
+
+
+def test_models_lists_the_cards_key_fields(packaged, capsys):
+    rc, out, _ = run_cli(capsys, "models")
+    assert rc == 0 and "tiny (default): a test student" in out and "LFW-16: n/a" in out and "generated" in out
+    rc, out, _ = run_cli(capsys, "models", "--json")
+    assert rc == 0 and json.loads(out)[0]["card"] == CARD
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "missing", "card"])
+def test_a_damaged_packaged_model_is_one_line_exit_2(packaged, capsys, damage):
+    if damage == "corrupt":
+        (packaged / "tiny.onnx").write_bytes(b"\x08\x01garbage")
+    elif damage == "missing":
+        (packaged / "tiny.onnx").unlink()
+    else:
+        (packaged / "tiny.json").write_text(json.dumps({k: v for k, v in CARD.items() if k != "data_terms"}))
+    rc, out, err = run_cli(capsys, "models")
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "tiny" in err and not out
+
+
+def test_every_packaged_model_has_a_complete_card():
+    models = pretrained.list_models()
+    if not models:
+        pytest.skip("no packaged model in lrface/pretrained")
+    for m in models:
+        assert not [f for f in pretrained.REQUIRED_CARD_FIELDS if not m.card.get(f)], m.name
+        assert "LFW" in json.dumps(m.card["accuracy"]) and "research" in m.card["data_terms"]
+
+
+def test_identify_with_the_packaged_default_model(tmp_path, capsys):
+    if not pretrained.list_models():
+        pytest.skip("no packaged model in lrface/pretrained")
+    images, labels = generated_faces(n_ids=5, per_id=6, size=32, seed=3)
+    names = [f"person{i}" for i in range(5)]
+    enrol, probe = labels.copy(), [i * 6 for i in range(5)]  # image 0 of each identity is the probe
+    keep = [i for i in range(len(labels)) if i not in probe]
+    write_identity_folder(tmp_path / "gallery", images[keep], enrol[keep], names)
+    write_identity_folder(tmp_path / "probes", images[probe], labels[probe], names)
+    rc, _, err = run_cli(capsys, "gallery", "build", tmp_path / "gallery", "--out", tmp_path / "g")
+    assert rc == 0, err
+    right = 0
+    for k in range(5):
+        f = next((tmp_path / "probes" / names[k]).iterdir())
+        rc, out, err = run_cli(capsys, "identify", f, "--gallery", tmp_path / "g", "--top-k", "1")
+        assert rc == 0, err
+        right += names[k] in out.splitlines()[-1] if out.strip() else 0
+    assert right >= 4, right
