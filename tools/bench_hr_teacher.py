@@ -17,7 +17,6 @@ its shape predictor and face chip then run as at full resolution. Rows:
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -54,7 +53,7 @@ def identification(g_emb, g_labels, p_emb, p_labels) -> dict:
     ranked = ids[np.argsort(-(p_emb @ templates.T), axis=1)]
     return {"top1": 100 * float((ranked[:, 0] == p_labels).mean()),
             "top5": 100 * float((ranked[:, :5] == p_labels[:, None]).any(1).mean()),
-            "gallery_identities": int(len(ids)), "probes": int(len(p_labels))}
+            "gallery_identities": len(ids), "probes": len(p_labels)}
 
 
 def packed_rows(teacher, packed: str, test_fraction: float, seed: int) -> list[dict]:
