@@ -64,8 +64,8 @@ def test_table_finds_descriptors_wherever_the_images_went():
     assert not found_hr[3].any()
 
 
-def _packed(tmp_path, with_hr: bool, n_classes=3, per_class=6):
-    rng = np.random.default_rng(1)
+def _packed(tmp_path, with_hr: bool, n_classes=3, per_class=6, seed=1):
+    rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(n_classes), per_class)
     images = (rng.integers(0, 60, (len(labels), 16, 16, 3)) + 60 * labels[:, None, None, None]).astype(np.uint8)
     rows = [{"split": "all", "index": i, "label": int(lb), "identity": f"c{lb}", "source": f"c{lb}/{i}.png",
@@ -117,3 +117,16 @@ def test_a_config_that_needs_hr_on_a_set_without_them_names_the_prepare_flag(tmp
     with pytest.raises(UserError, match="--hr-teacher dlib"):
         Trainer(cfg, load_data(cfg), tmp_path / "run")
     assert HrDistiller.build(cfg.hr.__class__(), HrTable(), np.zeros((1, 16, 16, 3), np.uint8), 4) is None
+
+
+def test_hr_descriptors_follow_images_merged_from_several_sources(tmp_path):
+    a, b = _packed(tmp_path / "a", with_hr=True), _packed(tmp_path / "b", with_hr=False, n_classes=2, seed=2)
+    cfg = load_config(None, ["data.path=[" + f"{a},{b}" + "]", "hr.point=1.0"])
+    bundle = load_data(cfg)
+    hr, found = bundle.hr.lookup(bundle.splits["train"][0])
+    assert 0 < found.sum() < len(found)  # set b has none; set a's images are found after the merge and split
+    ref = read_packed_set(a, mmap=False)
+    row = {im.tobytes(): e for im, e in zip(ref.splits["all"][0], ref.hr["all"])}
+    for im, e, ok in zip(bundle.splits["train"][0], hr, found):
+        if ok:
+            np.testing.assert_array_equal(e, row[im.tobytes()])

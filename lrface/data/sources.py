@@ -99,7 +99,11 @@ def load_data(cfg: Config) -> DataBundle:
         from .multi import load_sources
 
         images, labels, class_names = load_sources(path, d.image_size, d.merge, d.cache)
-        bundle = _split_faces({"all": (images, labels)}, class_names, cfg, f"sources:{','.join(map(str, path))}")
+        hr = HrTable()
+        for p in path:
+            if is_packed_set(Path(p).expanduser()):
+                add_hr(hr, read_packed_set(Path(p).expanduser()), d.image_size)
+        bundle = _split_faces({"all": (images, labels)}, class_names, cfg, f"sources:{','.join(map(str, path))}", hr)
     else:
         if not root.exists():
             raise UserError(f"data path {root} does not exist; pass a packed set or an identity folder")
@@ -110,9 +114,7 @@ def load_data(cfg: Config) -> DataBundle:
             class_names, splits = ps.class_names, {k: (np.asarray(v[0]), np.asarray(v[1])) for k, v in ps.splits.items()}
             if ps.image_size != d.image_size:
                 splits = {k: (resize_uint8(im, d.image_size), lb) for k, (im, lb) in splits.items()}
-            hr = HrTable()
-            for k, emb in ps.hr.items():
-                hr.add(splits[k][0], np.asarray(emb), ps.manifest["hr_teacher"].get("name", ""))
+            hr = add_hr(HrTable(), ps, d.image_size)
         else:
             hr = HrTable()
             if not root.is_dir():
@@ -121,6 +123,15 @@ def load_data(cfg: Config) -> DataBundle:
             splits = {"all": (images, labels)}
         bundle = _split_faces(splits, class_names, cfg, f"{kind}:{root}", hr)
     return _finish(bundle, cfg)
+
+
+def add_hr(table: HrTable, ps, size: int) -> HrTable:
+    """Add a packed set's HR-teacher descriptors (if any), keyed on its images at the training size."""
+    for k, emb in ps.hr.items():
+        images = np.asarray(ps.splits[k][0])
+        table.add(images if ps.image_size == size else resize_uint8(images, size), np.asarray(emb),
+                  ps.manifest["hr_teacher"].get("name", ""))
+    return table
 
 
 def _split_faces(splits: dict[str, Split], class_names: list[str], cfg: Config, source: str,
