@@ -19,13 +19,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
 from .errors import UserError
 
-ImageLike = Union[str, Path, bytes, np.ndarray]
+ImageLike = str | Path | bytes | np.ndarray
 UNKNOWN = "unknown"
 NO_THRESHOLD = "none (the best match is always named)"
 
@@ -170,6 +169,16 @@ class Recognizer:
         return [_with_probe(r, _name(p, i)) for i, (r, p) in enumerate(zip(results, probes))]
 
 
+def decide(matches: list[tuple[str, float]], threshold: float | None, source: str) -> Identification:
+    """One probe's answer from its ranked (identity, score) matches: the best identity when its score is
+    accepted (``score >= threshold``, :func:`lrface.inference.threshold.accepts`), else "unknown"."""
+    from .inference.threshold import accepts
+
+    best = matches[0][1] if matches else None
+    name = matches[0][0] if matches and accepts(best, threshold) else UNKNOWN
+    return Identification(name, best, [Match(n, s) for n, s in matches], threshold, source)
+
+
 def _with_probe(r: Identification, probe: str) -> Identification:
     return Identification(r.identity, r.score, r.matches, r.threshold, r.threshold_source, probe)
 
@@ -283,11 +292,12 @@ class Gallery:
         self.core.check_model(recognizer.embedder)
 
     # -- thresholds and search -------------------------------------------------------------
-    def threshold(self, explicit: float | None = None, kind: str = "identify") -> tuple[float | None, str]:
-        """(threshold, where it came from): ``explicit``, else the calibrated ``kind`` threshold, else none."""
+    def threshold(self, explicit: float | None = None, kind: str = "identify", core=None) -> tuple[float | None, str]:
+        """(threshold, where it came from): ``explicit``, else the calibrated ``kind`` threshold (of ``core``, a
+        generation already in use, by default the current one), else none."""
         if explicit is not None:
             return _explicit(explicit)
-        cal = self.calibration
+        cal = (core or self.core).info.get("calibration")
         if cal and cal.get(f"{kind}_threshold") is not None:
             return float(cal[f"{kind}_threshold"]), (f"gallery calibration (FAR {cal['far']:g} on {cal['identities']} "
                                                      f"identities, {cal['date']})")
@@ -295,22 +305,15 @@ class Gallery:
 
     def search(self, embeddings: np.ndarray, top_k: int = 5, threshold: float | None = None) -> list[Identification]:
         """Identifications of L2-normalised embeddings (the decision shared by the CLI, API and service)."""
-        from .inference.threshold import accepts
-
         if top_k < 1:
             raise UserError("top_k must be at least 1")
         core = self.core  # one generation for the whole call
-        value, source = self.threshold(threshold)
-        out = []
-        for m in core.search(embeddings, top_k):
-            best = m[0][1] if m else None
-            name = m[0][0] if m and accepts(best, value) else UNKNOWN
-            out.append(Identification(name, best, [Match(n, s) for n, s in m], value, source))
-        return out
+        value, source = self.threshold(threshold, core=core)
+        return [decide(m, value, source) for m in core.search(embeddings, top_k)]
 
     # -- changes ---------------------------------------------------------------------------
     def add(self, identity: str, images: list[ImageLike], recognizer: Recognizer | None = None,
-            skip_bad: bool = False, warn=None) -> Enrolment:
+            skip_bad: bool = False, warn=None, max_pixels: int | None = None) -> Enrolment:
         """Enrol images of ``identity`` (files already enrolled, by content, are not added again).
         A bad image raises BadImage, or with ``skip_bad`` is skipped (named in ``skipped``)."""
         from .imageio import BadImage
@@ -327,7 +330,7 @@ class Gallery:
         files, hashes, arrays, skipped = [], [], [], []
         for i, im in enumerate(images):
             try:
-                arrays.append(recognizer.load(im, _name(im, i)))
+                arrays.append(recognizer.load(im, _name(im, i), max_pixels))
             except BadImage as e:
                 if not skip_bad:
                     raise

@@ -13,7 +13,8 @@ import sys
 from . import __version__
 from .errors import UserError
 
-COMMANDS = ("prepare", "train", "export", "gallery", "identify", "verify", "embed", "evaluate", "benchmark", "models")
+COMMANDS = ("prepare", "train", "export", "gallery", "identify", "verify", "embed", "evaluate", "benchmark", "models",
+            "serve")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

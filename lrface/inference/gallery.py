@@ -35,6 +35,10 @@ TEMPLATES = ("mean", "all")
 FEW_QUERIES = 64
 
 
+class UnknownIdentity(UserError):
+    """An identity name that is not enrolled."""
+
+
 class Gallery:
     """An identity gallery in memory (FAISS index + SQLite connection), saved and opened atomically."""
 
@@ -177,7 +181,7 @@ class Gallery:
         identity = check_identity_name(identity)
         row = self.conn.execute("SELECT id FROM identities WHERE name = ?", (identity,)).fetchone()
         if row is None:
-            raise UserError(f"identity {identity!r} is not in the gallery ({self.count_identities()} identities; "
+            raise UnknownIdentity(f"identity {identity!r} is not in the gallery ({self.count_identities()} identities; "
                             "see `lrface gallery list`)")
         ident = row[0]
         sample_ids = [r[0] for r in self.conn.execute("SELECT id FROM samples WHERE identity_id = ?", (ident,))]

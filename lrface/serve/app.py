@@ -1,0 +1,271 @@
+"""The ASGI app behind `lrface serve` (Starlette; torch-free). Every handler calls :mod:`lrface.api`.
+
+Concurrency: identify requests are micro-batched onto one inference thread; enrol/remove run one at a
+time on a writer thread, each as a new gallery generation under the gallery's writer lock (shared with
+`lrface gallery add`), and every request first picks up the newest published generation, so a request
+sees one whole generation, never half an update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import math
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ..api import Gallery, Recognizer, decide
+from ..errors import UserError
+from ..imageio import BadImage
+from ..inference.gallery import UnknownIdentity
+from ..inference.gallery_store import generation_stamp
+from .batching import MicroBatcher
+
+CONFIG_ENV = "LRFACE_SERVE_CONFIG"
+MAX_IMAGES = 16  # images per enrol request
+
+
+@dataclass
+class ServeConfig:
+    gallery: str
+    model: str | None = None
+    token: str | None = None
+    max_bytes: int = 4 << 20  # per request body
+    max_pixels: int = 4_000_000  # per decoded image (decompression bombs)
+    threads: int = 1  # ONNX Runtime intra-op threads
+    max_batch: int = 64
+
+
+class TooLarge(Exception):
+    """The request body exceeded ``max_bytes`` while it was being read."""
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status)
+
+
+class Service:
+    """Model, gallery and the two worker threads (inference, gallery writes) of one server process."""
+
+    def __init__(self, cfg: ServeConfig):
+        self.cfg = cfg
+        self.gallery = Gallery.open(cfg.gallery)
+        recorded = self.gallery.info["model_path"]
+        model = cfg.model or (recorded if os.path.isfile(recorded) else None)
+        self.recognizer = Recognizer(model, threads=cfg.threads)
+        self.gallery.check_model(self.recognizer)
+        self.batcher = MicroBatcher(self._identify_batch, cfg.max_batch)
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="lrface-writer")
+        self._refresh: asyncio.Future | None = None
+
+    # -- generations -----------------------------------------------------------------------
+    async def current(self) -> None:
+        """Pick up a generation published since the last request (by this service or `lrface gallery add`)."""
+        if generation_stamp(self.gallery.path) == self.gallery._stamp:
+            return
+        if self._refresh is None or self._refresh.done():
+            self._refresh = asyncio.get_running_loop().run_in_executor(self.writer, self.gallery.refresh)
+        await asyncio.shield(self._refresh)
+
+    async def write(self, fn, *args):
+        await self.current()
+        return await asyncio.get_running_loop().run_in_executor(self.writer, fn, *args)
+
+    # -- work on the threads ---------------------------------------------------------------
+    def _identify_batch(self, items: list[tuple]) -> list[tuple]:
+        core = self.gallery.core  # one generation for the whole batch
+        embeddings = self.recognizer.embedder.embed([image for image, _ in items])
+        found = core.search(embeddings, max(k for _, k in items))
+        return [(m[:k], core) for m, (_, k) in zip(found, items)]
+
+    def load(self, data: bytes, name: str):
+        return self.recognizer.load(data, name, self.cfg.max_pixels)
+
+    def check_token(self, request: Request) -> None:
+        if not self.cfg.token:
+            return
+        given = request.headers.get("authorization", "")
+        token = given[7:] if given.lower().startswith("bearer ") else request.headers.get("x-lrface-token", "")
+        if not hmac.compare_digest(token.encode(), self.cfg.token.encode()):
+            raise HTTPException(401, "this endpoint needs the service token: send 'Authorization: Bearer TOKEN'")
+
+
+# -- request helpers -----------------------------------------------------------------------------
+async def _form(request: Request):
+    ctype = request.headers.get("content-type", "")
+    if not ctype.startswith("multipart/form-data"):
+        raise HTTPException(415, "send the image(s) as multipart/form-data (e.g. curl -F image=@face.png)")
+    return await request.form(max_files=MAX_IMAGES + 2, max_fields=8)
+
+
+async def _files(form, field: str, limit: int = 1) -> list[tuple[str, bytes]]:
+    files = [f for f in form.getlist(field) if hasattr(f, "read")]
+    if not files:
+        raise HTTPException(400, f"missing image field {field!r} (multipart file upload)")
+    if len(files) > limit:
+        raise HTTPException(400, f"at most {limit} {field!r} images per request")
+    return [(f.filename or field, await f.read()) for f in files]
+
+
+def _number(request: Request, form, name: str, kind, default):
+    raw = request.query_params.get(name, form.get(name) if form is not None else None)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        raise HTTPException(400, f"{name}={raw!r} is not a valid {kind.__name__}") from None
+    if kind is float and not math.isfinite(value):
+        raise HTTPException(400, f"{name}={raw!r} must be a finite number")
+    return value
+
+
+# -- endpoints -----------------------------------------------------------------------------------
+async def health(request: Request) -> JSONResponse:
+    svc: Service = request.app.state.service
+    await svc.current()
+    g = svc.gallery
+    return JSONResponse({"status": "ok", "identities": len(g), "gallery": str(g.path),
+                         "model": svc.recognizer.fingerprint, "model_path": str(svc.recognizer.model_path),
+                         "thresholds": {k: dict(zip(("value", "source"), g.threshold(None, k)))
+                                        for k in ("identify", "verify")}})
+
+
+async def identify(request: Request) -> JSONResponse:
+    svc: Service = request.app.state.service
+    form = await _form(request)
+    top_k = _number(request, form, "top_k", int, 5)
+    threshold = _number(request, form, "threshold", float, None)
+    if top_k < 1:
+        raise HTTPException(400, "top_k must be at least 1")
+    [(name, data)] = await _files(form, "image")
+    image = svc.load(data, name)
+    await svc.current()
+    matches, core = await svc.batcher.submit((image, top_k))
+    value, source = svc.gallery.threshold(threshold, core=core)
+    return JSONResponse({**asdict(decide(matches, value, source)), "probe": name})
+
+
+async def verify(request: Request) -> JSONResponse:
+    svc: Service = request.app.state.service
+    form = await _form(request)
+    threshold = _number(request, form, "threshold", float, None)
+    [(name_a, a)], [(name_b, b)] = await _files(form, "a"), await _files(form, "b")
+    images = [svc.load(a, name_a), svc.load(b, name_b)]
+    await svc.current()
+    value, source = svc.gallery.threshold(threshold, "verify")
+    if value is None:
+        raise HTTPException(400, "no verification threshold: pass threshold=T or calibrate the gallery "
+                                 "(`lrface gallery calibrate G --far 0.01`)")
+    result = await asyncio.get_running_loop().run_in_executor(
+        svc.batcher.pool, lambda: svc.recognizer.verify(images[0], images[1], threshold=value))
+    return JSONResponse({**result.to_dict(), "threshold_source": source})
+
+
+async def list_identities(request: Request) -> JSONResponse:
+    svc: Service = request.app.state.service
+    await svc.current()
+    rows = svc.gallery.identities()
+    return JSONResponse({"count": len(rows), "identities": [{"identity": n, "samples": c} for n, c in rows.items()]})
+
+
+async def enrol(request: Request) -> JSONResponse:
+    svc: Service = request.app.state.service
+    svc.check_token(request)
+    name = request.path_params["name"]
+    form = await _form(request)
+    files = await _files(form, "image", MAX_IMAGES)
+    report = await svc.write(lambda: svc.gallery.add(name, [d for _, d in files], svc.recognizer,
+                                                     max_pixels=svc.cfg.max_pixels))
+    return JSONResponse({**report.to_dict(), "identities": len(svc.gallery)})
+
+
+async def remove(request: Request) -> JSONResponse:
+    svc: Service = request.app.state.service
+    svc.check_token(request)
+    name = request.path_params["name"]
+    removed = await svc.write(svc.gallery.remove, name)
+    return JSONResponse({"identity": name, "removed_samples": removed, "identities": len(svc.gallery)})
+
+
+# -- errors: always JSON, never a traceback --------------------------------------------------------
+async def _user_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, UnknownIdentity):
+        return _error(404, str(exc))
+    if isinstance(exc, BadImage) and exc.reason == "too-large":
+        return _error(413, str(exc))
+    return _error(400, str(exc))
+
+
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    return _error(exc.status_code, str(exc.detail))
+
+
+async def _too_large(request: Request, exc: Exception) -> JSONResponse:
+    return _error(413, f"request body over {request.app.state.service.cfg.max_bytes} bytes; send a smaller image")
+
+
+async def _internal(request: Request, exc: Exception) -> JSONResponse:
+    print(f"lrface serve: internal error on {request.method} {request.url.path}: {type(exc).__name__}: {exc}",
+          file=sys.stderr)
+    return _error(500, f"internal error ({type(exc).__name__}); see the server log")
+
+
+class BodyLimit:
+    """ASGI middleware: refuse bodies over ``max_bytes`` (by Content-Length up front, else while reading)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None:
+            status = 400 if not length.isdigit() else 413 if int(length) > self.max_bytes else 0
+            if status:
+                message = "bad Content-Length" if status == 400 else \
+                    f"request body over {self.max_bytes} bytes; send a smaller image"
+                return await _error(status, message)(scope, receive, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise TooLarge
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def create_app(cfg: ServeConfig, service: Service | None = None) -> Starlette:
+    from starlette.middleware import Middleware
+
+    app = Starlette(
+        routes=[Route("/health", health, methods=["GET"]),
+                Route("/identify", identify, methods=["POST"]),
+                Route("/verify", verify, methods=["POST"]),
+                Route("/identities", list_identities, methods=["GET"]),
+                Route("/identities/{name}", enrol, methods=["POST"]),
+                Route("/identities/{name}", remove, methods=["DELETE"])],
+        middleware=[Middleware(BodyLimit, max_bytes=cfg.max_bytes)],
+        exception_handlers={UserError: _user_error, HTTPException: _http_error, TooLarge: _too_large,
+                            Exception: _internal})
+    app.state.service = service or Service(cfg)
+    return app
+
+
+def app_from_env() -> Starlette:
+    """uvicorn factory for ``--workers N``: the config travels in $LRFACE_SERVE_CONFIG (JSON)."""
+    return create_app(ServeConfig(**json.loads(os.environ[CONFIG_ENV])))
