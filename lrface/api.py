@@ -16,7 +16,6 @@ Images are file paths, encoded bytes (an upload) or uint8 RGB arrays (H x W x 3)
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -130,8 +129,7 @@ class Recognizer:
 
     def embed(self, images: ImageLike | list[ImageLike]) -> np.ndarray:
         """Images (one, or a list) -> float32 N x D L2-normalised embeddings (cosine = dot product)."""
-        if isinstance(images, (str, Path, bytes)) or (isinstance(images, np.ndarray) and images.ndim == 3):
-            images = [images]
+        images = _as_list(images)
         if len(images) == 0:
             raise UserError("no images to embed")
         return self.embedder.embed([self.load(im, _name(im, i)) for i, im in enumerate(images)])
@@ -163,8 +161,7 @@ class Recognizer:
         """Top-k identities per probe; "unknown" below ``threshold`` (default: the gallery's calibrated one)."""
         gallery = _as_gallery(gallery)
         gallery.check_model(self)
-        if isinstance(probes, (str, Path, bytes)) or (isinstance(probes, np.ndarray) and probes.ndim == 3):
-            probes = [probes]
+        probes = _as_list(probes)
         results = gallery.search(self.embed(probes), top_k, threshold)
         return [_with_probe(r, _name(p, i)) for i, (r, p) in enumerate(zip(results, probes))]
 
@@ -177,6 +174,13 @@ def decide(matches: list[tuple[str, float]], threshold: float | None, source: st
     best = matches[0][1] if matches else None
     name = matches[0][0] if matches and accepts(best, threshold) else UNKNOWN
     return Identification(name, best, [Match(n, s) for n, s in matches], threshold, source)
+
+
+def _as_list(images) -> list:
+    """One image (path, bytes, H x W x 3 array) or a sequence of them -> a list."""
+    if isinstance(images, (str, Path, bytes)) or (isinstance(images, np.ndarray) and images.ndim == 3):
+        return [images]
+    return list(images)
 
 
 def _with_probe(r: Identification, probe: str) -> Identification:
@@ -312,45 +316,42 @@ class Gallery:
         return [decide(m, value, source) for m in core.search(embeddings, top_k)]
 
     # -- changes ---------------------------------------------------------------------------
-    def add(self, identity: str, images: list[ImageLike], recognizer: Recognizer | None = None,
+    def add(self, identity: str, images: ImageLike | list[ImageLike], recognizer: Recognizer | None = None,
             skip_bad: bool = False, warn=None, max_pixels: int | None = None) -> Enrolment:
-        """Enrol images of ``identity`` (files already enrolled, by content, are not added again).
-        A bad image raises BadImage, or with ``skip_bad`` is skipped (named in ``skipped``)."""
-        from .imageio import BadImage
-        from .inference.enrol import file_hash
+        """Enrol images of ``identity`` (contents already enrolled are not added again). A bad image raises
+        BadImage, or with ``skip_bad`` is skipped (named in ``skipped``)."""
+        return self.add_many({identity: images}, recognizer, skip_bad, warn, max_pixels)[0]
+
+    def add_many(self, groups: dict[str, ImageLike | list[ImageLike]], recognizer: Recognizer | None = None,
+                 skip_bad: bool = False, warn=None, max_pixels: int | None = None) -> list[Enrolment]:
+        """:meth:`add` for several identities, written as one new generation. Images are decoded and embedded
+        before the writer lock is taken; UserError (gallery unchanged) when none of them could be used."""
+        from .inference.enrol import decode_samples
         from .inference.folders import check_identity_name
 
-        identity = check_identity_name(identity)
         recognizer = recognizer or self.recognizer()
         self.check_model(recognizer)
-        if isinstance(images, (str, Path, bytes)) or (isinstance(images, np.ndarray) and images.ndim == 3):
-            images = [images]
-        if not images:
-            raise UserError(f"no images to add for {identity!r}")
-        files, hashes, arrays, skipped = [], [], [], []
-        for i, im in enumerate(images):
-            try:
-                arrays.append(recognizer.load(im, _name(im, i), max_pixels))
-            except BadImage as e:
-                if not skip_bad:
-                    raise
-                skipped.append(str(e))
-                if warn:
-                    warn(f"warning: skipped {e}")
-                continue
-            if isinstance(im, (str, Path)):
-                files.append(str(Path(im).resolve()))
-                hashes.append(file_hash(im))
-            else:
-                data = bytes(im) if isinstance(im, (bytes, bytearray, memoryview)) else np.ascontiguousarray(im).tobytes()
-                digest = hashlib.sha256(data).hexdigest()
-                files.append(f"upload:{digest[:16]}")
-                hashes.append(digest)
-        added = 0
-        if arrays:
-            embeddings = recognizer.embedder.embed(arrays)
-            added = self._change(lambda g: g.add(identity, files, hashes, embeddings, aligned=recognizer.embedder.align))
-        return Enrolment(identity, added, len(arrays) - added, len(skipped), skipped)
+        decoded = {}
+        for identity, images in groups.items():
+            identity = check_identity_name(identity)
+            images = _as_list(images)
+            if not images:
+                raise UserError(f"no images to add for {identity!r}")
+            decoded[identity] = decode_samples(images, lambda im, name: recognizer.load(im, name, max_pixels),
+                                               self.core.known_hashes, skip_bad, warn or (lambda _m: None))
+        if not any(d.images or d.duplicates for d in decoded.values()):
+            bad = sum(len(d.bad) for d in decoded.values())
+            raise UserError(f"none of the {bad} images could be used (unreadable{', faceless' * recognizer.embedder.align}"
+                            " or too small); gallery unchanged")
+        vectors = {n: recognizer.embedder.embed(d.images) for n, d in decoded.items() if d.images}
+
+        def edit(g) -> dict[str, int]:
+            return {n: g.add(n, decoded[n].files, decoded[n].hashes, v, aligned=recognizer.embedder.align)
+                    for n, v in vectors.items()}
+
+        added = self._change(edit) if vectors else {}
+        return [Enrolment(n, added.get(n, 0), d.duplicates + len(d.images) - added.get(n, 0), len(d.bad), d.bad)
+                for n, d in decoded.items()]
 
     def remove(self, identity: str) -> int:
         """Remove an identity and its samples; returns how many samples were removed."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 
 ALIGN_HELP = ("images are raw photos: detect and align the face as `lrface prepare` does (imports torch); "
@@ -92,35 +91,17 @@ def build(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _edit(path):
-    """Open a gallery for editing under its writer lock; save it if the body succeeds."""
-    from pathlib import Path
-
-    from ..inference.gallery import Gallery
-    from ..inference.gallery_store import writer_lock
-
-    root = Path(path)
-    Gallery.open(root)  # a missing or broken gallery fails here, before any lock file is made
-    with writer_lock(root):
-        g = Gallery.open(root, writable=True)
-        yield g
-        g.save(root)
-
-
 def add(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ..api import Gallery, Recognizer
     from ..errors import UserError
     from ..imageio import is_image_file
-    from ..inference.embedder import Embedder
-    from ..inference.enrol import AddReport, add_files
     from ..inference.folders import (
         check_identity_name,
         list_images,
         scan_identity_folder,
     )
-    from ..pretrained import resolve_model
 
     groups: dict[str, list[Path]] = {}
     if args.identity is not None:
@@ -138,17 +119,13 @@ def add(args: argparse.Namespace) -> int:
                 groups.setdefault(name, []).extend(files)
     if not any(groups.values()):
         raise UserError("no images to add")
-    total = AddReport()
-    with _edit(args.gallery) as g:
-        embedder = Embedder(resolve_model(args.model or g.info["model_path"]), align=args.align)
-        g.check_model(embedder)
-        for name, files in groups.items():
-            r = add_files(g, embedder, name, files, warn=_err)
-            total.added, total.duplicates, total.bad = total.added + r.added, total.duplicates + r.duplicates, total.bad + r.bad
-        if total.bad and not total.added and not total.duplicates:
-            raise UserError(f"none of the {total.bad} images could be used ({_skipped(args.align)}); gallery unchanged")
-    print(f"added {total.added} {'aligned ' * args.align}images to {args.gallery} ({total.duplicates} already there, "
-          f"{total.bad} {_skipped(args.align)}); {g.count_identities()} identities")
+    gallery = Gallery.open(args.gallery)
+    recorded = gallery.info["model_path"]
+    model = args.model or (recorded if Path(recorded).is_file() else None)
+    results = gallery.add_many(groups, Recognizer(model, align=args.align), skip_bad=True, warn=_err)
+    added, dups, bad = (sum(getattr(r, k) for r in results) for k in ("added", "duplicates", "bad"))
+    print(f"added {added} {'aligned ' * args.align}images to {args.gallery} ({dups} already there, "
+          f"{bad} {_skipped(args.align)}); {len(gallery)} identities")
     return 0
 
 

@@ -3,8 +3,10 @@ the embedder aligns photos)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import UserError
 from ..imageio import BadImage
@@ -21,6 +23,21 @@ def file_hash(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def source_of(image) -> tuple[str, str | None]:
+    """(what the gallery records as the sample's file, its content hash): a resolved path, or
+    ``upload:<hash prefix>`` for bytes and arrays; hash None when a file cannot be read (decoding says why)."""
+    import hashlib
+
+    if isinstance(image, (str, Path)):
+        try:
+            return str(Path(image).resolve()), file_hash(image)
+        except OSError:
+            return str(image), None
+    data = bytes(image) if isinstance(image, (bytes, bytearray, memoryview)) else np.ascontiguousarray(image).tobytes()
+    digest = hashlib.sha256(data).hexdigest()
+    return f"upload:{digest[:16]}", digest
+
+
 @dataclass
 class AddReport:
     added: int = 0
@@ -28,28 +45,47 @@ class AddReport:
     bad: int = 0
 
 
-def add_files(gallery: Gallery, embedder, identity: str, files: list[Path], warn=print) -> AddReport:
-    """Hash, decode (bad files, and photos without a face when aligning, are skipped with a warning),
-    embed and add one identity's files."""
-    report = AddReport()
-    hashes = [file_hash(f) for f in files]
-    known = gallery.known_hashes(hashes)
-    images, keep_files, keep_hashes = [], [], []
-    for f, h in zip(files, hashes):
-        if h in known or h in keep_hashes:
-            report.duplicates += 1
+@dataclass
+class Decoded:
+    """One identity's images ready to add: new ones decoded, known contents counted, bad ones named."""
+
+    files: list[str] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
+    images: list[np.ndarray] = field(default_factory=list)
+    duplicates: int = 0
+    bad: list[str] = field(default_factory=list)
+
+
+def decode_samples(images: list, load, known_hashes, skip_bad: bool = True, warn=print) -> Decoded:
+    """Hash ``images`` (paths, bytes or arrays), skip contents already enrolled (``known_hashes(hashes)``) or
+    repeated, decode the rest with ``load(image, name)``; a BadImage is skipped with a warning (``skip_bad``)
+    or raised."""
+    out = Decoded()
+    sources = [source_of(im) for im in images]
+    known = known_hashes([h for _, h in sources if h is not None])
+    for i, (im, (label, h)) in enumerate(zip(images, sources)):
+        if h is not None and (h in known or h in out.hashes):
+            out.duplicates += 1
             continue
         try:
-            images.append(embedder.load(f))
+            out.images.append(load(im, str(im) if isinstance(im, (str, Path)) else f"image {i}"))
         except BadImage as e:
+            if not skip_bad:
+                raise
             warn(f"warning: skipped {e}")
-            report.bad += 1
+            out.bad.append(str(e))
             continue
-        keep_files.append(str(Path(f).resolve()))
-        keep_hashes.append(h)
-    if images:
-        report.added = gallery.add(identity, keep_files, keep_hashes, embedder.embed(images), aligned=embedder.align)
-    return report
+        out.files.append(label)
+        out.hashes.append(h)
+    return out
+
+
+def add_files(gallery: Gallery, embedder, identity: str, files: list[Path], warn=print) -> AddReport:
+    """Hash, decode (bad files, and photos without a face when aligning, are skipped with a warning),
+    embed and add one identity's files to an in-memory gallery."""
+    d = decode_samples(files, lambda f, _name: embedder.load(f), gallery.known_hashes, True, warn)
+    added = gallery.add(identity, d.files, d.hashes, embedder.embed(d.images), aligned=embedder.align) if d.images else 0
+    return AddReport(added, d.duplicates + len(d.images) - added, len(d.bad))
 
 
 def build_from_folder(folder: Path, embedder, template: str = "mean", index_type: str = "flat",
