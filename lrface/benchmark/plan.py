@@ -31,6 +31,7 @@ DESCRIPTIONS = {
     "ekd": "full EKD: evolutionary teacher + guided module pairs",
 }
 DEFAULT_METHODS = tuple(METHODS)
+RAW_PIXELS = "raw-pixels"  # the open-set benchmark's untrained row (benchmark/openset.py)
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Plan:
     methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
     ablations: dict[str, dict] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
+    verify: dict = field(default_factory=dict)  # {pairs, images}: the open-set benchmark (benchmark/openset.py)
 
     def method_overrides(self, name: str) -> dict:
         if name in METHODS:
@@ -55,9 +57,10 @@ def read_plan(path: str | Path) -> Plan:
     if not path.is_file():
         raise UserError(f"plan {path} not found; pass a file such as configs/face/celeba-wild-benchmark.yaml")
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    unknown = set(raw) - {"config", "data", "methods", "ablations", "set"} if isinstance(raw, dict) else {"(not a mapping)"}
+    keys = {"config", "data", "methods", "ablations", "set", "verify"}
+    unknown = set(raw) - keys if isinstance(raw, dict) else {"(not a mapping)"}
     if unknown:
-        raise UserError(f"plan {path}: unknown keys {sorted(unknown)}; use config, data, methods, ablations, set")
+        raise UserError(f"plan {path}: unknown keys {sorted(unknown)}; use {', '.join(sorted(keys))}")
     plan = Plan()
     if raw.get("config"):
         plan.config = (path.parent / raw["config"]).resolve()
@@ -69,6 +72,10 @@ def read_plan(path: str | Path) -> Plan:
             raise UserError(f"plan {path}: ablation {name} must map config keys to values")
         plan.ablations[str(name)] = sets
     plan.overrides = [f"{k}={json.dumps(v)}" for k, v in (raw.get("set") or {}).items()]
+    verify = raw.get("verify") or {}
+    if verify and (not isinstance(verify, dict) or set(verify) != {"pairs", "images"}):
+        raise UserError(f"plan {path}: verify needs exactly pairs (a pairs file) and images (its photo folder)")
+    plan.verify = {k: str(v) for k, v in verify.items()}
     return plan
 
 
@@ -93,13 +100,13 @@ def needs_teacher(sets: dict) -> bool:
 
 def check_methods(plan: Plan) -> list[str]:
     """Validate method names; put teacher-only before the methods that need it; returns the run order."""
-    known = list(METHODS) + list(plan.ablations)
+    known = list(METHODS) + list(plan.ablations) + ([RAW_PIXELS] if plan.verify else [])
     for name in plan.methods:
         if name not in known:
             raise UserError(f"unknown method {name!r}; choose from {', '.join(known)} (or add an --ablation)")
     if len(set(plan.methods)) != len(plan.methods):
         raise UserError(f"--methods lists a method twice: {','.join(plan.methods)}")
-    order = [m for m in plan.methods if m != "teacher-only"]
+    order = [m for m in plan.methods if m not in ("teacher-only", RAW_PIXELS)]
     needs = [i for i, m in enumerate(order) if needs_teacher(plan.method_overrides(m))]
     wanted = needs + ([plan.methods.index("teacher-only")] if "teacher-only" in plan.methods else [])
     if wanted:
@@ -107,7 +114,9 @@ def check_methods(plan: Plan) -> list[str]:
     return order
 
 
-def method_config(plan: Plan, name: str, data_dir: Path, teacher_run: Path | None):
+def method_config(plan: Plan, name: str, data_dir: Path | None, teacher_run: Path | None):
+    """The method's config: the plan's base config + common overrides + the method's; ``data_dir``
+    (the frozen set) replaces the data, None keeps the config's own (the open-set benchmark)."""
     from ..config import load_config
 
     sets = plan.method_overrides(name)
@@ -116,5 +125,6 @@ def method_config(plan: Plan, name: str, data_dir: Path, teacher_run: Path | Non
             raise UserError(f"method {name} needs the teacher-only run first")
         sets["teacher.checkpoint"] = str(teacher_run)
     overrides = list(plan.overrides) + [f"{k}={json.dumps(v)}" for k, v in sets.items()]
-    overrides += [f"data.path={data_dir}", "data.kind=packed", f"name={name}"]
+    overrides += [f"data.path={data_dir}", "data.kind=packed"] if data_dir is not None else []
+    overrides.append(f"name={name}")
     return load_config(plan.config, overrides)

@@ -101,6 +101,16 @@ def run(args: argparse.Namespace) -> int:
     parts += ["--jobs", str(args.jobs)] if args.jobs > 1 else []
     parts += ["--seeds", args.seeds] if seeds else []
     command = " ".join(shlex.quote(p) for p in parts)
+    if plan.verify:
+        from ..benchmark.openset import run_openset_benchmark
+
+        if seeds or args.jobs > 1:
+            raise UserError("a plan with verify (the open-set benchmark) runs one seed, one method at a time; "
+                            "drop --seeds/--jobs (set train.seed with --set for another seed)")
+        run_openset_benchmark(plan, Path(args.out), log_stderr, command)
+        print(Path(args.out, "results.md").read_text(encoding="utf-8"))
+        log_stderr(f"wrote {args.out}/results.md and results.json")
+        return 0
     if seeds:
         run_seeds(plan, Path(args.out), seeds, args.align, args.tsne_identities, log_stderr, command, args.jobs)
         print(Path(args.out, "summary.md").read_text(encoding="utf-8"))

@@ -23,7 +23,7 @@ def init_state(cfg) -> tuple[Path, dict]:
     path = resolve_checkpoint(cfg.init.run, cfg.init.which)
     state = load_checkpoint(path)
     old = state["config"]
-    for stream, sd in state["models"].items():
+    for stream in state["models"]:
         if stream not in ("teacher", "student"):
             continue
         want, have = getattr(cfg, stream), old.get(stream, {})
