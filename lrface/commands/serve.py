@@ -69,5 +69,6 @@ def run(args: argparse.Namespace) -> int:
         uvicorn.run(create_app(cfg, service), **common)
     else:
         os.environ[CONFIG_ENV] = json.dumps(asdict(cfg))
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # the worker processes import numpy afresh
         uvicorn.run("lrface.serve.app:app_from_env", factory=True, workers=args.workers, **common)
     return 0
