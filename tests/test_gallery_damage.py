@@ -41,3 +41,21 @@ def test_corrupt_sqlite_page_is_detected(tiny, tmp_path, capsys, template, fill)
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and ("damaged gallery metadata" in err[0] or "corrupt gallery metadata" in err[0]), err
         assert "rebuild with `lrface gallery build" in err[0]
+
+
+def test_metadata_missing_info_row_is_reported(tiny, tmp_path, capsys):
+    import sqlite3
+
+    images, labels = generated_faces(n_ids=3, per_id=3, seed=4)
+    folder = write_identity_folder(tmp_path / "faces", images, labels, ["a", "b", "c"])
+    g = tmp_path / "g"
+    assert main(["gallery", "build", str(folder), "--model", str(tiny[1]), "--out", str(g)]) == 0
+    meta = next(g.glob("meta-*.sqlite"))
+    size = meta.stat().st_size
+    with sqlite3.connect(meta) as conn:
+        conn.execute("DELETE FROM info WHERE key = 'model_path'")
+    assert meta.stat().st_size == size  # the pointer's size check still passes
+    capsys.readouterr()
+    assert main(["identify", str(next(folder.glob("a/*.png"))), "--gallery", str(g)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "info lacks model_path" in err[0] and "rebuild with" in err[0], err

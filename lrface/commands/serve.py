@@ -52,9 +52,12 @@ def run(args: argparse.Namespace) -> int:
     for name in ("max_bytes", "max_pixels", "workers", "threads"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
-    import uvicorn
+    try:
+        import uvicorn
 
-    from ..serve.app import CONFIG_ENV, ServeConfig, Service, create_app
+        from ..serve.app import CONFIG_ENV, ServeConfig, Service, create_app
+    except ImportError as e:
+        raise UserError(f"lrface serve needs the serve extra ({e.name} is missing): pip install 'lrface[serve]'") from None
 
     cfg = ServeConfig(gallery=args.gallery, model=args.model, token=args.token or os.environ.get("LRFACE_TOKEN"),
                       max_bytes=args.max_bytes, max_pixels=args.max_pixels, threads=args.threads)

@@ -35,6 +35,7 @@ from .vector_index import faiss_id_map, read_exact
 FORMAT = "lrface-gallery/1"
 POINTER = "gallery.json"
 REBUILD = "rebuild with `lrface gallery build FOLDER --out {root} --force`"
+INFO_KEYS = ("model_fingerprint", "model_path", "embedding_dim", "template", "index_type", "index_params")
 SCHEMA = """
 CREATE TABLE info(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE identities(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL);
@@ -135,6 +136,9 @@ def load_generation(root: Path, writable: bool = False) -> tuple[sqlite3.Connect
         else:
             conn = disk
         info = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM info")}
+        missing = sorted(set(INFO_KEYS) - set(info))
+        if missing:
+            raise KeyError(f"info lacks {', '.join(missing)}")
         table = "identities" if info["template"] == "mean" else "samples"
         count = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
         dim = int(info["embedding_dim"])
