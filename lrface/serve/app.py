@@ -250,7 +250,12 @@ class BodyLimit:
 
 
 def create_app(cfg: ServeConfig, service: Service | None = None) -> Starlette:
+    import logging
+
     from starlette.middleware import Middleware
+
+    for name in ("python_multipart", "multipart"):  # a malformed upload is the client's 400, not server log noise
+        logging.getLogger(name).setLevel(logging.ERROR)
 
     app = Starlette(
         routes=[Route("/health", health, methods=["GET"]),
