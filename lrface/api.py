@@ -216,6 +216,7 @@ class Gallery:
         self._stamp = generation_stamp(self.path)
         self.core = core if core is not None else Core.open(self.path)
         self._recognizer: Recognizer | None = None
+        self._writable = None  # (stamp, in-memory writable copy) of the generation this object last wrote
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
@@ -367,11 +368,14 @@ class Gallery:
     def _change(self, edit):
         """Apply ``edit`` to the newest generation under the writer lock and publish the result."""
         from .inference.gallery import Gallery as Core
-        from .inference.gallery_store import writer_lock
+        from .inference.gallery_store import generation_stamp, writer_lock
 
         with writer_lock(self.path):
-            g = Core.open(self.path, writable=True)
+            stamp = generation_stamp(self.path)
+            cached, self._writable = self._writable, None  # dropped unless this edit is saved
+            g = cached[1] if cached is not None and cached[0] == stamp else Core.open(self.path, writable=True)
             result = edit(g)
             g.save(self.path)
+            self._writable = (generation_stamp(self.path), g)  # the next edit skips re-reading what we wrote
         self.refresh()
         return result

@@ -50,13 +50,14 @@ def is_gallery(path: str | Path) -> bool:
     return (Path(path) / POINTER).is_file()
 
 
-def generation_stamp(root: Path) -> tuple[int, int] | None:
-    """A cheap token that changes whenever a new generation is published (the pointer is replaced)."""
+def generation_stamp(root: Path) -> bytes | None:
+    """A cheap token that changes whenever a new generation is published: the pointer's bytes, which name
+    the generation's random file names (inode and mtime can repeat across quick replacements)."""
     try:
-        st = os.stat(root / POINTER)
+        with open(root / POINTER, "rb") as fh:
+            return fh.read()
     except OSError:
         return None
-    return st.st_ino, st.st_mtime_ns
 
 
 @contextlib.contextmanager
