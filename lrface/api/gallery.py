@@ -1,204 +1,14 @@
-"""The public Python API: ``from lrface import Recognizer, Gallery`` (torch-free unless ``align=True``).
-
-    from lrface import Gallery, Recognizer
-
-    rec = Recognizer("student.onnx")                 # Recognizer() uses the packaged model
-    gallery = Gallery.create("people.gallery", rec)  # or Gallery.open("people.gallery")
-    gallery.add("Ann", ["ann1.png", "ann2.png"])
-    gallery.calibrate(far=0.01)                      # threshold for "unknown", stored in the gallery
-    [result] = rec.identify(["probe.png"], gallery)
-    print(result.identity, result.score, result.threshold_source)
-    same, score = rec.verify("a.png", "b.png", threshold=0.6)
-
-Images are file paths, encoded bytes (an upload) or uint8 RGB arrays (H x W x 3). The CLI
-(`lrface identify|verify|embed|gallery`) and the HTTP service call these classes.
-"""
+"""`Gallery`: a gallery directory through the API: read one generation, write new ones under the lock."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
-
-ImageLike = str | Path | bytes | np.ndarray
-UNKNOWN = "unknown"
-NO_THRESHOLD = "none (the best match is always named)"
-
-
-@dataclass(frozen=True)
-class Match:
-    identity: str
-    score: float
-
-
-@dataclass(frozen=True)
-class Identification:
-    """One probe's answer: ``identity`` is the best match, or "unknown" when its score is below the threshold."""
-
-    identity: str
-    score: float | None
-    matches: list[Match]
-    threshold: float | None
-    threshold_source: str
-    probe: str | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Verification:
-    """1:1 answer; unpacks as ``same, score = ...``."""
-
-    same: bool
-    score: float
-    threshold: float
-    threshold_source: str
-
-    def __iter__(self):
-        return iter((self.same, self.score))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Enrolment:
-    """What :meth:`Gallery.add` did: samples added, duplicates of enrolled files, bad images skipped."""
-
-    identity: str
-    added: int
-    duplicates: int
-    bad: int = 0
-    skipped: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def _name(image: ImageLike, i: int) -> str:
-    return str(image) if isinstance(image, (str, Path)) else f"image {i}"
-
-
-class Recognizer:
-    """An exported lrface student (ONNX Runtime): embed, verify and identify face images.
-
-    ``model``: a path to an exported ``student.onnx``, a packaged model name, or None for the
-    packaged default. ``align``: images are raw photos (MTCNN detection + alignment; imports torch).
-    ``threads``: ONNX Runtime intra-op threads (0: one per core)."""
-
-    def __init__(self, model: str | Path | None = None, *, align: bool = False, threads: int = 0):
-        from .inference.embedder import Embedder
-        from .pretrained import resolve_model
-
-        self.embedder = Embedder(resolve_model(None if model is None else str(model)), align=align, threads=threads)
-
-    @classmethod
-    def from_embedder(cls, embedder) -> Recognizer:
-        rec = cls.__new__(cls)
-        rec.embedder = embedder
-        return rec
-
-    @property
-    def model_path(self) -> Path:
-        return self.embedder.path
-
-    @property
-    def fingerprint(self) -> str:
-        return self.embedder.fingerprint
-
-    @property
-    def dim(self) -> int:
-        return self.embedder.dim
-
-    def load(self, image: ImageLike, name: str | None = None, max_pixels: int | None = None) -> np.ndarray:
-        """One image -> uint8 RGB at the model's input size; BadImage (a UserError) names what is wrong."""
-        from .imageio import MAX_PIXELS, BadImage
-
-        if isinstance(image, (str, Path)):
-            return self.embedder.load(image)
-        if isinstance(image, (bytes, bytearray, memoryview)):
-            return self.embedder.load_bytes(bytes(image), name or "upload", max_pixels or MAX_PIXELS)
-        arr = np.asarray(image)
-        if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
-            raise BadImage(name or "array", "odd-shape", f"expected a uint8 RGB array H x W x 3, got {arr.dtype} {arr.shape}")
-        return self.embedder.prepare(arr, name or "array")
-
-    def embed(self, images: ImageLike | list[ImageLike]) -> np.ndarray:
-        """Images (one, or a list) -> float32 N x D L2-normalised embeddings (cosine = dot product)."""
-        images = _as_list(images)
-        if len(images) == 0:
-            raise UserError("no images to embed")
-        return self.embedder.embed([self.load(im, _name(im, i)) for i, im in enumerate(images)])
-
-    def verify(self, a: ImageLike, b: ImageLike, threshold: float | None = None,
-               gallery: Gallery | str | Path | None = None) -> Verification:
-        """Are ``a`` and ``b`` the same person? ``same`` when the cosine score >= the threshold: ``threshold``,
-        else the verify threshold calibrated in ``gallery`` (see :meth:`Gallery.calibrate`)."""
-        from .inference.threshold import accepts
-
-        if threshold is None and gallery is None:
-            raise UserError("no verification threshold: pass threshold=T (--threshold T) or a gallery calibrated "
-                            "with `lrface gallery calibrate G --far 0.01` (--gallery G)")
-        if gallery is not None:
-            gallery = _as_gallery(gallery)
-            gallery.check_model(self)
-            value, source = gallery.threshold(threshold, "verify")
-        else:
-            value, source = _explicit(threshold)
-        if value is None:
-            raise UserError(f"{gallery.path} has no calibrated threshold; run `lrface gallery calibrate {gallery.path} --far 0.01` "
-                            "or pass --threshold")
-        e = self.embed([a, b])
-        score = float(e[0] @ e[1])
-        return Verification(same=bool(accepts(score, value)), score=score, threshold=value, threshold_source=source)
-
-    def identify(self, probes: ImageLike | list[ImageLike], gallery: Gallery | str | Path, top_k: int = 5,
-                 threshold: float | None = None) -> list[Identification]:
-        """Top-k identities per probe; "unknown" below ``threshold`` (default: the gallery's calibrated one)."""
-        gallery = _as_gallery(gallery)
-        gallery.check_model(self)
-        probes = _as_list(probes)
-        results = gallery.search(self.embed(probes), top_k, threshold)
-        return [_with_probe(r, _name(p, i)) for i, (r, p) in enumerate(zip(results, probes))]
-
-
-def decide(matches: list[tuple[str, float]], threshold: float | None, source: str) -> Identification:
-    """One probe's answer from its ranked (identity, score) matches: the best identity when its score is
-    accepted (``score >= threshold``, :func:`lrface.inference.threshold.accepts`), else "unknown"."""
-    from .inference.threshold import accepts
-
-    best = matches[0][1] if matches else None
-    name = matches[0][0] if matches and accepts(best, threshold) else UNKNOWN
-    return Identification(name, best, [Match(n, s) for n, s in matches], threshold, source)
-
-
-def _as_list(images) -> list:
-    """One image (path, bytes, H x W x 3 array) or a sequence of them -> a list."""
-    if isinstance(images, (str, Path, bytes)) or (isinstance(images, np.ndarray) and images.ndim == 3):
-        return [images]
-    return list(images)
-
-
-def _with_probe(r: Identification, probe: str) -> Identification:
-    return Identification(r.identity, r.score, r.matches, r.threshold, r.threshold_source, probe)
-
-
-def _explicit(threshold: float | None) -> tuple[float | None, str]:
-    import math
-
-    if threshold is None:
-        return None, NO_THRESHOLD
-    if not math.isfinite(threshold):
-        raise UserError(f"threshold {threshold} is not a finite number; pass a cosine score such as 0.5")
-    return float(threshold), "given (--threshold / threshold=)"
-
-
-def _as_gallery(gallery) -> Gallery:
-    return gallery if isinstance(gallery, Gallery) else Gallery.open(gallery)
+from ..errors import UserError
+from .recognizer import ImageLike, Recognizer, as_list
+from .results import NO_THRESHOLD, Enrolment, Identification, decide, explicit_threshold
 
 
 class Gallery:
@@ -209,8 +19,8 @@ class Gallery:
     new generation under the gallery's writer lock, so concurrent readers never see half an update."""
 
     def __init__(self, path: str | Path, core=None):
-        from .inference.gallery import Gallery as Core
-        from .inference.gallery_store import generation_stamp
+        from ..inference.gallery import Gallery as Core
+        from ..inference.gallery_store import generation_stamp
 
         self.path = Path(path)
         self._stamp = generation_stamp(self.path)
@@ -227,8 +37,8 @@ class Gallery:
     def create(cls, path: str | Path, recognizer: Recognizer | None = None, template: str = "mean",
                index: str = "flat", exist_ok: bool = False) -> Gallery:
         """A new empty gallery at ``path`` bound to ``recognizer``'s model (default: the packaged model)."""
-        from .inference.gallery import Gallery as Core
-        from .inference.gallery_store import is_gallery, writer_lock
+        from ..inference.gallery import Gallery as Core
+        from ..inference.gallery_store import is_gallery, writer_lock
 
         path = Path(path)
         if is_gallery(path):
@@ -252,8 +62,8 @@ class Gallery:
 
     def refresh(self) -> bool:
         """Re-open when a newer generation has been published; True when it changed."""
-        from .inference.gallery import Gallery as Core
-        from .inference.gallery_store import generation_stamp
+        from ..inference.gallery import Gallery as Core
+        from ..inference.gallery_store import generation_stamp
 
         stamp = generation_stamp(self.path)
         if stamp == self._stamp:
@@ -301,7 +111,7 @@ class Gallery:
         """(threshold, where it came from): ``explicit``, else the calibrated ``kind`` threshold (of ``core``, a
         generation already in use, by default the current one), else none."""
         if explicit is not None:
-            return _explicit(explicit)
+            return explicit_threshold(explicit)
         cal = (core or self.core).info.get("calibration")
         if cal and cal.get(f"{kind}_threshold") is not None:
             return float(cal[f"{kind}_threshold"]), (f"gallery calibration (FAR {cal['far']:g} on {cal['identities']} "
@@ -327,15 +137,15 @@ class Gallery:
                  skip_bad: bool = False, warn=None, max_pixels: int | None = None) -> list[Enrolment]:
         """:meth:`add` for several identities, written as one new generation. Images are decoded and embedded
         before the writer lock is taken; UserError (gallery unchanged) when none of them could be used."""
-        from .inference.enrol import decode_samples
-        from .inference.folders import check_identity_name
+        from ..inference.enrol import decode_samples
+        from ..inference.folders import check_identity_name
 
         recognizer = recognizer or self.recognizer()
         self.check_model(recognizer)
         decoded = {}
         for identity, images in groups.items():
             identity = check_identity_name(identity)
-            images = _as_list(images)
+            images = as_list(images)
             if not images:
                 raise UserError(f"no images to add for {identity!r}")
             decoded[identity] = decode_samples(images, lambda im, name: recognizer.load(im, name, max_pixels),
@@ -361,14 +171,14 @@ class Gallery:
     def calibrate(self, far: float = 0.01, seed: int = 0) -> dict:
         """Choose and store the identify/verify thresholds at false-alarm rate ``far`` (see
         :mod:`lrface.inference.calibrate` for the method); returns the stored record."""
-        from .inference.calibrate import calibrate
+        from ..inference.calibrate import calibrate
 
         return self._change(lambda g: calibrate(g, far, seed))
 
     def _change(self, edit):
         """Apply ``edit`` to the newest generation under the writer lock and publish the result."""
-        from .inference.gallery import Gallery as Core
-        from .inference.gallery_store import generation_stamp, writer_lock
+        from ..inference.gallery import Gallery as Core
+        from ..inference.gallery_store import generation_stamp, writer_lock
 
         with writer_lock(self.path):
             stamp = generation_stamp(self.path)

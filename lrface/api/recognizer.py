@@ -1,0 +1,120 @@
+"""`Recognizer`: an exported student (ONNX Runtime) that embeds, verifies and identifies face images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import UserError
+from .results import Identification, Verification, explicit_threshold
+
+if TYPE_CHECKING:
+    from .gallery import Gallery
+
+ImageLike = str | Path | bytes | np.ndarray
+
+
+def image_name(image: ImageLike, i: int) -> str:
+    return str(image) if isinstance(image, (str, Path)) else f"image {i}"
+
+
+def as_list(images) -> list:
+    """One image (path, bytes, H x W x 3 array) or a sequence of them -> a list."""
+    if isinstance(images, (str, Path, bytes)) or (isinstance(images, np.ndarray) and images.ndim == 3):
+        return [images]
+    return list(images)
+
+
+class Recognizer:
+    """An exported lrface student (ONNX Runtime): embed, verify and identify face images.
+
+    ``model``: a path to an exported ``student.onnx``, a packaged model name, or None for the
+    packaged default. ``align``: images are raw photos (MTCNN detection + alignment; imports torch).
+    ``threads``: ONNX Runtime intra-op threads (0: one per core)."""
+
+    def __init__(self, model: str | Path | None = None, *, align: bool = False, threads: int = 0):
+        from ..inference.embedder import Embedder
+        from ..pretrained import resolve_model
+
+        self.embedder = Embedder(resolve_model(None if model is None else str(model)), align=align, threads=threads)
+
+    @classmethod
+    def from_embedder(cls, embedder) -> Recognizer:
+        rec = cls.__new__(cls)
+        rec.embedder = embedder
+        return rec
+
+    @property
+    def model_path(self) -> Path:
+        return self.embedder.path
+
+    @property
+    def fingerprint(self) -> str:
+        return self.embedder.fingerprint
+
+    @property
+    def dim(self) -> int:
+        return self.embedder.dim
+
+    def load(self, image: ImageLike, name: str | None = None, max_pixels: int | None = None) -> np.ndarray:
+        """One image -> uint8 RGB at the model's input size; BadImage (a UserError) names what is wrong."""
+        from ..imageio import MAX_PIXELS, BadImage
+
+        if isinstance(image, (str, Path)):
+            return self.embedder.load(image)
+        if isinstance(image, (bytes, bytearray, memoryview)):
+            return self.embedder.load_bytes(bytes(image), name or "upload", max_pixels or MAX_PIXELS)
+        arr = np.asarray(image)
+        if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+            raise BadImage(name or "array", "odd-shape", f"expected a uint8 RGB array H x W x 3, got {arr.dtype} {arr.shape}")
+        return self.embedder.prepare(arr, name or "array")
+
+    def embed(self, images: ImageLike | list[ImageLike]) -> np.ndarray:
+        """Images (one, or a list) -> float32 N x D L2-normalised embeddings (cosine = dot product)."""
+        images = as_list(images)
+        if len(images) == 0:
+            raise UserError("no images to embed")
+        return self.embedder.embed([self.load(im, image_name(im, i)) for i, im in enumerate(images)])
+
+    def verify(self, a: ImageLike, b: ImageLike, threshold: float | None = None,
+               gallery: Gallery | str | Path | None = None) -> Verification:
+        """Are ``a`` and ``b`` the same person? ``same`` when the cosine score >= the threshold: ``threshold``,
+        else the verify threshold calibrated in ``gallery`` (see :meth:`Gallery.calibrate`)."""
+        from ..inference.threshold import accepts
+
+        if threshold is None and gallery is None:
+            raise UserError("no verification threshold: pass threshold=T (--threshold T) or a gallery calibrated "
+                            "with `lrface gallery calibrate G --far 0.01` (--gallery G)")
+        if gallery is not None:
+            gallery = _as_gallery(gallery)
+            gallery.check_model(self)
+            value, source = gallery.threshold(threshold, "verify")
+        else:
+            value, source = explicit_threshold(threshold)
+        if value is None:
+            raise UserError(f"{gallery.path} has no calibrated threshold; run `lrface gallery calibrate {gallery.path} --far 0.01` "
+                            "or pass --threshold")
+        e = self.embed([a, b])
+        score = float(e[0] @ e[1])
+        return Verification(same=bool(accepts(score, value)), score=score, threshold=value, threshold_source=source)
+
+    def identify(self, probes: ImageLike | list[ImageLike], gallery: Gallery | str | Path, top_k: int = 5,
+                 threshold: float | None = None) -> list[Identification]:
+        """Top-k identities per probe; "unknown" below ``threshold`` (default: the gallery's calibrated one)."""
+        gallery = _as_gallery(gallery)
+        gallery.check_model(self)
+        probes = as_list(probes)
+        results = gallery.search(self.embed(probes), top_k, threshold)
+        return [_with_probe(r, image_name(p, i)) for i, (r, p) in enumerate(zip(results, probes))]
+
+
+def _with_probe(r: Identification, probe: str) -> Identification:
+    return Identification(r.identity, r.score, r.matches, r.threshold, r.threshold_source, probe)
+
+
+def _as_gallery(gallery) -> Gallery:
+    from .gallery import Gallery
+
+    return gallery if isinstance(gallery, Gallery) else Gallery.open(gallery)

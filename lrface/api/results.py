@@ -1,0 +1,81 @@
+"""What the API returns: plain dataclasses, and the one decision rule that turns ranked matches into an answer."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from ..errors import UserError
+
+UNKNOWN = "unknown"
+NO_THRESHOLD = "none (the best match is always named)"
+
+
+@dataclass(frozen=True)
+class Match:
+    identity: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Identification:
+    """One probe's answer: ``identity`` is the best match, or "unknown" when its score is below the threshold."""
+
+    identity: str
+    score: float | None
+    matches: list[Match]
+    threshold: float | None
+    threshold_source: str
+    probe: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """1:1 answer; unpacks as ``same, score = ...``."""
+
+    same: bool
+    score: float
+    threshold: float
+    threshold_source: str
+
+    def __iter__(self):
+        return iter((self.same, self.score))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """What :meth:`Gallery.add` did: samples added, duplicates of enrolled files, bad images skipped."""
+
+    identity: str
+    added: int
+    duplicates: int
+    bad: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def decide(matches: list[tuple[str, float]], threshold: float | None, source: str) -> Identification:
+    """One probe's answer from its ranked (identity, score) matches: the best identity when its score is
+    accepted (``score >= threshold``, :func:`lrface.inference.threshold.accepts`), else "unknown"."""
+    from ..inference.threshold import accepts
+
+    best = matches[0][1] if matches else None
+    name = matches[0][0] if matches and accepts(best, threshold) else UNKNOWN
+    return Identification(name, best, [Match(n, s) for n, s in matches], threshold, source)
+
+
+def explicit_threshold(threshold: float | None) -> tuple[float | None, str]:
+    import math
+
+    if threshold is None:
+        return None, NO_THRESHOLD
+    if not math.isfinite(threshold):
+        raise UserError(f"threshold {threshold} is not a finite number; pass a cosine score such as 0.5")
+    return float(threshold), "given (--threshold / threshold=)"
