@@ -228,3 +228,35 @@ def test_import_lrface_api_imports_no_torch():
             "import lrface.serve.app; assert 'torch' not in sys.modules, 'torch imported'; print('ok')")
     r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+def test_readers_never_fail_while_a_writer_publishes_generations(tiny, faces, tmp_path):
+    import threading
+
+    gal, _probes = faces
+    g = lrface.Gallery.create(tmp_path / "g", lrface.Recognizer(tiny[1]))
+    g.add("Bob", sorted((gal / "Bob").glob("*.png")))
+    images, _ = generated_faces(n_ids=40, per_id=1, seed=7)
+    done, errors, opened = threading.Event(), [], [0]
+
+    def write():
+        try:
+            for i, im in enumerate(images):
+                g.add(f"w{i}", [im])
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    last = 0
+    while not done.is_set():
+        try:
+            n = len(lrface.Gallery.open(tmp_path / "g"))  # old generations' files vanish under readers
+        except UserError as e:
+            errors.append(str(e))
+            continue
+        assert n >= last  # a reader never sees an older generation than one it already saw
+        last, opened[0] = n, opened[0] + 1
+    writer.join()
+    assert not errors, errors[:3]
+    assert opened[0] > 5 and len(lrface.Gallery.open(tmp_path / "g")) == 41

@@ -68,14 +68,7 @@ class Gallery:
         stamp = generation_stamp(self.path)
         if stamp == self._stamp:
             return False
-        for attempt in range(5):  # a writer may publish again (and drop our files) while we read
-            try:
-                core = Core.open(self.path)
-                break
-            except UserError:
-                if attempt == 4:
-                    raise
-                stamp = generation_stamp(self.path)
+        core = Core.open(self.path)  # at least the generation of ``stamp``: a newer one only means one more refresh
         self.core, self._stamp = core, stamp
         return True
 

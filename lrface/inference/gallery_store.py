@@ -34,6 +34,7 @@ from .vector_index import faiss_id_map, read_exact
 
 FORMAT = "lrface-gallery/1"
 POINTER = "gallery.json"
+READ_RETRIES = 10  # re-reads when a writer publishes a new generation while a reader opens the old one
 REBUILD = "rebuild with `lrface gallery build FOLDER --out {root} --force`"
 INFO_KEYS = ("model_fingerprint", "model_path", "embedding_dim", "template", "index_type", "index_params")
 SCHEMA = """
@@ -93,7 +94,11 @@ def _pointer_files(root: Path) -> dict[str, Path]:
     if ptr.get("format") != FORMAT:
         raise UserError(f"{root}: gallery format {ptr.get('format')!r} is not {FORMAT}; {REBUILD.format(root=root)}")
     for what, path in files.items():
-        if not path.is_file() or path.stat().st_size != sizes.get(path.name):
+        try:
+            size = path.stat().st_size if path.is_file() else None
+        except OSError:  # removed by a writer between the two calls
+            size = None
+        if size is None or size != sizes.get(path.name):
             raise UserError(f"{path}: gallery {what} file missing or truncated; {REBUILD.format(root=root)}")
     return files
 
@@ -117,7 +122,20 @@ def load_generation(root: Path, writable: bool = False) -> tuple[sqlite3.Connect
     """(metadata connection, index, info) of the current generation; UserError naming the fix on any damage.
 
     ``writable`` copies the metadata into memory (for add/remove + save) and loads the FAISS index even for
-    flat galleries; read-only flat galleries get :class:`ExactIP` over ``vectors-<gen>.npz``."""
+    flat galleries; read-only flat galleries get :class:`ExactIP` over ``vectors-<gen>.npz``. A reader that
+    loses the race with a writer (the generation it started reading was replaced and its files removed)
+    reads the new generation instead of reporting damage."""
+    for _attempt in range(READ_RETRIES):
+        before = generation_stamp(root)
+        try:
+            return _load_generation(root, writable)
+        except UserError:
+            if generation_stamp(root) == before:
+                raise
+    return _load_generation(root, writable)
+
+
+def _load_generation(root: Path, writable: bool) -> tuple[sqlite3.Connection, object, dict]:
     files = _pointer_files(root)
     index = _read_index(files, root, writable)
     meta = files["meta"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 
 import numpy as np
 
@@ -100,6 +101,11 @@ class ExactIP:
         return np.take_along_axis(top_scores, order, axis=1), self.ids[np.take_along_axis(top, order, axis=1)]
 
 
+_NPZ_LOCK = threading.Lock()
+
+
 def read_exact(path) -> ExactIP:
-    with np.load(path, allow_pickle=False) as z:
+    # one reader at a time: np.load parses headers with ast.literal_eval, whose recursion check CPython 3.11
+    # keeps in shared state, so two threads parsing at once can fail with "AST constructor recursion depth"
+    with _NPZ_LOCK, np.load(path, allow_pickle=False) as z:
         return ExactIP(np.asarray(z["ids"], np.int64), np.ascontiguousarray(z["vectors"], np.float32))
