@@ -244,3 +244,18 @@ def test_serve_bad_start_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "lrface", "serve", "--gallery", str(tmp_path / "missing")], check=False, cwd=REPO,
                        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "gallery not found" in r.stderr
+
+
+def test_calibration_by_the_cli_is_picked_up_and_reported(served):  # last: it changes the served gallery
+    port, g, probes, _ = served
+    cal = json.loads(run_lrface("gallery", "calibrate", g, "--far", "0.05", "--json").stdout)
+    status, h = request(port, "GET", "/health")
+    assert h["thresholds"]["identify"]["value"] == cal["identify_threshold"]
+    assert h["thresholds"]["verify"]["source"].startswith("gallery calibration (FAR 0.05")
+    status, r = request(port, "POST", "/identify", [("image", (probes / "Bob" / "0013.png").read_bytes())])
+    assert status == 200 and r["threshold"] == cal["identify_threshold"]
+    assert r["identity"] == ("Bob" if r["score"] >= cal["identify_threshold"] else "unknown")
+    a, b = (probes / "Bob" / "0013.png").read_bytes(), (probes / "Bob" / "0014.png").read_bytes()
+    status, v = request(port, "POST", "/verify", [("a", a), ("b", b)])
+    assert status == 200 and v["threshold"] == cal["verify_threshold"]
+    assert v["same"] == (v["score"] >= cal["verify_threshold"])
