@@ -40,10 +40,15 @@ class FaceDetector:
             groups.setdefault((im.shape, round(float(m))), []).append(i)
         m = self._mtcnn
         with self._torch.inference_mode():
-            for (_, minsize), idx in groups.items():
+            for (shape, minsize), idx in groups.items():
+                minsize = max(12, minsize)
+                if min(shape[:2]) * 12 / minsize < 12:  # no pyramid level holds MTCNN's 12 px window: no face
+                    for i in idx:
+                        out[i] = Faces(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2)))
+                    continue
                 for s in range(0, len(idx), self.batch_size):
                     part = idx[s:s + self.batch_size]
-                    boxes, points = detect_face(np.stack([images[i] for i in part]), max(12, minsize), m.pnet, m.rnet,
+                    boxes, points = detect_face(np.stack([images[i] for i in part]), minsize, m.pnet, m.rnet,
                                                 m.onet, self.thresholds, self.factor, "cpu")
                     for i, b, p in zip(part, boxes, points):
                         b = np.asarray(b, dtype=np.float64).reshape(-1, 5)

@@ -11,6 +11,7 @@ import re
 import shutil
 import sys
 import warnings
+import zipfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -124,6 +125,11 @@ def made_by(out: str | Path, cfg: PrepareConfig, kind: str, root: str | Path) ->
         return False
 
 
+def min_side(size: int) -> int:
+    """Fewest pixels an image side needs to be prepared at ``size`` (a quarter of it, at least 4)."""
+    return max(4, size // 4)
+
+
 def _load(path: Path):
     """(image, sha1 of the file, '') or (None, '', reason)."""
     try:
@@ -209,6 +215,9 @@ class _Processor:
             if image is None:
                 statuses[i] = f"skipped:{reason}"
                 continue
+            if min(image.shape[:2]) < min_side(cfg.size):
+                statuses[i] = "skipped:too-small"
+                continue
             pts = None if it.points is None else np.round(it.points, 2).tolist()
             dupkeys[i] = f"{digest}:{json.dumps([it.box, pts])}"
             if dupkeys[i] in seen:
@@ -240,13 +249,18 @@ def _save_chunk(path: Path, low, statuses, dupkeys, preview_idx, preview_crops) 
     atomic_write(path, write)
 
 
-def _load_chunk(path: Path):
+def _load_chunk(path: Path, n: int, size: int):
+    """A finished work chunk of ``n`` items, or None when it is missing or damaged (then it is redone)."""
     try:
         with np.load(path) as z:
             meta = json.loads(str(z["meta"]))
-            return z["low"], meta["status"], meta["dup"], z["preview_idx"], z["preview"]
-    except (OSError, ValueError, KeyError, EOFError, json.JSONDecodeError):
+            low, status, dup, pidx, preview = z["low"], meta["status"], meta["dup"], z["preview_idx"], z["preview"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, TypeError):
         return None
+    if (low.shape != (n, size, size, 3) or len(status) != n or len(dup) != n or len(pidx) != len(preview)
+            or any(not 0 <= j < n for j in pidx.tolist())):
+        return None
+    return low, status, dup, pidx, preview
 
 
 def _natural(name: str):
@@ -327,8 +341,8 @@ def prepare(items: list[Item], out: str | Path, cfg: PrepareConfig, kind: str, r
         for c in range(n_chunks):
             chunk = items[c * cfg.chunk_size:(c + 1) * cfg.chunk_size]
             path = work / f"chunk_{c:05d}.npz"
-            cached = _load_chunk(path) if path.is_file() else None
-            if cached is None or len(cached[1]) != len(chunk):
+            cached = _load_chunk(path, len(chunk), cfg.size) if path.is_file() else None
+            if cached is None:
                 processor = processor or _Processor(cfg)
                 cached = _process_chunk(chunk, processor, pool, seen, cfg, PREVIEW_COUNT - len(preview_crops), bar)
                 _save_chunk(path, *cached)
@@ -404,6 +418,9 @@ def _finish(items, out, cfg, kind, root, lows, statuses, preview_crops, preview_
     if singles:
         warnings.append(f"{len(singles)} identities have a single image (kept; they cannot be tested): "
                         f"{', '.join(singles[:10])}{' ...' if len(singles) > 10 else ''}")
+    if counts.get("skipped:too-small"):
+        warnings.append(f"{counts['skipped:too-small']} images with a side under {min_side(cfg.size)} px (too small "
+                        "to hold a face) skipped; see items.csv")
     if counts.get("skipped:duplicate"):
         warnings.append(f"{counts['skipped:duplicate']} duplicate files (same content) skipped; see items.csv")
     return Result(out, counts, {k: len(v[1]) for k, v in splits.items()}, len(class_names), resumed, processed, warnings)

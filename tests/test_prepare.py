@@ -401,6 +401,39 @@ def test_interrupted_run_resumes_without_redoing_work(tmp_path, astronaut, monke
     assert not (out / ".work").exists()
 
 
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "wrong-length"])
+def test_a_damaged_work_chunk_is_redone(tmp_path, astronaut, monkeypatch, damage):
+    root = tmp_path / "faces"
+    for k in range(8):
+        save(root / f"id{k % 2}" / f"{k}.png", paste(astronaut, canvas=(180, 180), at=(5 + k, 10), tint=k)[0])
+    items = read_folder(root)
+    cfg = dict(workers=1, batch_size=4, chunk_size=4, split_fraction=0.25)
+    real_save = pipeline._save_chunk
+
+    def save_then_die(path, *a):
+        real_save(path, *a)
+        raise KeyboardInterrupt   # killed after the first chunk was saved
+
+    monkeypatch.setattr(pipeline, "_save_chunk", save_then_die)
+    out = tmp_path / "set"
+    with pytest.raises(KeyboardInterrupt):
+        prepare(items, out, PrepareConfig(**cfg), "folder", root, progress=False)
+    monkeypatch.setattr(pipeline, "_save_chunk", real_save)
+    chunk = out / ".work" / "chunk_00000.npz"
+    data = chunk.read_bytes()
+    if damage == "truncated":
+        chunk.write_bytes(data[:len(data) // 2])
+    elif damage == "garbage":
+        chunk.write_bytes(b"PK\x03\x04" + os.urandom(300))
+    else:
+        with np.load(chunk) as z:
+            parts = dict(z)
+        parts["low"] = parts["low"][:1]
+        np.savez(open(chunk, "wb"), **parts)
+    result = prepare(items, out, PrepareConfig(**cfg), "folder", root, progress=False)
+    assert (result.resumed, result.processed) == (0, 8) and len(read_packed_set(out).splits["train"][1]) == 6
+
+
 def test_kill_9_mid_run_then_rerun_completes(tmp_path, astronaut):
     root = tmp_path / "faces"
     for k in range(40):
@@ -417,9 +450,11 @@ def test_kill_9_mid_run_then_rerun_completes(tmp_path, astronaut):
                 break
             time.sleep(0.05)
         time.sleep(0.5)
+        assert proc.poll() is None, "the first run ended before the kill; the test would prove nothing"
         proc.kill()
     finally:
         proc.wait()
+    assert proc.returncode == -9 and not is_packed_set(out) and (out / ".work" / "run.json").exists()
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     ps = read_packed_set(out)
@@ -446,3 +481,27 @@ def test_albumentations_makes_no_network_call_on_import():
     env = {k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-500:]
+
+
+def test_tiny_and_degenerate_images_are_skipped_and_counted(tmp_path, astronaut, capsys):
+    """1x1 and 5000x1 are skipped as too small, a 16x16 crop goes through MTCNN (no crash) to the box
+    fallback; the run ends normally and items.csv counts each."""
+    root = tmp_path / "faces"
+    save(root / "a" / "face.png", paste(astronaut, canvas=(200, 200), at=(20, 20))[0])
+    rng = np.random.default_rng(0)
+    for name, shape in (("dot", (1, 1)), ("line", (1, 5000)), ("crop", (16, 16))):
+        save(root / "b" / f"{name}.png", rng.integers(0, 255, (*shape, 3), dtype=np.uint8))
+    rc, _, err = run_cli(["prepare", "folder", str(root), "--out", str(tmp_path / "o"), "--workers", "1"], capsys)
+    assert rc == 0, err
+    status = {r["source"]: r["status"] for r in items_csv(tmp_path / "o")}
+    assert status == {"a/face.png": "aligned", "b/crop.png": "box-only", "b/dot.png": "skipped:too-small",
+                      "b/line.png": "skipped:too-small"}
+    assert "2 images with a side under 4 px" in err and "Traceback" not in err
+
+
+def test_detector_finds_no_face_in_images_below_its_window():
+    from data_prep.detect import FaceDetector
+
+    det = FaceDetector(batch_size=2)
+    found = det.detect([np.zeros((16, 16, 3), np.uint8), np.zeros((11, 400, 3), np.uint8)], [20, 12])
+    assert [len(f) for f in found] == [0, 0]
