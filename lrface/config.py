@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -117,7 +118,7 @@ class OptimConfig:
     nesterov: bool = False
     milestones: list = field(default_factory=lambda: [75, 130, 180])
     gamma: float = 0.1
-    warmup_epochs: int = 0
+    warmup_epochs: int = 0      # lr rises linearly from lr/n to lr over the first n epochs
     teacher_milestones: list = field(default_factory=list)  # the trained teacher's own lr steps (empty: milestones)
 
 
@@ -128,7 +129,6 @@ class TrainConfig:
     seed: int = 5
     device: str = "auto"        # auto | cpu | cuda
     amp: str = "none"           # none | bf16
-    workers: int = 0
     threads: int = 0            # torch CPU threads; 0 = leave as is
     max_steps: int = 0          # stop after this many steps in total (smoke tests); 0 = no limit
     log_every: int = 20
@@ -189,8 +189,22 @@ CHOICES = {
 }
 
 
+# every number of the schema is >= 0 (finite); these must also be > 0
+POSITIVE = {"optim.lr", "optim.gamma", "loss.temperature", "hr.tau", "train.epochs", "train.batch_size",
+            "train.eval_batch_size", "train.log_every", "data.image_size", "guided.width"}
+
+
 def _coerce(value, tp, where: str):
     origin = typing.get_origin(tp)
+    if tp is float and isinstance(value, str):
+        try:  # YAML 1.1 reads 1e-3 (no dot) as a string
+            value = float(value)
+        except ValueError:
+            pass
+    if tp in (int, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value) or value < 0 or (value == 0 and where in POSITIVE):
+            raise UserError(f"config key {where}: {value!r} must be a finite number "
+                            f"{'> 0' if where in POSITIVE else '>= 0'}; fix the value")
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if tp in (int, str, bool) and type(value) is tp:
@@ -239,6 +253,24 @@ def _set_dotted(raw: dict, dotted: str, value) -> None:
     node[keys[-1]] = value
 
 
+def read_yaml_mapping(path: Path, what: str) -> dict:
+    """A YAML file that must hold a mapping (sections); UserError for binary, invalid or other YAML."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"{what} {path}: not a text (UTF-8) YAML file; pass a .yaml config") from None
+    except OSError as e:
+        raise UserError(f"{what} {path}: cannot read it ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"{what} {path}: not valid YAML ({(str(e).splitlines() or ['?'])[0]})") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{what} {path}: expected a mapping of sections (e.g. train: {{epochs: 5}}), "
+                        f"got a YAML {type(raw).__name__}")
+    return raw
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] = (), base: dict | None = None) -> Config:
     """Read YAML (or start from ``base``), apply ``key=value`` overrides, validate."""
     raw: dict = dict(base or {})
@@ -246,10 +278,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), base:
         path = Path(path)
         if not path.is_file():
             raise UserError(f"config {path} not found; pass a file such as configs/face/orl-smoke.yaml")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise UserError(f"config {path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        raw = read_yaml_mapping(path, "config")
     for item in overrides:
         if "=" not in item:
             raise UserError(f"--set {item!r}: expected key=value, e.g. --set train.epochs=5")
@@ -260,7 +289,14 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), base:
     return cfg
 
 
+# keys removed from the schema (validated but never read); configs stored by older runs may still hold them
+REMOVED = {"train": ("workers",)}
+
+
 def config_from_dict(raw: dict) -> Config:
+    """A stored config (checkpoint, config.yaml, done.json): keys removed since are dropped, the rest validated."""
+    raw = {sec: ({k: v for k, v in val.items() if k not in REMOVED.get(sec, ())} if isinstance(val, dict) else val)
+           for sec, val in raw.items()}
     return _build(Config, raw, "")
 
 

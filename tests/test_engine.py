@@ -1,6 +1,7 @@
 """One EKD step, strategies, the capability gap, bit-exact resume, NaN handling."""
 
 import copy
+import csv
 
 import numpy as np
 import pytest
@@ -190,3 +191,11 @@ def test_evolutionary_teacher_starts_from_a_plain_teacher_but_a_fixed_guided_one
                                                   for k, v in sd.items())
     with pytest.raises(UserError, match="lacks"):
         Trainer(tiny_cfg("teacher.mode=fixed", f"teacher.checkpoint={plain}"), tiny_data(), tmp_path / "fixed")
+
+
+def test_optim_warmup_epochs_ramps_the_learning_rate_then_the_steps_apply(tmp_path):
+    tr = Trainer(tiny_cfg("strategy=student-only", "train.epochs=5", "optim.lr=0.3", "optim.warmup_epochs=3",
+                          "optim.milestones=[4]", "optim.gamma=0.1"), tiny_data(), tmp_path)
+    tr.fit()
+    lrs = [float(r["lr"]) for r in csv.DictReader(open(tmp_path / "metrics.csv"))]
+    assert lrs == pytest.approx([0.1, 0.2, 0.3, 0.3, 0.03])

@@ -102,3 +102,25 @@ def test_bad_resume_targets(tmp_path, capsys):
     one_line_error(capsys, main(["train", "--resume", str(run)]), "truncated or not a PyTorch checkpoint")
     torch.save({"weights": torch.zeros(2)}, last)
     one_line_error(capsys, main(["train", "--resume", str(run)]), "not an lrface checkpoint")
+    last.write_bytes(b"")
+    one_line_error(capsys, main(["train", "--resume", str(run)]), "empty file (0 bytes")
+    one_line_error(capsys, main(["export", "--onnx", str(last)]), "empty file (0 bytes")
+
+
+def test_resume_refuses_a_checkpoint_from_another_run(tmp_path, capsys):
+    data = make_identity_set(tmp_path / "faces", identities=3, per_identity=4)
+    for name, lr in (("a", "0.1"), ("b", "0.05")):
+        assert train("--data", str(data), "--out", str(tmp_path / name), *TINY, "--set", "train.epochs=1",
+                     "--set", f"optim.lr={lr}") == 0
+    capsys.readouterr()
+    (tmp_path / "a" / "checkpoints" / "last.pt").write_bytes((tmp_path / "b" / "checkpoints" / "last.pt").read_bytes())
+    one_line_error(capsys, main(["train", "--resume", str(tmp_path / "a"), "--set", "train.epochs=2"]),
+                   "last.pt is from another run (optim.lr differs from config.yaml)")
+
+
+@pytest.mark.parametrize("content", [b"- a\n- b\n", bytes(range(256))])
+def test_a_config_that_is_a_list_or_binary_is_one_line(tmp_path, capsys, content):
+    (tmp_path / "c.yaml").write_bytes(content)
+    one_line_error(capsys, main(["train", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r")]),
+                   "c.yaml")
+    assert not (tmp_path / "r").exists()

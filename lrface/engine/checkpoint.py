@@ -28,11 +28,14 @@ def load_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: checkpoint not found; pass a run directory or a .pt written by `lrface train`")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: empty file (0 bytes; an interrupted copy?); use another checkpoint or retrain")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, OSError) as e:
-        raise UserError(f"{path}: truncated or not a PyTorch checkpoint ({str(e).splitlines()[0][:120]}); "
-                        "use another checkpoint or retrain") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, OSError, IndexError,
+            KeyError, TypeError, AttributeError) as e:
+        why = (str(e).splitlines() or [type(e).__name__])[0][:120]
+        raise UserError(f"{path}: truncated or not a PyTorch checkpoint ({why}); use another checkpoint or retrain") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path}: not an lrface checkpoint (expected format {FORMAT}); pass one written by `lrface train`")
     return state

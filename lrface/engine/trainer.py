@@ -18,7 +18,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from ..config import Config, config_from_dict
+from ..config import Config, config_from_dict, read_yaml_mapping
 from ..data import device as device_data
 from ..data.augment import augment_batch, build_augment
 from ..data.sources import DataBundle
@@ -95,6 +95,15 @@ def load_teacher_weights(stream: Stream, cfg: Config, class_names: list[str], ne
                         "for a fixed teacher with guided modules train it with teacher.guided=true, or set teacher.guided=false")
 
 
+def lr_schedule(opt: torch.optim.Optimizer, milestones: list, gamma: float, warmup_epochs: int):
+    """Multi-step lr decay (stepped per epoch), after a linear warm-up from lr/n to lr over n epochs."""
+    steps = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=gamma)
+    if warmup_epochs <= 1:
+        return steps
+    warm = torch.optim.lr_scheduler.LinearLR(opt, start_factor=1 / warmup_epochs, total_iters=warmup_epochs - 1)
+    return torch.optim.lr_scheduler.ChainedScheduler([warm, steps], optimizer=opt)
+
+
 class Trainer:
     def __init__(self, cfg: Config, data: DataBundle, run_dir: Path, dist: DistInfo = DistInfo()):
         self.cfg, self.data, self.run_dir, self.dist = cfg, data, Path(run_dir), dist
@@ -133,8 +142,7 @@ class Trainer:
                            for s in self.trainable}
         steps = {s: list(oc.teacher_milestones if s == "teacher" and oc.teacher_milestones else oc.milestones)
                  for s in self.optimizers}
-        self.schedulers = {s: torch.optim.lr_scheduler.MultiStepLR(o, milestones=steps[s], gamma=oc.gamma)
-                           for s, o in self.optimizers.items()}
+        self.schedulers = {s: lr_schedule(o, steps[s], oc.gamma, oc.warmup_epochs) for s, o in self.optimizers.items()}
         # what the step calls: DDP wrappers for trained streams under torchrun, compiled where asked
         self.runners = {s: (torch.nn.parallel.DistributedDataParallel(
             m, device_ids=[self.device.index] if self.device.type == "cuda" else None) if dist.enabled and s in self.trainable else m)
@@ -402,9 +410,23 @@ def resume_state(run_dir: Path, overrides: list[str]) -> tuple[Config, dict]:
         raise UserError(f"--resume {run_dir}: no checkpoints/last.pt yet (the run ended before its first epoch); start it again with --force")
     state = load_checkpoint(last)
     raw = state["config"]
+    started = _flat(config_from_dict(read_yaml_mapping(run_dir / "config.yaml", "--resume")).to_dict())
+    saved = _flat(config_from_dict(raw).to_dict())
+    differ = [k for k in started if not k.startswith("train.") and started[k] != saved.get(k)]
+    if differ:
+        raise UserError(f"--resume {run_dir}: checkpoints/last.pt is from another run ({differ[0]} differs from "
+                        "config.yaml); restore that run's checkpoints or start again with --force")
     for item in overrides:
         key, _, text = item.partition("=")
         if not key.startswith("train."):
             raise UserError(f"--set {key}: only train.* keys can change on --resume (the rest would change the run)")
         raw.setdefault("train", {})[key.split(".", 1)[1]] = yaml.safe_load(text)
     return config_from_dict(raw), state
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}."""
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) and k != "kwargs" else {f"{prefix}{k}": v})
+    return out
