@@ -7,11 +7,22 @@ modules import only argparse at load time so that `lrface identify` never pulls 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import math
 import sys
 
 from . import __version__
 from .errors import UserError
+from .fileio import check_output
+
+# what each command's --out names, checked before the work starts
+OUTPUT_KINDS = {"prepare": "dir", "train": "dir", "export": "file", "embed": "file", "evaluate": "dir",
+                "benchmark": "dir", "gallery build": "dir"}
+# third-party causes of an OSError, and what to do
+OS_FIXES = {errno.ENOSPC: "free disk space and run it again", errno.EDQUOT: "free disk space and run it again",
+            errno.EROFS: "the file system is read-only; write somewhere else",
+            errno.EACCES: "fix the permissions or choose another path", errno.EPERM: "fix the permissions or choose another path"}
 
 COMMANDS = ("prepare", "train", "export", "gallery", "identify", "verify", "embed", "evaluate", "benchmark", "models",
             "serve")
@@ -39,10 +50,22 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        bad = [k for k, v in vars(args).items() if isinstance(v, float) and not math.isfinite(v)]
+        if bad:
+            raise UserError(f"--{bad[0].replace('_', '-')} {getattr(args, bad[0])}: not a finite number; pass a number")
+        kind = OUTPUT_KINDS.get(args.command) or OUTPUT_KINDS.get(f"{args.command} {getattr(args, 'gallery_command', '')}")
+        if kind and getattr(args, "out", None):
+            check_output(args.out, kind)
         return int(args.func(args) or 0)
     except UserError as e:
         print(f"lrface {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # a full disk, a read-only or vanished path met while working: one line, no traceback
+        where = f"{e.filename}: " if e.filename else ""
+        fix = OS_FIXES.get(e.errno, "check the path and run it again")
+        print(f"lrface {args.command}: error: {where}{e.strerror or e}; {fix} (outputs are written atomically, "
+              "so nothing was left half-written)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"lrface {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
+from .errors import UserError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -44,3 +46,21 @@ def atomic_write_text(target: str | os.PathLike, text: str) -> None:
 
 def atomic_write_json(target: str | os.PathLike, obj) -> None:
     atomic_write_text(target, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def check_output(path: str | os.PathLike, kind: str) -> None:
+    """Before any work: ``path`` can be written as a ``kind`` ("dir" or "file") - it is not the other kind,
+    no component of it is a file, and the nearest existing folder is writable. UserError otherwise."""
+    path = Path(path)
+    if kind == "dir" and path.exists() and not path.is_dir():
+        raise UserError(f"--out {path}: exists and is a file, not a folder; choose another --out or move the file")
+    if kind == "file" and path.is_dir():
+        raise UserError(f"--out {path}: is a folder; pass a file name inside it or another path")
+    folder = path if kind == "dir" else path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UserError(f"--out {path}: {folder} is a file, so nothing can be written below it; choose another --out")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"--out {path}: the folder {folder} is not writable (read-only or no permission); "
+                        "choose another --out or fix its permissions")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -42,10 +43,41 @@ def _fast_png(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray | None:
     width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
     if depth != 8 or colour not in (0, 2) or not 0 < width * height <= max_pixels:
         return None
+    if not _png_is_clean(data, width, height, 1 if colour == 0 else 3):
+        return None
     import cv2
 
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+# ancillary PNG chunks that libpng reads without a word; any other (iCCP, sPLT, ...) goes to Pillow
+_QUIET_CHUNKS = {b"IHDR", b"IDAT", b"IEND", b"pHYs", b"tEXt", b"zTXt", b"iTXt", b"tIME", b"sRGB", b"gAMA", b"cHRM",
+                 b"bKGD"}
+
+
+def _png_is_clean(data: bytes, width: int, height: int, channels: int) -> bool:
+    """Whether libpng will decode ``data`` silently: every chunk's CRC holds, no chunk it warns about, and
+    the image data inflates to exactly the pixel rows. Otherwise Pillow decodes it (libpng writes its
+    warnings and errors straight to the process's stderr, which would break the one-line rule)."""
+    pos, idat = 8, []
+    while pos + 12 <= len(data):
+        n, kind = int.from_bytes(data[pos:pos + 4], "big"), data[pos + 4:pos + 8]
+        end = pos + 12 + n
+        if end > len(data) or kind not in _QUIET_CHUNKS:
+            return False
+        body = data[pos + 8:pos + 8 + n]
+        if zlib.crc32(kind + body) != int.from_bytes(data[end - 4:end], "big"):
+            return False
+        if kind == b"IDAT":
+            idat.append(body)
+        if kind == b"IEND":
+            break
+        pos = end
+    try:
+        return len(zlib.decompress(b"".join(idat))) == height * (1 + width * channels)
+    except zlib.error:
+        return False
 
 
 def _to_rgb(img) -> np.ndarray:

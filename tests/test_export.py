@@ -85,3 +85,12 @@ def test_bad_run_is_one_line_error(tmp_path, capsys, what):
     err = capsys.readouterr().err
     assert err.startswith("lrface export: error:") and err.count("\n") == 1
     assert not (target / "export").exists()
+
+
+def test_export_check_is_relative_for_large_logits():
+    """Large logits differ by more than 1e-4 in float32 for no fault of the export; embeddings near 0 may not."""
+    from lrface.export import TOLERANCE, scaled_diff
+
+    want = np.array([[5000.0, -3000.0, 0.5]], np.float32)
+    assert scaled_diff(want + np.array([[0.05, -0.03, 0.0]], np.float32), want) <= TOLERANCE
+    assert scaled_diff(np.array([0.101], np.float32), np.array([0.1], np.float32)) > TOLERANCE

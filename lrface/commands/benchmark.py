@@ -80,8 +80,10 @@ def run(args: argparse.Namespace) -> int:
         plan.config = Path(args.config)
     if args.data:
         plan.data = args.data
-    if args.methods:
+    if args.methods is not None:
         plan.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        if not plan.methods:
+            raise UserError(f"--methods {args.methods!r} names no method; list some, e.g. --methods student-only,kd,ekd")
     for text in args.ablation:
         name, sets = parse_ablation(text)
         plan.ablations[name] = sets

@@ -51,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--far {args.far!r}: expected comma-separated numbers such as 0.01,0.1") from None
     if not all(0 <= f <= 1 for f in fars):
         raise UserError("--far values must be between 0 and 1")
+    if args.max_rank < 1:
+        raise UserError(f"--max-rank {args.max_rank}: the CMC curve needs at least rank 1")
     warn = lambda m: print(m, file=sys.stderr)
     if verify:
         if not (args.pairs and args.images) or args.packed or args.gallery or args.probe_dir:
@@ -66,18 +68,22 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("pass --gallery G PROBE_DIR, or --packed DIR")
         result = evaluate_folder(args.gallery, args.probe_dir, args.model, fars, args.max_rank, warn)
     out = Path(args.out)
-    atomic_write(out / "cmc.png", lambda p: plot_cmc(result["cmc"], p, result.get("label", "")))
+    if result["cmc"]:
+        atomic_write(out / "cmc.png", lambda p: plot_cmc(result["cmc"], p, result.get("label", "")))
     atomic_write_json(out / "metrics.json", result)
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
         print(f"probes {result['probes']} (known {result['known_probes']}, unknown {result['unknown_probes']}), "
               f"gallery identities {result['gallery_identities']}")
-        print(f"top-1 {result['top1']:.2%}  top-5 {result['top5']:.2%}")
+        if result["top1"] is None:
+            print("top-1 N/A  top-5 N/A (no probe identity is enrolled in the gallery; see the open-set DIR)")
+        else:
+            print(f"top-1 {result['top1']:.2%}  top-5 {result['top5']:.2%}")
         for row in result.get("open_set", []):
             print(f"DIR at FAR {row['far']:g}: {row['dir']:.2%} (threshold {row['threshold']:.4f}, "
                   f"measured FAR {row['measured_far']:.2%})")
-        print(f"wrote {out / 'cmc.png'} and {out / 'metrics.json'}")
+        print(f"wrote {out / 'cmc.png'} and {out / 'metrics.json'}" if result["cmc"] else f"wrote {out / 'metrics.json'}")
     return 0
 
 

@@ -46,12 +46,11 @@ def evaluate_matches(matches: list[list[tuple[str, float]]], truth: list[str], g
     known = [i for i, t in enumerate(truth) if t in gallery_names]
     unknown = [i for i, t in enumerate(truth) if t not in gallery_names]
     ranks = true_ranks([matches[i] for i in known], [truth[i] for i in known])
-    curve = cmc(ranks, max_rank)
+    # no probe identity enrolled: closed-set accuracy is undefined (None, shown as N/A), not 0 %
+    top = lambda k: float(np.mean((ranks >= 1) & (ranks <= k))) if known else None  # noqa: E731
     result = {"probes": len(truth), "known_probes": len(known), "unknown_probes": len(unknown),
-              "gallery_identities": len(gallery_names),
-              "top1": float(curve[0]) if len(curve) else 0.0,
-              "top5": float(curve[min(4, len(curve) - 1)]) if len(curve) else 0.0,
-              "cmc": [float(v) for v in curve]}
+              "gallery_identities": len(gallery_names), "top1": top(1), "top5": top(5),
+              "cmc": [float(v) for v in cmc(ranks, max_rank)] if known else []}
     if unknown:
         top1 = lambda i: matches[i][0][1] if matches[i] else float("-inf")
         result["open_set"] = dir_at_far(ranks == 1, np.array([top1(i) for i in known]),

@@ -53,6 +53,7 @@ def fill_index(index, kind: str, vectors: np.ndarray, ids: np.ndarray, seed: int
         rng = np.random.default_rng(seed)
         n_train = 64 * index.nlist
         sample = vectors if len(vectors) <= n_train else vectors[rng.choice(len(vectors), n_train, replace=False)]
+        index.cp.min_points_per_centroid = 1  # small galleries: no FAISS warning on stderr (the one-line rule)
         index.train(np.ascontiguousarray(sample, np.float32))
     if len(vectors):
         index.add_with_ids(np.ascontiguousarray(vectors, np.float32), np.ascontiguousarray(ids, np.int64))

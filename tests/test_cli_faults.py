@@ -1,0 +1,75 @@
+"""Faults handled once, in the CLI's mechanism: --out of the wrong kind or unwritable (checked before any
+work), a full disk while writing, non-finite numbers. One line, exit 2, no traceback, nothing half-written."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+from lrface.cli import main
+from tests.conftest import make_identity_set
+
+TRAIN = ["train", "--config", "configs/face/orl-smoke.yaml", "--set", "strategy=student-only",
+         "--set", "student.arch=resnet_tiny", "--set", "train.epochs=1", "--set", "train.threads=1"]
+
+
+def one_line(capsys, rc, *needles):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "Traceback" not in err[0], err
+    for n in needles:
+        assert n in err[0], err[0]
+
+
+@pytest.fixture
+def paths(tmp_path):
+    (tmp_path / "afile").write_text("mine")
+    (tmp_path / "adir").mkdir()
+    return tmp_path
+
+
+@pytest.mark.parametrize("argv,target", [
+    (TRAIN + ["--data", "faces", "--out"], "afile"),
+    (["prepare", "folder", "faces", "--out"], "afile"),
+    (["benchmark", "--data", "faces", "--out"], "afile"),
+    (["evaluate", "--packed", "p", "--out"], "afile"),
+    (["gallery", "build", "faces", "--out"], "afile"),
+    (["export", "--onnx", "run", "--out"], "adir"),
+    (["embed", "x.png", "--out"], "adir"),
+])
+def test_out_of_the_wrong_kind_is_refused_before_work(paths, capsys, argv, target):
+    one_line(capsys, main(argv + [str(paths / target)]), f"--out {paths / target}",
+             "is a file, not a folder" if target == "afile" else "is a folder")
+    assert (paths / "afile").read_text() == "mine" and not any((paths / "adir").iterdir())
+
+
+def test_out_below_a_file_or_in_an_unwritable_folder(paths, capsys, monkeypatch):
+    one_line(capsys, main(TRAIN + ["--data", "faces", "--out", str(paths / "afile" / "run")]), "is a file")
+    monkeypatch.setattr(os, "access", lambda p, mode: os.fspath(p) != os.fspath(paths / "adir"))
+    one_line(capsys, main(["gallery", "build", "faces", "--out", str(paths / "adir" / "g")]), "not writable")
+
+
+def test_a_full_disk_while_writing_is_one_line_and_leaves_nothing_half_written(tmp_path, capsys, monkeypatch):
+    data = make_identity_set(tmp_path / "faces", identities=3, per_identity=4)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    one_line(capsys, main(TRAIN + ["--data", str(data), "--out", str(tmp_path / "run")]),
+             "No space left on device", "free disk space")
+    assert not [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["prepare", "folder", "faces", "--out", "o", "--blur", "inf"], "--blur inf: not a finite number"),
+    (["prepare", "folder", "faces", "--out", "o", "--noise", "nan"], "--noise nan: not a finite number"),
+    (["identify", "x.png", "--gallery", "g", "--threshold", "nan"], "--threshold nan: not a finite number"),
+    (["evaluate", "--packed", "p", "--max-rank", "0", "--out", "o"], "--max-rank 0"),
+    (["benchmark", "--data", "faces", "--out", "o", "--methods", ""], "--methods '' names no method"),
+])
+def test_meaningless_numbers_and_empty_lists_are_refused(tmp_path, capsys, monkeypatch, argv, needle):
+    monkeypatch.chdir(tmp_path)
+    one_line(capsys, main(argv), needle)
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,27 @@
+"""Identification metrics that mean something: N/A without enrolled probes, top-5 whatever the CMC length."""
+
+from __future__ import annotations
+
+import pytest
+
+from lrface.inference.metrics import evaluate_matches
+
+# probe 0: true identity at rank 1; probe 1: rank 3; probe 2: rank 6 (absent from the top 5)
+MATCHES = [[("a", 0.9), ("b", 0.5)],
+           [("c", 0.8), ("d", 0.7), ("b", 0.6), ("a", 0.1)],
+           [(n, 0.9 - 0.1 * k) for k, n in enumerate("bcdefa")]]
+TRUTH = ["a", "b", "a"]
+NAMES = set("abcdef")
+
+
+@pytest.mark.parametrize("max_rank", [1, 3, 20])
+def test_top5_does_not_depend_on_the_cmc_length(max_rank):
+    m = evaluate_matches(MATCHES, TRUTH, NAMES, [0.1], max_rank)
+    assert (m["top1"], m["top5"]) == (pytest.approx(1 / 3), pytest.approx(2 / 3))
+    assert len(m["cmc"]) == max_rank and m["cmc"][0] == pytest.approx(1 / 3)
+
+
+def test_no_enrolled_probe_identity_is_not_applicable_not_zero():
+    m = evaluate_matches(MATCHES, ["x", "y", "z"], NAMES, [0.1], 5)
+    assert m["top1"] is None and m["top5"] is None and m["cmc"] == [] and m["unknown_probes"] == 3
+    assert "open_set" in m
