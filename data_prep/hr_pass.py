@@ -116,7 +116,7 @@ class _Locator:
 
         out: list = [None] * len(items)
         ask = []
-        for i, (it, im) in enumerate(zip(items, images)):
+        for i, (it, _im) in enumerate(zip(items, images)):
             if usable_points(it.points):
                 try:
                     out[i] = face_rect(similarity_matrix(it.points, self.cfg.work_size), self.cfg.work_size)

@@ -24,7 +24,7 @@ class PreprocessSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PreprocessSpec":
+    def from_dict(cls, d: dict) -> PreprocessSpec:
         return cls(size=int(d["size"]), mean=tuple(float(v) for v in d["mean"]),
                    std=tuple(float(v) for v in d["std"]), channel_order=str(d.get("channel_order", "RGB")))
 

@@ -29,7 +29,6 @@ from data_prep.readers import read_folder, read_uccs  # noqa: E402
 from tests.conftest import shared_data  # noqa: E402
 
 
-
 @pytest.fixture(scope="module")
 def detector():
     from data_prep.detect import FaceDetector
@@ -128,7 +127,7 @@ def test_orl_end_to_end_cli(tmp_path, capsys):
     assert (out / "preview.png").is_file() and not (out / ".work").exists()
     assert "kept 400" in stdout
     # every identity is in both splits, labels match the identity column
-    for name, (_, labels) in ps.splits.items():
+    for _name, (_, labels) in ps.splits.items():
         assert len(set(labels.tolist())) == 40
     r = next(r for r in rows if r["split"] == "test")
     assert ps.class_names[int(r["label"])] == r["identity"]
@@ -289,7 +288,7 @@ def test_bad_inputs_recorded_and_odd_modes_kept(tmp_path, astronaut, capsys):
     pil.convert("RGBA").save(root / "bea" / "rgba.png")
     pil.convert("CMYK").save(root / "bea" / "cmyk.jpg")
     pil.convert("P").save(root / "bea" / "palette.png")
-    Image.fromarray((np.asarray(pil.convert("L")).astype(np.uint16) * 257)).save(root / "bea" / "sixteen.png")
+    Image.fromarray(np.asarray(pil.convert("L")).astype(np.uint16) * 257).save(root / "bea" / "sixteen.png")
     shutil.copy(root / "ann" / "good.jpg", root / "cid" / "copy.jpg") if (root / "cid").mkdir() is None else None
     save(root / "dan" / "single.png", paste(astronaut, canvas=(200, 260), at=(50, 20), tint=20)[0])
     out = tmp_path / "set"

@@ -26,7 +26,6 @@ from lrface.data.sources import DataBundle
 from lrface.engine.trainer import Trainer
 from lrface.fileio import atomic_write_json
 
-
 FAST = ["train.amp=bf16", "train.channels_last=on", "train.fused_sgd=on"]
 SWITCHES = {"bf16": ["train.amp=bf16"], "channels_last": ["train.channels_last=on"],
             "compile": ["train.compile=on"], "fused_sgd": ["train.fused_sgd=on"],

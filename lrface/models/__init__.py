@@ -1,7 +1,6 @@
 """Backbones by registry, and the stream wrapper that attaches guided modules."""
 
-from . import resnet  # noqa: F401  (registers the ResNet family)
-from . import cifar_resnet, shufflenet, vgg  # noqa: F401  (classification benchmarks, issue 7)
+from . import cifar_resnet, resnet, shufflenet, vgg  # noqa: F401  (importing a module registers its models)
 from .registry import build_model, list_models, register_model
 from .stream import GuidedModule, Stream, StreamOutput
 

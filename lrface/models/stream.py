@@ -41,7 +41,7 @@ class StreamOutput:
     guided_features: list[torch.Tensor] = field(default_factory=list)  # F_g^(b), D-dim (Eq. 7)
     guided_regressed: list[torch.Tensor] = field(default_factory=list)  # F_g^(b) mapped to d_k (Eq. 4)
 
-    def detach(self) -> "StreamOutput":
+    def detach(self) -> StreamOutput:
         d = lambda ts: [t.detach() for t in ts]  # noqa: E731
         return StreamOutput(self.logits.detach(), self.feature.detach(), d(self.guided_logits),
                             d(self.guided_features), d(self.guided_regressed))
