@@ -37,10 +37,16 @@ def test_benchmark_end_to_end(tmp_path, capsys):
     assert [again["methods"][m]["test_top1_student"] for m in ("student-only", "kd", "ekd")] == \
         [report["methods"][m]["test_top1_student"] for m in ("student-only", "kd", "ekd")]
     assert list(report["methods"]) == ["student-only", "teacher-only", "kd", "ekd"]
+    from lrface.engine.metrics_log import read_metrics
+    from lrface.inference.evaluate import evaluate_packed
+
     for name in ("student-only", "kd", "ekd"):
         r = report["methods"][name]
-        assert 0 <= r["test_top1_student"] <= 100 and 0 <= r["gallery_top1"] <= 100
-        assert r["student_params"] > 0 and (out / "runs" / name / "export" / "student.onnx").is_file()
+        best = next(row for row in read_metrics(out / "runs" / name) if row["epoch"] == r["best_epoch"])
+        assert r["test_top1_student"] == best["test_top1_student"]  # the val-selected epoch's test top-1
+        onnx = out / "runs" / name / "export" / "student.onnx"
+        assert r["gallery_top1"] == 100 * evaluate_packed(out / "data", onnx, [], 20, warn=print)["top1"]
+        assert r["student_params"] > 0 and onnx.is_file()
     assert report["methods"]["ekd"]["final_gap"] is not None
     assert report["methods"]["teacher-only"].get("gallery_top1") is None
     table = (out / "results.md").read_text()
@@ -170,3 +176,20 @@ def test_face_configs_and_plans_load(path):
     for name in order:
         cfg = method_config(plan, name, None if plan.verify else Path("data"), Path("runs/teacher-only"))
         assert (cfg.data.val_identities > 0 if plan.verify else cfg.data.kind == "packed") and cfg.name == name
+
+
+def test_each_method_description_says_what_its_config_trains():
+    """teacher-only is plain (CE only); kd-et and ekd name the ramp and the mutual term they inherit."""
+    from lrface.benchmark import method_config, read_plan
+    from lrface.benchmark.run import describe
+
+    plan = read_plan(Path(__file__).resolve().parents[1] / "configs" / "face" / "celeba-wild-benchmark.yaml")
+    text = {n: describe(n, method_config(plan, n, Path("data"), Path("runs/teacher-only")))
+            for n in ("teacher-only", "kd", "kd-et", "ekd", "ekd-warm")}
+    assert text["teacher-only"].endswith("runs: teacher resnet18: ce")
+    assert "fixed, from a trained checkpoint); student sresnet18: ce + cross_kl" in text["kd"]
+    assert "guided" not in text["kd"] and "ramped" not in text["kd"] and "mutual" not in text["kd"]
+    for n in ("kd-et", "ekd"):
+        assert "ramped in over 10 epochs" in text[n] and "mutual" in text[n] and "full" not in text[n]
+    assert "guided" not in text["kd-et"].split("runs:")[1] and "3 guided modules" in text["ekd"]
+    assert "from a trained checkpoint) + 3 guided modules" in text["ekd-warm"] and "ramped" not in text["ekd-warm"]

@@ -199,3 +199,42 @@ def test_optim_warmup_epochs_ramps_the_learning_rate_then_the_steps_apply(tmp_pa
     tr.fit()
     lrs = [float(r["lr"]) for r in csv.DictReader(open(tmp_path / "metrics.csv"))]
     assert lrs == pytest.approx([0.1, 0.2, 0.3, 0.3, 0.03])
+
+
+@pytest.mark.parametrize("extra", [[], ["loss.cross_stream_to_teacher=true"]])
+def test_one_teacher_forward_per_batch(tmp_path, extra):
+    """Algorithm 1: the teacher runs once per batch; its outputs serve both its update and the student's."""
+    tr = Trainer(tiny_cfg(*extra), tiny_data(), tmp_path)
+    calls = {"teacher": 0, "student": 0}
+    for s, runner in list(tr.runners.items()):
+        def counted(x, s=s, runner=runner):
+            calls[s] += 1
+            return runner(x)
+        tr.runners[s] = counted
+    images, labels = tr.data.splits["train"]
+    x = tr.to_input(images[:8])
+    tr.train_step({"teacher": x, "student": x}, torch.from_numpy(labels[:8]))
+    assert calls == {"teacher": 1, "student": 1}
+
+
+def test_students_cross_stream_loss_uses_the_teachers_pre_update_outputs(tmp_path):
+    """Step 2 of Algorithm 1 distils from the teacher outputs of step 1, computed before the teacher's update."""
+    tr = Trainer(tiny_cfg("optim.lr=0.5"), tiny_data(), tmp_path)
+    images, labels = tr.data.splits["train"]
+    x, y = tr.to_input(images[:8]), torch.from_numpy(labels[:8])
+    pre = copy.deepcopy(tr.streams["teacher"])
+    seen = {}
+    real = tr.strategy.stream_loss
+
+    def spy(stream, out, lbl, other, *rest):
+        if stream == "student":
+            seen["teacher_logits"] = other.logits.clone()
+        return real(stream, out, lbl, other, *rest)
+
+    tr.strategy.stream_loss = spy
+    tr.train_step({"teacher": x, "student": x}, y)
+    post = copy.deepcopy(tr.streams["teacher"])
+    with torch.no_grad():
+        want, after = pre(x).logits, post(x).logits
+    assert torch.allclose(seen["teacher_logits"], want, atol=1e-6)
+    assert not torch.allclose(seen["teacher_logits"], after, atol=1e-3)  # the update did change the teacher

@@ -23,12 +23,13 @@ METHODS: dict[str, dict] = {
     "kd-et": {"strategy": "ekd", "guided.count": 0, "guided.blocks": []},
     "ekd": {"strategy": "ekd"},
 }
+# What each built-in method is; the report adds what its config actually trains (Strategy.describe).
 DESCRIPTIONS = {
-    "student-only": "the student alone, cross-entropy (the paper's Baseline)",
-    "teacher-only": "the teacher alone; its best checkpoint is KD's fixed teacher",
+    "student-only": "the student alone (the paper's Baseline)",
+    "teacher-only": "the teacher alone, plain (the paper's pre-trained KD teacher); its best checkpoint is KD's teacher",
     "kd": "Hinton KD from the fixed teacher-only checkpoint",
-    "kd-et": "KD with an evolutionary (online) teacher, no guided modules",
-    "ekd": "full EKD: evolutionary teacher + guided module pairs",
+    "kd-et": "EKD without guided modules: KD from an evolutionary (online) teacher",
+    "ekd": "EKD: evolutionary teacher + guided module pairs",
 }
 DEFAULT_METHODS = tuple(METHODS)
 RAW_PIXELS = "raw-pixels"  # the open-set benchmark's untrained row (benchmark/openset.py)

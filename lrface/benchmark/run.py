@@ -45,7 +45,7 @@ def run_method(name: str, cfg, run_dir: Path, log) -> dict:
     best_epoch = int(state["epoch"])
     best_row = next(r for r in rows if int(r["epoch"]) == best_epoch)
     last = rows[-1]
-    res = {"method": name, "strategy": cfg.strategy, "description": DESCRIPTIONS.get(name, "ablation of ekd"),
+    res = {"method": name, "strategy": cfg.strategy, "description": describe(name, cfg),
            "run_dir": str(run_dir), "epochs": int(last["epoch"]), "best_epoch": best_epoch,
            "train_seconds": round(sum(r["train_seconds"] for r in rows), 1), "wall_seconds": round(wall, 1),
            "student_arch": cfg.student.arch if "student" in state["models"] else None,
@@ -58,6 +58,13 @@ def run_method(name: str, cfg, run_dir: Path, log) -> dict:
             res[f"last_test_top1_{stream}"] = last.get(f"test_top1_{stream}")
     res["final_gap"] = last.get("test_gap")
     return res
+
+
+def describe(name: str, cfg) -> str:
+    """The method's one-line intent and what its config actually trains (streams, terms, ramps)."""
+    from ..distill.strategy import build_strategy
+
+    return f"{DESCRIPTIONS.get(name, 'ablation of ekd')} - runs: {build_strategy(cfg).describe()}"
 
 
 def _backbone_params(state_dict: dict) -> int:

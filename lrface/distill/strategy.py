@@ -70,6 +70,42 @@ class Strategy:
         """The teacher also receives the mirrored cross-stream loss (needs the student forward first)."""
         return self.trains("teacher") and "student" in self.streams and self.cfg.loss.cross_stream_to_teacher
 
+    def terms(self, stream: str) -> list[str]:
+        """The loss terms (Eq. 11) with a non-zero weight that ``stream`` trains with, in the sum's order."""
+        other = "student" if stream == "teacher" else "teacher"
+        cross = other in self.streams and (stream == "student" or self.mutual)
+        names = ["ce"] + ["within_kl", "within_l2"] * self.guided(stream)
+        names += ["cross_kl"] * cross + ["cross_l2"] * (cross and self.guided(stream) and self.guided(other))
+        names += ["hr_point", "hr_relation"] * (stream == "student")
+        return [n for n in names if self.weights[n]]
+
+    def describe(self) -> str:
+        """What this configuration trains, read off the config (for reports): streams, teacher, terms, ramps."""
+        cfg, lc, parts = self.cfg, self.cfg.loss, []
+        for s in ("teacher", "student"):
+            if s not in self.streams:
+                continue
+            sc = getattr(cfg, s)
+            what = f"{s} {sc.arch}"
+            if s == "teacher" and "student" in self.streams:
+                what += (" (fixed" if not self.trains(s) else " (evolutionary") + (
+                    ", from a trained checkpoint)" if cfg.teacher.checkpoint else ", from scratch)")
+            if self.guided(s):
+                what += f" + {len(cfg.guided.blocks) or cfg.guided.count} guided modules"
+            if self.trains(s):
+                what += ": " + " + ".join(n if self.weights[n] == 1 else f"{self.weights[n]:g} {n}" for n in self.terms(s))
+            parts.append(what)
+        if self.mutual:
+            parts.append("mutual: the teacher also learns from the student (loss.cross_stream_to_teacher)")
+        used = {t for s in self.streams if self.trains(s) for t in self.terms(s)}
+        if lc.warmup_epochs and used - {"ce"}:
+            parts.append(f"distillation terms ramped in over {lc.warmup_epochs} epochs")
+        if lc.cross_warmup_epochs and used & {"cross_kl", "cross_l2"}:
+            parts.append(f"cross-stream terms ramped in over {lc.cross_warmup_epochs} epochs")
+        if used & {"within_l2", "cross_l2"}:
+            parts.append(f"Eq. 4/7 reduction {lc.l2_reduction}")
+        return "; ".join(parts)
+
     # --- losses ----------------------------------------------------------------------------
     def within_parts(self, out: StreamOutput, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """L_L (Eq. 9), L_D (Eq. 3), L_F (Eq. 4) of one stream."""
