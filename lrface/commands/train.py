@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     trainer.fit()
     barrier(dist)
     if dist.main:
-        print(f"lrface train: done after epoch {trainer.epoch}; best {cfg.train.select_on} top-1 "
+        measure = "open-set validation accuracy" if trainer.open_set is not None else "top-1"
+        print(f"lrface train: done after epoch {trainer.epoch}; best {cfg.train.select_on} {measure} "
               f"{trainer.best:.2f} at epoch {trainer.best_epoch}; checkpoints in {run_dir / 'checkpoints'}")
     return 0
