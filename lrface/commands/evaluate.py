@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"top-1 {result['top1']:.2%}  top-5 {result['top5']:.2%}")
         for row in result.get("open_set", []):
-            print(f"DIR at FAR {row['far']:g}: {row['dir']:.2%} (threshold {row['threshold']:.4f}, "
+            rate = "N/A" if row["dir"] is None else f"{row['dir']:.2%}"
+            print(f"DIR at FAR {row['far']:g}: {rate} (threshold {row['threshold']:.4f}, "
                   f"measured FAR {row['measured_far']:.2%})")
         print(f"wrote {out / 'cmc.png'} and {out / 'metrics.json'}" if result["cmc"] else f"wrote {out / 'metrics.json'}")
     return 0

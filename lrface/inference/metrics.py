@@ -35,7 +35,7 @@ def dir_at_far(known_top1_correct: np.ndarray, known_scores: np.ndarray, unknown
         thr = threshold_at_far(unknown_scores, f)
         accepted = accepts(np.asarray(known_scores, np.float64), thr)
         out.append({"far": f, "threshold": thr,
-                    "dir": float(np.mean(accepted & np.asarray(known_top1_correct, bool))) if len(known_scores) else 0.0,
+                    "dir": float(np.mean(accepted & np.asarray(known_top1_correct, bool))) if len(known_scores) else None,
                     "measured_far": float(np.mean(accepts(unknown_scores, thr))) if len(unknown_scores) else 0.0})
     return out
 
