@@ -189,8 +189,8 @@ CHOICES = {
 }
 
 
-# every number of the schema is >= 0 (finite); these must also be > 0
-POSITIVE = {"optim.lr", "optim.gamma", "loss.temperature", "hr.tau", "train.epochs", "train.batch_size",
+# every number of the schema is >= 0 (finite; optim.lr=0 freezes the weights); these must also be > 0
+POSITIVE = {"optim.gamma", "loss.temperature", "hr.tau", "train.epochs", "train.batch_size",
             "train.eval_batch_size", "train.log_every", "data.image_size", "guided.width"}
 
 

@@ -14,8 +14,8 @@ def test_scientific_notation_is_accepted():
 
 
 @pytest.mark.parametrize("item,needle", [
-    ("optim.lr=-1", "optim.lr: -1 must be a finite number > 0"),
-    ("optim.lr=0", "optim.lr: 0 must be a finite number > 0"),
+    ("optim.lr=-1", "optim.lr: -1 must be a finite number >= 0"),
+    ("optim.gamma=0", "optim.gamma: 0 must be a finite number > 0"),
     ("optim.lr=nan", "optim.lr: nan must be a finite number"),
     ("optim.lr=.inf", "optim.lr: inf must be a finite number"),
     ("loss.cross_l2=-0.5", "loss.cross_l2: -0.5 must be a finite number >= 0"),
