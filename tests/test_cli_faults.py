@@ -73,3 +73,24 @@ def test_meaningless_numbers_and_empty_lists_are_refused(tmp_path, capsys, monke
     monkeypatch.chdir(tmp_path)
     one_line(capsys, main(argv), needle)
     assert not (tmp_path / "o").exists()
+
+
+def test_a_read_only_gallery_is_one_line_and_unchanged(tmp_path, capsys, monkeypatch):
+    from tests.serving_helpers import generated_faces, tiny_export, write_identity_folder
+
+    _, onnx = tiny_export(tmp_path / "model")
+    images, labels = generated_faces(n_ids=4, per_id=3)
+    faces = write_identity_folder(tmp_path / "faces", images[labels < 3], labels[labels < 3], ["a", "b", "c"])
+    new = write_identity_folder(tmp_path / "new", images[labels == 3], labels[labels == 3] * 0, ["d"])
+    gallery = tmp_path / "g"
+    assert main(["gallery", "build", str(faces), "--model", str(onnx), "--out", str(gallery)]) == 0
+    before = sorted((p.name, p.stat().st_size) for p in gallery.iterdir())
+    capsys.readouterr()
+
+    def read_only(*a, **k):
+        raise OSError(errno.EROFS, "Read-only file system", str(gallery))
+
+    monkeypatch.setattr(os, "replace", read_only)
+    one_line(capsys, main(["gallery", "add", str(gallery), str(new / "d"), "--identity", "d"]),
+             "Read-only file system", "write somewhere else")
+    assert sorted((p.name, p.stat().st_size) for p in gallery.iterdir()) == before
