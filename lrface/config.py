@@ -106,8 +106,9 @@ class HrConfig:
     relation: float = 0.0       # weight of L_HR-rel (within-batch similarity structure); 0 = off
     relation_kind: str = "mse"  # mse | kl
     tau: float = 0.1            # temperature of the kl relation
+    relation_center: bool = True  # compare batch-centred similarity structures (the student's features are >= 0)
     warmup_epochs: int = 0      # ramp both weights linearly from 1/n to 1 over n epochs
-    center: bool = False        # subtract the training split's mean descriptor (then renormalise) first
+    center: bool = False        # subtract the training split's mean descriptor from the targets (then renormalise)
 
 
 @dataclass

@@ -28,7 +28,7 @@ def test_relation_loss_matches_hand_computed_values():
     t = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     # off-diagonal student cosines (0,1)=0, (0,2)=(1,2)=1/sqrt2; teacher 1, 0, 0; each pair twice
     r = 1 / math.sqrt(2)
-    assert hr_relation_loss(s, t, "mse").item() == pytest.approx(2 * (1 + r * r + r * r) / 6)
+    assert hr_relation_loss(s, t, "mse", center=False).item() == pytest.approx(2 * (1 + r * r + r * r) / 6)
     # kl, tau = 1: row i compares softmax over the other two similarities
     rows_s, rows_t = [[0.0, r], [0.0, r], [r, r]], [[1.0, 0.0], [1.0, 0.0], [0.0, 0.0]]
 
@@ -38,7 +38,17 @@ def test_relation_loss_matches_hand_computed_values():
         return sum(x * math.log(x / y) for x, y in zip(pa, pb))
 
     expected = sum(kl(b, a) for a, b in zip(rows_s, rows_t)) / 3
-    assert hr_relation_loss(s, t, "kl", tau=1.0).item() == pytest.approx(expected, rel=1e-5)
+    assert hr_relation_loss(s, t, "kl", tau=1.0, center=False).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_centred_relation_loss_matches_hand_computed_values():
+    s = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    t = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    # centred student rows (1,-2)/3, (-2,1)/3, (1,1)/3: cosines -0.8, -1/sqrt10, -1/sqrt10;
+    # centred teacher rows (1,-1)/3, (1,-1)/3, (-2,2)/3: cosines 1, -1, -1
+    q = 1 / math.sqrt(10)
+    expected = 2 * ((-0.8 - 1) ** 2 + 2 * (-q + 1) ** 2) / 6
+    assert hr_relation_loss(s, t, "mse").item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_relation_loss_is_zero_for_the_same_structure_and_detaches_the_teacher():

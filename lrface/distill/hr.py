@@ -7,7 +7,7 @@ both per image and label-free (so identities with a single image contribute):
 - L_HR-point: the student's feature through a training-only projection P (d_s -> d_hr) matched to
   the descriptor: ``1 - cos(P f, t)`` (``cosine``) or ``||P f/|P f| - t||^2`` (``l2``), batch mean.
 - L_HR-rel: the within-batch similarity structure: the student's cosine-similarity matrix against the
-  teacher's, off the diagonal, as the mean squared difference (``mse``) or as
+  teacher's (both batch-centred by default), off the diagonal, as the mean squared difference (``mse``) or as
   KL(softmax(S_t/tau) || softmax(S_s/tau)) per row, batch mean (``kl``; shift-invariant per row).
 
 Both are added to the student's Eq. 11 sum only (see Strategy.stream_loss), weighted by
@@ -42,9 +42,18 @@ def similarity(x: torch.Tensor) -> torch.Tensor:
     return x @ x.t()
 
 
-def hr_relation_loss(student: torch.Tensor, teacher: torch.Tensor, kind: str = "mse", tau: float = 0.1) -> torch.Tensor:
-    """L_HR-rel: the student's within-batch cosine similarities against the teacher's (diagonal excluded)."""
-    s, t = similarity(student), similarity(teacher.detach())
+def hr_relation_loss(student: torch.Tensor, teacher: torch.Tensor, kind: str = "mse", tau: float = 0.1,
+                     center: bool = True) -> torch.Tensor:
+    """L_HR-rel: the student's within-batch cosine similarities against the teacher's (diagonal excluded).
+
+    ``center`` subtracts each side's batch mean first: the student's pooled post-ReLU features are
+    non-negative (all cosines >= 0) while dlib's descriptors sit in a narrow cone (different people
+    ~0.8), so only the centred structures are comparable.
+    """
+    student, teacher = student.float(), teacher.detach().float()
+    if center:
+        student, teacher = student - student.mean(0), teacher - teacher.mean(0)
+    s, t = similarity(student), similarity(teacher)
     n = s.shape[0]
     if n < 2:
         return s.new_zeros(())
@@ -95,5 +104,5 @@ class HrDistiller(nn.Module):
         if self.cfg.point > 0:
             parts["hr_point"] = hr_point_loss(self.proj(f), t, self.cfg.point_kind) if len(t) else feature.sum() * 0
         if self.cfg.relation > 0:
-            parts["hr_relation"] = hr_relation_loss(f, t, self.cfg.relation_kind, self.cfg.tau)
+            parts["hr_relation"] = hr_relation_loss(f, t, self.cfg.relation_kind, self.cfg.tau, self.cfg.relation_center)
         return parts
