@@ -107,6 +107,8 @@ class HrConfig:
     relation_kind: str = "mse"  # mse | kl
     tau: float = 0.1            # temperature of the kl relation
     relation_center: bool = True  # compare batch-centred similarity structures (the student's features are >= 0)
+    proto: float = 0.0          # weight of L_HR-proto (the teacher's similarities to class prototypes as soft labels)
+    proto_tau: float = 0.1      # temperature of those soft labels (0.1 with center: ~0.8 on the own class)
     warmup_epochs: int = 0      # ramp both weights linearly from 1/n to 1 over n epochs
     center: bool = False        # subtract the training split's mean descriptor from the targets (then renormalise)
 

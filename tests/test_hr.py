@@ -10,7 +10,7 @@ from lrface.config import load_config
 from lrface.data.hr_table import HrTable
 from lrface.data.packed import read_packed_set, write_packed_set
 from lrface.data.sources import load_data
-from lrface.distill.hr import HrDistiller, hr_point_loss, hr_relation_loss
+from lrface.distill.hr import HrDistiller, hr_point_loss, hr_proto_loss, hr_relation_loss
 from lrface.engine.trainer import Trainer
 from lrface.errors import UserError
 
@@ -49,6 +49,19 @@ def test_centred_relation_loss_matches_hand_computed_values():
     q = 1 / math.sqrt(10)
     expected = 2 * ((-0.8 - 1) ** 2 + 2 * (-q + 1) ** 2) / 6
     assert hr_relation_loss(s, t, "mse").item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_proto_loss_matches_hand_computed_values():
+    logits = torch.tensor([[0.0, 0.0, 5.0]])
+    teacher = torch.tensor([[2.0, 0.0]])
+    protos = torch.tensor([[1.0, 0.0], [0.0, 3.0], [1.0, 1.0]])
+    valid = torch.tensor([True, True, False])  # class 2 has no prototype: no teacher mass
+    # cosines to the prototypes 1 and 0 (tau 1): soft = (e, 1) / (e + 1), 0; student = softmax(0, 0, 5)
+    e = math.e
+    soft = [e / (e + 1), 1 / (e + 1)]
+    student = [1 / (2 + math.exp(5)), 1 / (2 + math.exp(5))]
+    expected = sum(p * math.log(p / q) for p, q in zip(soft, student))
+    assert hr_proto_loss(logits, teacher, protos, tau=1.0, valid=valid).item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_relation_loss_is_zero_for_the_same_structure_and_detaches_the_teacher():
@@ -109,14 +122,15 @@ def _cfg(path, *overrides):
 
 
 def test_training_with_hr_distillation_logs_both_terms_and_moves_the_projection(tmp_path):
-    cfg = _cfg(_packed(tmp_path, with_hr=True), "hr.point=1.0", "hr.relation=1.0", "hr.center=true")
+    cfg = _cfg(_packed(tmp_path, with_hr=True), "hr.point=1.0", "hr.relation=1.0", "hr.proto=1.0",
+               "hr.center=true")
     torch.manual_seed(0)
     tr = Trainer(cfg, load_data(cfg), tmp_path / "run")
     before = tr.hr.proj.weight.detach().clone()
     images, labels = tr.data.splits["train"]
     idx = np.arange(6)
     logs = tr.train_step({"student": tr.to_input(images[idx])}, torch.from_numpy(labels[idx]), idx)
-    assert logs["student_hr_point"] > 0 and logs["student_hr_relation"] > 0
+    assert logs["student_hr_point"] > 0 and logs["student_hr_relation"] > 0 and logs["student_hr_proto"] > 0
     assert not torch.equal(before, tr.hr.proj.weight)
     assert "hr" in tr.state_dict() and not any(k.startswith("proj") for k in tr.state_dict()["models"]["student"])
     assert tr.fit()["student_hr_point"] > 0  # the whole loop carries the indices
@@ -126,7 +140,8 @@ def test_a_config_that_needs_hr_on_a_set_without_them_names_the_prepare_flag(tmp
     cfg = _cfg(_packed(tmp_path, with_hr=False), "hr.relation=1.0")
     with pytest.raises(UserError, match="--hr-teacher dlib"):
         Trainer(cfg, load_data(cfg), tmp_path / "run")
-    assert HrDistiller.build(cfg.hr.__class__(), HrTable(), np.zeros((1, 16, 16, 3), np.uint8), 4) is None
+    assert HrDistiller.build(cfg.hr.__class__(), HrTable(), (np.zeros((1, 16, 16, 3), np.uint8), np.zeros(1)), 2,
+                             4) is None
 
 
 def test_hr_descriptors_follow_images_merged_from_several_sources(tmp_path):

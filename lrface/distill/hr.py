@@ -10,8 +10,12 @@ both per image and label-free (so identities with a single image contribute):
   teacher's (both batch-centred by default), off the diagonal, as the mean squared difference (``mse``) or as
   KL(softmax(S_t/tau) || softmax(S_s/tau)) per row, batch mean (``kl``; shift-invariant per row).
 
-Both are added to the student's Eq. 11 sum only (see Strategy.stream_loss), weighted by
-``loss.hr_point`` and ``loss.hr_relation`` and ramped in over ``loss.hr_warmup_epochs``.
+- L_HR-proto: the teacher's similarities to identity prototypes (the mean training descriptor of
+  each class) as soft labels, softmax(cos(t, p_c) / tau_p), against the student's class posterior:
+  KL(soft || softmax(student logits)), batch mean: which identities the teacher finds alike.
+
+All are added to the student's Eq. 11 sum only (see Strategy.stream_loss), weighted by
+``hr.point``, ``hr.relation`` and ``hr.proto`` and ramped in over ``hr.warmup_epochs``.
 """
 
 from __future__ import annotations
@@ -66,6 +70,17 @@ def hr_relation_loss(student: torch.Tensor, teacher: torch.Tensor, kind: str = "
     raise ValueError(f"unknown HR relation loss {kind!r}")
 
 
+def hr_proto_loss(student_logits: torch.Tensor, teacher: torch.Tensor, prototypes: torch.Tensor,
+                  tau: float = 0.1, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """L_HR-proto: KL(softmax(cos(t, p_c)/tau) || softmax(student logits)), batch mean; classes without a
+    prototype (``valid`` False) get no teacher mass."""
+    sims = F.normalize(teacher.detach().float(), dim=1) @ F.normalize(prototypes.float(), dim=1).t() / tau
+    if valid is not None:
+        sims = sims.masked_fill(~valid, float("-inf"))
+    soft = F.softmax(sims, dim=1)
+    return F.kl_div(F.log_softmax(student_logits.float(), dim=1), soft, reduction="batchmean")
+
+
 class HrDistiller(nn.Module):
     """The training-only projection P and the training split's descriptors (never exported).
 
@@ -73,18 +88,25 @@ class HrDistiller(nn.Module):
     images without one (a source prepared without ``--hr-teacher``) are left out of both terms.
     """
 
-    def __init__(self, cfg: HrConfig, targets: np.ndarray, found: np.ndarray, feature_dim: int):
+    def __init__(self, cfg: HrConfig, targets: np.ndarray, found: np.ndarray, labels: np.ndarray, num_classes: int,
+                 feature_dim: int):
         super().__init__()
         self.cfg = cfg
         self.proj = nn.Linear(feature_dim, targets.shape[1])
         self.register_buffer("targets", torch.from_numpy(targets), persistent=False)
         self.register_buffer("found", torch.from_numpy(found), persistent=False)
+        protos = np.zeros((num_classes, targets.shape[1]), np.float32)
+        np.add.at(protos, labels[found], targets[found])
+        self.register_buffer("protos", torch.from_numpy(protos), persistent=False)
+        self.register_buffer("has_proto", torch.from_numpy(np.abs(protos).sum(1) > 0), persistent=False)
 
     @classmethod
-    def build(cls, cfg: HrConfig, table, train_images: np.ndarray, feature_dim: int) -> HrDistiller | None:
-        """None when both weights are 0; a one-line error when the data carry no descriptors."""
-        if cfg.point <= 0 and cfg.relation <= 0:
+    def build(cls, cfg: HrConfig, table, train: tuple[np.ndarray, np.ndarray], num_classes: int,
+              feature_dim: int) -> HrDistiller | None:
+        """None when every weight is 0; a one-line error when the data carry no descriptors."""
+        if cfg.point <= 0 and cfg.relation <= 0 and cfg.proto <= 0:
             return None
+        train_images, labels = train
         targets, found = table.lookup(train_images)
         if not found.any():
             raise UserError("hr.point / hr.relation need HR-teacher descriptors, and the training data have none; "
@@ -93,16 +115,20 @@ class HrDistiller(nn.Module):
         if cfg.center:
             targets[found] -= targets[found].mean(axis=0)
             targets[found] /= np.maximum(np.linalg.norm(targets[found], axis=1, keepdims=True), 1e-12)
-        return cls(cfg, targets, found, feature_dim)
+        return cls(cfg, targets, found, np.asarray(labels), num_classes, feature_dim)
 
-    def parts(self, feature: torch.Tensor, idx) -> dict[str, torch.Tensor]:
-        """L_HR-point and L_HR-rel of the batch whose training-split indices are ``idx``."""
+    def parts(self, out, idx) -> dict[str, torch.Tensor]:
+        """The HR terms of the batch (student ``out``, a StreamOutput) whose training-split indices are ``idx``."""
         idx = torch.as_tensor(idx, device=self.targets.device)
         keep = self.found[idx]
+        feature = out.feature
         f, t = feature[keep], self.targets[idx][keep]
         parts = {}
         if self.cfg.point > 0:
             parts["hr_point"] = hr_point_loss(self.proj(f), t, self.cfg.point_kind) if len(t) else feature.sum() * 0
         if self.cfg.relation > 0:
             parts["hr_relation"] = hr_relation_loss(f, t, self.cfg.relation_kind, self.cfg.tau, self.cfg.relation_center)
+        if self.cfg.proto > 0:
+            parts["hr_proto"] = (hr_proto_loss(out.logits[keep], t, self.protos, self.cfg.proto_tau, self.has_proto)
+                                 if len(t) else feature.sum() * 0)
         return parts

@@ -42,7 +42,7 @@ class Strategy:
         self.T = lc.temperature
         self.weights = {"ce": lc.ce, "within_kl": lc.within_kl, "within_l2": lc.within_l2,
                         "cross_kl": lc.cross_kl, "cross_l2": lc.cross_l2,
-                        "hr_point": cfg.hr.point, "hr_relation": cfg.hr.relation}
+                        "hr_point": cfg.hr.point, "hr_relation": cfg.hr.relation, "hr_proto": cfg.hr.proto}
         self.epoch_weights = dict(self.weights)
         h = cfg.head
         self.margin = None if h.type == "softmax" else (lambda lg, y: margin_logits(lg, y, h.type, h.s, h.m))
@@ -54,7 +54,8 @@ class Strategy:
         distill, cross = ramp(self.cfg.loss.warmup_epochs), ramp(self.cfg.loss.cross_warmup_epochs)
         self.epoch_weights = {k: w if k == "ce" else w * distill * (cross if k.startswith("cross") else 1.0)
                               for k, w in self.weights.items()}
-        self.epoch_weights.update({k: self.weights[k] * ramp(self.cfg.hr.warmup_epochs) for k in ("hr_point", "hr_relation")})
+        hr = ramp(self.cfg.hr.warmup_epochs)
+        self.epoch_weights.update({k: self.weights[k] * hr for k in ("hr_point", "hr_relation", "hr_proto")})
 
     # --- structure -------------------------------------------------------------------------
     def guided(self, stream: str) -> bool:

@@ -126,8 +126,8 @@ class Trainer:
             apply_init({s: m for s, m in self.streams.items() if self.strategy.trains(s)}, cfg,
                        log=lambda m: print(m, file=sys.stderr) if dist.main else None)
         self.trainable = [s for s in ("teacher", "student") if s in self.streams and self.strategy.trains(s)]
-        self.hr = HrDistiller.build(cfg.hr, data.hr, data.splits["train"][0], self.streams["student"].backbone.feature_dim
-                                    ) if "student" in self.streams else None
+        self.hr = HrDistiller.build(cfg.hr, data.hr, data.splits["train"], data.num_classes,
+                                    self.streams["student"].backbone.feature_dim) if "student" in self.streams else None
         if self.hr is not None:
             self.hr.to(self.device)
         self.channels_last = _switch(cfg.train.channels_last, self.device)
@@ -230,7 +230,7 @@ class Trainer:
             if s_out is None:
                 with self.autocast:
                     s_out = self.forward("student", x["student"])
-            extra = self.hr.parts(s_out.feature, idx) if self.hr is not None else None
+            extra = self.hr.parts(s_out, idx) if self.hr is not None else None
             self._update("student", s_out, y, t_out.detach() if t_out is not None else None, logs, extra)
         return logs
 
