@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import sys
 
@@ -11,6 +12,13 @@ import pytest
 from lrface.cli import main
 from lrface.data.packed import read_packed_set
 from tests.conftest import shared_data
+
+
+def needs_hr_extra():
+    """Skip unless dlib and dlib's weights (face_recognition_models, found without importing it) are installed."""
+    pytest.importorskip("dlib")
+    if importlib.util.find_spec("face_recognition_models") is None:
+        pytest.skip("face-recognition-models is not installed (pip install -e \".[hr]\")")
 
 
 def run_cli(argv, capsys):
@@ -40,7 +48,7 @@ def test_hr_teacher_without_the_extra_names_the_pip_command(tmp_path, capsys, mo
 
 
 def test_prepare_adds_hr_embeddings_to_a_finished_set(tmp_path, capsys):
-    pytest.importorskip("dlib")
+    needs_hr_extra()
     root, out = _faces(tmp_path), tmp_path / "set"
     rc, _, _ = run_cli(["prepare", "folder", str(root), "--out", str(out), "--workers", "1"], capsys)
     assert rc == 0 and read_packed_set(out).hr == {}
@@ -64,7 +72,7 @@ def test_prepare_adds_hr_embeddings_to_a_finished_set(tmp_path, capsys):
 
 
 def test_first_prepare_with_hr_teacher_writes_both(tmp_path, capsys):
-    pytest.importorskip("dlib")
+    needs_hr_extra()
     root, out = _faces(tmp_path, identities=2), tmp_path / "set"
     rc, stdout, err = run_cli(["prepare", "folder", str(root), "--out", str(out), "--workers", "1",
                                "--hr-teacher", "dlib"], capsys)
