@@ -4,9 +4,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
+from lrface.benchmark.openset import raw_pixel_embeddings
 from lrface.cli import main
+from lrface.inference.pair_align import aligned_pair_images
+from lrface.inference.verification import metrics_from_embeddings, parse_pairs
 from tests.conftest import make_identity_set
 from tests.serving_helpers import generated_faces, write_identity_folder
 from tests.test_train_cli import one_line_error
@@ -44,8 +48,17 @@ def test_openset_benchmark_rows(tmp_path, capsys):
     report = json.loads((out / "results.json").read_text())
     rows = report["methods"]
     assert list(rows) == ["raw-pixels", "student-only", "student-cosface"]
-    for name, r in rows.items():
-        assert 0 <= r["lfw_acc"] <= 100 and "lfw_tar@0.001" in r and 0 <= r["lfw_auc"] <= 1, name
+    # every row's LFW numbers are what `lrface evaluate --pairs` measures on its own for that model
+    capsys.readouterr()
+    pixels = raw_pixel_embeddings(aligned_pair_images(parse_pairs(lfw / "pairs.txt"), lfw / "img", 16, log=print)[0])
+    alone, _ = metrics_from_embeddings(parse_pairs(lfw / "pairs.txt"), pixels)
+    assert rows["raw-pixels"]["lfw_acc"] == pytest.approx(100 * alone["accuracy"])
+    for name in ("student-only", "student-cosface"):
+        assert main(["evaluate", "--pairs", str(lfw / "pairs.txt"), "--images", str(lfw / "img"),
+                     "--model", rows[name]["onnx"], "--json", "--out", str(tmp_path / f"eval-{name}")]) == 0
+        alone = json.loads(capsys.readouterr().out)
+        assert rows[name]["lfw_acc"] == pytest.approx(100 * alone["accuracy"]), name
+        assert rows[name]["lfw_auc"] == pytest.approx(alone["auc"]), name
     assert rows["student-cosface"]["head"] == "cosface" and rows["student-only"]["head"] == "softmax"
     for name in ("student-only", "student-cosface"):
         assert "val_open_acc" in rows[name] and Path(rows[name]["onnx"]).is_file()
