@@ -12,8 +12,13 @@ import numpy as np
 
 WORK_SIZE = 112
 # The widely used ArcFace 112x112 template, stored as fractions of the crop side.
-TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-                     [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float64) / 112.0
+TEMPLATE = (
+    np.array(
+        [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+        dtype=np.float64,
+    )
+    / 112.0
+)
 
 
 def template(size: int = WORK_SIZE) -> np.ndarray:
@@ -44,8 +49,9 @@ def similarity_matrix(points: np.ndarray, size: int = WORK_SIZE) -> np.ndarray:
     keep = np.isfinite(src).all(axis=1)
     if keep.sum() < 2:
         raise ValueError("at least 2 known points are needed for a similarity transform")
-    matrix, _ = cv2.estimateAffinePartial2D(src[keep].astype(np.float32), template(size)[keep].astype(np.float32),
-                                            method=cv2.LMEDS)
+    matrix, _ = cv2.estimateAffinePartial2D(
+        src[keep].astype(np.float32), template(size)[keep].astype(np.float32), method=cv2.LMEDS
+    )
     if matrix is None:
         raise ValueError("degenerate landmarks (coincident points)")
     return matrix
@@ -66,8 +72,7 @@ def box_matrix(box, size: int = WORK_SIZE) -> np.ndarray:
     x, y, w, h = (float(v) for v in box)
     side = max(w, h, 1.0)
     scale = size / side
-    return np.array([[scale, 0.0, -(x + w / 2 - side / 2) * scale],
-                     [0.0, scale, -(y + h / 2 - side / 2) * scale]])
+    return np.array([[scale, 0.0, -(x + w / 2 - side / 2) * scale], [0.0, scale, -(y + h / 2 - side / 2) * scale]])
 
 
 def warp(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:

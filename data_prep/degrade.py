@@ -34,8 +34,9 @@ class Degradation:
         if self.noise > 0:
             steps.append(A.GaussNoise(std_range=(0.0, min(self.noise / 255.0, 1.0)), p=1.0))
         if self.jpeg_quality > 0:
-            steps.append(A.ImageCompression(compression_type="jpeg",
-                                            quality_range=(self.jpeg_quality, self.jpeg_quality), p=1.0))
+            steps.append(
+                A.ImageCompression(compression_type="jpeg", quality_range=(self.jpeg_quality, self.jpeg_quality), p=1.0)
+            )
         return A.Compose(steps)
 
 

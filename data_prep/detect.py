@@ -47,9 +47,17 @@ class FaceDetector:
                         out[i] = Faces(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2)))
                     continue
                 for s in range(0, len(idx), self.batch_size):
-                    part = idx[s:s + self.batch_size]
-                    boxes, points = detect_face(np.stack([images[i] for i in part]), minsize, m.pnet, m.rnet,
-                                                m.onet, self.thresholds, self.factor, "cpu")
+                    part = idx[s : s + self.batch_size]
+                    boxes, points = detect_face(
+                        np.stack([images[i] for i in part]),
+                        minsize,
+                        m.pnet,
+                        m.rnet,
+                        m.onet,
+                        self.thresholds,
+                        self.factor,
+                        "cpu",
+                    )
                     for i, b, p in zip(part, boxes, points):
                         b = np.asarray(b, dtype=np.float64).reshape(-1, 5)
                         out[i] = Faces(b[:, :4], b[:, 4], np.asarray(p, dtype=np.float64).reshape(-1, 5, 2))

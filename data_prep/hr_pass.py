@@ -42,13 +42,16 @@ def _rows(out: Path, items: list[Item]) -> list[dict]:
     with open(out / "items.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     if len(rows) != len(items) or any(r["source"] != it.source for r, it in zip(rows, items)):
-        raise UserError(f"{out}/items.csv does not list the images under the given root in order; run the same "
-                        "`lrface prepare` command that made the set (same root and options)")
+        raise UserError(
+            f"{out}/items.csv does not list the images under the given root in order; run the same "
+            "`lrface prepare` command that made the set (same root and options)"
+        )
     return rows
 
 
-def add_hr_embeddings(out: str | Path, items: list[Item], cfg, teacher_name: str, progress: bool | None = None,
-                      log=print) -> str:
+def add_hr_embeddings(
+    out: str | Path, items: list[Item], cfg, teacher_name: str, progress: bool | None = None, log=print
+) -> str:
     """Compute what is missing and write it; returns a one-line summary with the rate (faces/s)."""
     from tqdm import tqdm
 
@@ -58,8 +61,9 @@ def add_hr_embeddings(out: str | Path, items: list[Item], cfg, teacher_name: str
         return f"{out}: HR embeddings ({teacher.name}) already present; nothing to do"
     rows = _rows(out, items)
     work = out / WORK_DIR
-    fp = hashlib.sha1(json.dumps([teacher.name, cfg.processing(), [r["source"] for r in rows],
-                                  [r["status"] for r in rows]]).encode()).hexdigest()
+    fp = hashlib.sha1(
+        json.dumps([teacher.name, cfg.processing(), [r["source"] for r in rows], [r["status"] for r in rows]]).encode()
+    ).hexdigest()
     try:
         previous = json.loads((work / "run.json").read_text(encoding="utf-8"))["fingerprint"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -70,12 +74,18 @@ def add_hr_embeddings(out: str | Path, items: list[Item], cfg, teacher_name: str
     kept = np.array([r["status"] in KEPT for r in rows])
     emb = np.full((len(rows), teacher.dim), np.nan, np.float32)
     locator, done, seconds = None, 0, 0.0
-    bar = tqdm(total=int(kept.sum()), unit="face", desc="hr-teacher", file=sys.stderr, dynamic_ncols=True,
-               disable=(not progress) if progress is not None else None)
+    bar = tqdm(
+        total=int(kept.sum()),
+        unit="face",
+        desc="hr-teacher",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        disable=(not progress) if progress is not None else None,
+    )
     with ThreadPoolExecutor(max_workers=cfg.workers) as pool:
         for c in range(0, len(rows), cfg.chunk_size):
             path = work / f"chunk_{c // cfg.chunk_size:05d}.npy"
-            sel = np.flatnonzero(kept[c:c + cfg.chunk_size]) + c
+            sel = np.flatnonzero(kept[c : c + cfg.chunk_size]) + c
             cached = _load(path, len(sel), teacher.dim)
             if cached is None:
                 locator = locator or _Locator(cfg)
@@ -91,8 +101,10 @@ def add_hr_embeddings(out: str | Path, items: list[Item], cfg, teacher_name: str
     _write(out, rows, emb, teacher.manifest_entry())
     shutil.rmtree(work, ignore_errors=True)
     rate = f"{done / seconds:.1f} faces/s" if seconds else "all resumed"
-    return (f"HR embeddings ({teacher.name}, {teacher.dim}-d): {int(kept.sum())} faces, computed {done}, "
-            f"resumed {int(kept.sum()) - done}; {rate} (detect + align + describe, one process); wrote {out}")
+    return (
+        f"HR embeddings ({teacher.name}, {teacher.dim}-d): {int(kept.sum())} faces, computed {done}, "
+        f"resumed {int(kept.sum()) - done}; {rate} (detect + align + describe, one process); wrote {out}"
+    )
 
 
 def _load(path: Path, n: int, dim: int) -> np.ndarray | None:
@@ -138,12 +150,14 @@ def _describe(teacher, locator: _Locator, pool, items: list[Item], bar) -> np.nd
         try:
             return read_image(it.path)
         except (BadImage, OSError) as e:
-            raise UserError(f"{it.path}: unreadable now ({e}), though prepare kept it; re-run `lrface prepare`") from None
+            raise UserError(
+                f"{it.path}: unreadable now ({e}), though prepare kept it; re-run `lrface prepare`"
+            ) from None
 
     out = np.zeros((len(items), teacher.dim), np.float32)
     bs = locator.cfg.batch_size
     for s in range(0, len(items), bs):
-        batch = items[s:s + bs]
+        batch = items[s : s + bs]
         images = list(pool.map(load, batch))
         for j, (im, rect) in enumerate(zip(images, locator.rects(batch, images))):
             out[s + j] = teacher.describe(im, rect)

@@ -39,7 +39,9 @@ class DlibTeacher:
 
     name = "dlib-resnet-v1"
     dim = 128
-    input = f"full-resolution RGB image; dlib 5-point shape predictor in the detected face region, get_face_chip {CHIP} px"
+    input = (
+        f"full-resolution RGB image; dlib 5-point shape predictor in the detected face region, get_face_chip {CHIP} px"
+    )
 
     def __init__(self):
         try:

@@ -98,9 +98,11 @@ class Result:
         kept = self.counts["aligned"] + self.counts["box-only"]
         skip_text = ", ".join(f"{k} {v}" for k, v in skipped.items()) or "none"
         splits = ", ".join(f"{k} {v}" for k, v in self.splits.items())
-        return (f"kept {kept} (aligned {self.counts['aligned']}, box-only {self.counts['box-only']}); "
-                f"skipped {sum(skipped.values())} ({skip_text}); {self.n_classes} identities; splits: {splits}; "
-                f"processed {self.processed}, resumed {self.resumed}; wrote {self.out}")
+        return (
+            f"kept {kept} (aligned {self.counts['aligned']}, box-only {self.counts['box-only']}); "
+            f"skipped {sum(skipped.values())} ({skip_text}); {self.n_classes} identities; splits: {splits}; "
+            f"processed {self.processed}, resumed {self.resumed}; wrote {self.out}"
+        )
 
 
 def check_out_dir(out: Path, force: bool) -> None:
@@ -119,8 +121,11 @@ def made_by(out: str | Path, cfg: PrepareConfig, kind: str, root: str | Path) ->
     try:
         m = json.loads((Path(out) / "manifest.json").read_text(encoding="utf-8"))
         params = {k: m["params"].get(k) for k in (*cfg.processing(), "kind", "split_fraction")}
-        return (m["source"] == str(Path(root).resolve())
-                and params == {**cfg.processing(), "kind": kind, "split_fraction": cfg.split_fraction})
+        return m["source"] == str(Path(root).resolve()) and params == {
+            **cfg.processing(),
+            "kind": kind,
+            "split_fraction": cfg.split_fraction,
+        }
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
 
@@ -160,18 +165,26 @@ def _canvas(image: np.ndarray, box, cfg: PrepareConfig):
         hint = np.array([x - ox, y - oy, x - ox + w, y - oy + h]) * s
         return canvas, max(cfg.min_face, cfg.region / 4), s, (ox, oy), hint
     s = min(1.0, cfg.max_side / max(image.shape[:2]))
-    canvas = image if s == 1.0 else cv2.resize(image, (max(1, round(image.shape[1] * s)),
-                                                       max(1, round(image.shape[0] * s))),
-                                               interpolation=cv2.INTER_AREA)
+    canvas = (
+        image
+        if s == 1.0
+        else cv2.resize(
+            image, (max(1, round(image.shape[1] * s)), max(1, round(image.shape[0] * s))), interpolation=cv2.INTER_AREA
+        )
+    )
     return canvas, cfg.min_face, s, (0.0, 0.0), None
 
 
-def detect_and_align(detector, images: list[np.ndarray], boxes: list, cfg: PrepareConfig) -> list[tuple[np.ndarray | None, str]]:
+def detect_and_align(
+    detector, images: list[np.ndarray], boxes: list, cfg: PrepareConfig
+) -> list[tuple[np.ndarray | None, str]]:
     """Detect faces (MTCNN, batched) and align each image's face to the working crop, as `lrface prepare`
     does: (crop, "aligned"), the box fallback (crop, "box-only"), or (None, "skipped:no-face").
     ``boxes[i]`` is a known face box (x, y, w, h) or None to take the largest face in the whole image."""
-    return [(None if m is None else warp(im, m, cfg.work_size), status)
-            for im, (m, status) in zip(images, locate(detector, images, boxes, cfg))]
+    return [
+        (None if m is None else warp(im, m, cfg.work_size), status)
+        for im, (m, status) in zip(images, locate(detector, images, boxes, cfg))
+    ]
 
 
 def locate(detector, images: list[np.ndarray], boxes: list, cfg: PrepareConfig) -> list[tuple[np.ndarray | None, str]]:
@@ -244,8 +257,14 @@ class _Processor:
 def _save_chunk(path: Path, low, statuses, dupkeys, preview_idx, preview_crops) -> None:
     def write(p: Path) -> None:
         with open(p, "wb") as fh:
-            np.savez(fh, low=low, meta=np.array(json.dumps({"status": statuses, "dup": dupkeys})),
-                     preview_idx=np.asarray(preview_idx, np.int64), preview=np.asarray(preview_crops, np.uint8))
+            np.savez(
+                fh,
+                low=low,
+                meta=np.array(json.dumps({"status": statuses, "dup": dupkeys})),
+                preview_idx=np.asarray(preview_idx, np.int64),
+                preview=np.asarray(preview_crops, np.uint8),
+            )
+
     atomic_write(path, write)
 
 
@@ -257,8 +276,13 @@ def _load_chunk(path: Path, n: int, size: int):
             low, status, dup, pidx, preview = z["low"], meta["status"], meta["dup"], z["preview_idx"], z["preview"]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, TypeError):
         return None
-    if (low.shape != (n, size, size, 3) or len(status) != n or len(dup) != n or len(pidx) != len(preview)
-            or any(not 0 <= j < n for j in pidx.tolist())):
+    if (
+        low.shape != (n, size, size, 3)
+        or len(status) != n
+        or len(dup) != n
+        or len(pidx) != len(preview)
+        or any(not 0 <= j < n for j in pidx.tolist())
+    ):
         return None
     return low, status, dup, pidx, preview
 
@@ -294,20 +318,33 @@ def _assign_splits(items: list[Item], statuses: list[str], fraction: float, seed
 def _preview(crops: np.ndarray, lows: np.ndarray) -> np.ndarray:
     """Grid of (aligned crop | low-res upscaled with nearest) pairs, 4 pairs a row, RGB."""
     size, gap, per_row = crops.shape[1], 4, 4
-    cells = [np.concatenate([c, np.full((size, gap, 3), 255, np.uint8),
-                             cv2.resize(lo, (size, size), interpolation=cv2.INTER_NEAREST)], axis=1)
-             for c, lo in zip(crops, lows)]
+    cells = [
+        np.concatenate(
+            [c, np.full((size, gap, 3), 255, np.uint8), cv2.resize(lo, (size, size), interpolation=cv2.INTER_NEAREST)],
+            axis=1,
+        )
+        for c, lo in zip(crops, lows)
+    ]
     blank = np.full_like(cells[0], 255)
     cells += [blank] * (-len(cells) % per_row)
     pad = np.full((size, gap * 3, 3), 255, np.uint8)
-    rows = [np.concatenate(sum(([c, pad] for c in cells[r:r + per_row]), [])[:-1], axis=1)
-            for r in range(0, len(cells), per_row)]
+    rows = [
+        np.concatenate(sum(([c, pad] for c in cells[r : r + per_row]), [])[:-1], axis=1)
+        for r in range(0, len(cells), per_row)
+    ]
     hpad = np.full((gap * 3, rows[0].shape[1], 3), 255, np.uint8)
     return np.concatenate(sum(([r, hpad] for r in rows), [])[:-1], axis=0)
 
 
-def prepare(items: list[Item], out: str | Path, cfg: PrepareConfig, kind: str, root: str | Path,
-            progress: bool | None = None, log=print) -> Result:
+def prepare(
+    items: list[Item],
+    out: str | Path,
+    cfg: PrepareConfig,
+    kind: str,
+    root: str | Path,
+    progress: bool | None = None,
+    log=print,
+) -> Result:
     """Run the whole preparation for ``items`` into the packed set ``out``; returns counts for the summary."""
     from tqdm import tqdm
 
@@ -329,17 +366,24 @@ def prepare(items: list[Item], out: str | Path, cfg: PrepareConfig, kind: str, r
         atomic_write_json(work / "run.json", {"lrface_work": 1, "fingerprint": fingerprint})
 
     import torch
+
     torch.set_num_threads(1)
     processor: _Processor | None = None
     n_chunks = -(-len(items) // cfg.chunk_size)
     lows, statuses, preview_crops, preview_lows = [], [], [], []
     seen: set[str] = set()
     resumed = processed = 0
-    bar = tqdm(total=len(items), unit="img", desc="prepare", disable=(not progress) if progress is not None else None,
-               file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(
+        total=len(items),
+        unit="img",
+        desc="prepare",
+        disable=(not progress) if progress is not None else None,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
     with ThreadPoolExecutor(max_workers=cfg.workers) as pool:
         for c in range(n_chunks):
-            chunk = items[c * cfg.chunk_size:(c + 1) * cfg.chunk_size]
+            chunk = items[c * cfg.chunk_size : (c + 1) * cfg.chunk_size]
             path = work / f"chunk_{c:05d}.npz"
             cached = _load_chunk(path, len(chunk), cfg.size) if path.is_file() else None
             if cached is None:
@@ -359,13 +403,24 @@ def prepare(items: list[Item], out: str | Path, cfg: PrepareConfig, kind: str, r
                     preview_crops.append(crop)
                     preview_lows.append(low[j])
     bar.close()
-    return _finish(items, out, cfg, kind, root, np.concatenate(lows) if lows else np.zeros((0,)), statuses,
-                   preview_crops, preview_lows, resumed, processed)
+    return _finish(
+        items,
+        out,
+        cfg,
+        kind,
+        root,
+        np.concatenate(lows) if lows else np.zeros((0,)),
+        statuses,
+        preview_crops,
+        preview_lows,
+        resumed,
+        processed,
+    )
 
 
 def _process_chunk(chunk, processor, pool, seen, cfg, want_previews, bar):
     """Process one cache chunk batch by batch, loading the next batch's images while this one runs."""
-    batches = [chunk[i:i + cfg.batch_size] for i in range(0, len(chunk), cfg.batch_size)]
+    batches = [chunk[i : i + cfg.batch_size] for i in range(0, len(chunk), cfg.batch_size)]
 
     def submit(batch):
         paths = dict.fromkeys(it.path for it in batch if not it.status)
@@ -394,7 +449,9 @@ def _process_chunk(chunk, processor, pool, seen, cfg, want_previews, bar):
 def _finish(items, out, cfg, kind, root, lows, statuses, preview_crops, preview_lows, resumed, processed) -> Result:
     counts = Counter(statuses)
     if not any(s in KEPT for s in statuses):
-        raise UserError(f"no face kept out of {len(items)} items ({dict(counts)}); check the input and --no-detect-fallback")
+        raise UserError(
+            f"no face kept out of {len(items)} items ({dict(counts)}); check the input and --no-detect-fallback"
+        )
     split, singles = _assign_splits(items, statuses, cfg.split_fraction, cfg.seed)
     class_names = sorted({items[i].identity for i, s in enumerate(split) if s}, key=_natural)
     label_of = {name: k for k, name in enumerate(class_names)}
@@ -405,10 +462,24 @@ def _finish(items, out, cfg, kind, root, lows, statuses, preview_crops, preview_
         idx = [i for i, s in enumerate(split) if s == name]
         index_in.update({i: k for k, i in enumerate(idx)})
         splits[name] = (lows[idx], np.array([label_of[items[i].identity] for i in idx], np.int64))
-    rows = [{"split": split[i], "index": index_in.get(i, ""), "label": label_of.get(it.identity, "") if split[i] else "",
-             "identity": it.identity, "source": it.source, "status": statuses[i]} for i, it in enumerate(items)]
-    params = {"kind": kind, **cfg.processing(), "split_fraction": cfg.split_fraction,
-              "template": "arcface-112 (data_prep.align.TEMPLATE)", "status_counts": dict(sorted(counts.items()))}
+    rows = [
+        {
+            "split": split[i],
+            "index": index_in.get(i, ""),
+            "label": label_of.get(it.identity, "") if split[i] else "",
+            "identity": it.identity,
+            "source": it.source,
+            "status": statuses[i],
+        }
+        for i, it in enumerate(items)
+    ]
+    params = {
+        "kind": kind,
+        **cfg.processing(),
+        "split_fraction": cfg.split_fraction,
+        "template": "arcface-112 (data_prep.align.TEMPLATE)",
+        "status_counts": dict(sorted(counts.items())),
+    }
     write_packed_set(out, splits, class_names, rows, params=params, source=str(root.resolve()))
     if preview_crops:
         grid = cv2.cvtColor(_preview(np.stack(preview_crops), np.stack(preview_lows)), cv2.COLOR_RGB2BGR)
@@ -416,11 +487,17 @@ def _finish(items, out, cfg, kind, root, lows, statuses, preview_crops, preview_
     shutil.rmtree(out / WORK_DIR, ignore_errors=True)
     warnings = []
     if singles:
-        warnings.append(f"{len(singles)} identities have a single image (kept; they cannot be tested): "
-                        f"{', '.join(singles[:10])}{' ...' if len(singles) > 10 else ''}")
+        warnings.append(
+            f"{len(singles)} identities have a single image (kept; they cannot be tested): "
+            f"{', '.join(singles[:10])}{' ...' if len(singles) > 10 else ''}"
+        )
     if counts.get("skipped:too-small"):
-        warnings.append(f"{counts['skipped:too-small']} images with a side under {min_side(cfg.size)} px (too small "
-                        "to hold a face) skipped; see items.csv")
+        warnings.append(
+            f"{counts['skipped:too-small']} images with a side under {min_side(cfg.size)} px (too small "
+            "to hold a face) skipped; see items.csv"
+        )
     if counts.get("skipped:duplicate"):
         warnings.append(f"{counts['skipped:duplicate']} duplicate files (same content) skipped; see items.csv")
-    return Result(out, counts, {k: len(v[1]) for k, v in splits.items()}, len(class_names), resumed, processed, warnings)
+    return Result(
+        out, counts, {k: len(v[1]) for k, v in splits.items()}, len(class_names), resumed, processed, warnings
+    )

@@ -40,8 +40,10 @@ def read_csv(path: Path, required: list[str]) -> list[dict]:
             header = [h.strip() for h in next(reader, [])]
             missing = [c for c in required if c not in header]
             if missing:
-                raise UserError(f"{path}: missing required column {missing[0]!r} "
-                                f"({len(missing)} missing in all); the header must name it")
+                raise UserError(
+                    f"{path}: missing required column {missing[0]!r} "
+                    f"({len(missing)} missing in all); the header must name it"
+                )
             return [{h: v.strip() for h, v in zip(header, row)} for row in reader if any(c.strip() for c in row)]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise UserError(f"{path}: cannot read CSV ({e})") from None
@@ -74,9 +76,12 @@ def _check_root(root: Path) -> Path:
 def read_folder(root: str | Path) -> list[Item]:
     """Identity folders: ``<root>/<identity>/...*.{jpg,jpeg,png,bmp,pgm,webp}`` (lrface's one folder scanner)."""
     root = _check_root(root)
-    return [Item(key=rel, identity=ident, source=rel, path=f)
-            for ident, files in scan_identity_folder(root).items()
-            for f in files for rel in [f.relative_to(root).as_posix()]]
+    return [
+        Item(key=rel, identity=ident, source=rel, path=f)
+        for ident, files in scan_identity_folder(root).items()
+        for f in files
+        for rel in [f.relative_to(root).as_posix()]
+    ]
 
 
 # UMDFaces' 21 keypoints follow the AFLW 21-point order (1-based): 8 left-eye centre, 11 right-eye
@@ -84,7 +89,9 @@ def read_folder(root: str | Path) -> list[Item]:
 # are re-ordered by x anyway (align.canonical_order), so a mirrored naming convention is harmless.
 UMD_KEYPOINTS = (8, 11, 15, 18, 20)
 UMD_BOX = ["FACE_X", "FACE_Y", "FACE_WIDTH", "FACE_HEIGHT"]
-UMD_REQUIRED = ["FILE", *UMD_BOX] + [f"{c}{k}{s}" for k in UMD_KEYPOINTS for c, s in (("P", "X"), ("P", "Y"), ("VIS", ""))]
+UMD_REQUIRED = ["FILE", *UMD_BOX] + [
+    f"{c}{k}{s}" for k in UMD_KEYPOINTS for c, s in (("P", "X"), ("P", "Y"), ("VIS", ""))
+]
 
 
 def read_umdfaces(root: str | Path) -> list[Item]:
@@ -99,9 +106,12 @@ def read_umdfaces(root: str | Path) -> list[Item]:
         for row in read_csv(path, UMD_REQUIRED):
             rel = row["FILE"]
             folder = PurePosixPath(rel.replace("\\", "/")).parent.name
-            item = Item(key=f"{batch.name}/{rel}", identity=folder or row.get("SUBJECT_ID", ""),
-                        source=f"{batch.name}/{rel}" if batch != root else rel,
-                        path=safe_path(batch, rel))
+            item = Item(
+                key=f"{batch.name}/{rel}",
+                identity=folder or row.get("SUBJECT_ID", ""),
+                source=f"{batch.name}/{rel}" if batch != root else rel,
+                path=safe_path(batch, rel),
+            )
             box = _floats(row, UMD_BOX)
             if item.path is None:
                 item.status = "skipped:outside-root"
@@ -148,8 +158,13 @@ def _subject(value: str) -> int | None:
         return None
 
 
-def read_uccs(root: str | Path, protocol: str | None = None, seed: int = 0,
-              n_subjects: int = PAPER_SUBJECTS, test_fraction: float = PAPER_TEST_FRACTION) -> list[Item]:
+def read_uccs(
+    root: str | Path,
+    protocol: str | None = None,
+    seed: int = 0,
+    n_subjects: int = PAPER_SUBJECTS,
+    test_fraction: float = PAPER_TEST_FRACTION,
+) -> list[Item]:
     """UCCS v3: ``gallery.csv`` (landmarks) and/or ``validation.csv`` (boxes, SUBJECT_ID <= 0 unknown),
     ``exclude_gallery_validation.txt`` optional. ``protocol="paper-180"``: a seeded subset of
     ``n_subjects`` known validation subjects, each one's faces split into train/test."""
@@ -163,8 +178,12 @@ def read_uccs(root: str | Path, protocol: str | None = None, seed: int = 0,
     if gal.is_file() and protocol is None:
         for row in read_csv(gal, UCCS_GALLERY):
             sid, rel = _subject(row["SUBJECT_ID"]), row["FILE"]
-            item = Item(key=f"gallery/{rel}", identity=f"{sid:04d}" if sid is not None else "", source=rel,
-                        path=_uccs_path(root, rel, ["gallery_images", f"gallery_images/{sid or 0:04d}"]))
+            item = Item(
+                key=f"gallery/{rel}",
+                identity=f"{sid:04d}" if sid is not None else "",
+                source=rel,
+                path=_uccs_path(root, rel, ["gallery_images", f"gallery_images/{sid or 0:04d}"]),
+            )
             pts = _floats(row, [f"{p}_{a}" for p in UCCS_LANDMARKS for a in "XY"])
             if item.path is None:
                 item.status = "skipped:outside-root"
@@ -176,8 +195,12 @@ def read_uccs(root: str | Path, protocol: str | None = None, seed: int = 0,
     if val.is_file():
         for row in read_csv(val, UCCS_VALIDATION):
             sid, rel, fid = _subject(row["SUBJECT_ID"]), row["FILE"], row["FACE_ID"]
-            item = Item(key=f"validation/{fid}", identity=f"{sid:04d}" if sid is not None and sid > 0 else "",
-                        source=f"{rel}#{fid}", path=_uccs_path(root, rel, ["validation_images", "validation"]))
+            item = Item(
+                key=f"validation/{fid}",
+                identity=f"{sid:04d}" if sid is not None and sid > 0 else "",
+                source=f"{rel}#{fid}",
+                path=_uccs_path(root, rel, ["validation_images", "validation"]),
+            )
             box = _floats(row, UCCS_VALIDATION[3:])
             if item.path is None:
                 item.status = "skipped:outside-root"
@@ -207,8 +230,10 @@ def _paper_protocol(items: list[Item], seed: int, n_subjects: int, test_fraction
             by_subject.setdefault(it.identity, []).append(it)
     eligible = sorted(s for s, faces in by_subject.items() if len(faces) >= 2)
     if len(eligible) < n_subjects:
-        raise UserError(f"protocol paper-180 needs {n_subjects} known subjects with 2+ faces in validation.csv; "
-                        f"found {len(eligible)}")
+        raise UserError(
+            f"protocol paper-180 needs {n_subjects} known subjects with 2+ faces in validation.csv; "
+            f"found {len(eligible)}"
+        )
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(eligible, size=n_subjects, replace=False).tolist())
     out = []

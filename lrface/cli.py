@@ -17,15 +17,37 @@ from .errors import UserError
 from .fileio import check_output
 
 # what each command's --out names, checked before the work starts
-OUTPUT_KINDS = {"prepare": "dir", "train": "dir", "export": "file", "embed": "file", "evaluate": "dir",
-                "benchmark": "dir", "gallery build": "dir"}
+OUTPUT_KINDS = {
+    "prepare": "dir",
+    "train": "dir",
+    "export": "file",
+    "embed": "file",
+    "evaluate": "dir",
+    "benchmark": "dir",
+    "gallery build": "dir",
+}
 # third-party causes of an OSError, and what to do
-OS_FIXES = {errno.ENOSPC: "free disk space and run it again", errno.EDQUOT: "free disk space and run it again",
-            errno.EROFS: "the file system is read-only; write somewhere else",
-            errno.EACCES: "fix the permissions or choose another path", errno.EPERM: "fix the permissions or choose another path"}
+OS_FIXES = {
+    errno.ENOSPC: "free disk space and run it again",
+    errno.EDQUOT: "free disk space and run it again",
+    errno.EROFS: "the file system is read-only; write somewhere else",
+    errno.EACCES: "fix the permissions or choose another path",
+    errno.EPERM: "fix the permissions or choose another path",
+}
 
-COMMANDS = ("prepare", "train", "export", "gallery", "identify", "verify", "embed", "evaluate", "benchmark", "models",
-            "serve")
+COMMANDS = (
+    "prepare",
+    "train",
+    "export",
+    "gallery",
+    "identify",
+    "verify",
+    "embed",
+    "evaluate",
+    "benchmark",
+    "models",
+    "serve",
+)
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -33,7 +55,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lrface",
         description="Low-resolution (16x16) face recognition: prepare data, train a tiny student with "
-                    "Evolutionary Knowledge Distillation, export it to ONNX, and identify faces.",
+        "Evolutionary Knowledge Distillation, export it to ONNX, and identify faces.",
     )
     parser.add_argument("--version", action="version", version=f"lrface {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -53,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         bad = [k for k, v in vars(args).items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
             raise UserError(f"--{bad[0].replace('_', '-')} {getattr(args, bad[0])}: not a finite number; pass a number")
-        kind = OUTPUT_KINDS.get(args.command) or OUTPUT_KINDS.get(f"{args.command} {getattr(args, 'gallery_command', '')}")
+        kind = OUTPUT_KINDS.get(args.command) or OUTPUT_KINDS.get(
+            f"{args.command} {getattr(args, 'gallery_command', '')}"
+        )
         if kind and getattr(args, "out", None):
             check_output(args.out, kind)
         return int(args.func(args) or 0)
@@ -63,8 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # a full disk, a read-only or vanished path met while working: one line, no traceback
         where = f"{e.filename}: " if e.filename else ""
         fix = OS_FIXES.get(e.errno, "check the path and run it again")
-        print(f"lrface {args.command}: error: {where}{e.strerror or e}; {fix} (outputs are written atomically, "
-              "so nothing was left half-written)", file=sys.stderr)
+        print(
+            f"lrface {args.command}: error: {where}{e.strerror or e}; {fix} (outputs are written atomically, "
+            "so nothing was left half-written)",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print(f"lrface {args.command}: interrupted", file=sys.stderr)

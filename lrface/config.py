@@ -17,33 +17,33 @@ from .errors import UserError
 
 @dataclass
 class DataConfig:
-    kind: str = "auto"          # auto | packed | folder | cifar10 | cifar100 | tiny-imagenet
-    path: str | list = ""       # packed set, identity folder or dataset root (--data / $LRFACE_DATA override);
+    kind: str = "auto"  # auto | packed | folder | cifar10 | cifar100 | tiny-imagenet
+    path: str | list = ""  # packed set, identity folder or dataset root (--data / $LRFACE_DATA override);
     #                             a list of packed sets / identity folders trains on all of them (data/multi.py)
-    merge: str = "source"       # several sources: source (<source>/<identity> classes) | name (equal names merge)
+    merge: str = "source"  # several sources: source (<source>/<identity> classes) | name (equal names merge)
     val_identities: float = 0.0  # open-set validation: fraction (< 1) or count of identities held out of training
-    val_pairs: int = 3000       # same-person (and as many different-person) pairs among them, scored every epoch
+    val_pairs: int = 3000  # same-person (and as many different-person) pairs among them, scored every epoch
     image_size: int = 16
     test_fraction: float = 0.2  # per-identity test split when the set has a single split
-    val_fraction: float = 0.0   # held out of the training split for model choices (never tune on test)
-    fraction: float = 1.0       # few-sample subset: fraction of each class's training images (Fig. 7)
+    val_fraction: float = 0.0  # held out of the training split for model choices (never tune on test)
+    fraction: float = 1.0  # few-sample subset: fraction of each class's training images (Fig. 7)
     min_per_class: int = 2
-    low_res: bool = False       # classification: downsample to image_size (Fig. 6)
-    download: bool = False      # classification: let torchvision download CIFAR when online
-    cache: bool = True          # identity folders: cache the resized arrays beside the run
+    low_res: bool = False  # classification: downsample to image_size (Fig. 6)
+    download: bool = False  # classification: let torchvision download CIFAR when online
+    cache: bool = True  # identity folders: cache the resized arrays beside the run
 
 
 @dataclass
 class AugmentConfig:
     enabled: bool = True
     flip: bool = True
-    shift: float = 0.0625       # fraction of the side
+    shift: float = 0.0625  # fraction of the side
     scale: float = 0.1
     rotate: float = 0.0
     brightness_contrast: float = 0.2
-    pad_crop: int = 0           # classification: random crop with this much padding
-    independent: bool = True    # each stream gets its own draw ("incomplete synchronization")
-    backend: str = "auto"       # auto (torch on CUDA, albumentations on CPU) | albumentations | torch
+    pad_crop: int = 0  # classification: random crop with this much padding
+    independent: bool = True  # each stream gets its own draw ("incomplete synchronization")
+    backend: str = "auto"  # auto (torch on CUDA, albumentations on CPU) | albumentations | torch
 
 
 @dataclass
@@ -55,7 +55,7 @@ class PreprocessConfig:
 @dataclass
 class StreamConfig:
     arch: str = ""
-    guided: bool = True         # T_G / S_G of Table V
+    guided: bool = True  # T_G / S_G of Table V
     kwargs: dict = field(default_factory=dict)
 
 
@@ -63,54 +63,56 @@ class StreamConfig:
 class TeacherConfig(StreamConfig):
     arch: str = "resnet50"
     mode: str = "evolutionary"  # evolutionary (online) | fixed (pre-trained, frozen)
-    checkpoint: str = ""        # fixed teacher, or starting point of an evolutionary one
+    checkpoint: str = ""  # fixed teacher, or starting point of an evolutionary one
 
 
 @dataclass
 class GuidedConfig:
-    count: int = 3              # guided module pairs, 0..C-1 (Fig. 4)
+    count: int = 3  # guided module pairs, 0..C-1 (Fig. 4)
     blocks: list = field(default_factory=list)  # explicit 1-based block indices; overrides count
-    dim: int = 0                # shared D; 0 = the student's feature size
-    width: int = 64             # bottleneck width inside a guided module
+    dim: int = 0  # shared D; 0 = the student's feature size
+    width: int = 64  # bottleneck width inside a guided module
 
 
 @dataclass
 class HeadConfig:
-    type: str = "softmax"       # softmax (the paper) | cosface | arcface (models/heads.py), both streams
-    s: float = 30.0             # scale of the cosine logits (margin heads)
-    m: float = 0.35             # margin: CosFace subtracts m from cos, ArcFace adds m (radians) to the angle
+    type: str = "softmax"  # softmax (the paper) | cosface | arcface (models/heads.py), both streams
+    s: float = 30.0  # scale of the cosine logits (margin heads)
+    m: float = 0.35  # margin: CosFace subtracts m from cos, ArcFace adds m (radians) to the angle
 
 
 @dataclass
 class LossConfig:
     temperature: float = 4.0
-    ce: float = 1.0             # L_L, Eq. 9
-    within_kl: float = 1.0      # L_D, Eq. 3
-    within_l2: float = 1.0      # L_F, Eq. 4
-    cross_kl: float = 1.0       # L_G1, Eq. 6
-    cross_l2: float = 1.0       # L_G2, Eq. 7
+    ce: float = 1.0  # L_L, Eq. 9
+    within_kl: float = 1.0  # L_D, Eq. 3
+    within_l2: float = 1.0  # L_F, Eq. 4
+    cross_kl: float = 1.0  # L_G1, Eq. 6
+    cross_l2: float = 1.0  # L_G2, Eq. 7
     cross_kl_pairs: float = 1.0  # weight of the guided-pair terms inside L_G1 (Eq. 6) next to the head term
-    within_teachers: str = "head"        # head | all_deeper
-    l2_reduction: str = "element_mean"   # Eq. 4, 7: element_mean (MSE) | squared_norm (the paper's ||.||^2, D x larger)
+    within_teachers: str = "head"  # head | all_deeper
+    l2_reduction: str = "element_mean"  # Eq. 4, 7: element_mean (MSE) | squared_norm (the paper's ||.||^2, D x larger)
     cross_stream_to_teacher: bool = False
-    warmup_epochs: int = 0      # ramp every distillation term (not ce) linearly from 1/n to 1 over n epochs
-    cross_warmup_epochs: int = 0  # the same ramp for the cross-stream terms only (Eq. 6, 7): the online teacher is weak early
+    warmup_epochs: int = 0  # ramp every distillation term (not ce) linearly from 1/n to 1 over n epochs
+    cross_warmup_epochs: int = (
+        0  # the same ramp for the cross-stream terms only (Eq. 6, 7): the online teacher is weak early
+    )
 
 
 @dataclass
 class HrConfig:
     """Cross-resolution distillation from the packed set's HR-teacher descriptors (lrface/distill/hr.py)."""
 
-    point: float = 0.0          # weight of L_HR-point (the projected student feature vs the descriptor); 0 = off
+    point: float = 0.0  # weight of L_HR-point (the projected student feature vs the descriptor); 0 = off
     point_kind: str = "cosine"  # cosine | l2
-    relation: float = 0.0       # weight of L_HR-rel (within-batch similarity structure); 0 = off
+    relation: float = 0.0  # weight of L_HR-rel (within-batch similarity structure); 0 = off
     relation_kind: str = "mse"  # mse | kl
-    tau: float = 0.1            # temperature of the kl relation
+    tau: float = 0.1  # temperature of the kl relation
     relation_center: bool = True  # compare batch-centred similarity structures (the student's features are >= 0)
-    proto: float = 0.0          # weight of L_HR-proto (the teacher's similarities to class prototypes as soft labels)
-    proto_tau: float = 0.1      # temperature of those soft labels (0.1 with center: ~0.8 on the own class)
-    warmup_epochs: int = 0      # ramp both weights linearly from 1/n to 1 over n epochs
-    center: bool = False        # subtract the training split's mean descriptor from the targets (then renormalise)
+    proto: float = 0.0  # weight of L_HR-proto (the teacher's similarities to class prototypes as soft labels)
+    proto_tau: float = 0.1  # temperature of those soft labels (0.1 with center: ~0.8 on the own class)
+    warmup_epochs: int = 0  # ramp both weights linearly from 1/n to 1 over n epochs
+    center: bool = False  # subtract the training split's mean descriptor from the targets (then renormalise)
 
 
 @dataclass
@@ -121,7 +123,7 @@ class OptimConfig:
     nesterov: bool = False
     milestones: list = field(default_factory=lambda: [75, 130, 180])
     gamma: float = 0.1
-    warmup_epochs: int = 0      # lr rises linearly from lr/n to lr over the first n epochs
+    warmup_epochs: int = 0  # lr rises linearly from lr/n to lr over the first n epochs
     teacher_milestones: list = field(default_factory=list)  # the trained teacher's own lr steps (empty: milestones)
 
 
@@ -130,30 +132,30 @@ class TrainConfig:
     epochs: int = 200
     batch_size: int = 64
     seed: int = 5
-    device: str = "auto"        # auto | cpu | cuda
-    amp: str = "none"           # none | bf16
-    threads: int = 0            # torch CPU threads; 0 = leave as is
-    max_steps: int = 0          # stop after this many steps in total (smoke tests); 0 = no limit
+    device: str = "auto"  # auto | cpu | cuda
+    amp: str = "none"  # none | bf16
+    threads: int = 0  # torch CPU threads; 0 = leave as is
+    max_steps: int = 0  # stop after this many steps in total (smoke tests); 0 = no limit
     log_every: int = 20
     eval_batch_size: int = 512
     select_on: str = "student"  # which top-1 picks best.pt: student | teacher
     # speed switches: auto = on where they help (CUDA), off on CPU
     channels_last: str = "auto"
-    compile: str = "auto"       # torch.compile both streams; falls back to eager with a message
+    compile: str = "auto"  # torch.compile both streams; falls back to eager with a message
     fused_sgd: str = "auto"
-    sync_bn: bool = True        # under torchrun on CUDA: SyncBatchNorm (PyTorch has none for CPU/gloo)
+    sync_bn: bool = True  # under torchrun on CUDA: SyncBatchNorm (PyTorch has none for CPU/gloo)
 
 
 @dataclass
 class InitConfig:
-    run: str = ""               # transfer: start the streams from this run (dir or .pt), classifiers fresh
-    which: str = "best"         # best | last checkpoint of that run
+    run: str = ""  # transfer: start the streams from this run (dir or .pt), classifiers fresh
+    which: str = "best"  # best | last checkpoint of that run
 
 
 @dataclass
 class Config:
     name: str = "run"
-    strategy: str = "ekd"       # ekd | student-only | teacher-only | kd | byot
+    strategy: str = "ekd"  # ekd | student-only | teacher-only | kd | byot
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
@@ -193,8 +195,17 @@ CHOICES = {
 
 
 # every number of the schema is >= 0 (finite; optim.lr=0 freezes the weights); these must also be > 0
-POSITIVE = {"optim.gamma", "loss.temperature", "hr.tau", "train.epochs", "train.batch_size",
-            "train.eval_batch_size", "train.log_every", "data.image_size", "guided.width"}
+POSITIVE = {
+    "optim.gamma",
+    "loss.temperature",
+    "hr.tau",
+    "train.epochs",
+    "train.batch_size",
+    "train.eval_batch_size",
+    "train.log_every",
+    "data.image_size",
+    "guided.width",
+}
 
 
 def _coerce(value, tp, where: str):
@@ -206,8 +217,10 @@ def _coerce(value, tp, where: str):
             pass
     if tp in (int, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
         if not math.isfinite(value) or value < 0 or (value == 0 and where in POSITIVE):
-            raise UserError(f"config key {where}: {value!r} must be a finite number "
-                            f"{'> 0' if where in POSITIVE else '>= 0'}; fix the value")
+            raise UserError(
+                f"config key {where}: {value!r} must be a finite number "
+                f"{'> 0' if where in POSITIVE else '>= 0'}; fix the value"
+            )
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if tp in (int, str, bool) and type(value) is tp:
@@ -269,8 +282,10 @@ def read_yaml_mapping(path: Path, what: str) -> dict:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise UserError(f"{what} {path}: expected a mapping of sections (e.g. train: {{epochs: 5}}), "
-                        f"got a YAML {type(raw).__name__}")
+        raise UserError(
+            f"{what} {path}: expected a mapping of sections (e.g. train: {{epochs: 5}}), "
+            f"got a YAML {type(raw).__name__}"
+        )
     return raw
 
 
@@ -298,8 +313,10 @@ REMOVED = {"train": ("workers",)}
 
 def config_from_dict(raw: dict) -> Config:
     """A stored config (checkpoint, config.yaml, done.json): keys removed since are dropped, the rest validated."""
-    raw = {sec: ({k: v for k, v in val.items() if k not in REMOVED.get(sec, ())} if isinstance(val, dict) else val)
-           for sec, val in raw.items()}
+    raw = {
+        sec: ({k: v for k, v in val.items() if k not in REMOVED.get(sec, ())} if isinstance(val, dict) else val)
+        for sec, val in raw.items()
+    }
     return _build(Config, raw, "")
 
 

@@ -56,6 +56,7 @@ def _real_inputs(cfg: dict, spec: PreprocessSpec, limit: int = 256) -> tuple[np.
     if not path.exists():
         return None, f"data path {path} is not reachable from here"
     from .data.packed import is_packed_set, read_packed_set
+
     if is_packed_set(path):
         ps = read_packed_set(path)
         split = "test" if "test" in ps.splits else next(iter(ps.splits))
@@ -64,6 +65,7 @@ def _real_inputs(cfg: dict, spec: PreprocessSpec, limit: int = 256) -> tuple[np.
     from .imageio import BadImage, read_image
     from .inference.folders import scan_identity_folder
     from .preprocess import resize_uint8
+
     try:
         files = [f for _, fs in scan_identity_folder(path).items() for f in fs][:limit]
     except UserError:
@@ -101,8 +103,13 @@ def export_onnx(run: str | Path, out: str | Path | None = None, quantize: str | 
 
     backbone, meta = load_student(run)
     run = Path(run)
-    out = Path(out) if out else (run if run.is_dir() else run.parent.parent) / "export" / (
-        "student.int8.onnx" if quantize else "student.onnx")
+    out = (
+        Path(out)
+        if out
+        else (run if run.is_dir() else run.parent.parent)
+        / "export"
+        / ("student.int8.onnx" if quantize else "student.onnx")
+    )
     spec = PreprocessSpec.from_dict(meta["preprocess"])
     model = _Serving(backbone).eval()
     fingerprint = weights_fingerprint(backbone)
@@ -112,26 +119,42 @@ def export_onnx(run: str | Path, out: str | Path | None = None, quantize: str | 
         # The TorchScript exporter: 10x faster than dynamo=True here and verified below with a
         # dynamic batch (both exporters give identical graphs for these ResNets).
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), buf, dynamo=False, opset_version=OPSET,
-                          input_names=["image"], output_names=["embedding", "logits"],
-                          dynamic_axes={n: {0: "batch"} for n in ("image", "embedding", "logits")})
+        torch.onnx.export(
+            model,
+            (example,),
+            buf,
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=["image"],
+            output_names=["embedding", "logits"],
+            dynamic_axes={n: {0: "batch"} for n in ("image", "embedding", "logits")},
+        )
     proto = onnx.load_from_string(buf.getvalue())
     props = {
-        "lrface.format": "lrface-onnx/1", "lrface.version": __version__,
-        "lrface.fingerprint": fingerprint, "lrface.arch": meta["arch"],
-        "lrface.input_size": str(spec.size), "lrface.mean": json.dumps(list(spec.mean)),
-        "lrface.std": json.dumps(list(spec.std)), "lrface.channel_order": spec.channel_order,
+        "lrface.format": "lrface-onnx/1",
+        "lrface.version": __version__,
+        "lrface.fingerprint": fingerprint,
+        "lrface.arch": meta["arch"],
+        "lrface.input_size": str(spec.size),
+        "lrface.mean": json.dumps(list(spec.mean)),
+        "lrface.std": json.dumps(list(spec.std)),
+        "lrface.channel_order": spec.channel_order,
         "lrface.embedding_dim": str(meta["embedding_dim"]),
         "lrface.class_names": json.dumps(meta["class_names"], ensure_ascii=False),
-        "lrface.epoch": str(meta["epoch"]), "lrface.quantization": "none",
+        "lrface.epoch": str(meta["epoch"]),
+        "lrface.quantization": "none",
     }
     onnx.helper.set_model_props(proto, props)
     data = proto.SerializeToString()
 
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
-    diffs = {f"random batch {n}": _max_diff(session, model, rng.standard_normal((n, 3, spec.size, spec.size)).astype(np.float32))
-             for n in (1, 7)}
+    diffs = {
+        f"random batch {n}": _max_diff(
+            session, model, rng.standard_normal((n, 3, spec.size, spec.size)).astype(np.float32)
+        )
+        for n in (1, 7)
+    }
     real, note = _real_inputs(meta["config"], spec)
     if real is not None:
         diffs[f"real ({note})"] = _max_diff(session, model, real)
@@ -141,17 +164,25 @@ def export_onnx(run: str | Path, out: str | Path | None = None, quantize: str | 
         log(f"verification: {what}: max |onnxruntime - torch| / (1 + |torch|) = {d:.3g}")
     worst = max(diffs.values())
     if not worst <= TOLERANCE:
-        raise UserError(f"exported model disagrees with torch by {worst:.3g} (scaled difference > {TOLERANCE}); nothing written. "
-                        "Report this with the run directory")
+        raise UserError(
+            f"exported model disagrees with torch by {worst:.3g} (scaled difference > {TOLERANCE}); nothing written. "
+            "Report this with the run directory"
+        )
 
     if quantize:
-        data = _quantize_int8(data, session, real if real is not None else
-                              rng.standard_normal((64, 3, spec.size, spec.size)).astype(np.float32), log)
+        data = _quantize_int8(
+            data,
+            session,
+            real if real is not None else rng.standard_normal((64, 3, spec.size, spec.size)).astype(np.float32),
+            log,
+        )
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)
-    log(f"wrote {out} ({len(data) / 1e6:.2f} MB, {meta['arch']}, {meta['embedding_dim']}-d embedding, "
+    log(
+        f"wrote {out} ({len(data) / 1e6:.2f} MB, {meta['arch']}, {meta['embedding_dim']}-d embedding, "
         f"{meta['num_classes']} classes, fingerprint {props['lrface.fingerprint'][:12]}"
-        f"{', int8' if quantize else ''})")
+        f"{', int8' if quantize else ''})"
+    )
     return out
 
 

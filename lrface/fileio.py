@@ -62,5 +62,7 @@ def check_output(path: str | os.PathLike, kind: str) -> None:
     if not folder.is_dir():
         raise UserError(f"--out {path}: {folder} is a file, so nothing can be written below it; choose another --out")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"--out {path}: the folder {folder} is not writable (read-only or no permission); "
-                        "choose another --out or fix its permissions")
+        raise UserError(
+            f"--out {path}: the folder {folder} is not writable (read-only or no permission); "
+            "choose another --out or fix its permissions"
+        )

@@ -52,8 +52,20 @@ def _fast_png(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray | None:
 
 
 # ancillary PNG chunks that libpng reads without a word; any other (iCCP, sPLT, ...) goes to Pillow
-_QUIET_CHUNKS = {b"IHDR", b"IDAT", b"IEND", b"pHYs", b"tEXt", b"zTXt", b"iTXt", b"tIME", b"sRGB", b"gAMA", b"cHRM",
-                 b"bKGD"}
+_QUIET_CHUNKS = {
+    b"IHDR",
+    b"IDAT",
+    b"IEND",
+    b"pHYs",
+    b"tEXt",
+    b"zTXt",
+    b"iTXt",
+    b"tIME",
+    b"sRGB",
+    b"gAMA",
+    b"cHRM",
+    b"bKGD",
+}
 
 
 def _png_is_clean(data: bytes, width: int, height: int, channels: int) -> bool:
@@ -62,12 +74,12 @@ def _png_is_clean(data: bytes, width: int, height: int, channels: int) -> bool:
     warnings and errors straight to the process's stderr, which would break the one-line rule)."""
     pos, idat = 8, []
     while pos + 12 <= len(data):
-        n, kind = int.from_bytes(data[pos:pos + 4], "big"), data[pos + 4:pos + 8]
+        n, kind = int.from_bytes(data[pos : pos + 4], "big"), data[pos + 4 : pos + 8]
         end = pos + 12 + n
         if end > len(data) or kind not in _QUIET_CHUNKS:
             return False
-        body = data[pos + 8:pos + 8 + n]
-        if zlib.crc32(kind + body) != int.from_bytes(data[end - 4:end], "big"):
+        body = data[pos + 8 : pos + 8 + n]
+        if zlib.crc32(kind + body) != int.from_bytes(data[end - 4 : end], "big"):
             return False
         if kind == b"IDAT":
             idat.append(body)
@@ -126,13 +138,19 @@ def decode_image(data: bytes, name: str | os.PathLike = "image", max_pixels: int
     try:
         with Image.open(io.BytesIO(data)) as img:
             if img.width * img.height > max_pixels:
-                raise BadImage(path, "too-large", f"{img.width}x{img.height} is over {max_pixels / 1e6:g} megapixels; downscale it first")
+                raise BadImage(
+                    path,
+                    "too-large",
+                    f"{img.width}x{img.height} is over {max_pixels / 1e6:g} megapixels; downscale it first",
+                )
             img.load()
             arr = _to_rgb(img)
     except BadImage:
         raise
     except Image.DecompressionBombError:
-        raise BadImage(path, "too-large", f"over {MAX_PIXELS // 1_000_000} megapixels (decompression bomb); downscale it first") from None
+        raise BadImage(
+            path, "too-large", f"over {MAX_PIXELS // 1_000_000} megapixels (decompression bomb); downscale it first"
+        ) from None
     except UnidentifiedImageError:
         raise BadImage(path, "not-an-image", "not a readable image (jpg, png, bmp, pgm, webp expected)") from None
     except (OSError, SyntaxError, ValueError) as e:

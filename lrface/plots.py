@@ -6,8 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-COLOURS = {"student-only": "tab:gray", "teacher-only": "tab:brown", "kd": "tab:blue", "kd-et": "tab:orange",
-           "ekd": "tab:red"}
+COLOURS = {
+    "student-only": "tab:gray",
+    "teacher-only": "tab:brown",
+    "kd": "tab:blue",
+    "kd-et": "tab:orange",
+    "ekd": "tab:red",
+}
 
 
 def _plt():
@@ -55,7 +60,11 @@ def training_curves(results: dict, path: Path) -> None:
         split = "val" if any(f"val_top1_{stream}" in row for row in rows) else "test"
         ax_loss.plot(*_series(rows, f"loss_{stream}"), color=_colour(name, i), label=f"{name} ({stream})")
         ax_acc.plot(*_series(rows, f"{split}_top1_{stream}"), color=_colour(name, i), label=f"{name} ({stream})")
-    ax_loss.set(title="Training loss of the learning stream", xlabel="epoch", ylabel="loss (Eq. 11: each method sums its own terms)")
+    ax_loss.set(
+        title="Training loss of the learning stream",
+        xlabel="epoch",
+        ylabel="loss (Eq. 11: each method sums its own terms)",
+    )
     ax_loss.set_yscale("log")
     ax_acc.set(title=f"Top-1 on the {split} split", xlabel="epoch", ylabel="top-1 accuracy (%)")
     for ax in (ax_loss, ax_acc):
@@ -114,10 +123,20 @@ def cmc(results: dict, path: Path) -> None:
     for i, (name, r) in enumerate(results.items()):
         if r.get("cmc"):
             ranks = np.arange(1, len(r["cmc"]) + 1)
-            ax.plot(ranks, 100 * np.asarray(r["cmc"]), marker="o", ms=3, color=_colour(name, i),
-                    label=f"{name} (rank-1 {100 * r['cmc'][0]:.1f} %)")
-    ax.set(title="CMC of the exported ONNX students: test probes vs enrolled train split", xlabel="rank",
-           ylabel="identification rate (%)", ylim=(0, 100.5))
+            ax.plot(
+                ranks,
+                100 * np.asarray(r["cmc"]),
+                marker="o",
+                ms=3,
+                color=_colour(name, i),
+                label=f"{name} (rank-1 {100 * r['cmc'][0]:.1f} %)",
+            )
+    ax.set(
+        title="CMC of the exported ONNX students: test probes vs enrolled train split",
+        xlabel="rank",
+        ylabel="identification rate (%)",
+        ylim=(0, 100.5),
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     _save(fig, path)

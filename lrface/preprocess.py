@@ -25,8 +25,12 @@ class PreprocessSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> PreprocessSpec:
-        return cls(size=int(d["size"]), mean=tuple(float(v) for v in d["mean"]),
-                   std=tuple(float(v) for v in d["std"]), channel_order=str(d.get("channel_order", "RGB")))
+        return cls(
+            size=int(d["size"]),
+            mean=tuple(float(v) for v in d["mean"]),
+            std=tuple(float(v) for v in d["std"]),
+            channel_order=str(d.get("channel_order", "RGB")),
+        )
 
 
 def resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
@@ -36,8 +40,9 @@ def resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
     if batch.shape[1] == size and batch.shape[2] == size:
         out = batch
     else:
-        out = np.stack([cv2.resize(np.ascontiguousarray(im), (size, size), interpolation=cv2.INTER_AREA)
-                        for im in batch])
+        out = np.stack(
+            [cv2.resize(np.ascontiguousarray(im), (size, size), interpolation=cv2.INTER_AREA) for im in batch]
+        )
     return out[0] if single else out
 
 

@@ -31,7 +31,7 @@ def make_identity_set(root: Path, identities: int = 6, per_identity: int = 10, s
     yy, xx = np.mgrid[0:size, 0:size] / size
     for k in range(identities):
         freq, phase, colour = rng.uniform(1, 3, 2), rng.uniform(0, 6.28, 2), rng.uniform(40, 215, 3)
-        base = (np.sin(2 * np.pi * freq[0] * xx + phase[0]) * np.cos(2 * np.pi * freq[1] * yy + phase[1]))
+        base = np.sin(2 * np.pi * freq[0] * xx + phase[0]) * np.cos(2 * np.pi * freq[1] * yy + phase[1])
         d = root / f"id_{k}"
         d.mkdir(parents=True, exist_ok=True)
         for n in range(per_identity):

@@ -20,16 +20,21 @@ def generated_faces(n_ids: int = 6, per_id: int = 6, size: int = 32, seed: int =
     rng = np.random.default_rng(seed)
     images, labels = [], []
     for i in range(n_ids):
-        base = cv2.resize(rng.uniform(0, 255, (4, 4, 3)).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
+        base = cv2.resize(
+            rng.uniform(0, 255, (4, 4, 3)).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC
+        )
         for _ in range(per_id):
-            im = np.roll(base, rng.integers(-1, 2, 2), axis=(0, 1)) * rng.uniform(0.85, 1.15) + rng.normal(0, 8, base.shape)
+            im = np.roll(base, rng.integers(-1, 2, 2), axis=(0, 1)) * rng.uniform(0.85, 1.15) + rng.normal(
+                0, 8, base.shape
+            )
             images.append(np.clip(im, 0, 255).astype(np.uint8))
             labels.append(i)
     return np.stack(images), np.asarray(labels, np.int64)
 
 
-def write_identity_folder(root: Path, images: np.ndarray, labels: np.ndarray, names: list[str],
-                          numbers=None, ext: str = ".png") -> Path:
+def write_identity_folder(
+    root: Path, images: np.ndarray, labels: np.ndarray, names: list[str], numbers=None, ext: str = ".png"
+) -> Path:
     """Write ``root/<names[label]>/<number>.png`` (numbers default to positions)."""
     numbers = range(len(images)) if numbers is None else numbers
     for j, im, y in zip(numbers, images, labels):
@@ -39,17 +44,35 @@ def write_identity_folder(root: Path, images: np.ndarray, labels: np.ndarray, na
     return root
 
 
-def make_run(run_dir: Path, images: np.ndarray, labels: np.ndarray, class_names: list[str], arch: str = "resnet_tiny",
-             steps: int = 30, data_path: Path | None = None, seed: int = 0, kwargs: dict | None = None) -> Path:
+def make_run(
+    run_dir: Path,
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: list[str],
+    arch: str = "resnet_tiny",
+    steps: int = 30,
+    data_path: Path | None = None,
+    seed: int = 0,
+    kwargs: dict | None = None,
+) -> Path:
     """A real `student-only` run of ``arch`` for ``steps`` SGD steps on the images (checkpoints/best.pt)."""
     from lrface.config import load_config
     from lrface.data.sources import DataBundle
     from lrface.engine.trainer import Trainer
 
-    overrides = ["strategy=student-only", f"student.arch={arch}", f"student.kwargs={json.dumps(kwargs or {})}",
-                 f"train.max_steps={steps}", f"train.epochs={steps}", f"train.batch_size={min(64, len(labels))}",
-                 f"train.seed={seed}", "train.threads=1", "optim.lr=0.05", "optim.milestones=[]",
-                 "augment.enabled=false"]
+    overrides = [
+        "strategy=student-only",
+        f"student.arch={arch}",
+        f"student.kwargs={json.dumps(kwargs or {})}",
+        f"train.max_steps={steps}",
+        f"train.epochs={steps}",
+        f"train.batch_size={min(64, len(labels))}",
+        f"train.seed={seed}",
+        "train.threads=1",
+        "optim.lr=0.05",
+        "optim.milestones=[]",
+        "augment.enabled=false",
+    ]
     if data_path is not None:
         overrides.append(f"data.path={data_path}")
     data = DataBundle(list(class_names), {"train": (images, labels), "test": (images, labels)})
@@ -65,8 +88,9 @@ def tiny_export(base: Path) -> tuple[Path, Path]:
 
         images, labels = generated_faces(n_ids=6, per_id=8)
         names = [f"id{i}" for i in range(labels.max() + 1)]
-        packed = write_packed_set(base / "packed", {"train": (images, labels), "test": (images[::3], labels[::3])},
-                                  names, items=[])
+        packed = write_packed_set(
+            base / "packed", {"train": (images, labels), "test": (images[::3], labels[::3])}, names, items=[]
+        )
         run = make_run(base / "run", images, labels, names, data_path=packed)
         _CACHE["tiny"] = export_onnx(run, log=lambda m: None)
     onnx_path = _CACHE["tiny"]

@@ -52,7 +52,9 @@ def test_api_end_to_end(tiny, faces, tmp_path):
         files = sorted((gal / name).glob("*.png"))
         r = g.add(name, files[:3])  # paths
         assert (r.added, r.duplicates) == (3, 0)
-        r = g.add(name, [files[3].read_bytes(), cv2.imread(str(files[4]))[..., ::-1].copy(), files[0]])  # bytes, array, dup
+        r = g.add(
+            name, [files[3].read_bytes(), cv2.imread(str(files[4]))[..., ::-1].copy(), files[0]]
+        )  # bytes, array, dup
         assert (r.added, r.duplicates) == (2, 1)
     assert g.identities() == {n: 5 for n in NAMES}
     reopened = lrface.Gallery.open(tmp_path / "g")
@@ -108,11 +110,15 @@ def test_calibration_threshold_is_used_and_reported(tiny, faces, tmp_path, capsy
     res = json.loads(out)
     assert rc == 0 and all(r["threshold"] == cal["identify_threshold"] for r in res)
     assert all("gallery calibration (FAR 0.05" in r["threshold_source"] for r in res)
-    assert all(r["identity"] == ("unknown" if r["score"] < cal["identify_threshold"] else r["matches"][0]["identity"])
-               for r in res)
+    assert all(
+        r["identity"] == ("unknown" if r["score"] < cal["identify_threshold"] else r["matches"][0]["identity"])
+        for r in res
+    )
     rc, out, _ = run_cli(capsys, "identify", probes, "--gallery", g, "--json", "--threshold", "-1")
     assert all(r["threshold"] == -1 and r["threshold_source"].startswith("given") for r in json.loads(out))
-    rc, out, _ = run_cli(capsys, "verify", probes / "Bob" / "0013.png", gal / "Bob" / "0008.png", "--gallery", g, "--json")
+    rc, out, _ = run_cli(
+        capsys, "verify", probes / "Bob" / "0013.png", gal / "Bob" / "0008.png", "--gallery", g, "--json"
+    )
     v = json.loads(out)
     assert v["threshold"] == cal["verify_threshold"] and rc == (0 if v["same"] else 1)
     assert v["same"] == (v["score"] >= cal["verify_threshold"])
@@ -160,9 +166,11 @@ def test_verify_and_embed_cli(tiny, faces, tmp_path, capsys):
     mid = (s_same + s_other) / 2
     assert run_cli(capsys, "verify", a, b, "--model", tiny[1], "--threshold", mid)[0] == 0
     assert run_cli(capsys, "verify", a, other, "--model", tiny[1], "--threshold", mid)[0] == 1
-    for bad in (["verify", a, tmp_path / "missing.png", "--model", tiny[1], "--threshold", "0.5"],
-                ["verify", a, b, "--model", tiny[1]],
-                ["verify", a, b, "--model", tiny[1], "--threshold", "nan"]):
+    for bad in (
+        ["verify", a, tmp_path / "missing.png", "--model", tiny[1], "--threshold", "0.5"],
+        ["verify", a, b, "--model", tiny[1]],
+        ["verify", a, b, "--model", tiny[1], "--threshold", "nan"],
+    ):
         rc, _, err = run_cli(capsys, *bad)
         assert rc == 2 and len(err.strip().splitlines()) == 1 and ": error: " in err
 
@@ -174,9 +182,11 @@ def test_verify_and_embed_cli(tiny, faces, tmp_path, capsys):
     assert np.allclose(vectors, lrface.Recognizer(tiny[1]).embed([Path(p) for p in out.split()]), atol=1e-6)
     rc, out, _ = run_cli(capsys, "embed", a, "--model", tiny[1], "--json")
     assert rc == 0 and np.allclose(json.loads(out)[0]["embedding"], vectors[3], atol=1e-6)
-    for bad in (["embed", a, "--model", tiny[1], "--out", tmp_path / "v.txt"],
-                ["embed", a, "--model", tiny[1], "--out", tmp_path],
-                ["embed", tmp_path / "nope.png", "--model", tiny[1], "--json"]):
+    for bad in (
+        ["embed", a, "--model", tiny[1], "--out", tmp_path / "v.txt"],
+        ["embed", a, "--model", tiny[1], "--out", tmp_path],
+        ["embed", tmp_path / "nope.png", "--model", tiny[1], "--json"],
+    ):
         rc, _, err = run_cli(capsys, *bad)
         assert rc == 2 and len(err.strip().splitlines()) == 1, err
 
@@ -224,8 +234,10 @@ def test_model_defaults_to_packaged_model(tiny, faces, tmp_path, capsys, monkeyp
 
 
 def test_import_lrface_api_imports_no_torch():
-    code = ("import sys, lrface; lrface.Recognizer; from lrface import Gallery; import lrface.api; "
-            "import lrface.serve.app; assert 'torch' not in sys.modules, 'torch imported'; print('ok')")
+    code = (
+        "import sys, lrface; lrface.Recognizer; from lrface import Gallery; import lrface.api; "
+        "import lrface.serve.app; assert 'torch' not in sys.modules, 'torch imported'; print('ok')"
+    )
     r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
 

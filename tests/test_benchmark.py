@@ -14,8 +14,17 @@ from lrface.data.packed import read_packed_set
 from tests.conftest import make_identity_set
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-TINY = ["student.arch=resnet_tiny", "teacher.arch=resnet_tiny", "guided.count=1", "guided.width=8",
-        "train.epochs=1", "train.batch_size=16", "data.val_fraction=0.2", "train.threads=1", "optim.milestones=[]"]
+TINY = [
+    "student.arch=resnet_tiny",
+    "teacher.arch=resnet_tiny",
+    "guided.count=1",
+    "guided.width=8",
+    "train.epochs=1",
+    "train.batch_size=16",
+    "data.val_fraction=0.2",
+    "train.threads=1",
+    "optim.milestones=[]",
+]
 
 
 def _sets(items):
@@ -26,16 +35,26 @@ def test_benchmark_end_to_end(tmp_path, capsys):
     """Two worker processes (kd must wait for teacher-only), then a sequential re-run that reuses every run."""
     faces = make_identity_set(tmp_path / "faces", identities=10, per_identity=10)
     out = tmp_path / "bench"
-    args = ["benchmark", "--data", str(faces), "--out", str(out), "--no-align", "--methods", "student-only,kd,ekd",
-            *_sets(TINY)]
+    args = [
+        "benchmark",
+        "--data",
+        str(faces),
+        "--out",
+        str(out),
+        "--no-align",
+        "--methods",
+        "student-only,kd,ekd",
+        *_sets(TINY),
+    ]
     assert main(args + ["--jobs", "2"]) == 0
     report = json.loads((out / "results.json").read_text())
     assert "results.md" in capsys.readouterr().err
     assert main(args) == 0
     assert capsys.readouterr().err.count("reusing the finished run") == 4
     again = json.loads((out / "results.json").read_text())
-    assert [again["methods"][m]["test_top1_student"] for m in ("student-only", "kd", "ekd")] == \
-        [report["methods"][m]["test_top1_student"] for m in ("student-only", "kd", "ekd")]
+    assert [again["methods"][m]["test_top1_student"] for m in ("student-only", "kd", "ekd")] == [
+        report["methods"][m]["test_top1_student"] for m in ("student-only", "kd", "ekd")
+    ]
     assert list(report["methods"]) == ["student-only", "teacher-only", "kd", "ekd"]
     from lrface.engine.metrics_log import read_metrics
     from lrface.inference.evaluate import evaluate_packed
@@ -60,8 +79,18 @@ def test_benchmark_end_to_end(tmp_path, capsys):
 
 def test_unknown_method_stops_before_training(tmp_path, capsys):
     faces = make_identity_set(tmp_path / "faces", identities=3, per_identity=6)
-    rc = main(["benchmark", "--data", str(faces), "--out", str(tmp_path / "b"), "--no-align",
-               "--methods", "student-only,fitnet"])
+    rc = main(
+        [
+            "benchmark",
+            "--data",
+            str(faces),
+            "--out",
+            str(tmp_path / "b"),
+            "--no-align",
+            "--methods",
+            "student-only,fitnet",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "unknown method 'fitnet'" in err
     assert not (tmp_path / "b").exists()
@@ -70,8 +99,20 @@ def test_unknown_method_stops_before_training(tmp_path, capsys):
 @pytest.mark.parametrize("per_identity,val", [(1, "0"), (2, "0"), (4, "0.15")])
 def test_too_few_images_stops_before_training(tmp_path, capsys, per_identity, val):
     faces = make_identity_set(tmp_path / "faces", identities=4, per_identity=per_identity)
-    rc = main(["benchmark", "--data", str(faces), "--out", str(tmp_path / "b"), "--no-align",
-               "--methods", "student-only", "--set", f"data.val_fraction={val}"])
+    rc = main(
+        [
+            "benchmark",
+            "--data",
+            str(faces),
+            "--out",
+            str(tmp_path / "b"),
+            "--no-align",
+            "--methods",
+            "student-only",
+            "--set",
+            f"data.val_fraction={val}",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1, err
     assert "identit" in err
@@ -96,8 +137,10 @@ def test_plan_file_is_read_and_checked(tmp_path):
 
     (tmp_path / "base.yaml").write_text("strategy: ekd\n")
     plan_path = tmp_path / "plan.yaml"
-    plan_path.write_text("config: base.yaml\nmethods: [student-only, ekd-t2]\n"
-                         "ablations: {ekd-t2: {loss.temperature: 2}}\nset: {train.epochs: 3}\n")
+    plan_path.write_text(
+        "config: base.yaml\nmethods: [student-only, ekd-t2]\n"
+        "ablations: {ekd-t2: {loss.temperature: 2}}\nset: {train.epochs: 3}\n"
+    )
     plan = read_plan(plan_path)
     assert plan.config == (tmp_path / "base.yaml").resolve() and plan.overrides == ["train.epochs=3"]
     assert plan.methods == ["student-only", "ekd-t2"] and plan.ablations == {"ekd-t2": {"loss.temperature": 2}}
@@ -109,8 +152,15 @@ def test_plan_file_is_read_and_checked(tmp_path):
 def _fake_report(path, seed, top1):
     """A results.json as `lrface benchmark` writes it, with only what the summary reads."""
     path.mkdir(parents=True)
-    methods = {name: {"description": name, "test_top1_student": v, "gallery_top1": None if v is None else v - 1,
-                      "test_top1_teacher": 50.0 if name != "student-only" else None} for name, v in top1.items()}
+    methods = {
+        name: {
+            "description": name,
+            "test_top1_student": v,
+            "gallery_top1": None if v is None else v - 1,
+            "test_top1_teacher": 50.0 if name != "student-only" else None,
+        }
+        for name, v in top1.items()
+    }
     (path / "results.json").write_text(json.dumps({"seed": seed, "command": "x", "methods": methods}))
     return str(path)
 
@@ -118,15 +168,17 @@ def _fake_report(path, seed, top1):
 def test_summary_over_seeds_matches_hand_computed_statistics(tmp_path, capsys):
     """kd 40/42/44 and ekd 43/42/47: differences 3, 0, 3 -> mean 2, sd sqrt(3), 95 % half-width
     t(0.975, 2) * sqrt(3) / sqrt(3) = 4.302653, two wins (a tie is not a win)."""
-    dirs = [_fake_report(tmp_path / f"s{s}", s, {"student-only": so, "kd": kd, "ekd": ekd})
-            for s, so, kd, ekd in ((5, 38.0, 40.0, 43.0), (6, 39.0, 42.0, 42.0), (7, 40.0, 44.0, 47.0))]
+    dirs = [
+        _fake_report(tmp_path / f"s{s}", s, {"student-only": so, "kd": kd, "ekd": ekd})
+        for s, so, kd, ekd in ((5, 38.0, 40.0, 43.0), (6, 39.0, 42.0, 42.0), (7, 40.0, 44.0, 47.0))
+    ]
     assert main(["benchmark", "--out", str(tmp_path / "sum"), "--summarize", *dirs]) == 0
     summary = json.loads((tmp_path / "sum" / "summary.json").read_text())
     assert [r["seed"] for r in summary["runs"]] == [5, 6, 7]
     kd = summary["methods"]["kd"]["test_top1_student"]
     assert kd["values"] == [40.0, 42.0, 44.0] and kd["mean"] == pytest.approx(42.0) and kd["sd"] == pytest.approx(2.0)
     d = summary["paired_student_top1"]["kd"]["ekd"]
-    assert d["mean"] == pytest.approx(2.0) and d["sd"] == pytest.approx(3 ** 0.5) and (d["wins"], d["n"]) == (2, 3)
+    assert d["mean"] == pytest.approx(2.0) and d["sd"] == pytest.approx(3**0.5) and (d["wins"], d["n"]) == (2, 3)
     assert d["ci95"] == pytest.approx([2.0 - 4.302653, 2.0 + 4.302653], abs=1e-5)
     assert summary["paired_student_top1"]["student-only"]["kd"]["mean"] == pytest.approx(3.0)
     assert "kd" not in summary["paired_student_top1"]["kd"]
@@ -143,15 +195,33 @@ def test_summary_over_seeds_matches_hand_computed_statistics(tmp_path, capsys):
 def test_benchmark_over_seeds_shares_the_split_and_writes_a_summary(tmp_path, capsys):
     faces = make_identity_set(tmp_path / "faces", identities=6, per_identity=8)
     out = tmp_path / "bench"
-    assert main(["benchmark", "--data", str(faces), "--out", str(out), "--no-align", "--methods", "student-only",
-                 "--seeds", "3,4", *_sets(TINY)]) == 0
+    assert (
+        main(
+            [
+                "benchmark",
+                "--data",
+                str(faces),
+                "--out",
+                str(out),
+                "--no-align",
+                "--methods",
+                "student-only",
+                "--seeds",
+                "3,4",
+                *_sets(TINY),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert [r["seed"] for r in summary["runs"]] == [3, 4]
     assert summary["methods"]["student-only"]["test_top1_student"]["n"] == 2
     tests = [json.loads((out / f"seed-{s}" / "data" / "manifest.json").read_text())["splits"] for s in (3, 4)]
     assert tests[0] == tests[1]
     a, b = (read_packed_set(out / f"seed-{s}" / "data") for s in (3, 4))
-    assert np.array_equal(a.splits["test"][1], b.splits["test"][1]) and np.array_equal(a.splits["test"][0], b.splits["test"][0])
+    assert np.array_equal(a.splits["test"][1], b.splits["test"][1]) and np.array_equal(
+        a.splits["test"][0], b.splits["test"][0]
+    )
     rc = main(["benchmark", "--data", str(faces), "--out", str(tmp_path / "b2"), "--seeds", "3,x"])
     assert rc == 2 and "--seeds" in capsys.readouterr().err
 
@@ -184,8 +254,10 @@ def test_each_method_description_says_what_its_config_trains():
     from lrface.benchmark.run import describe
 
     plan = read_plan(Path(__file__).resolve().parents[1] / "configs" / "face" / "celeba-wild-benchmark.yaml")
-    text = {n: describe(n, method_config(plan, n, Path("data"), Path("runs/teacher-only")))
-            for n in ("teacher-only", "kd", "kd-et", "ekd", "ekd-warm")}
+    text = {
+        n: describe(n, method_config(plan, n, Path("data"), Path("runs/teacher-only")))
+        for n in ("teacher-only", "kd", "kd-et", "ekd", "ekd-warm")
+    }
     assert text["teacher-only"].endswith("runs: teacher resnet18: ce")
     assert "fixed, from a trained checkpoint); student sresnet18: ce + cross_kl" in text["kd"]
     assert "guided" not in text["kd"] and "ramped" not in text["kd"] and "mutual" not in text["kd"]

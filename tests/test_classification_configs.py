@@ -21,8 +21,13 @@ def test_every_table_row_has_a_config():
     names = {p.stem for p in CONFIGS}
     assert len([n for n in names if n.startswith("cifar100-peer-")]) == 7  # Table I
     assert len([n for n in names if n.startswith("cifar100-cross-")]) == 5  # Table II
-    assert {"cifar100-online-vgg16_bn", "cifar100-online-resnet110", "tinyimagenet-resnet34-resnet18",
-            "cifar100-lowres16-resnet50-resnet18", "cifar100-few25-resnet50-resnet18"} <= names
+    assert {
+        "cifar100-online-vgg16_bn",
+        "cifar100-online-resnet110",
+        "tinyimagenet-resnet34-resnet18",
+        "cifar100-lowres16-resnet50-resnet18",
+        "cifar100-few25-resnet50-resnet18",
+    } <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])

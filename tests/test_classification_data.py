@@ -31,8 +31,16 @@ def make_cifar10(root, per_batch=4, seed=0):
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         images[name] = rng.integers(0, 256, (per_batch, 32, 32, 3), dtype=np.uint8)
         labels[name] = [int(v) for v in rng.integers(0, 10, per_batch)]
-        dump(d / name, {b"batch_label": b"x", b"data": official_rows(images[name]), b"labels": labels[name],
-                        b"filenames": [b"f.png"] * per_batch}, protocol=2)
+        dump(
+            d / name,
+            {
+                b"batch_label": b"x",
+                b"data": official_rows(images[name]),
+                b"labels": labels[name],
+                b"filenames": [b"f.png"] * per_batch,
+            },
+            protocol=2,
+        )
     dump(d / "batches.meta", {b"label_names": [f"c{i}".encode() for i in range(10)], b"num_vis": 3072})
     return images, labels
 
@@ -45,11 +53,15 @@ def make_cifar100(root, n_train=40, n_test=10, seed=0):
     for name, n in (("train", n_train), ("test", n_test)):
         images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
         fine = np.arange(n) % 4  # 4 classes, n/4 images each
-        dump(d / name, {b"data": official_rows(images), b"fine_labels": fine.tolist(),
-                        b"coarse_labels": (fine // 2 + 7).tolist()})
+        dump(
+            d / name,
+            {b"data": official_rows(images), b"fine_labels": fine.tolist(), b"coarse_labels": (fine // 2 + 7).tolist()},
+        )
         out[name] = (images, fine)
-    dump(d / "meta", {b"fine_label_names": [b"apple", b"bee", b"cup", b"dog"],
-                      b"coarse_label_names": [b"fruit", b"thing"]})
+    dump(
+        d / "meta",
+        {b"fine_label_names": [b"apple", b"bee", b"cup", b"dog"], b"coarse_label_names": [b"fruit", b"thing"]},
+    )
     return out
 
 
@@ -85,8 +97,18 @@ def test_low_res_and_few_sample_options(tmp_path):
     from lrface.data.sources import load_data
 
     data = make_cifar100(tmp_path)
-    cfg = load_config(None, [f"data.path={tmp_path}", "data.kind=cifar100", "data.image_size=16", "data.low_res=true",
-                             "data.fraction=0.5", "data.val_fraction=0", "train.seed=5"])
+    cfg = load_config(
+        None,
+        [
+            f"data.path={tmp_path}",
+            "data.kind=cifar100",
+            "data.image_size=16",
+            "data.low_res=true",
+            "data.fraction=0.5",
+            "data.val_fraction=0",
+            "train.seed=5",
+        ],
+    )
     splits = load_data(cfg).splits
     test_x, test_y = splits["test"]
     np.testing.assert_array_equal(test_x, resize_uint8(data["test"][0], 16))  # test split: downsampled, all kept
@@ -99,7 +121,12 @@ def test_low_res_and_few_sample_options(tmp_path):
 
 def test_few_sample_subset_per_class_and_seeded():
     labels = np.repeat(np.arange(5), [8, 8, 8, 8, 3])
-    for fraction, expect in ((0.25, [2, 2, 2, 2, 1]), (0.5, [4, 4, 4, 4, 2]), (0.75, [6, 6, 6, 6, 2]), (1.0, [8] * 4 + [3])):
+    for fraction, expect in (
+        (0.25, [2, 2, 2, 2, 1]),
+        (0.5, [4, 4, 4, 4, 2]),
+        (0.75, [6, 6, 6, 6, 2]),
+        (1.0, [8] * 4 + [3]),
+    ):
         idx = few_sample_subset(labels, fraction, seed=5)
         assert np.bincount(labels[idx]).tolist() == expect
         assert np.all(np.diff(idx) > 0)
@@ -108,7 +135,9 @@ def test_few_sample_subset_per_class_and_seeded():
     assert len(draws) > 1
 
 
-@pytest.mark.parametrize("kind, missing", [("cifar100", "cifar-100-python/train"), ("cifar10", "cifar-10-batches-py/data_batch_1")])
+@pytest.mark.parametrize(
+    "kind, missing", [("cifar100", "cifar-100-python/train"), ("cifar10", "cifar-10-batches-py/data_batch_1")]
+)
 def test_cifar_bad_layout_names_expected_path(tmp_path, kind, missing):
     with pytest.raises(UserError, match=f"no {missing} under {tmp_path}.*data.download=true"):
         load_cifar(tmp_path, kind)
@@ -130,6 +159,7 @@ class _Evil:
 
     def __reduce__(self):
         import os
+
         return os.mkdir, (self.path,)
 
 

@@ -44,15 +44,18 @@ def test_parameter_count_matches_published_cifar100_size(name):
     assert abs(n - PUBLISHED[name]) / PUBLISHED[name] < 0.01, n
 
 
-@pytest.mark.parametrize("name, reference", [
-    # WRN-50-2: torchvision 68.88 M at 1000 classes -> 67.04 M at 100 -> 67,031,460 with the
-    # 3x3 stem; exact equality pins the layout (the often quoted ~66.9 M is within 0.2 %).
-    ("wide_resnet50_2", lambda: torchvision_small_stem("wide_resnet50_2", 100)),
-    ("resnet18", lambda: torchvision_small_stem("resnet18", 100)),  # 11.22 M
-    ("vgg11_bn", lambda: torchvision_vgg_features("A", 100)),  # 9.28 M
-    ("vgg16_bn", lambda: torchvision_vgg_features("D", 100)),  # 14.77 M
-    ("vgg19_bn", lambda: torchvision_vgg_features("E", 100)),  # 20.09 M
-])
+@pytest.mark.parametrize(
+    "name, reference",
+    [
+        # WRN-50-2: torchvision 68.88 M at 1000 classes -> 67.04 M at 100 -> 67,031,460 with the
+        # 3x3 stem; exact equality pins the layout (the often quoted ~66.9 M is within 0.2 %).
+        ("wide_resnet50_2", lambda: torchvision_small_stem("wide_resnet50_2", 100)),
+        ("resnet18", lambda: torchvision_small_stem("resnet18", 100)),  # 11.22 M
+        ("vgg11_bn", lambda: torchvision_vgg_features("A", 100)),  # 9.28 M
+        ("vgg16_bn", lambda: torchvision_vgg_features("D", 100)),  # 14.77 M
+        ("vgg19_bn", lambda: torchvision_vgg_features("E", 100)),  # 20.09 M
+    ],
+)
 def test_parameter_count_equals_torchvision_layout(name, reference):
     assert n_params(model(name)) == reference()
 

@@ -11,8 +11,19 @@ import pytest
 from lrface.cli import main
 from tests.conftest import make_identity_set
 
-TRAIN = ["train", "--config", "configs/face/orl-smoke.yaml", "--set", "strategy=student-only",
-         "--set", "student.arch=resnet_tiny", "--set", "train.epochs=1", "--set", "train.threads=1"]
+TRAIN = [
+    "train",
+    "--config",
+    "configs/face/orl-smoke.yaml",
+    "--set",
+    "strategy=student-only",
+    "--set",
+    "student.arch=resnet_tiny",
+    "--set",
+    "train.epochs=1",
+    "--set",
+    "train.threads=1",
+]
 
 
 def one_line(capsys, rc, *needles):
@@ -29,18 +40,25 @@ def paths(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("argv,target", [
-    (TRAIN + ["--data", "faces", "--out"], "afile"),
-    (["prepare", "folder", "faces", "--out"], "afile"),
-    (["benchmark", "--data", "faces", "--out"], "afile"),
-    (["evaluate", "--packed", "p", "--out"], "afile"),
-    (["gallery", "build", "faces", "--out"], "afile"),
-    (["export", "--onnx", "run", "--out"], "adir"),
-    (["embed", "x.png", "--out"], "adir"),
-])
+@pytest.mark.parametrize(
+    "argv,target",
+    [
+        (TRAIN + ["--data", "faces", "--out"], "afile"),
+        (["prepare", "folder", "faces", "--out"], "afile"),
+        (["benchmark", "--data", "faces", "--out"], "afile"),
+        (["evaluate", "--packed", "p", "--out"], "afile"),
+        (["gallery", "build", "faces", "--out"], "afile"),
+        (["export", "--onnx", "run", "--out"], "adir"),
+        (["embed", "x.png", "--out"], "adir"),
+    ],
+)
 def test_out_of_the_wrong_kind_is_refused_before_work(paths, capsys, argv, target):
-    one_line(capsys, main(argv + [str(paths / target)]), f"--out {paths / target}",
-             "is a file, not a folder" if target == "afile" else "is a folder")
+    one_line(
+        capsys,
+        main(argv + [str(paths / target)]),
+        f"--out {paths / target}",
+        "is a file, not a folder" if target == "afile" else "is a folder",
+    )
     assert (paths / "afile").read_text() == "mine" and not any((paths / "adir").iterdir())
 
 
@@ -57,18 +75,25 @@ def test_a_full_disk_while_writing_is_one_line_and_leaves_nothing_half_written(t
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
-    one_line(capsys, main(TRAIN + ["--data", str(data), "--out", str(tmp_path / "run")]),
-             "No space left on device", "free disk space")
+    one_line(
+        capsys,
+        main(TRAIN + ["--data", str(data), "--out", str(tmp_path / "run")]),
+        "No space left on device",
+        "free disk space",
+    )
     assert not [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["prepare", "folder", "faces", "--out", "o", "--blur", "inf"], "--blur inf: not a finite number"),
-    (["prepare", "folder", "faces", "--out", "o", "--noise", "nan"], "--noise nan: not a finite number"),
-    (["identify", "x.png", "--gallery", "g", "--threshold", "nan"], "--threshold nan: not a finite number"),
-    (["evaluate", "--packed", "p", "--max-rank", "0", "--out", "o"], "--max-rank 0"),
-    (["benchmark", "--data", "faces", "--out", "o", "--methods", ""], "--methods '' names no method"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["prepare", "folder", "faces", "--out", "o", "--blur", "inf"], "--blur inf: not a finite number"),
+        (["prepare", "folder", "faces", "--out", "o", "--noise", "nan"], "--noise nan: not a finite number"),
+        (["identify", "x.png", "--gallery", "g", "--threshold", "nan"], "--threshold nan: not a finite number"),
+        (["evaluate", "--packed", "p", "--max-rank", "0", "--out", "o"], "--max-rank 0"),
+        (["benchmark", "--data", "faces", "--out", "o", "--methods", ""], "--methods '' names no method"),
+    ],
+)
 def test_meaningless_numbers_and_empty_lists_are_refused(tmp_path, capsys, monkeypatch, argv, needle):
     monkeypatch.chdir(tmp_path)
     one_line(capsys, main(argv), needle)
@@ -91,6 +116,10 @@ def test_a_read_only_gallery_is_one_line_and_unchanged(tmp_path, capsys, monkeyp
         raise OSError(errno.EROFS, "Read-only file system", str(gallery))
 
     monkeypatch.setattr(os, "replace", read_only)
-    one_line(capsys, main(["gallery", "add", str(gallery), str(new / "d"), "--identity", "d"]),
-             "Read-only file system", "write somewhere else")
+    one_line(
+        capsys,
+        main(["gallery", "add", str(gallery), str(new / "d"), "--identity", "d"]),
+        "Read-only file system",
+        "write somewhere else",
+    )
     assert sorted((p.name, p.stat().st_size) for p in gallery.iterdir()) == before

@@ -13,26 +13,32 @@ def test_scientific_notation_is_accepted():
     assert load_config(None, ["optim.weight_decay=5E-4"]).optim.weight_decay == pytest.approx(5e-4)
 
 
-@pytest.mark.parametrize("item,needle", [
-    ("optim.lr=-1", "optim.lr: -1 must be a finite number >= 0"),
-    ("optim.gamma=0", "optim.gamma: 0 must be a finite number > 0"),
-    ("optim.lr=nan", "optim.lr: nan must be a finite number"),
-    ("optim.lr=.inf", "optim.lr: inf must be a finite number"),
-    ("loss.cross_l2=-0.5", "loss.cross_l2: -0.5 must be a finite number >= 0"),
-    ("train.epochs=0", "train.epochs: 0 must be a finite number > 0"),
-    ("optim.warmup_epochs=-2", "optim.warmup_epochs: -2 must be a finite number >= 0"),
-    ("train.workers=2", "unknown config key train.workers"),
-])
+@pytest.mark.parametrize(
+    "item,needle",
+    [
+        ("optim.lr=-1", "optim.lr: -1 must be a finite number >= 0"),
+        ("optim.gamma=0", "optim.gamma: 0 must be a finite number > 0"),
+        ("optim.lr=nan", "optim.lr: nan must be a finite number"),
+        ("optim.lr=.inf", "optim.lr: inf must be a finite number"),
+        ("loss.cross_l2=-0.5", "loss.cross_l2: -0.5 must be a finite number >= 0"),
+        ("train.epochs=0", "train.epochs: 0 must be a finite number > 0"),
+        ("optim.warmup_epochs=-2", "optim.warmup_epochs: -2 must be a finite number >= 0"),
+        ("train.workers=2", "unknown config key train.workers"),
+    ],
+)
 def test_out_of_range_and_non_finite_numbers_are_refused(item, needle):
     with pytest.raises(UserError, match=needle.replace(".", r"\.").replace("(", r"\(")):
         load_config(None, [item])
 
 
-@pytest.mark.parametrize("content,needle", [
-    (b"- a\n- b\n", "expected a mapping of sections"),
-    (bytes(range(256)) * 4, "not a text"),
-    (b"train: {epochs: [\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        (b"- a\n- b\n", "expected a mapping of sections"),
+        (bytes(range(256)) * 4, "not a text"),
+        (b"train: {epochs: [\n", "not valid YAML"),
+    ],
+)
 def test_config_files_that_are_not_a_mapping_are_one_line(tmp_path, content, needle):
     path = tmp_path / "c.yaml"
     path.write_bytes(content)

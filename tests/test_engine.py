@@ -15,15 +15,27 @@ from lrface.errors import UserError
 
 
 def tiny_cfg(*overrides):
-    return load_config(None, ["teacher.arch=resnet_tiny", "student.arch=resnet_tiny", "guided.width=8",
-                              "train.batch_size=8", "train.epochs=2", "augment.enabled=false", *overrides])
+    return load_config(
+        None,
+        [
+            "teacher.arch=resnet_tiny",
+            "student.arch=resnet_tiny",
+            "guided.width=8",
+            "train.batch_size=8",
+            "train.epochs=2",
+            "augment.enabled=false",
+            *overrides,
+        ],
+    )
 
 
 def tiny_data(n_classes=3, per_class=8, seed=0):
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(n_classes), per_class)
     images = (rng.integers(0, 60, (len(labels), 16, 16, 3)) + 60 * labels[:, None, None, None]).astype(np.uint8)
-    return DataBundle([f"c{i}" for i in range(n_classes)], {"train": (images, labels), "test": (images[::2], labels[::2])})
+    return DataBundle(
+        [f"c{i}" for i in range(n_classes)], {"train": (images, labels), "test": (images[::2], labels[::2])}
+    )
 
 
 def params(module):
@@ -48,8 +60,16 @@ def changed(a, b):
 def test_ekd_step_updates_both_streams_and_logs_every_loss(tmp_path):
     before, after, logs = one_step(tiny_cfg(), tmp_path)
     assert changed(before["teacher"], after["teacher"]) and changed(before["student"], after["student"])
-    for key in ("student_ce", "student_within_kl", "student_within_l2", "student_cross_kl", "student_cross_l2",
-                "teacher_ce", "teacher_within_kl", "teacher_within_l2"):
+    for key in (
+        "student_ce",
+        "student_within_kl",
+        "student_within_l2",
+        "student_cross_kl",
+        "student_cross_l2",
+        "teacher_ce",
+        "teacher_within_kl",
+        "teacher_within_l2",
+    ):
         assert key in logs and np.isfinite(logs[key])
     assert "teacher_cross_kl" not in logs  # the indicator of Eq. 11 is on the student
 
@@ -68,11 +88,14 @@ def test_cross_stream_to_teacher_gives_teacher_the_mirrored_loss(tmp_path):
     assert changed(low["teacher"], high["teacher"])
 
 
-@pytest.mark.parametrize("strategy,streams,trained", [
-    ("student-only", {"student"}, {"student"}),
-    ("teacher-only", {"teacher"}, {"teacher"}),
-    ("byot", {"student"}, {"student"}),
-])
+@pytest.mark.parametrize(
+    "strategy,streams,trained",
+    [
+        ("student-only", {"student"}, {"student"}),
+        ("teacher-only", {"teacher"}, {"teacher"}),
+        ("byot", {"student"}, {"student"}),
+    ],
+)
 def test_strategies_build_the_right_streams(tmp_path, strategy, streams, trained):
     tr = Trainer(tiny_cfg(f"strategy={strategy}"), tiny_data(), tmp_path)
     assert set(tr.streams) == streams and set(tr.optimizers) == trained
@@ -113,8 +136,11 @@ def test_resume_is_bit_exact_on_cpu(tmp_path):
     for s in full.streams:
         a, b = params(full.streams[s]), params(resumed.streams[s])
         assert all(torch.equal(a[k], b[k]) for k in a), s
-    assert full.optimizers["student"].state_dict()["state"][0]["momentum_buffer"].equal(
-        resumed.optimizers["student"].state_dict()["state"][0]["momentum_buffer"])
+    assert (
+        full.optimizers["student"]
+        .state_dict()["state"][0]["momentum_buffer"]
+        .equal(resumed.optimizers["student"].state_dict()["state"][0]["momentum_buffer"])
+    )
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
@@ -145,9 +171,13 @@ def student_loss_by_epoch(override: str, epochs: int):
     from lrface.models import StreamOutput
 
     g = torch.Generator().manual_seed(0)
-    out = lambda: StreamOutput(torch.randn(4, 3, generator=g), torch.randn(4, 5, generator=g),  # noqa: E731
-                               [torch.randn(4, 3, generator=g)], [torch.randn(4, 5, generator=g)],
-                               [torch.randn(4, 5, generator=g)])
+    out = lambda: StreamOutput(
+        torch.randn(4, 3, generator=g),
+        torch.randn(4, 5, generator=g),  # noqa: E731
+        [torch.randn(4, 3, generator=g)],
+        [torch.randn(4, 5, generator=g)],
+        [torch.randn(4, 5, generator=g)],
+    )
     student, teacher, y = out(), out(), torch.tensor([0, 1, 2, 0])
     strategy = build_strategy(tiny_cfg(override))
     totals = []
@@ -174,7 +204,9 @@ def test_cross_warmup_ramps_only_the_cross_stream_terms():
 
 
 def test_teacher_milestones_step_only_the_teacher(tmp_path):
-    tr = Trainer(tiny_cfg("optim.milestones=[5]", "optim.teacher_milestones=[1]", "train.epochs=2"), tiny_data(), tmp_path)
+    tr = Trainer(
+        tiny_cfg("optim.milestones=[5]", "optim.teacher_milestones=[1]", "train.epochs=2"), tiny_data(), tmp_path
+    )
     tr.fit()
     lrs = {s: o.param_groups[0]["lr"] for s, o in tr.optimizers.items()}
     assert lrs["teacher"] == pytest.approx(0.01) and lrs["student"] == pytest.approx(0.1)
@@ -187,15 +219,26 @@ def test_evolutionary_teacher_starts_from_a_plain_teacher_but_a_fixed_guided_one
     Trainer(tiny_cfg("strategy=teacher-only", "teacher.guided=false", "train.epochs=1"), tiny_data(), plain).fit()
     warm = Trainer(tiny_cfg(f"teacher.checkpoint={plain}"), tiny_data(), tmp_path / "warm")
     sd = load_checkpoint(plain / "checkpoints" / "best.pt")["models"]["teacher"]
-    assert warm.streams["teacher"].guided and all(torch.equal(warm.streams["teacher"].state_dict()[k], v)
-                                                  for k, v in sd.items())
+    assert warm.streams["teacher"].guided and all(
+        torch.equal(warm.streams["teacher"].state_dict()[k], v) for k, v in sd.items()
+    )
     with pytest.raises(UserError, match="lacks"):
         Trainer(tiny_cfg("teacher.mode=fixed", f"teacher.checkpoint={plain}"), tiny_data(), tmp_path / "fixed")
 
 
 def test_optim_warmup_epochs_ramps_the_learning_rate_then_the_steps_apply(tmp_path):
-    tr = Trainer(tiny_cfg("strategy=student-only", "train.epochs=5", "optim.lr=0.3", "optim.warmup_epochs=3",
-                          "optim.milestones=[4]", "optim.gamma=0.1"), tiny_data(), tmp_path)
+    tr = Trainer(
+        tiny_cfg(
+            "strategy=student-only",
+            "train.epochs=5",
+            "optim.lr=0.3",
+            "optim.warmup_epochs=3",
+            "optim.milestones=[4]",
+            "optim.gamma=0.1",
+        ),
+        tiny_data(),
+        tmp_path,
+    )
     tr.fit()
     lrs = [float(r["lr"]) for r in csv.DictReader(open(tmp_path / "metrics.csv"))]
     assert lrs == pytest.approx([0.1, 0.2, 0.3, 0.3, 0.03])
@@ -207,9 +250,11 @@ def test_one_teacher_forward_per_batch(tmp_path, extra):
     tr = Trainer(tiny_cfg(*extra), tiny_data(), tmp_path)
     calls = {"teacher": 0, "student": 0}
     for s, runner in list(tr.runners.items()):
+
         def counted(x, s=s, runner=runner):
             calls[s] += 1
             return runner(x)
+
         tr.runners[s] = counted
     images, labels = tr.data.splits["train"]
     x = tr.to_input(images[:8])

@@ -27,9 +27,14 @@ def test_nested_folders_count_the_same_in_prepare_train_and_gallery(tmp_path, mo
     root = _tree(tmp_path / "faces")
     tree = scan_identity_folder(root)
     assert {k: [p.relative_to(root).as_posix() for p in v] for k, v in tree.items()} == {
-        "a": ["a/1.png", "a/nested/2.png"], "b": ["b/3.png"]}
-    assert [(i.identity, i.key) for i in read_folder(root)] == [("a", "a/1.png"), ("a", "a/nested/2.png"),
-                                                                 ("b", "b/3.png")]
+        "a": ["a/1.png", "a/nested/2.png"],
+        "b": ["b/3.png"],
+    }
+    assert [(i.identity, i.key) for i in read_folder(root)] == [
+        ("a", "a/1.png"),
+        ("a", "a/nested/2.png"),
+        ("b", "b/3.png"),
+    ]
     images, labels, names = load_identity_folder(root, 16, use_cache=False)
     assert names == ["a", "b"] and labels.tolist() == [0, 0, 1] and images.shape == (3, 16, 16, 3)
 

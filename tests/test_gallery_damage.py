@@ -22,21 +22,26 @@ def test_corrupt_sqlite_page_is_detected(tiny, tmp_path, capsys, template, fill)
     images, labels = generated_faces(n_ids=20, per_id=6, seed=3)
     folder = write_identity_folder(tmp_path / "faces", images, labels, [f"p{i:02d}" for i in range(20)])
     g = tmp_path / "g"
-    assert main(["gallery", "build", str(folder), "--model", str(tiny[1]), "--out", str(g), "--template", template]) == 0
+    assert (
+        main(["gallery", "build", str(folder), "--model", str(tiny[1]), "--out", str(g), "--template", template]) == 0
+    )
     meta = next(g.glob("meta-*.sqlite"))
     data = bytearray(meta.read_bytes())
     page = int.from_bytes(data[16:18], "big")
     assert len(data) // page >= 4
     victim = len(data) // page // 2  # a page in the middle: table or index b-tree pages, not the header
     rng = np.random.default_rng(0)
-    data[victim * page:(victim + 1) * page] = bytes(page) if fill == "zeros" else rng.bytes(page)
+    data[victim * page : (victim + 1) * page] = bytes(page) if fill == "zeros" else rng.bytes(page)
     meta.write_bytes(bytes(data))  # same size: the pointer's size check passes, the reader must notice
     for writable in (False, True):
         with pytest.raises(UserError, match="rebuild with `lrface gallery build"):
             Gallery.open(g, writable=writable)
     capsys.readouterr()
-    for argv in (["gallery", "list", str(g)], ["identify", str(next(folder.glob("p00/*.png"))), "--gallery", str(g)],
-                 ["gallery", "remove", str(g), "--identity", "p01"]):
+    for argv in (
+        ["gallery", "list", str(g)],
+        ["identify", str(next(folder.glob("p00/*.png"))), "--gallery", str(g)],
+        ["gallery", "remove", str(g), "--identity", "p01"],
+    ):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and ("damaged gallery metadata" in err[0] or "corrupt gallery metadata" in err[0]), err

@@ -13,7 +13,7 @@ from lrface.models import StreamOutput
 from lrface.models.heads import CosineClassifier, margin_logits
 from tests.conftest import make_identity_set
 
-FEATURE = torch.tensor([[3.0, 4.0]])            # normalised: (0.6, 0.8)
+FEATURE = torch.tensor([[3.0, 4.0]])  # normalised: (0.6, 0.8)
 WEIGHT = torch.tensor([[1.0, 0.0], [0.0, 2.0]])  # normalised: e1, e2 -> cosines (0.6, 0.8)
 
 
@@ -62,10 +62,34 @@ def test_train_and_export_with_a_margin_head(tmp_path, kind):
 
     data = make_identity_set(tmp_path / "faces")
     run = tmp_path / "run"
-    assert main(["train", "--config", "configs/face/orl-smoke.yaml", "--data", str(data), "--out", str(run),
-                 "--set", "teacher.arch=resnet_tiny", "--set", "student.arch=resnet_tiny", "--set", "guided.width=8",
-                 "--set", "train.batch_size=16", "--set", "train.threads=1", "--set", "train.epochs=1",
-                 "--set", f"head.type={kind}"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                "configs/face/orl-smoke.yaml",
+                "--data",
+                str(data),
+                "--out",
+                str(run),
+                "--set",
+                "teacher.arch=resnet_tiny",
+                "--set",
+                "student.arch=resnet_tiny",
+                "--set",
+                "guided.width=8",
+                "--set",
+                "train.batch_size=16",
+                "--set",
+                "train.threads=1",
+                "--set",
+                "train.epochs=1",
+                "--set",
+                f"head.type={kind}",
+            ]
+        )
+        == 0
+    )
     model, meta = load_student(run)
     assert isinstance(model.fc, CosineClassifier) and meta["num_classes"] == 6
     assert export_onnx(run, log=lambda m: None).is_file()  # verified against torch inside

@@ -91,8 +91,17 @@ def _packed(tmp_path, with_hr: bool, n_classes=3, per_class=6, seed=1):
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(n_classes), per_class)
     images = (rng.integers(0, 60, (len(labels), 16, 16, 3)) + 60 * labels[:, None, None, None]).astype(np.uint8)
-    rows = [{"split": "all", "index": i, "label": int(lb), "identity": f"c{lb}", "source": f"c{lb}/{i}.png",
-             "status": "aligned"} for i, lb in enumerate(labels)]
+    rows = [
+        {
+            "split": "all",
+            "index": i,
+            "label": int(lb),
+            "identity": f"c{lb}",
+            "source": f"c{lb}/{i}.png",
+            "status": "aligned",
+        }
+        for i, lb in enumerate(labels)
+    ]
     out = write_packed_set(tmp_path / "set", {"all": (images, labels)}, [f"c{i}" for i in range(n_classes)], rows)
     if with_hr:
         hr = rng.normal(size=(len(labels), 8)).astype(np.float32)
@@ -116,14 +125,23 @@ def test_packed_set_reads_hr_embeddings_and_rejects_a_truncated_file(tmp_path):
 
 
 def _cfg(path, *overrides):
-    return load_config(None, [f"data.path={path}", "strategy=student-only", "student.arch=resnet_tiny",
-                              "train.batch_size=6", "train.epochs=1", "augment.enabled=false", "train.seed=0",
-                              *overrides])
+    return load_config(
+        None,
+        [
+            f"data.path={path}",
+            "strategy=student-only",
+            "student.arch=resnet_tiny",
+            "train.batch_size=6",
+            "train.epochs=1",
+            "augment.enabled=false",
+            "train.seed=0",
+            *overrides,
+        ],
+    )
 
 
 def test_training_with_hr_distillation_logs_both_terms_and_moves_the_projection(tmp_path):
-    cfg = _cfg(_packed(tmp_path, with_hr=True), "hr.point=1.0", "hr.relation=1.0", "hr.proto=1.0",
-               "hr.center=true")
+    cfg = _cfg(_packed(tmp_path, with_hr=True), "hr.point=1.0", "hr.relation=1.0", "hr.proto=1.0", "hr.center=true")
     torch.manual_seed(0)
     tr = Trainer(cfg, load_data(cfg), tmp_path / "run")
     before = tr.hr.proj.weight.detach().clone()
@@ -140,8 +158,10 @@ def test_a_config_that_needs_hr_on_a_set_without_them_names_the_prepare_flag(tmp
     cfg = _cfg(_packed(tmp_path, with_hr=False), "hr.relation=1.0")
     with pytest.raises(UserError, match="--hr-teacher dlib"):
         Trainer(cfg, load_data(cfg), tmp_path / "run")
-    assert HrDistiller.build(cfg.hr.__class__(), HrTable(), (np.zeros((1, 16, 16, 3), np.uint8), np.zeros(1)), 2,
-                             4) is None
+    assert (
+        HrDistiller.build(cfg.hr.__class__(), HrTable(), (np.zeros((1, 16, 16, 3), np.uint8), np.zeros(1)), 2, 4)
+        is None
+    )
 
 
 def test_hr_descriptors_follow_images_merged_from_several_sources(tmp_path):

@@ -13,8 +13,8 @@ LABELS = torch.tensor([0, 2])
 # sum_i p_i log(p_i / q_i) with p = softmax(t / T), q = softmax(s / T), times T^2, batch mean
 KL_T4_TS = 0.7575718739534947
 KL_T1_TS = 0.638611595947921
-KL_T4_TG = 0.5204413439658285   # head t teaches guided g
-KL_T4_SG = 0.4853497484182465   # deeper guided s teaches guided g
+KL_T4_TG = 0.5204413439658285  # head t teaches guided g
+KL_T4_SG = 0.4853497484182465  # deeper guided s teaches guided g
 CE_T, CE_S, CE_G = 0.8139330537516597, 1.3032008167870208, 0.3954947400769678
 
 

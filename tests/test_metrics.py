@@ -7,9 +7,11 @@ import pytest
 from lrface.inference.metrics import evaluate_matches
 
 # probe 0: true identity at rank 1; probe 1: rank 3; probe 2: rank 6 (absent from the top 5)
-MATCHES = [[("a", 0.9), ("b", 0.5)],
-           [("c", 0.8), ("d", 0.7), ("b", 0.6), ("a", 0.1)],
-           [(n, 0.9 - 0.1 * k) for k, n in enumerate("bcdefa")]]
+MATCHES = [
+    [("a", 0.9), ("b", 0.5)],
+    [("c", 0.8), ("d", 0.7), ("b", 0.6), ("a", 0.1)],
+    [(n, 0.9 - 0.1 * k) for k, n in enumerate("bcdefa")],
+]
 TRUTH = ["a", "b", "a"]
 NAMES = set("abcdef")
 

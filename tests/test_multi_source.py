@@ -19,8 +19,17 @@ def packed(root, ids, per_id, size=16, files=None):
     images = rng.integers(0, 255, (len(ids) * per_id, size, size, 3), dtype=np.uint8)
     labels = np.repeat(np.arange(len(ids)), per_id)
     files = files or [f"{i}.jpg" for i in range(len(labels))]
-    rows = [{"split": "all", "index": i, "label": int(lb), "identity": ids[lb], "source": f"{ids[lb]}/{files[i]}",
-             "status": "aligned"} for i, lb in enumerate(labels)]
+    rows = [
+        {
+            "split": "all",
+            "index": i,
+            "label": int(lb),
+            "identity": ids[lb],
+            "source": f"{ids[lb]}/{files[i]}",
+            "status": "aligned",
+        }
+        for i, lb in enumerate(labels)
+    ]
     return write_packed_set(root, {"all": (images, labels)}, ids, rows)
 
 
@@ -34,15 +43,18 @@ def test_merge_by_source_or_by_name_with_duplicate_files(tmp_path):
     assert by_name.class_names == ["1", "2", "3"]
     assert np.bincount(by_name.splits["train"][1]).tolist() == [3, 6, 3]
     c = packed(tmp_path / "c", ["2"], 2, files=["3.jpg", "new.jpg"])  # 2/3.jpg already came from a
-    dedup = load_data(load_config(None, [f"data.path=[{a},{c}]", "data.min_per_class=1", "data.test_fraction=0",
-                                         "data.merge=name"]))
+    dedup = load_data(
+        load_config(None, [f"data.path=[{a},{c}]", "data.min_per_class=1", "data.test_fraction=0", "data.merge=name"])
+    )
     assert np.bincount(dedup.splits["train"][1]).tolist() == [3, 4]
 
 
 def test_single_image_identities_are_kept_and_folders_mix_with_packed_sets(tmp_path):
     a = packed(tmp_path / "a", ["s1", "s2", "s3"], 1)
     folder = make_identity_set(tmp_path / "faces", identities=3, per_identity=4)
-    bundle = load_data(load_config(None, [f"data.path=[{a},{folder}]", "data.min_per_class=1", "data.test_fraction=0.25"]))
+    bundle = load_data(
+        load_config(None, [f"data.path=[{a},{folder}]", "data.min_per_class=1", "data.test_fraction=0.25"])
+    )
     assert bundle.num_classes == 6 and "faces/id_0" in bundle.class_names
     assert len(bundle.splits["train"][1]) + len(bundle.splits["test"][1]) == 15
 
@@ -65,9 +77,29 @@ def test_held_out_identities_and_pairs_are_seeded_and_disjoint(tmp_path):
 def test_training_scores_open_set_and_picks_best_on_it(tmp_path):
     data = make_identity_set(tmp_path / "faces", identities=8, per_identity=6)
     run = tmp_path / "run"
-    assert main(["train", "--config", "configs/face/orl-smoke.yaml", "--data", str(data), "--out", str(run), *TINY,
-                 "--set", "strategy=student-only", "--set", "train.epochs=2", "--set", "data.val_identities=3",
-                 "--set", "data.val_pairs=20"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                "configs/face/orl-smoke.yaml",
+                "--data",
+                str(data),
+                "--out",
+                str(run),
+                *TINY,
+                "--set",
+                "strategy=student-only",
+                "--set",
+                "train.epochs=2",
+                "--set",
+                "data.val_identities=3",
+                "--set",
+                "data.val_pairs=20",
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
     assert {"val_open_acc_student", "val_open_tar1e-2_student", "val_open_auc_student"} <= set(rows[0])
     import torch
@@ -81,16 +113,53 @@ def test_bad_sources(tmp_path, capsys):
     a = packed(tmp_path / "a", ["1", "2"], 3, size=16)
     b = packed(tmp_path / "b", ["3", "4"], 3, size=24)
     out = str(tmp_path / "run")
-    rc = main(["train", "--config", "configs/face/orl-smoke.yaml", "--out", out, *TINY, "--set", f"data.path=[{a},{b}]"])
+    rc = main(
+        ["train", "--config", "configs/face/orl-smoke.yaml", "--out", out, *TINY, "--set", f"data.path=[{a},{b}]"]
+    )
     one_line_error(capsys, rc, "different image sizes", "a 16x16", "b 24x24")
     folder = make_identity_set(tmp_path / "faces", identities=3, per_identity=2)
     (folder / "empty_person").mkdir()
-    rc = main(["train", "--config", "configs/face/orl-smoke.yaml", "--out", out, *TINY, "--force",
-               "--set", f"data.path=[{a},{folder}]"])
+    rc = main(
+        [
+            "train",
+            "--config",
+            "configs/face/orl-smoke.yaml",
+            "--out",
+            out,
+            *TINY,
+            "--force",
+            "--set",
+            f"data.path=[{a},{folder}]",
+        ]
+    )
     one_line_error(capsys, rc, "empty_person", "no images")
-    rc = main(["train", "--config", "configs/face/orl-smoke.yaml", "--out", out, *TINY, "--force",
-               "--set", f"data.path=[{a},{tmp_path / 'nope'}]"])
+    rc = main(
+        [
+            "train",
+            "--config",
+            "configs/face/orl-smoke.yaml",
+            "--out",
+            out,
+            *TINY,
+            "--force",
+            "--set",
+            f"data.path=[{a},{tmp_path / 'nope'}]",
+        ]
+    )
     one_line_error(capsys, rc, "nope", "does not exist")
-    rc = main(["train", "--config", "configs/face/orl-smoke.yaml", "--out", out, *TINY, "--force", "--data", str(a),
-               "--set", "data.val_identities=0.9"])
+    rc = main(
+        [
+            "train",
+            "--config",
+            "configs/face/orl-smoke.yaml",
+            "--out",
+            out,
+            *TINY,
+            "--force",
+            "--data",
+            str(a),
+            "--set",
+            "data.val_identities=0.9",
+        ]
+    )
     one_line_error(capsys, rc, "data.val_identities")

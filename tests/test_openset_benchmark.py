@@ -35,14 +35,28 @@ def test_openset_benchmark_rows(tmp_path, capsys):
     lfw = lfw_like(tmp_path / "lfw")
     data = make_identity_set(tmp_path / "faces", identities=8, per_identity=6)
     plan = tmp_path / "plan.yaml"
-    plan.write_text(yaml.safe_dump({
-        "config": str(ROOT / "configs/face/orl-smoke.yaml"), "data": str(data),
-        "verify": {"pairs": str(lfw / "pairs.txt"), "images": str(lfw / "img")},
-        "methods": ["raw-pixels", "student-only", "student-cosface"],
-        "ablations": {"student-cosface": {"strategy": "student-only", "head.type": "cosface"}},
-        "set": {"student.arch": "resnet_tiny", "teacher.arch": "resnet_tiny", "guided.width": 8, "train.epochs": 1,
-                "train.batch_size": 16, "train.threads": 1, "data.val_identities": 3, "data.val_pairs": 20,
-                "data.min_per_class": 1}}))
+    plan.write_text(
+        yaml.safe_dump(
+            {
+                "config": str(ROOT / "configs/face/orl-smoke.yaml"),
+                "data": str(data),
+                "verify": {"pairs": str(lfw / "pairs.txt"), "images": str(lfw / "img")},
+                "methods": ["raw-pixels", "student-only", "student-cosface"],
+                "ablations": {"student-cosface": {"strategy": "student-only", "head.type": "cosface"}},
+                "set": {
+                    "student.arch": "resnet_tiny",
+                    "teacher.arch": "resnet_tiny",
+                    "guided.width": 8,
+                    "train.epochs": 1,
+                    "train.batch_size": 16,
+                    "train.threads": 1,
+                    "data.val_identities": 3,
+                    "data.val_pairs": 20,
+                    "data.min_per_class": 1,
+                },
+            }
+        )
+    )
     out = tmp_path / "bench"
     assert main(["benchmark", "--plan", str(plan), "--out", str(out)]) == 0
     report = json.loads((out / "results.json").read_text())
@@ -54,8 +68,23 @@ def test_openset_benchmark_rows(tmp_path, capsys):
     alone, _ = metrics_from_embeddings(parse_pairs(lfw / "pairs.txt"), pixels)
     assert rows["raw-pixels"]["lfw_acc"] == pytest.approx(100 * alone["accuracy"])
     for name in ("student-only", "student-cosface"):
-        assert main(["evaluate", "--pairs", str(lfw / "pairs.txt"), "--images", str(lfw / "img"),
-                     "--model", rows[name]["onnx"], "--json", "--out", str(tmp_path / f"eval-{name}")]) == 0
+        assert (
+            main(
+                [
+                    "evaluate",
+                    "--pairs",
+                    str(lfw / "pairs.txt"),
+                    "--images",
+                    str(lfw / "img"),
+                    "--model",
+                    rows[name]["onnx"],
+                    "--json",
+                    "--out",
+                    str(tmp_path / f"eval-{name}"),
+                ]
+            )
+            == 0
+        )
         alone = json.loads(capsys.readouterr().out)
         assert rows[name]["lfw_acc"] == pytest.approx(100 * alone["accuracy"]), name
         assert rows[name]["lfw_auc"] == pytest.approx(alone["auc"]), name
@@ -75,7 +104,8 @@ def test_openset_plan_errors(tmp_path, capsys):
     plan.write_text("verify: {pairs: x}\n")
     rc = main(["benchmark", "--plan", str(plan), "--out", str(tmp_path / "o")])
     one_line_error(capsys, rc, "verify needs exactly pairs")
-    plan.write_text(yaml.safe_dump({"config": str(ROOT / "configs/face/orl-smoke.yaml"),
-                                    "verify": {"pairs": "p", "images": "i"}}))
+    plan.write_text(
+        yaml.safe_dump({"config": str(ROOT / "configs/face/orl-smoke.yaml"), "verify": {"pairs": "p", "images": "i"}})
+    )
     rc = main(["benchmark", "--plan", str(plan), "--out", str(tmp_path / "o"), "--methods", "student-only"])
     one_line_error(capsys, rc, "data.val_identities")

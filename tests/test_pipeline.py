@@ -12,8 +12,21 @@ def run_pipeline(tmp_path, raw, capsys, train_overrides):
     every other image, so only a student that learned the identities can name the probes."""
     packed, run, gallery = tmp_path / "packed", tmp_path / "run", tmp_path / "gallery"
     assert main(["prepare", "folder", str(raw), "--out", str(packed), "--split-fraction", "0.3", "--seed", "1"]) == 0
-    assert main(["train", "--config", "configs/face/orl-smoke.yaml", "--data", str(packed), "--out", str(run),
-                 *[a for kv in train_overrides for a in ("--set", kv)]]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                "configs/face/orl-smoke.yaml",
+                "--data",
+                str(packed),
+                "--out",
+                str(run),
+                *[a for kv in train_overrides for a in ("--set", kv)],
+            ]
+        )
+        == 0
+    )
     assert main(["export", "--onnx", str(run)]) == 0
     onnx = run / "export" / "student.onnx"
     rows = list(csv.DictReader(open(packed / "items.csv")))
@@ -29,7 +42,9 @@ def run_pipeline(tmp_path, raw, capsys, train_overrides):
     assert main(["gallery", "build", str(enrolled), "--model", str(onnx), "--out", str(gallery)]) == 0
     capsys.readouterr()
     names = sorted(probes)
-    assert main(["identify", *[str(probes[n]) for n in names], "--gallery", str(gallery), "--json", "--top-k", "3"]) == 0
+    assert (
+        main(["identify", *[str(probes[n]) for n in names], "--gallery", str(gallery), "--json", "--top-k", "3"]) == 0
+    )
     results = json.loads(capsys.readouterr().out)
     assert len(results) == len(names) and all(m["identity"] in probes for r in results for m in r["matches"])
     last = list(csv.DictReader(open(run / "metrics.csv")))[-1]
@@ -44,14 +59,26 @@ def run_pipeline(tmp_path, raw, capsys, train_overrides):
 
 def test_pipeline_on_generated_faces(tmp_path, capsys):
     raw = make_identity_set(tmp_path / "raw", identities=5, per_identity=10, size=48)
-    hits, top1 = run_pipeline(tmp_path, raw, capsys, [
-        "teacher.arch=resnet_tiny", "student.arch=resnet_tiny", "guided.width=8",
-        "train.batch_size=16", "train.threads=1", "optim.milestones=[9]", "train.epochs=12"])
+    hits, top1 = run_pipeline(
+        tmp_path,
+        raw,
+        capsys,
+        [
+            "teacher.arch=resnet_tiny",
+            "student.arch=resnet_tiny",
+            "guided.width=8",
+            "train.batch_size=16",
+            "train.threads=1",
+            "optim.milestones=[9]",
+            "train.epochs=12",
+        ],
+    )
     assert hits >= 4 and top1 >= 80  # 5 identities; the classifier reached 100 % (2026-11-30), chance is 20 %
 
 
 def test_pipeline_on_orl(tmp_path, capsys):
     orl = shared_data("orl")
-    hits, top1 = run_pipeline(tmp_path, orl, capsys, [
-        "teacher.arch=resnet_tiny", "train.epochs=8", "train.threads=1", "optim.milestones=[6]"])
+    hits, top1 = run_pipeline(
+        tmp_path, orl, capsys, ["teacher.arch=resnet_tiny", "train.epochs=8", "train.threads=1", "optim.milestones=[6]"]
+    )
     assert hits >= 24 and top1 >= 40  # 40 people; the student's classifier reached 62.5 % (2026-11-30)

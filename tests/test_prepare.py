@@ -32,6 +32,7 @@ from tests.conftest import shared_data  # noqa: E402
 @pytest.fixture(scope="module")
 def detector():
     from data_prep.detect import FaceDetector
+
     return FaceDetector()
 
 
@@ -48,9 +49,9 @@ def paste(astronaut, canvas=(300, 400), at=(60, 40), scale=1.0, tint=0):
     """A canvas (H, W) with the astronaut's face region pasted at ``at``: (image, 5 points, box x y w h)."""
     image, points = astronaut
     x0, y0, side = 150, 40, 160
-    face = Image.fromarray(image[y0:y0 + side, x0:x0 + side]).resize((round(side * scale),) * 2, Image.BILINEAR)
+    face = Image.fromarray(image[y0 : y0 + side, x0 : x0 + side]).resize((round(side * scale),) * 2, Image.BILINEAR)
     out = np.full((*canvas, 3), 90 + tint, np.uint8)
-    out[at[1]:at[1] + face.height, at[0]:at[0] + face.width] = np.asarray(face)
+    out[at[1] : at[1] + face.height, at[0] : at[0] + face.width] = np.asarray(face)
     pts = (points - [x0, y0]) * (face.width / side) + at
     box = (pts[:, 0].min() - 20 * scale, pts[:, 1].min() - 30 * scale, 80 * scale, 100 * scale)
     return out, pts, box
@@ -82,6 +83,7 @@ def assert_one_line_error(rc, err, *needles):
 
 # --- alignment ---------------------------------------------------------------------------------
 
+
 def test_similarity_recovers_a_known_transform():
     t = template(112)
     angle, scale, shift = 0.3, 1.7, np.array([40.0, 25.0])
@@ -104,6 +106,7 @@ def test_astronaut_eyes_land_on_template(astronaut, detector):
 
 # --- real data ---------------------------------------------------------------------------------
 
+
 def test_celeba_wild_photos_mostly_aligned(tmp_path):
     root = shared_data("celeba-wild-dev/photos")
     items = read_folder(root)
@@ -116,8 +119,9 @@ def test_celeba_wild_photos_mostly_aligned(tmp_path):
 def test_orl_end_to_end_cli(tmp_path, capsys):
     root = shared_data("orl")
     out = tmp_path / "orl16"
-    rc, stdout, err = run_cli(["prepare", "folder", str(root), "--out", str(out), "--split-fraction", "0.2",
-                               "--workers", "1"], capsys)
+    rc, stdout, err = run_cli(
+        ["prepare", "folder", str(root), "--out", str(out), "--split-fraction", "0.2", "--workers", "1"], capsys
+    )
     assert rc == 0, err
     ps = read_packed_set(out)
     assert ps.image_size == 16 and len(ps.class_names) == 40
@@ -135,8 +139,12 @@ def test_orl_end_to_end_cli(tmp_path, capsys):
 
 # --- readers with generated fixtures ----------------------------------------------------------
 
-UMD_HEADER = (["SUBJECT_ID", "FILE", "FACE_X", "FACE_Y", "FACE_WIDTH", "FACE_HEIGHT", "YAW", "PITCH", "ROLL"]
-              + [f"P{k}{a}" for k in range(1, 22) for a in "XY"] + [f"VIS{k}" for k in range(1, 22)] + ["PR_MALE"])
+UMD_HEADER = (
+    ["SUBJECT_ID", "FILE", "FACE_X", "FACE_Y", "FACE_WIDTH", "FACE_HEIGHT", "YAW", "PITCH", "ROLL"]
+    + [f"P{k}{a}" for k in range(1, 22) for a in "XY"]
+    + [f"VIS{k}" for k in range(1, 22)]
+    + ["PR_MALE"]
+)
 
 
 def write_umd(root: Path, rows: list[dict], header=UMD_HEADER) -> Path:
@@ -151,9 +159,16 @@ def write_umd(root: Path, rows: list[dict], header=UMD_HEADER) -> Path:
 
 
 def umd_row(subject, file, pts, box, visible=True):
-    row = {"SUBJECT_ID": subject, "FILE": file, "FACE_X": box[0], "FACE_Y": box[1], "FACE_WIDTH": box[2],
-           "FACE_HEIGHT": box[3], "PR_MALE": 0.9}
-    for j, k in enumerate((8, 11, 15, 18, 20)):   # AFLW order: eye centres, nose centre, mouth corners
+    row = {
+        "SUBJECT_ID": subject,
+        "FILE": file,
+        "FACE_X": box[0],
+        "FACE_Y": box[1],
+        "FACE_WIDTH": box[2],
+        "FACE_HEIGHT": box[3],
+        "PR_MALE": 0.9,
+    }
+    for j, k in enumerate((8, 11, 15, 18, 20)):  # AFLW order: eye centres, nose centre, mouth corners
         row[f"P{k}X"], row[f"P{k}Y"], row[f"VIS{k}"] = pts[j][0], pts[j][1], int(visible)
     return row
 
@@ -161,8 +176,9 @@ def umd_row(subject, file, pts, box, visible=True):
 def test_umdfaces_landmarks_and_detection_agree(tmp_path, astronaut, capsys):
     root = tmp_path / "umd"
     rows = []
-    for k, (subject, at, scale) in enumerate([("anna", (40, 30), 1.0), ("anna", (150, 90), 0.8),
-                                              ("bob", (100, 60), 1.2), ("bob", (20, 20), 0.9)]):
+    for k, (subject, at, scale) in enumerate(
+        [("anna", (40, 30), 1.0), ("anna", (150, 90), 0.8), ("bob", (100, 60), 1.2), ("bob", (20, 20), 0.9)]
+    ):
         img, pts, box = paste(astronaut, at=at, scale=scale, tint=k)
         save(root / "umdfaces_batch1" / subject / f"{k}.jpg", img)
         rows.append(umd_row(k + 1, f"{subject}/{k}.jpg", pts, box, visible=k != 3))
@@ -174,7 +190,9 @@ def test_umdfaces_landmarks_and_detection_agree(tmp_path, astronaut, capsys):
     assert rc == 0, err
     status = {r["source"]: r["status"] for r in items_csv(out)}
     assert status["umdfaces_batch1/../escape.jpg"] == "skipped:outside-root"
-    assert all(status[f"umdfaces_batch1/{s}/{k}.jpg"] == "aligned" for k, s in enumerate(["anna", "anna", "bob", "bob"]))
+    assert all(
+        status[f"umdfaces_batch1/{s}/{k}.jpg"] == "aligned" for k, s in enumerate(["anna", "anna", "bob", "bob"])
+    )
     ps = read_packed_set(out)
     assert ps.class_names == ["anna", "bob"]
     images = np.asarray(ps.splits["all"][0], np.float32)
@@ -190,8 +208,20 @@ def test_umdfaces_missing_column_is_named(tmp_path, astronaut, capsys):
     assert_one_line_error(rc, err, "'P8X'", "umdfaces_batch1_ultraface.csv")
 
 
-UCCS_GAL = ["SUBJECT_ID", "FILE", "REYE_X", "REYE_Y", "LEYE_X", "LEYE_Y", "NOSE_X", "NOSE_Y",
-            "RMOUTH_X", "RMOUTH_Y", "LMOUTH_X", "LMOUTH_Y"]
+UCCS_GAL = [
+    "SUBJECT_ID",
+    "FILE",
+    "REYE_X",
+    "REYE_Y",
+    "LEYE_X",
+    "LEYE_Y",
+    "NOSE_X",
+    "NOSE_Y",
+    "RMOUTH_X",
+    "RMOUTH_Y",
+    "LMOUTH_X",
+    "LMOUTH_Y",
+]
 UCCS_VAL = ["FACE_ID", "FILE", "SUBJECT_ID", "FACE_X", "FACE_Y", "FACE_WIDTH", "FACE_HEIGHT"]
 
 
@@ -231,8 +261,9 @@ def test_uccs_gallery_and_validation(tmp_path, astronaut, capsys):
         csv.writer(fh).writerow([99, "../../etc/passwd", 1, 10, 10, 50, 50])
     (root / "exclude_gallery_validation.txt").write_text("2\n")
     out = tmp_path / "set"
-    rc, stdout, err = run_cli(["prepare", "uccs", str(root), "--out", str(out), "--split-fraction", "0.5",
-                               "--workers", "1"], capsys)
+    rc, stdout, err = run_cli(
+        ["prepare", "uccs", str(root), "--out", str(out), "--split-fraction", "0.5", "--workers", "1"], capsys
+    )
     assert rc == 0, err
     rows = {r["source"]: r for r in items_csv(out)}
     assert rows["0001_0.png"]["status"] == "aligned" and rows["0002_1.png"]["identity"] == "0002"
@@ -255,7 +286,9 @@ def test_uccs_paper_protocol(tmp_path, astronaut, capsys):
     assert [it.split for it in read_uccs(root, "paper-180", 3, 3, 0.25)] == [it.split for it in items]
     result = prepare(items, tmp_path / "p", PrepareConfig(workers=1), kind="uccs/paper-180", root=root, progress=False)
     assert result.splits == {"train": 9, "test": 3}
-    rc, _, err = run_cli(["prepare", "uccs", str(root), "--out", str(tmp_path / "o"), "--protocol", "paper-180"], capsys)
+    rc, _, err = run_cli(
+        ["prepare", "uccs", str(root), "--out", str(tmp_path / "o"), "--protocol", "paper-180"], capsys
+    )
     assert_one_line_error(rc, err, "180", "found 4")
     write_csv(root / "validation.csv", UCCS_VAL[:-1], [])
     rc, _, err = run_cli(["prepare", "uccs", str(root), "--out", str(tmp_path / "o")], capsys)
@@ -264,12 +297,16 @@ def test_uccs_paper_protocol(tmp_path, astronaut, capsys):
 
 # --- bad input ---------------------------------------------------------------------------------
 
+
 def huge_png(path: Path, w=8000, h=8000):
     """A PNG header announcing w x h (64 MP) - enough for the size check."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-                     + chunk(b"IEND", b""))
+
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
+    )
 
 
 def test_bad_inputs_recorded_and_odd_modes_kept(tmp_path, astronaut, capsys):
@@ -280,7 +317,7 @@ def test_bad_inputs_recorded_and_odd_modes_kept(tmp_path, astronaut, capsys):
     (root / "ann" / "zero.jpg").write_bytes(b"")
     buf = io.BytesIO()
     Image.fromarray(good).save(buf, "JPEG")
-    (root / "ann" / "truncated.jpg").write_bytes(buf.getvalue()[:len(buf.getvalue()) // 3])
+    (root / "ann" / "truncated.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 3])
     (root / "ann" / "text.png").write_text("not an image")
     huge_png(root / "ann" / "huge.png")
     pil = Image.fromarray(good)
@@ -292,8 +329,22 @@ def test_bad_inputs_recorded_and_odd_modes_kept(tmp_path, astronaut, capsys):
     shutil.copy(root / "ann" / "good.jpg", root / "cid" / "copy.jpg") if (root / "cid").mkdir() is None else None
     save(root / "dan" / "single.png", paste(astronaut, canvas=(200, 260), at=(50, 20), tint=20)[0])
     out = tmp_path / "set"
-    rc, stdout, err = run_cli(["prepare", "folder", str(root), "--out", str(out), "--workers", "2",
-                               "--batch-size", "4", "--split-fraction", "0.3"], capsys)
+    rc, stdout, err = run_cli(
+        [
+            "prepare",
+            "folder",
+            str(root),
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+            "--batch-size",
+            "4",
+            "--split-fraction",
+            "0.3",
+        ],
+        capsys,
+    )
     assert rc == 0, err
     status = {r["source"]: r["status"] for r in items_csv(out)}
     assert status["ann/zero.jpg"] == "skipped:empty"
@@ -328,8 +379,23 @@ def test_user_errors_are_one_line(tmp_path, astronaut, capsys):
     assert (busy / "thesis.txt").read_text() == "precious" and not is_packed_set(busy)
     rc, _, err = run_cli(["prepare", "folder", str(root), "--out", str(tmp_path / "o"), "--size", "100"], capsys)
     assert_one_line_error(rc, err, "--size")
-    rc, _, err = run_cli(["prepare", "folder", str(root), "--out", str(busy), "--force", "--size", "8",
-                          "--no-detect-fallback", "skip", "--workers", "1"], capsys)
+    rc, _, err = run_cli(
+        [
+            "prepare",
+            "folder",
+            str(root),
+            "--out",
+            str(busy),
+            "--force",
+            "--size",
+            "8",
+            "--no-detect-fallback",
+            "skip",
+            "--workers",
+            "1",
+        ],
+        capsys,
+    )
     assert rc == 0, err
     assert read_packed_set(busy).image_size == 8 and (busy / "thesis.txt").read_text() == "precious"
 
@@ -341,12 +407,25 @@ def test_no_face_fallback_box_or_skip(tmp_path, capsys):
         save(root / "noise" / f"{k}.png", (rng.random((120, 100, 3)) * 255).astype(np.uint8))
     rc, stdout, err = run_cli(["prepare", "folder", str(root), "--out", str(tmp_path / "a"), "--workers", "1"], capsys)
     assert rc == 0 and {r["status"] for r in items_csv(tmp_path / "a")} == {"box-only"}
-    rc, _, err = run_cli(["prepare", "folder", str(root), "--out", str(tmp_path / "b"),
-                          "--no-detect-fallback", "skip", "--workers", "1"], capsys)
+    rc, _, err = run_cli(
+        [
+            "prepare",
+            "folder",
+            str(root),
+            "--out",
+            str(tmp_path / "b"),
+            "--no-detect-fallback",
+            "skip",
+            "--workers",
+            "1",
+        ],
+        capsys,
+    )
     assert_one_line_error(rc, err, "no face kept")
 
 
 # --- degradation, determinism and resume -------------------------------------------------------
+
 
 def test_degradation_seeded_and_configurable(tmp_path, astronaut):
     root = tmp_path / "faces"
@@ -358,9 +437,12 @@ def test_degradation_seeded_and_configurable(tmp_path, astronaut):
         prepare(items, tmp_path / name, PrepareConfig(workers=1, **kw), kind="folder", root=root, progress=False)
         return np.asarray(read_packed_set(tmp_path / name).splits["all"][0])
 
-    plain, noisy, noisy2, other = (run("p"), run("n", blur=1.5, noise=12, jpeg_quality=40),
-                                   run("n2", blur=1.5, noise=12, jpeg_quality=40),
-                                   run("o", blur=1.5, noise=12, jpeg_quality=40, seed=1))
+    plain, noisy, noisy2, other = (
+        run("p"),
+        run("n", blur=1.5, noise=12, jpeg_quality=40),
+        run("n2", blur=1.5, noise=12, jpeg_quality=40),
+        run("o", blur=1.5, noise=12, jpeg_quality=40, seed=1),
+    )
     assert np.array_equal(noisy, noisy2) and not np.array_equal(noisy, other)
     assert 2 < np.abs(noisy.astype(float) - plain).mean() < 40
     big = run("big", size=48, downsample="bicubic")
@@ -380,7 +462,7 @@ def test_interrupted_run_resumes_without_redoing_work(tmp_path, astronaut, monke
 
     def save_then_die(path, *a):
         if len(saved) == 2:
-            raise KeyboardInterrupt   # killed while the third chunk was in flight
+            raise KeyboardInterrupt  # killed while the third chunk was in flight
         real_save(path, *a)
         saved.append(path)
 
@@ -411,7 +493,7 @@ def test_a_damaged_work_chunk_is_redone(tmp_path, astronaut, monkeypatch, damage
 
     def save_then_die(path, *a):
         real_save(path, *a)
-        raise KeyboardInterrupt   # killed after the first chunk was saved
+        raise KeyboardInterrupt  # killed after the first chunk was saved
 
     monkeypatch.setattr(pipeline, "_save_chunk", save_then_die)
     out = tmp_path / "set"
@@ -421,7 +503,7 @@ def test_a_damaged_work_chunk_is_redone(tmp_path, astronaut, monkeypatch, damage
     chunk = out / ".work" / "chunk_00000.npz"
     data = chunk.read_bytes()
     if damage == "truncated":
-        chunk.write_bytes(data[:len(data) // 2])
+        chunk.write_bytes(data[: len(data) // 2])
     elif damage == "garbage":
         chunk.write_bytes(b"PK\x03\x04" + os.urandom(300))
     else:
@@ -436,15 +518,29 @@ def test_a_damaged_work_chunk_is_redone(tmp_path, astronaut, monkeypatch, damage
 def test_kill_9_mid_run_then_rerun_completes(tmp_path, astronaut):
     root = tmp_path / "faces"
     for k in range(40):
-        save(root / f"id{k % 4}" / f"{k}.png", paste(astronaut, canvas=(160, 160), at=(k % 9, k % 7),
-                                                                scale=0.9, tint=k)[0])
+        save(
+            root / f"id{k % 4}" / f"{k}.png",
+            paste(astronaut, canvas=(160, 160), at=(k % 9, k % 7), scale=0.9, tint=k)[0],
+        )
     out = tmp_path / "set"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    argv = [sys.executable, "-m", "lrface.cli", "prepare", "folder", str(root), "--out", str(out),
-            "--workers", "1", "--batch-size", "4"]
+    argv = [
+        sys.executable,
+        "-m",
+        "lrface.cli",
+        "prepare",
+        "folder",
+        str(root),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--batch-size",
+        "4",
+    ]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(1200):   # kill -9 once the run has started its work directory
+        for _ in range(1200):  # kill -9 once the run has started its work directory
             if proc.poll() is not None or (out / ".work" / "run.json").exists():
                 break
             time.sleep(0.05)
@@ -461,22 +557,26 @@ def test_kill_9_mid_run_then_rerun_completes(tmp_path, astronaut):
 
 
 def test_command_module_imports_only_argparse():
-    code = ("import sys, lrface.commands.prepare; "
-            "bad = [m for m in ('torch', 'data_prep.pipeline', 'albumentations', 'cv2') if m in sys.modules]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, lrface.commands.prepare; "
+        "bad = [m for m in ('torch', 'data_prep.pipeline', 'albumentations', 'cv2') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
 def test_albumentations_makes_no_network_call_on_import():
     """albumentations checks PyPI for updates on import unless NO_ALBUMENTATIONS_UPDATE is set;
     importing lrface or data_prep first must turn that off (training machines are often offline)."""
-    code = ("import urllib.request\n"
-            "calls = []\n"
-            "def spy(self, url, *a, **k):\n"
-            "    calls.append(getattr(url, 'full_url', url)); raise OSError('offline')\n"
-            "urllib.request.OpenerDirector.open = spy\n"
-            "import data_prep.degrade, lrface.data.augment\n"
-            "assert not calls, calls\n")
+    code = (
+        "import urllib.request\n"
+        "calls = []\n"
+        "def spy(self, url, *a, **k):\n"
+        "    calls.append(getattr(url, 'full_url', url)); raise OSError('offline')\n"
+        "urllib.request.OpenerDirector.open = spy\n"
+        "import data_prep.degrade, lrface.data.augment\n"
+        "assert not calls, calls\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-500:]
@@ -493,8 +593,12 @@ def test_tiny_and_degenerate_images_are_skipped_and_counted(tmp_path, astronaut,
     rc, _, err = run_cli(["prepare", "folder", str(root), "--out", str(tmp_path / "o"), "--workers", "1"], capsys)
     assert rc == 0, err
     status = {r["source"]: r["status"] for r in items_csv(tmp_path / "o")}
-    assert status == {"a/face.png": "aligned", "b/crop.png": "box-only", "b/dot.png": "skipped:too-small",
-                      "b/line.png": "skipped:too-small"}
+    assert status == {
+        "a/face.png": "aligned",
+        "b/crop.png": "box-only",
+        "b/dot.png": "skipped:too-small",
+        "b/line.png": "skipped:too-small",
+    }
     assert "2 images with a side under 4 px" in err and "Traceback" not in err
 
 

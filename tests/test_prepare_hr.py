@@ -18,7 +18,7 @@ def needs_hr_extra():
     """Skip unless dlib and dlib's weights (face_recognition_models, found without importing it) are installed."""
     pytest.importorskip("dlib")
     if importlib.util.find_spec("face_recognition_models") is None:
-        pytest.skip("face-recognition-models is not installed (pip install -e \".[hr]\")")
+        pytest.skip('face-recognition-models is not installed (pip install -e ".[hr]")')
 
 
 def run_cli(argv, capsys):
@@ -41,8 +41,9 @@ def test_hr_teacher_without_the_extra_names_the_pip_command(tmp_path, capsys, mo
     monkeypatch.setitem(sys.modules, "dlib", None)  # import dlib -> ImportError, as without the extra
     root = tmp_path / "faces" / "a"
     root.mkdir(parents=True)
-    rc, _, err = run_cli(["prepare", "folder", str(root.parent), "--out", str(tmp_path / "o"), "--hr-teacher",
-                            "dlib"], capsys)
+    rc, _, err = run_cli(
+        ["prepare", "folder", str(root.parent), "--out", str(tmp_path / "o"), "--hr-teacher", "dlib"], capsys
+    )
     assert rc == 2 and "pip install" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()  # checked before any work
 
@@ -53,8 +54,9 @@ def test_prepare_adds_hr_embeddings_to_a_finished_set(tmp_path, capsys):
     rc, _, _ = run_cli(["prepare", "folder", str(root), "--out", str(out), "--workers", "1"], capsys)
     assert rc == 0 and read_packed_set(out).hr == {}
     low = read_packed_set(out, mmap=False).splits["all"][0].copy()
-    rc, stdout, err = run_cli(["prepare", "folder", str(root), "--out", str(out), "--workers", "1",
-                               "--hr-teacher", "dlib"], capsys)
+    rc, stdout, err = run_cli(
+        ["prepare", "folder", str(root), "--out", str(out), "--workers", "1", "--hr-teacher", "dlib"], capsys
+    )
     assert rc == 0, err
     assert "kept" not in stdout and "computed 6" in stdout and "faces/s" in stdout  # the set was not re-made
     ps = read_packed_set(out, mmap=False)
@@ -74,8 +76,9 @@ def test_prepare_adds_hr_embeddings_to_a_finished_set(tmp_path, capsys):
 def test_first_prepare_with_hr_teacher_writes_both(tmp_path, capsys):
     needs_hr_extra()
     root, out = _faces(tmp_path, identities=2), tmp_path / "set"
-    rc, stdout, err = run_cli(["prepare", "folder", str(root), "--out", str(out), "--workers", "1",
-                               "--hr-teacher", "dlib"], capsys)
+    rc, stdout, err = run_cli(
+        ["prepare", "folder", str(root), "--out", str(out), "--workers", "1", "--hr-teacher", "dlib"], capsys
+    )
     assert rc == 0, err
     assert "kept 4" in stdout and "computed 4" in stdout
     assert read_packed_set(out).hr["all"].shape == (4, 128)

@@ -16,8 +16,16 @@ def run_cli(capsys, *argv):
     return rc, out.out, out.err
 
 
-CARD = {"name": "tiny", "description": "a test student", "training_data": "generated", "data_terms": "none",
-        "preprocessing": "16x16", "accuracy": {"LFW-16": "n/a"}, "command": "pytest", "date": "2026-11-30"}
+CARD = {
+    "name": "tiny",
+    "description": "a test student",
+    "training_data": "generated",
+    "data_terms": "none",
+    "preprocessing": "16x16",
+    "accuracy": {"LFW-16": "n/a"},
+    "command": "pytest",
+    "date": "2026-11-30",
+}
 
 
 @pytest.fixture

@@ -34,9 +34,24 @@ def test_device_augment_is_seeded_bounded_and_identity_when_off():
     np.testing.assert_allclose(device_data.augment(images, off, torch.Generator()).numpy(), images.numpy(), atol=1e-3)
 
 
-TINY = ["--set", "teacher.arch=resnet_tiny", "--set", "student.arch=resnet_tiny", "--set", "guided.width=8",
-        "--set", "train.batch_size=16", "--set", "train.threads=1", "--set", "augment.enabled=false",
-        "--set", "train.epochs=2", "--set", "train.device=cpu"]
+TINY = [
+    "--set",
+    "teacher.arch=resnet_tiny",
+    "--set",
+    "student.arch=resnet_tiny",
+    "--set",
+    "guided.width=8",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "train.threads=1",
+    "--set",
+    "augment.enabled=false",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "train.device=cpu",
+]
 
 
 def _train(cmd, tmp_path):
@@ -56,9 +71,25 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
     data = make_identity_set(tmp_path / "faces", identities=4, per_identity=10)
     common = ["train", "--config", "configs/face/orl-smoke.yaml", "--data", str(data), *TINY]
     _train([sys.executable, "-m", "lrface.cli", *common, "--out", str(tmp_path / "one")], tmp_path)
-    _train([sys.executable, "-m", "lrface.cli", *common, "--out", str(tmp_path / "seed"), "--set", "train.seed=6"], tmp_path)
-    _train([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
-            "-m", "lrface.cli", *common, "--out", str(tmp_path / "two")], tmp_path)
+    _train(
+        [sys.executable, "-m", "lrface.cli", *common, "--out", str(tmp_path / "seed"), "--set", "train.seed=6"],
+        tmp_path,
+    )
+    _train(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "--master_port=29517",
+            "-m",
+            "lrface.cli",
+            *common,
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        tmp_path,
+    )
     load = lambda run: torch.load(tmp_path / run / "checkpoints/last.pt", weights_only=True)  # noqa: E731
     one, two, seed = load("one"), load("two"), load("seed")
     assert one["step"] == two["step"] == 4 and two["epoch"] == 2
@@ -77,8 +108,22 @@ def test_training_with_the_device_data_path(tmp_path):
     from lrface.cli import main
 
     data = make_identity_set(tmp_path / "faces", identities=3, per_identity=8)
-    rc = main(["train", "--config", "configs/face/orl-smoke.yaml", "--data", str(data), "--out", str(tmp_path / "run"),
-               *TINY[:-4], "--set", "augment.backend=torch", "--set", "train.epochs=1"])
+    rc = main(
+        [
+            "train",
+            "--config",
+            "configs/face/orl-smoke.yaml",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "run"),
+            *TINY[:-4],
+            "--set",
+            "augment.backend=torch",
+            "--set",
+            "train.epochs=1",
+        ]
+    )
     assert rc == 0
     assert torch.load(tmp_path / "run/checkpoints/last.pt", weights_only=True)["epoch"] == 1
 
@@ -88,8 +133,19 @@ def test_asking_for_cuda_without_it_is_one_line(tmp_path, capsys):
     from lrface.cli import main
 
     data = make_identity_set(tmp_path / "faces", identities=3, per_identity=4)
-    rc = main(["train", "--config", "configs/face/orl-smoke.yaml", "--data", str(data), "--out", str(tmp_path / "r"),
-               "--set", "train.device=cuda"])
+    rc = main(
+        [
+            "train",
+            "--config",
+            "configs/face/orl-smoke.yaml",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "r"),
+            "--set",
+            "train.device=cuda",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "no CUDA device" in err[0]
     assert not (tmp_path / "r").exists()

@@ -40,10 +40,27 @@ def served(tmp_path_factory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    p = subprocess.Popen([sys.executable, "-m", "lrface", "serve", "--gallery", str(g), "--port", str(port),
-                          "--max-bytes", "100000", "--max-pixels", "250000"], cwd=REPO,
-                         env={**os.environ, "PYTHONPATH": str(REPO), "LRFACE_TOKEN": TOKEN},
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lrface",
+            "serve",
+            "--gallery",
+            str(g),
+            "--port",
+            str(port),
+            "--max-bytes",
+            "100000",
+            "--max-pixels",
+            "250000",
+        ],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "LRFACE_TOKEN": TOKEN},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     for _ in range(300):
         try:
             if request(port, "GET", "/health")[0] == 200:
@@ -60,8 +77,15 @@ def served(tmp_path_factory):
 
 
 def run_lrface(*args) -> subprocess.CompletedProcess:
-    r = subprocess.run([sys.executable, "-m", "lrface", *map(str, args)], check=False, cwd=REPO, capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "lrface", *map(str, args)],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     return r
 
@@ -69,9 +93,14 @@ def run_lrface(*args) -> subprocess.CompletedProcess:
 def multipart(fields: list[tuple[str, bytes]]) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
     body = b"".join(  # bytes: a file upload; str: a plain form field
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{n}"\r\n\r\n{d}\r\n'.encode() if isinstance(d, str) else
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{n}"; filename="{n}.png"\r\n'
-        f"Content-Type: image/png\r\n\r\n".encode() + d + b"\r\n" for n, d in fields)
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{n}"\r\n\r\n{d}\r\n'.encode()
+        if isinstance(d, str)
+        else f'--{boundary}\r\nContent-Disposition: form-data; name="{n}"; filename="{n}.png"\r\n'
+        f"Content-Type: image/png\r\n\r\n".encode()
+        + d
+        + b"\r\n"
+        for n, d in fields
+    )
     return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
@@ -139,17 +168,33 @@ def test_token_enrol_remove(served):
 def _png_header_only(w: int, h: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
     chunk = b"IHDR" + ihdr
-    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk)) + \
-        b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", 13)
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+        + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    )
 
 
-@pytest.mark.parametrize("case,code,needle", [
-    ("oversized", 413, "request body over"), ("oversized-chunked", 413, "request body over"),
-    ("bomb", 413, "megapixels"), ("corrupt", 400, "not a readable image"), ("empty", 400, "zero-byte"),
-    ("tiny", 400, "far below"), ("not-multipart", 415, "multipart"), ("no-image", 400, "missing image"),
-    ("bad-top-k", 400, "top_k"), ("nan-threshold", 400, "finite"), ("unknown-route", 404, "Not Found"),
-    ("wrong-method", 405, "Method Not Allowed"), ("bad-name", 400, "control"),
-])
+@pytest.mark.parametrize(
+    "case,code,needle",
+    [
+        ("oversized", 413, "request body over"),
+        ("oversized-chunked", 413, "request body over"),
+        ("bomb", 413, "megapixels"),
+        ("corrupt", 400, "not a readable image"),
+        ("empty", 400, "zero-byte"),
+        ("tiny", 400, "far below"),
+        ("not-multipart", 415, "multipart"),
+        ("no-image", 400, "missing image"),
+        ("bad-top-k", 400, "top_k"),
+        ("nan-threshold", 400, "finite"),
+        ("unknown-route", 404, "Not Found"),
+        ("wrong-method", 405, "Method Not Allowed"),
+        ("bad-name", 400, "control"),
+    ],
+)
 def test_bad_requests_get_4xx_json(served, case, code, needle):
     port = served[0]
     if case == "oversized":
@@ -157,8 +202,13 @@ def test_bad_requests_get_4xx_json(served, case, code, needle):
     elif case == "oversized-chunked":
         body, ctype = multipart([("image", os.urandom(150_000))])
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        c.request("POST", "/identify", body=iter([body[i:i + 8192] for i in range(0, len(body), 8192)]),
-                  headers={"Content-Type": ctype}, encode_chunked=True)
+        c.request(
+            "POST",
+            "/identify",
+            body=iter([body[i : i + 8192] for i in range(0, len(body), 8192)]),
+            headers={"Content-Type": ctype},
+            encode_chunked=True,
+        )
         resp = c.getresponse()
         status, r = resp.status, json.loads(resp.read())
     elif case == "bomb":
@@ -168,7 +218,9 @@ def test_bad_requests_get_4xx_json(served, case, code, needle):
     elif case == "empty":
         status, r = request(port, "POST", "/identify", [("image", b"")])
     elif case == "tiny":
-        status, r = request(port, "POST", "/identify", [("image", cv2.imencode(".png", np.zeros((1, 1, 3), np.uint8))[1].tobytes())])
+        status, r = request(
+            port, "POST", "/identify", [("image", cv2.imencode(".png", np.zeros((1, 1, 3), np.uint8))[1].tobytes())]
+        )
     elif case == "not-multipart":
         status, r = request(port, "POST", "/identify", raw=png(1), headers={"Content-Type": "image/png"})
     elif case == "no-image":
@@ -205,8 +257,9 @@ def test_concurrent_enrol_identify_and_cli_add_lose_nothing(served, tmp_path):
 
     def enrol(k0):
         for k in range(k0, k0 + 6):
-            status, r = request(port, "POST", f"/identities/new{k}", [("image", png(1000 + k)), ("image", png(2000 + k))],
-                                token=TOKEN)
+            status, r = request(
+                port, "POST", f"/identities/new{k}", [("image", png(1000 + k)), ("image", png(2000 + k))], token=TOKEN
+            )
             if status == 200 and r["added"] == 2:
                 enrolled[f"new{k}"] = 2
             else:
@@ -241,8 +294,15 @@ def test_concurrent_enrol_identify_and_cli_add_lose_nothing(served, tmp_path):
 
 
 def test_serve_bad_start_is_one_line(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "lrface", "serve", "--gallery", str(tmp_path / "missing")], check=False, cwd=REPO,
-                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "lrface", "serve", "--gallery", str(tmp_path / "missing")],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "gallery not found" in r.stderr
 
 

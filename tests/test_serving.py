@@ -127,9 +127,14 @@ def test_identify_in_batches_matches_one_batch(tiny, faces, tmp_path, capsys, mo
     batched = json.loads(out.out)
     assert len(batched) == len(whole) == 18
     assert [r["probe"] for r in batched] == [r["probe"] for r in whole]
-    assert [[m["identity"] for m in r["matches"]] for r in batched] == [[m["identity"] for m in r["matches"]] for r in whole]
-    assert np.allclose([[m["score"] for m in r["matches"]] for r in batched],
-                       [[m["score"] for m in r["matches"]] for r in whole], atol=1e-5)
+    assert [[m["identity"] for m in r["matches"]] for r in batched] == [
+        [m["identity"] for m in r["matches"]] for r in whole
+    ]
+    assert np.allclose(
+        [[m["score"] for m in r["matches"]] for r in batched],
+        [[m["score"] for m in r["matches"]] for r in whole],
+        atol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("index,template", [("flat", "all"), ("ivf", "mean"), ("hnsw", "all")])
@@ -150,8 +155,17 @@ def test_unknown_below_threshold_and_plain_folder_gallery_is_cached(tiny, faces,
     gal, probes = faces
     stranger, _ = generated_faces(n_ids=1, per_id=1, seed=99)
     cv2.imwrite(str(tmp_path / "stranger.png"), stranger[0])
-    res = identify_json(capsys, probes / "e" / "0037.png", tmp_path / "stranger.png",
-                        "--gallery", gal, "--model", tiny[1], "--threshold", "0.9")
+    res = identify_json(
+        capsys,
+        probes / "e" / "0037.png",
+        tmp_path / "stranger.png",
+        "--gallery",
+        gal,
+        "--model",
+        tiny[1],
+        "--threshold",
+        "0.9",
+    )
     assert res[0]["identity"] == "e" and res[0]["score"] >= 0.9
     assert res[1]["identity"] == "unknown" and res[1]["score"] < 0.9
     cache = [p for p in (gal / ".lrface-gallery").iterdir() if p.is_dir()]
@@ -166,17 +180,31 @@ def test_identify_imports_no_torch(tiny, faces, tmp_path):
     gal, probes = faces
     g = tmp_path / "g"
     assert cli("gallery", "build", gal, "--model", tiny[1], "--out", g) == 0
-    code = ("import sys, lrface.cli; rc = lrface.cli.main(sys.argv[1:]); "
-            "assert 'torch' not in sys.modules, 'torch imported'; "
-            "assert sys.argv[1] == 'gallery' or 'faiss' not in sys.modules, 'faiss imported for a flat gallery'; "
-            "sys.exit(rc)")
-    for args in (["identify", str(probes / "Bob" / "0013.png"), "--gallery", str(g)],
-                 ["gallery", "list", str(g)],
-                 ["evaluate", "--gallery", str(g), str(probes), "--out", str(tmp_path / "ev")]):
-        r = subprocess.run([sys.executable, "-c", code, *args], check=False, capture_output=True, text=True, cwd=REPO, timeout=120)
+    code = (
+        "import sys, lrface.cli; rc = lrface.cli.main(sys.argv[1:]); "
+        "assert 'torch' not in sys.modules, 'torch imported'; "
+        "assert sys.argv[1] == 'gallery' or 'faiss' not in sys.modules, 'faiss imported for a flat gallery'; "
+        "sys.exit(rc)"
+    )
+    for args in (
+        ["identify", str(probes / "Bob" / "0013.png"), "--gallery", str(g)],
+        ["gallery", "list", str(g)],
+        ["evaluate", "--gallery", str(g), str(probes), "--out", str(tmp_path / "ev")],
+    ):
+        r = subprocess.run(
+            [sys.executable, "-c", code, *args], check=False, capture_output=True, text=True, cwd=REPO, timeout=120
+        )
         assert r.returncode == 0, r.stderr
-    assert "\tBob\t" in subprocess.run([sys.executable, "-c", code, "identify", str(probes / "Bob" / "0013.png"),
-                                        "--gallery", str(g)], check=False, capture_output=True, text=True, cwd=REPO).stdout
+    assert (
+        "\tBob\t"
+        in subprocess.run(
+            [sys.executable, "-c", code, "identify", str(probes / "Bob" / "0013.png"), "--gallery", str(g)],
+            check=False,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        ).stdout
+    )
 
 
 def test_identify_orl(tmp_path_factory, tmp_path, capsys):
@@ -206,7 +234,12 @@ def test_evaluate_open_set_and_packed(tiny, faces, tmp_path, capsys):
     assert (tmp_path / "ev" / "cmc.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["top1"] == 1.0
     packed = tiny[0].parent / "packed"
-    assert cli("evaluate", "--model", tiny[1], "--packed", packed, "--holdout", "0.34", "--out", tmp_path / "ev2", "--json") == 0
+    assert (
+        cli(
+            "evaluate", "--model", tiny[1], "--packed", packed, "--holdout", "0.34", "--out", tmp_path / "ev2", "--json"
+        )
+        == 0
+    )
     m = json.loads(capsys.readouterr().out)
     assert m["gallery_identities"] == 4 and len(m["held_out_identities"]) == 2 and m["top1"] == 1.0
 
@@ -215,12 +248,21 @@ def _png_header_only(path: Path, w: int, h: int) -> None:
     """A PNG whose header claims w x h pixels (a decompression bomb for the size check)."""
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
     chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b"")
+    )
 
 
-@pytest.mark.parametrize("kind,needle", [("missing", "file not found"), ("empty", "zero-byte"),
-                                          ("text", "not a readable image"), ("huge", "megapixels"),
-                                          ("folder-empty", "has no images")])
+@pytest.mark.parametrize(
+    "kind,needle",
+    [
+        ("missing", "file not found"),
+        ("empty", "zero-byte"),
+        ("text", "not a readable image"),
+        ("huge", "megapixels"),
+        ("folder-empty", "has no images"),
+    ],
+)
 def test_bad_probe(tiny, faces, tmp_path, capsys, kind, needle):
     probe = tmp_path / "p.png"
     if kind == "empty":
@@ -241,8 +283,14 @@ def test_grayscale_rgba_16bit_probes_work(tiny, faces, tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "rgba.png"), cv2.cvtColor(src, cv2.COLOR_BGR2BGRA))
     cv2.imwrite(str(tmp_path / "deep.png"), src.astype(np.uint16) * 257)
     cv2.imwrite(str(tmp_path / "gray16.pgm"), cv2.cvtColor(src, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257)
-    res = identify_json(capsys, *(tmp_path / n for n in ("gray.png", "rgba.png", "deep.png", "gray16.pgm")),
-                        "--gallery", faces[0], "--model", tiny[1])
+    res = identify_json(
+        capsys,
+        *(tmp_path / n for n in ("gray.png", "rgba.png", "deep.png", "gray16.pgm")),
+        "--gallery",
+        faces[0],
+        "--model",
+        tiny[1],
+    )
     assert len(res) == 4 and res[1]["identity"] == "Bob" and res[2]["identity"] == "Bob"
 
 
@@ -267,13 +315,26 @@ def test_model_and_gallery_must_match(tiny, faces, tmp_path, capsys):
     assert cli("gallery", "build", faces[0], "--model", tiny[1], "--out", g) == 0
     images, labels = generated_faces(n_ids=3, per_id=3, seed=5)
     from lrface.export import export_onnx
+
     other = export_onnx(make_run(tmp_path / "r2", images, labels, ["a", "b", "c"], steps=2, seed=1), log=lambda m: None)
-    wide = export_onnx(make_run(tmp_path / "r3", images, labels, ["a", "b", "c"], arch="sresnet18", steps=1,
-                                kwargs={"widths": (4, 4, 4, 12)}), log=lambda m: None)
+    wide = export_onnx(
+        make_run(
+            tmp_path / "r3",
+            images,
+            labels,
+            ["a", "b", "c"],
+            arch="sresnet18",
+            steps=1,
+            kwargs={"widths": (4, 4, 4, 12)},
+        ),
+        log=lambda m: None,
+    )
     probe = faces[1] / "Bob" / "0013.png"
     assert_one_line_error(capsys, cli("identify", probe, "--gallery", g, "--model", other), "was built with model")
     assert_one_line_error(capsys, cli("identify", probe, "--gallery", g, "--model", wide), "12-d")
-    assert_one_line_error(capsys, cli("gallery", "add", g, probe, "--identity", "x", "--model", other), "was built with model")
+    assert_one_line_error(
+        capsys, cli("gallery", "add", g, probe, "--identity", "x", "--model", other), "was built with model"
+    )
 
 
 @pytest.mark.parametrize("kind", ["truncated", "not-onnx", "foreign-onnx"])
@@ -286,6 +347,7 @@ def test_bad_model_file(tiny, faces, tmp_path, capsys, kind):
         model.write_text("not a model")
     else:
         import onnx
+
         m = onnx.load_from_string(data)
         del m.metadata_props[:]
         model.write_bytes(m.SerializeToString())
@@ -314,7 +376,18 @@ def test_kill_during_gallery_build_then_rerun_completes(tiny, tmp_path):
     images, labels = generated_faces(n_ids=40, per_id=25, seed=2)
     folder = write_identity_folder(tmp_path / "big", images, labels, [f"id{i:02d}" for i in range(40)])
     g = tmp_path / "g"
-    cmd = [sys.executable, "-m", "lrface.cli", "gallery", "build", str(folder), "--model", str(tiny[1]), "--out", str(g)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lrface.cli",
+        "gallery",
+        "build",
+        str(folder),
+        "--model",
+        str(tiny[1]),
+        "--out",
+        str(g),
+    ]
     p = subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     assert "embedding 1000 images" in p.stderr.readline()
     os.kill(p.pid, signal.SIGKILL)

@@ -45,7 +45,7 @@ def reframed(rgb: np.ndarray, scale: float = 0.6, canvas: tuple[int, int] = (480
     """The photo shrunk and pasted off-centre on a grey canvas: same face, different framing."""
     small = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     out = np.full((*canvas, 3), 90, np.uint8)
-    out[at[1]:at[1] + small.shape[0], at[0]:at[0] + small.shape[1]] = small
+    out[at[1] : at[1] + small.shape[0], at[0] : at[0] + small.shape[1]] = small
     return out
 
 
@@ -162,8 +162,12 @@ def test_read_image_fast_png_gives_pillows_pixels(tmp_path):
     from PIL import Image
 
     rng = np.random.default_rng(0)
-    arrays = {"rgb_photo": skimage_data.astronaut(), "grey_photo": skimage_data.camera(),
-              "rgb_noise": rng.integers(0, 256, (16, 16, 3), dtype=np.uint8), "grey_odd": rng.integers(0, 256, (7, 13), dtype=np.uint8)}
+    arrays = {
+        "rgb_photo": skimage_data.astronaut(),
+        "grey_photo": skimage_data.camera(),
+        "rgb_noise": rng.integers(0, 256, (16, 16, 3), dtype=np.uint8),
+        "grey_odd": rng.integers(0, 256, (7, 13), dtype=np.uint8),
+    }
     for name, arr in arrays.items():
         for level in (0, 9):
             f = tmp_path / f"{name}_{level}.png"
@@ -181,8 +185,10 @@ def test_read_image_fast_png_gives_pillows_pixels(tmp_path):
     assert read_image(tmp_path / "rgba.png")[0, 0].tolist() != rgba[0, 0, :3].tolist()  # composited on white
     # damaged PNGs fail exactly as before: truncated, or a flipped byte inside the image data
     data = (tmp_path / "rgb_photo_9.png").read_bytes()
-    (tmp_path / "cut.png").write_bytes(data[:len(data) // 2])
-    (tmp_path / "flip.png").write_bytes(data[:len(data) // 2] + bytes([data[len(data) // 2] ^ 0xFF]) + data[len(data) // 2 + 1:])
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    (tmp_path / "flip.png").write_bytes(
+        data[: len(data) // 2] + bytes([data[len(data) // 2] ^ 0xFF]) + data[len(data) // 2 + 1 :]
+    )
     for name in ("cut", "flip"):
         with pytest.raises(BadImage) as e:
             read_image(tmp_path / f"{name}.png")

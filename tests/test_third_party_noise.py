@@ -24,11 +24,11 @@ def test_damaged_or_unusual_pngs_make_no_libpng_noise(tmp_path, capfd):
     rng = np.random.default_rng(0)
     good = _png(rng)
     i = good.find(b"IDAT")
-    n = int.from_bytes(good[i - 4:i], "big")
+    n = int.from_bytes(good[i - 4 : i], "big")
     bad_idat = bytearray(good)
-    bad_idat[i + 10] ^= 0xFF                                   # stale CRC
+    bad_idat[i + 10] ^= 0xFF  # stale CRC
     fixed = bytearray(bad_idat)
-    fixed[i + 4 + n:i + 8 + n] = zlib.crc32(bytes(fixed[i:i + 4 + n])).to_bytes(4, "big")  # valid CRC, bad zlib
+    fixed[i + 4 + n : i + 8 + n] = zlib.crc32(bytes(fixed[i : i + 4 + n])).to_bytes(4, "big")  # valid CRC, bad zlib
     iccp = good[:33] + _chunk(b"iCCP", b"icc\0\0" + zlib.compress(b"\0" * 200)) + good[33:]
     for name, data in (("crc", bad_idat), ("zlib", fixed), ("iccp", iccp), ("good", good)):
         (tmp_path / f"{name}.png").write_bytes(bytes(data))

@@ -8,8 +8,18 @@ import torch
 from lrface.cli import main
 from tests.conftest import make_identity_set, shared_data
 
-TINY = ["--set", "teacher.arch=resnet_tiny", "--set", "student.arch=resnet_tiny", "--set", "guided.width=8",
-        "--set", "train.batch_size=16", "--set", "train.threads=1"]
+TINY = [
+    "--set",
+    "teacher.arch=resnet_tiny",
+    "--set",
+    "student.arch=resnet_tiny",
+    "--set",
+    "guided.width=8",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "train.threads=1",
+]
 
 
 def train(*args):
@@ -42,8 +52,22 @@ def test_train_end_to_end_on_generated_set(tmp_path):
 def test_train_on_orl_with_the_real_student(tmp_path):
     orl = shared_data("orl")
     run = tmp_path / "orl"
-    rc = train("--data", str(orl), "--out", str(run), "--set", "teacher.arch=resnet_tiny", "--set", "train.epochs=8",
-               "--set", "train.batch_size=32", "--set", "optim.milestones=[6]", "--set", "train.threads=1")
+    rc = train(
+        "--data",
+        str(orl),
+        "--out",
+        str(run),
+        "--set",
+        "teacher.arch=resnet_tiny",
+        "--set",
+        "train.epochs=8",
+        "--set",
+        "train.batch_size=32",
+        "--set",
+        "optim.milestones=[6]",
+        "--set",
+        "train.threads=1",
+    )
     assert rc == 0
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     # 40 identities: chance is 2.5 %; eight short epochs of the real 0.61 M student reach ~75 % here
@@ -55,12 +79,15 @@ def test_data_from_environment_variable(tmp_path, monkeypatch):
     assert train("--out", str(tmp_path / "run"), *TINY, "--set", "train.epochs=1") == 0
 
 
-@pytest.mark.parametrize("override,needle", [
-    ("trian.epochs=3", "unknown config key trian"),
-    ("loss.temprature=2", "did you mean loss.temperature"),
-    ("train.epochs=many", "expected int"),
-    ("strategy=distill", "not one of"),
-])
+@pytest.mark.parametrize(
+    "override,needle",
+    [
+        ("trian.epochs=3", "unknown config key trian"),
+        ("loss.temprature=2", "did you mean loss.temperature"),
+        ("train.epochs=many", "expected int"),
+        ("strategy=distill", "not one of"),
+    ],
+)
 def test_bad_config_keys(tmp_path, capsys, override, needle):
     rc = train("--data", str(tmp_path), "--out", str(tmp_path / "run"), "--set", override)
     one_line_error(capsys, rc, needle)
@@ -110,17 +137,33 @@ def test_bad_resume_targets(tmp_path, capsys):
 def test_resume_refuses_a_checkpoint_from_another_run(tmp_path, capsys):
     data = make_identity_set(tmp_path / "faces", identities=3, per_identity=4)
     for name, lr in (("a", "0.1"), ("b", "0.05")):
-        assert train("--data", str(data), "--out", str(tmp_path / name), *TINY, "--set", "train.epochs=1",
-                     "--set", f"optim.lr={lr}") == 0
+        assert (
+            train(
+                "--data",
+                str(data),
+                "--out",
+                str(tmp_path / name),
+                *TINY,
+                "--set",
+                "train.epochs=1",
+                "--set",
+                f"optim.lr={lr}",
+            )
+            == 0
+        )
     capsys.readouterr()
     (tmp_path / "a" / "checkpoints" / "last.pt").write_bytes((tmp_path / "b" / "checkpoints" / "last.pt").read_bytes())
-    one_line_error(capsys, main(["train", "--resume", str(tmp_path / "a"), "--set", "train.epochs=2"]),
-                   "last.pt is from another run (optim.lr differs from config.yaml)")
+    one_line_error(
+        capsys,
+        main(["train", "--resume", str(tmp_path / "a"), "--set", "train.epochs=2"]),
+        "last.pt is from another run (optim.lr differs from config.yaml)",
+    )
 
 
 @pytest.mark.parametrize("content", [b"- a\n- b\n", bytes(range(256))])
 def test_a_config_that_is_a_list_or_binary_is_one_line(tmp_path, capsys, content):
     (tmp_path / "c.yaml").write_bytes(content)
-    one_line_error(capsys, main(["train", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r")]),
-                   "c.yaml")
+    one_line_error(
+        capsys, main(["train", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r")]), "c.yaml"
+    )
     assert not (tmp_path / "r").exists()

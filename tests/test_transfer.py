@@ -18,8 +18,22 @@ def test_init_copies_backbones_with_fresh_classifiers(tmp_path, capsys):
     small = make_identity_set(tmp_path / "small", identities=4, per_identity=5, seed=2)
     assert train("--data", str(big), "--out", str(tmp_path / "a"), *ONLY) == 0
     # lr 1e-9: the run ends (within 1e-5) where it started (BN statistics aside)
-    assert train("--data", str(small), "--out", str(tmp_path / "b"), "--init", str(tmp_path / "a"), *ONLY,
-                 "--set", "optim.lr=1e-9", "--set", "head.type=cosface") == 0
+    assert (
+        train(
+            "--data",
+            str(small),
+            "--out",
+            str(tmp_path / "b"),
+            "--init",
+            str(tmp_path / "a"),
+            *ONLY,
+            "--set",
+            "optim.lr=1e-9",
+            "--set",
+            "head.type=cosface",
+        )
+        == 0
+    )
     assert "student starts from" in capsys.readouterr().err
     a = torch.load(tmp_path / "a/checkpoints/best.pt", weights_only=True)["models"]["student"]
     b = torch.load(tmp_path / "b/checkpoints/last.pt", weights_only=True)["models"]["student"]
@@ -37,8 +51,9 @@ def test_init_from_other_architecture_is_one_line_and_writes_nothing(tmp_path, c
     assert train("--data", str(data), "--out", str(tmp_path / "a"), *ONLY) == 0
     capsys.readouterr()
     out = tmp_path / "b"
-    rc = train("--data", str(data), "--out", str(out), "--init", str(tmp_path / "a"), *ONLY,
-               "--set", "student.arch=sresnet18")
+    rc = train(
+        "--data", str(data), "--out", str(out), "--init", str(tmp_path / "a"), *ONLY, "--set", "student.arch=sresnet18"
+    )
     one_line_error(capsys, rc, "--init", "resnet_tiny", "sresnet18")
     assert not out.exists()
     rc = train("--data", str(data), "--out", str(out), "--init", str(tmp_path / "nope"), *ONLY)

@@ -46,8 +46,12 @@ def test_tar_at_far_and_auc_by_hand():
     scores = np.r_[[0.95, 0.85, 0.5], neg]
     same = np.r_[[True] * 3, [False] * 10]
     row = tar_at_far(scores, same, 0.1)  # one false accept allowed: threshold = 2nd highest negative 0.8
-    assert row == {"far": 0.1, "tar": pytest.approx(2 / 3), "threshold": pytest.approx(0.8),
-                   "measured_far": pytest.approx(0.1)}
+    assert row == {
+        "far": 0.1,
+        "tar": pytest.approx(2 / 3),
+        "threshold": pytest.approx(0.8),
+        "measured_far": pytest.approx(0.1),
+    }
     assert tar_at_far(scores, same, 0.0)["threshold"] == pytest.approx(0.9)
     # pos 0.9, 0.5 vs neg 0.5, 0.1: 1 + 1 + 0.5 (tie) + 1 of 4
     assert roc_auc([0.9, 0.5, 0.5, 0.1], [True, True, False, False]) == pytest.approx(0.875)
@@ -56,7 +60,7 @@ def test_tar_at_far_and_auc_by_hand():
 def _pairs_text(folds: int, n: int, same_lines: list[str], diff_lines: list[str]) -> str:
     body = []
     for f in range(folds):
-        body += same_lines[f * n:(f + 1) * n] + diff_lines[f * n:(f + 1) * n]
+        body += same_lines[f * n : (f + 1) * n] + diff_lines[f * n : (f + 1) * n]
     return f"{folds}\t{n}\n" + "\n".join(body) + "\n"
 
 
@@ -65,12 +69,17 @@ def test_parse_pairs_layout_and_errors(tmp_path):
     p.write_text(_pairs_text(2, 1, ["A 1 2", "B 1 3"], ["A 1 B 2", "C 1 A 2"]))
     pf = parse_pairs(p)
     assert [(q.a, q.b, q.same, q.fold, q.line) for q in pf.pairs] == [
-        ("A/A_0001.jpg", "A/A_0002.jpg", True, 0, 2), ("A/A_0001.jpg", "B/B_0002.jpg", False, 0, 3),
-        ("B/B_0001.jpg", "B/B_0003.jpg", True, 1, 4), ("C/C_0001.jpg", "A/A_0002.jpg", False, 1, 5)]
-    bad = {"header": ("2 x\nA 1 2\n", ":1:"),
-           "fields": (_pairs_text(2, 1, ["A 1 2", "B 1 B 3"], ["A 1 B 2", "C 1 A 2"]), ":4:"),
-           "number": (_pairs_text(2, 1, ["A 1 2", "B one 3"], ["A 1 B 2", "C 1 A 2"]), ":4:"),
-           "count": ("2 1\nA 1 2\nA 1 B 2\n", "promises 2 folds")}
+        ("A/A_0001.jpg", "A/A_0002.jpg", True, 0, 2),
+        ("A/A_0001.jpg", "B/B_0002.jpg", False, 0, 3),
+        ("B/B_0001.jpg", "B/B_0003.jpg", True, 1, 4),
+        ("C/C_0001.jpg", "A/A_0002.jpg", False, 1, 5),
+    ]
+    bad = {
+        "header": ("2 x\nA 1 2\n", ":1:"),
+        "fields": (_pairs_text(2, 1, ["A 1 2", "B 1 B 3"], ["A 1 B 2", "C 1 A 2"]), ":4:"),
+        "number": (_pairs_text(2, 1, ["A 1 2", "B one 3"], ["A 1 B 2", "C 1 A 2"]), ":4:"),
+        "count": ("2 1\nA 1 2\nA 1 B 2\n", "promises 2 folds"),
+    }
     for text, needle in bad.values():
         p.write_text(text)
         with pytest.raises(UserError, match=needle) as e:
@@ -101,8 +110,12 @@ def test_real_lfw_pairs_layout():
     pf = parse_pairs(shared_data("lfw") / "pairs.txt")
     assert (len(pf.pairs), pf.n_folds, sum(p.same for p in pf.pairs)) == (6000, 10, 3000)
     first = pf.pairs[0]
-    assert (first.a, first.b, first.same, first.line) == ("Abel_Pacheco/Abel_Pacheco_0001.jpg",
-                                                          "Abel_Pacheco/Abel_Pacheco_0004.jpg", True, 2)
+    assert (first.a, first.b, first.same, first.line) == (
+        "Abel_Pacheco/Abel_Pacheco_0001.jpg",
+        "Abel_Pacheco/Abel_Pacheco_0004.jpg",
+        True,
+        2,
+    )
     assert [sum(p.fold == f for p in pf.pairs) for f in range(10)] == [600] * 10
     assert not pf.pairs[300].same and pf.pairs[600].same and pf.pairs[600].fold == 1
 
@@ -120,8 +133,18 @@ def test_evaluate_pairs_cli_and_cache(tmp_path_factory, tmp_path, capsys, monkey
     diff = [f"P{i} 1 P{(i + 1) % 6} 2" for i in range(6)]
     pairs = tmp_path / "pairs.txt"
     pairs.write_text(_pairs_text(2, 3, same, diff))
-    argv = ["evaluate", "--pairs", str(pairs), "--images", str(root), "--model", str(onnx_path), "--json",
-            "--out", str(tmp_path / "out")]
+    argv = [
+        "evaluate",
+        "--pairs",
+        str(pairs),
+        "--images",
+        str(root),
+        "--model",
+        str(onnx_path),
+        "--json",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     assert main(argv) == 0
     first = json.loads(capsys.readouterr().out)
     assert (first["pairs"], first["same_pairs"], first["images"]) == (12, 6, 15)

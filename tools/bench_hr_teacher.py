@@ -51,9 +51,12 @@ def identification(g_emb, g_labels, p_emb, p_labels) -> dict:
     templates = np.stack([g_emb[g_labels == i].mean(0) for i in ids])
     templates /= np.linalg.norm(templates, axis=1, keepdims=True)
     ranked = ids[np.argsort(-(p_emb @ templates.T), axis=1)]
-    return {"top1": 100 * float((ranked[:, 0] == p_labels).mean()),
-            "top5": 100 * float((ranked[:, :5] == p_labels[:, None]).any(1).mean()),
-            "gallery_identities": len(ids), "probes": len(p_labels)}
+    return {
+        "top1": 100 * float((ranked[:, 0] == p_labels).mean()),
+        "top5": 100 * float((ranked[:, :5] == p_labels[:, None]).any(1).mean()),
+        "gallery_identities": len(ids),
+        "probes": len(p_labels),
+    }
 
 
 def packed_rows(teacher, packed: str, test_fraction: float, seed: int) -> list[dict]:
@@ -67,13 +70,24 @@ def packed_rows(teacher, packed: str, test_fraction: float, seed: int) -> list[d
     where = f"{Path(packed).name} identification (train {len(g_lb)} enrolled / test {len(p_lb)} probes)"
     g, rate = describe_low_res(teacher, g_im)
     p, _ = describe_low_res(teacher, p_im)
-    rows = [{"model": f"{teacher.name} on 16x16 upscaled", "task": where, **identification(g, g_lb, p, p_lb),
-             "faces_per_s": round(rate, 1)}]
+    rows = [
+        {
+            "model": f"{teacher.name} on 16x16 upscaled",
+            "task": where,
+            **identification(g, g_lb, p, p_lb),
+            "faces_per_s": round(rate, 1),
+        }
+    ]
     g_hr, g_found = bundle.hr.lookup(g_im)
     p_hr, p_found = bundle.hr.lookup(p_im)
     if g_found.all() and p_found.all():
-        rows.append({"model": f"{teacher.name} at full resolution (stored)", "task": where,
-                     **identification(g_hr, g_lb, p_hr, p_lb)})
+        rows.append(
+            {
+                "model": f"{teacher.name} at full resolution (stored)",
+                "task": where,
+                **identification(g_hr, g_lb, p_hr, p_lb),
+            }
+        )
     return rows
 
 
@@ -86,8 +100,13 @@ def lfw_row(teacher, pairs: str, images_dir: str) -> dict:
     keys = pairs_file.keys
     emb, rate = describe_low_res(teacher, np.stack([by_key[k] for k in keys]))
     result, _ = metrics_from_embeddings(pairs_file, dict(zip(keys, emb)))
-    return {"model": f"{teacher.name} on 16x16 upscaled", "task": f"LFW-16 verification ({len(pairs_file.pairs)} pairs, "
-            f"{pairs_file.n_folds} folds)", "alignment": counts, "faces_per_s": round(rate, 1), **result}
+    return {
+        "model": f"{teacher.name} on 16x16 upscaled",
+        "task": f"LFW-16 verification ({len(pairs_file.pairs)} pairs, {pairs_file.n_folds} folds)",
+        "alignment": counts,
+        "faces_per_s": round(rate, 1),
+        **result,
+    }
 
 
 def main(argv=None) -> int:

@@ -35,10 +35,17 @@ def export_random_student(tmp: Path) -> Path:
 
     torch.manual_seed(0)
     model = build_model("sresnet18", num_classes=180)
-    save_checkpoint({"config": {"strategy": "ekd", "student": {"arch": "sresnet18"}},
-                     "class_names": [f"c{i}" for i in range(180)], "preprocess": PreprocessSpec().to_dict(),
-                     "epoch": 0, "step": 0, "models": {"student": {f"backbone.{k}": v for k, v in model.state_dict().items()}}},
-                    tmp / "run" / "checkpoints" / "best.pt")
+    save_checkpoint(
+        {
+            "config": {"strategy": "ekd", "student": {"arch": "sresnet18"}},
+            "class_names": [f"c{i}" for i in range(180)],
+            "preprocess": PreprocessSpec().to_dict(),
+            "epoch": 0,
+            "step": 0,
+            "models": {"student": {f"backbone.{k}": v for k, v in model.state_dict().items()}},
+        },
+        tmp / "run" / "checkpoints" / "best.pt",
+    )
     return export_onnx(tmp / "run", log=lambda m: None)
 
 
@@ -59,8 +66,12 @@ def build_gallery(model: Path, out: Path, n: int, rng) -> None:
     vecs = clustered(n, emb.dim, rng)
     with g.bulk():
         for i in range(0, n, 5):
-            g.add(f"person {i // 5:05d}", [f"synthetic/{j}" for j in range(i, i + 5)],
-                  [f"h{j}" for j in range(i, i + 5)], vecs[i:i + 5])
+            g.add(
+                f"person {i // 5:05d}",
+                [f"synthetic/{j}" for j in range(i, i + 5)],
+                [f"h{j}" for j in range(i, i + 5)],
+                vecs[i : i + 5],
+            )
     g.save(out)
 
 
@@ -102,6 +113,7 @@ def bench_cli(model: Path, tmp: Path, rng, n_gallery: int, n_probes: int) -> lis
     rate = n_probes / max(t_many - t_one, 1e-9)
 
     from lrface.inference.identify import open_gallery
+
     g, emb = open_gallery(gal, None)
     files = sorted(probes.iterdir())
     images = [emb.load(f) for f in files]
@@ -150,7 +162,7 @@ def bench_ann(sizes: list[int], kinds: list[str], dim: int, n_queries: int, rng)
             faiss.omp_set_num_threads(1)  # single-query latency: OpenMP only adds overhead here
             index.search(q[:10], 1)
             t = time.perf_counter()
-            found = np.array([index.search(q[i:i + 1], 1)[1][0, 0] for i in range(n_queries)])
+            found = np.array([index.search(q[i : i + 1], 1)[1][0, 0] for i in range(n_queries)])
             ms = (time.perf_counter() - t) * 1000 / n_queries
             faiss.omp_set_num_threads(threads)
             recall = float(np.mean(found == truth))
@@ -181,11 +193,17 @@ def main() -> None:
             for r in rows:
                 print("| " + " | ".join(r) + " |")
         from lrface.inference.embedder import Embedder
+
         dim = Embedder(model).dim
-    print(f"\nANN search, {dim}-d clustered unit vectors (5 per identity), queries = a gallery vector + noise "
-          f"(norm 0.5), one query at a time on one thread (builds use all threads), {args.queries} queries:", flush=True)
+    print(
+        f"\nANN search, {dim}-d clustered unit vectors (5 per identity), queries = a gallery vector + noise "
+        f"(norm 0.5), one query at a time on one thread (builds use all threads), {args.queries} queries:",
+        flush=True,
+    )
     rows = bench_ann([int(s) for s in args.sizes.split(",")], args.indexes.split(","), dim, args.queries, rng)
-    print("\n| gallery | index | params | build s | ms/query | recall@1 vs exact |\n| --- | --- | --- | --- | --- | --- |")
+    print(
+        "\n| gallery | index | params | build s | ms/query | recall@1 vs exact |\n| --- | --- | --- | --- | --- | --- |"
+    )
     for r in rows:
         print("| " + " | ".join(r) + " |")
 

@@ -34,20 +34,33 @@ def main(argv=None) -> int:
     from data_prep.readers import read_folder
 
     items = read_folder(args.root)
-    items = items[:args.limit] if args.limit else items
-    cfg = PrepareConfig(size=args.size, blur=args.blur, noise=args.noise, jpeg_quality=args.jpeg_quality,
-                        workers=args.workers, batch_size=args.batch_size)
+    items = items[: args.limit] if args.limit else items
+    cfg = PrepareConfig(
+        size=args.size,
+        blur=args.blur,
+        noise=args.noise,
+        jpeg_quality=args.jpeg_quality,
+        workers=args.workers,
+        batch_size=args.batch_size,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        result = prepare(items, Path(tmp) / "set", cfg, kind="folder", root=args.root, progress=False, log=lambda *_: None)
+        result = prepare(
+            items, Path(tmp) / "set", cfg, kind="folder", root=args.root, progress=False, log=lambda *_: None
+        )
         elapsed = time.perf_counter() - start
     n = len(items)
     skipped = sum(v for k, v in result.counts.items() if k.startswith("skipped:"))
-    rows = [("images", f"{n}"), ("workers / batch", f"{args.workers} / {args.batch_size}"),
-            ("cores available", f"{len(os.sched_getaffinity(0))}"),
-            ("seconds (incl. MTCNN load)", f"{elapsed:.1f}"), ("images/s", f"{n / elapsed:.1f}"),
-            ("aligned", f"{result.counts['aligned'] / n:.1%}"), ("box-only", f"{result.counts['box-only'] / n:.1%}"),
-            ("skipped", f"{skipped / n:.1%}")]
+    rows = [
+        ("images", f"{n}"),
+        ("workers / batch", f"{args.workers} / {args.batch_size}"),
+        ("cores available", f"{len(os.sched_getaffinity(0))}"),
+        ("seconds (incl. MTCNN load)", f"{elapsed:.1f}"),
+        ("images/s", f"{n / elapsed:.1f}"),
+        ("aligned", f"{result.counts['aligned'] / n:.1%}"),
+        ("box-only", f"{result.counts['box-only'] / n:.1%}"),
+        ("skipped", f"{skipped / n:.1%}"),
+    ]
     width = max(len(k) for k, _ in rows)
     print(f"| {'metric'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|")
     for k, v in rows:

@@ -59,8 +59,13 @@ def face_png(rng, size: int = 16) -> bytes:
 
 
 def multipart(fields: list[tuple[str, bytes]], boundary: str) -> bytes:
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}{i}.png"\r\n'
-             f"Content-Type: image/png\r\n\r\n".encode() + data + b"\r\n" for i, (name, data) in enumerate(fields)]
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}{i}.png"\r\n'
+        f"Content-Type: image/png\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+        for i, (name, data) in enumerate(fields)
+    ]
     return b"".join(parts) + f"--{boundary}--\r\n".encode()
 
 
@@ -74,8 +79,12 @@ def build_gallery(model: Path, out: Path, identities: int, rng) -> None:
     vecs = rng.standard_normal((identities * 2, emb.dim)).astype(np.float32)
     with g.bulk():
         for i in range(identities):
-            g.add(f"person {i:05d}", [f"synthetic/{2 * i}", f"synthetic/{2 * i + 1}"],
-                  [f"h{2 * i}", f"h{2 * i + 1}"], vecs[2 * i:2 * i + 2])
+            g.add(
+                f"person {i:05d}",
+                [f"synthetic/{2 * i}", f"synthetic/{2 * i + 1}"],
+                [f"h{2 * i}", f"h{2 * i + 1}"],
+                vecs[2 * i : 2 * i + 2],
+            )
     g.save(out)
 
 
@@ -87,9 +96,27 @@ def free_port() -> int:
 
 def start_server(gallery: Path, port: int, workers: int) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    p = subprocess.Popen([sys.executable, "-m", "lrface", "serve", "--gallery", str(gallery), "--port", str(port),
-                          "--token", TOKEN, "--workers", str(workers)], cwd=REPO, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lrface",
+            "serve",
+            "--gallery",
+            str(gallery),
+            "--port",
+            str(port),
+            "--token",
+            TOKEN,
+            "--workers",
+            str(workers),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while time.time() < deadline:
         try:
@@ -106,8 +133,23 @@ def start_server(gallery: Path, port: int, workers: int) -> subprocess.Popen:
 
 def wrk(port: int, clients: int, seconds: float, body: Path, boundary: str, script: Path) -> dict:
     env = {**os.environ, "BENCH_BODY": str(body), "BENCH_BOUNDARY": boundary}
-    r = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "5s", "-s", str(script),
-                        f"http://127.0.0.1:{port}/identify"], capture_output=True, text=True, env=env, check=True)
+    r = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{clients}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/identify",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     line = next(ln for ln in r.stderr.splitlines() if ln.startswith("BENCH "))
     res = json.loads(line[6:])
     res["failed"] = res["status"] + res["connect"] + res["read"] + res["write"] + res["timeout"]
@@ -145,8 +187,13 @@ class Mutator(threading.Thread):
         while not self.stop.is_set():
             name = f"new {uuid.uuid4().hex[:8]}"
             boundary = uuid.uuid4().hex
-            got = self.call(conn, "POST", f"/identities/{name.replace(' ', '%20')}",
-                            multipart([("image", face_png(self.rng)), ("image", face_png(self.rng))], boundary), boundary)
+            got = self.call(
+                conn,
+                "POST",
+                f"/identities/{name.replace(' ', '%20')}",
+                multipart([("image", face_png(self.rng)), ("image", face_png(self.rng))], boundary),
+                boundary,
+            )
             if got.get("added") == 2:
                 self.expected[name] = 2
             i += 1
@@ -216,20 +263,29 @@ def main() -> None:
             stop.set()
             mut.join()
             lost, back = check_gallery(port, gallery, args.identities, mut)
-            rows.append((f"mixed, {args.mixed_clients} identify clients + 1 enrol/remove client", r,
-                         f"{mut.ops} enrol/remove ({mut.failed} failed), {lost} lost samples, {back} removed still present"))
+            rows.append(
+                (
+                    f"mixed, {args.mixed_clients} identify clients + 1 enrol/remove client",
+                    r,
+                    f"{mut.ops} enrol/remove ({mut.failed} failed), {lost} lost samples, {back} removed still present",
+                )
+            )
         finally:
             server.terminate()
             server.wait(timeout=30)
     load_after = os.getloadavg()[0]
-    print(f"lrface serve, {args.identities:,}-identity flat gallery, model {model.name}, {args.workers} worker(s); "
-          f"wrk -t1, {args.duration:g} s per level; {os.cpu_count()} CPUs, load average before/after "
-          f"{load_before:.2f}/{load_after:.2f}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(
+        f"lrface serve, {args.identities:,}-identity flat gallery, model {model.name}, {args.workers} worker(s); "
+        f"wrk -t1, {args.duration:g} s per level; {os.cpu_count()} CPUs, load average before/after "
+        f"{load_before:.2f}/{load_after:.2f}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    )
     print("| run | requests/s | p50 ms | p95 ms | p99 ms | failed | notes |")
     print("|---|---:|---:|---:|---:|---:|---|")
     for name, r, note in rows:
-        print(f"| {name} | {r['rps']:,.0f} | {r['p50'] / 1000:.1f} | {r['p95'] / 1000:.1f} | {r['p99'] / 1000:.1f} | "
-              f"{r['failed']} | {note} |")
+        print(
+            f"| {name} | {r['rps']:,.0f} | {r['p50'] / 1000:.1f} | {r['p95'] / 1000:.1f} | {r['p99'] / 1000:.1f} | "
+            f"{r['failed']} | {note} |"
+        )
     if any(r["failed"] for _, r, _ in rows) or mut.failed or lost or back:
         for e in mut.errors[:5]:
             print(f"error: {e}", file=sys.stderr)

@@ -27,9 +27,14 @@ from lrface.engine.trainer import Trainer
 from lrface.fileio import atomic_write_json
 
 FAST = ["train.amp=bf16", "train.channels_last=on", "train.fused_sgd=on"]
-SWITCHES = {"bf16": ["train.amp=bf16"], "channels_last": ["train.channels_last=on"],
-            "compile": ["train.compile=on"], "fused_sgd": ["train.fused_sgd=on"],
-            "fast": FAST, "all": [*FAST, "train.compile=on"]}
+SWITCHES = {
+    "bf16": ["train.amp=bf16"],
+    "channels_last": ["train.channels_last=on"],
+    "compile": ["train.compile=on"],
+    "fused_sgd": ["train.fused_sgd=on"],
+    "fast": FAST,
+    "all": [*FAST, "train.compile=on"],
+}
 
 
 def time_step(cfg, classes: int, batch: int, steps: int, warmup: int, tmp: str) -> float:
@@ -65,8 +70,12 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
-    ap.add_argument("--switches", default="", metavar="NAME,...",
-                    help=f"also time the EKD step with these switches on: {','.join(SWITCHES)}")
+    ap.add_argument(
+        "--switches",
+        default="",
+        metavar="NAME,...",
+        help=f"also time the EKD step with these switches on: {','.join(SWITCHES)}",
+    )
     ap.add_argument("--no-table", dest="table", action="store_false", help="skip the step-kind table")
     ap.add_argument("--json", help="also write every measured img/s to this JSON file")
     args = ap.parse_args()
@@ -76,13 +85,18 @@ def main() -> None:
         ap.error(f"unknown switch {unknown[0]}; choose from {', '.join(SWITCHES)}")
     off = ["train.amp=none", "train.channels_last=off", "train.compile=off", "train.fused_sgd=off"]
     base = [f"train.device={args.device}", *off, *args.overrides]
-    kinds = {"teacher": ["strategy=teacher-only", "teacher.guided=false"],
-             "student": ["strategy=student-only"],
-             "ekd": ["strategy=ekd"],
-             "ekd-no-guided": ["strategy=ekd", "guided.count=0"]}
+    kinds = {
+        "teacher": ["strategy=teacher-only", "teacher.guided=false"],
+        "student": ["strategy=student-only"],
+        "ekd": ["strategy=ekd"],
+        "ekd-no-guided": ["strategy=ekd", "guided.count=0"],
+    }
     device = torch.cuda.get_device_name() if args.device != "cpu" and torch.cuda.is_available() else "cpu"
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"device {device}, config {args.config}, overrides {args.overrides or 'none'}", flush=True)
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"device {device}, config {args.config}, overrides {args.overrides or 'none'}",
+        flush=True,
+    )
     record = {"device": device, "torch": torch.__version__, "config": args.config, "img_per_s": {}}
 
     def measure(bs: int, extra: list[str], key: str) -> float:
@@ -101,8 +115,11 @@ def main() -> None:
             t = {kind: measure(bs, extra, kind) for kind, extra in kinds.items()}
             ratio = t["ekd"] / (t["teacher"] + t["student"])
             share = max(0.0, (t["ekd"] - t["ekd-no-guided"]) / t["ekd"])
-            print(f"| {bs} | {bs / t['teacher']:.0f} | {bs / t['student']:.0f} | {bs / t['ekd']:.0f} | "
-                  f"{ratio:.3f} | {100 * share:.1f} % |", flush=True)
+            print(
+                f"| {bs} | {bs / t['teacher']:.0f} | {bs / t['student']:.0f} | {bs / t['ekd']:.0f} | "
+                f"{ratio:.3f} | {100 * share:.1f} % |",
+                flush=True,
+            )
     if names:
         print("\n| batch | switch | EKD img/s off | EKD img/s on |")
         print("|---:|---|---:|---:|")

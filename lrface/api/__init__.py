@@ -19,13 +19,13 @@ from .recognizer import ImageLike, Recognizer
 from .results import UNKNOWN, Enrolment, Identification, Match, Verification, decide
 
 __all__ = [
-           "UNKNOWN",
-           "Enrolment",
-           "Gallery",
-           "Identification",
-           "ImageLike",
-           "Match",
-           "Recognizer",
-           "Verification",
-           "decide",
+    "UNKNOWN",
+    "Enrolment",
+    "Gallery",
+    "Identification",
+    "ImageLike",
+    "Match",
+    "Recognizer",
+    "Verification",
+    "decide",
 ]

@@ -34,8 +34,14 @@ class Gallery:
         return cls(path)
 
     @classmethod
-    def create(cls, path: str | Path, recognizer: Recognizer | None = None, template: str = "mean",
-               index: str = "flat", exist_ok: bool = False) -> Gallery:
+    def create(
+        cls,
+        path: str | Path,
+        recognizer: Recognizer | None = None,
+        template: str = "mean",
+        index: str = "flat",
+        exist_ok: bool = False,
+    ) -> Gallery:
         """A new empty gallery at ``path`` bound to ``recognizer``'s model (default: the packaged model)."""
         from ..inference.gallery import Gallery as Core
         from ..inference.gallery_store import is_gallery, writer_lock
@@ -107,8 +113,9 @@ class Gallery:
             return explicit_threshold(explicit)
         cal = (core or self.core).info.get("calibration")
         if cal and cal.get(f"{kind}_threshold") is not None:
-            return float(cal[f"{kind}_threshold"]), (f"gallery calibration (FAR {cal['far']:g} on {cal['identities']} "
-                                                     f"identities, {cal['date']})")
+            return float(cal[f"{kind}_threshold"]), (
+                f"gallery calibration (FAR {cal['far']:g} on {cal['identities']} identities, {cal['date']})"
+            )
         return None, NO_THRESHOLD
 
     def search(self, embeddings: np.ndarray, top_k: int = 5, threshold: float | None = None) -> list[Identification]:
@@ -120,14 +127,27 @@ class Gallery:
         return [decide(m, value, source) for m in core.search(embeddings, top_k)]
 
     # -- changes ---------------------------------------------------------------------------
-    def add(self, identity: str, images: ImageLike | list[ImageLike], recognizer: Recognizer | None = None,
-            skip_bad: bool = False, warn=None, max_pixels: int | None = None) -> Enrolment:
+    def add(
+        self,
+        identity: str,
+        images: ImageLike | list[ImageLike],
+        recognizer: Recognizer | None = None,
+        skip_bad: bool = False,
+        warn=None,
+        max_pixels: int | None = None,
+    ) -> Enrolment:
         """Enrol images of ``identity`` (contents already enrolled are not added again). A bad image raises
         BadImage, or with ``skip_bad`` is skipped (named in ``skipped``)."""
         return self.add_many({identity: images}, recognizer, skip_bad, warn, max_pixels)[0]
 
-    def add_many(self, groups: dict[str, ImageLike | list[ImageLike]], recognizer: Recognizer | None = None,
-                 skip_bad: bool = False, warn=None, max_pixels: int | None = None) -> list[Enrolment]:
+    def add_many(
+        self,
+        groups: dict[str, ImageLike | list[ImageLike]],
+        recognizer: Recognizer | None = None,
+        skip_bad: bool = False,
+        warn=None,
+        max_pixels: int | None = None,
+    ) -> list[Enrolment]:
         """:meth:`add` for several identities, written as one new generation. Images are decoded and embedded
         before the writer lock is taken; UserError (gallery unchanged) when none of them could be used."""
         from ..inference.enrol import decode_samples
@@ -141,21 +161,32 @@ class Gallery:
             images = as_list(images)
             if not images:
                 raise UserError(f"no images to add for {identity!r}")
-            decoded[identity] = decode_samples(images, lambda im, name: recognizer.load(im, name, max_pixels),
-                                               self.core.known_hashes, skip_bad, warn or (lambda _m: None))
+            decoded[identity] = decode_samples(
+                images,
+                lambda im, name: recognizer.load(im, name, max_pixels),
+                self.core.known_hashes,
+                skip_bad,
+                warn or (lambda _m: None),
+            )
         if not any(d.images or d.duplicates for d in decoded.values()):
             bad = sum(len(d.bad) for d in decoded.values())
-            raise UserError(f"none of the {bad} images could be used (unreadable{', faceless' * recognizer.embedder.align}"
-                            " or too small); gallery unchanged")
+            raise UserError(
+                f"none of the {bad} images could be used (unreadable{', faceless' * recognizer.embedder.align}"
+                " or too small); gallery unchanged"
+            )
         vectors = {n: recognizer.embedder.embed(d.images) for n, d in decoded.items() if d.images}
 
         def edit(g) -> dict[str, int]:
-            return {n: g.add(n, decoded[n].files, decoded[n].hashes, v, aligned=recognizer.embedder.align)
-                    for n, v in vectors.items()}
+            return {
+                n: g.add(n, decoded[n].files, decoded[n].hashes, v, aligned=recognizer.embedder.align)
+                for n, v in vectors.items()
+            }
 
         added = self._change(edit) if vectors else {}
-        return [Enrolment(n, added.get(n, 0), d.duplicates + len(d.images) - added.get(n, 0), len(d.bad), d.bad)
-                for n, d in decoded.items()]
+        return [
+            Enrolment(n, added.get(n, 0), d.duplicates + len(d.images) - added.get(n, 0), len(d.bad), d.bad)
+            for n, d in decoded.items()
+        ]
 
     def remove(self, identity: str) -> int:
         """Remove an identity and its samples; returns how many samples were removed."""

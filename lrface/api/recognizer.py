@@ -68,7 +68,9 @@ class Recognizer:
             return self.embedder.load_bytes(bytes(image), name or "upload", max_pixels or MAX_PIXELS)
         arr = np.asarray(image)
         if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
-            raise BadImage(name or "array", "odd-shape", f"expected a uint8 RGB array H x W x 3, got {arr.dtype} {arr.shape}")
+            raise BadImage(
+                name or "array", "odd-shape", f"expected a uint8 RGB array H x W x 3, got {arr.dtype} {arr.shape}"
+            )
         return self.embedder.prepare(arr, name or "array")
 
     def embed(self, images: ImageLike | list[ImageLike]) -> np.ndarray:
@@ -78,15 +80,18 @@ class Recognizer:
             raise UserError("no images to embed")
         return self.embedder.embed([self.load(im, image_name(im, i)) for i, im in enumerate(images)])
 
-    def verify(self, a: ImageLike, b: ImageLike, threshold: float | None = None,
-               gallery: Gallery | str | Path | None = None) -> Verification:
+    def verify(
+        self, a: ImageLike, b: ImageLike, threshold: float | None = None, gallery: Gallery | str | Path | None = None
+    ) -> Verification:
         """Are ``a`` and ``b`` the same person? ``same`` when the cosine score >= the threshold: ``threshold``,
         else the verify threshold calibrated in ``gallery`` (see :meth:`Gallery.calibrate`)."""
         from ..inference.threshold import accepts
 
         if threshold is None and gallery is None:
-            raise UserError("no verification threshold: pass threshold=T (--threshold T) or a gallery calibrated "
-                            "with `lrface gallery calibrate G --far 0.01` (--gallery G)")
+            raise UserError(
+                "no verification threshold: pass threshold=T (--threshold T) or a gallery calibrated "
+                "with `lrface gallery calibrate G --far 0.01` (--gallery G)"
+            )
         if gallery is not None:
             gallery = _as_gallery(gallery)
             gallery.check_model(self)
@@ -94,14 +99,21 @@ class Recognizer:
         else:
             value, source = explicit_threshold(threshold)
         if value is None:
-            raise UserError(f"{gallery.path} has no calibrated threshold; run `lrface gallery calibrate {gallery.path} --far 0.01` "
-                            "or pass --threshold")
+            raise UserError(
+                f"{gallery.path} has no calibrated threshold; run `lrface gallery calibrate {gallery.path} --far 0.01` "
+                "or pass --threshold"
+            )
         e = self.embed([a, b])
         score = float(e[0] @ e[1])
         return Verification(same=bool(accepts(score, value)), score=score, threshold=value, threshold_source=source)
 
-    def identify(self, probes: ImageLike | list[ImageLike], gallery: Gallery | str | Path, top_k: int = 5,
-                 threshold: float | None = None) -> list[Identification]:
+    def identify(
+        self,
+        probes: ImageLike | list[ImageLike],
+        gallery: Gallery | str | Path,
+        top_k: int = 5,
+        threshold: float | None = None,
+    ) -> list[Identification]:
         """Top-k identities per probe; "unknown" below ``threshold`` (default: the gallery's calibrated one)."""
         gallery = _as_gallery(gallery)
         gallery.check_model(self)

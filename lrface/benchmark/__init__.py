@@ -12,6 +12,19 @@ from .report import log_stderr, results_markdown
 from .run import run_benchmark, run_seeds
 from .summary import read_reports, summarize, write_summary
 
-__all__ = ["DESCRIPTIONS", "METHODS", "Plan", "check_methods", "log_stderr", "method_config", "parse_ablation",
-           "read_plan", "read_reports", "results_markdown", "run_benchmark", "run_seeds", "summarize",
-           "write_summary"]
+__all__ = [
+    "DESCRIPTIONS",
+    "METHODS",
+    "Plan",
+    "check_methods",
+    "log_stderr",
+    "method_config",
+    "parse_ablation",
+    "read_plan",
+    "read_reports",
+    "results_markdown",
+    "run_benchmark",
+    "run_seeds",
+    "summarize",
+    "write_summary",
+]

@@ -30,8 +30,10 @@ def freeze_data(source: str, out: Path, base_cfg, align: bool, log) -> Path:
             from data_prep.pipeline import PrepareConfig, prepare
             from data_prep.readers import read_folder
         except ImportError:
-            raise UserError("aligning an identity folder needs data_prep (a source checkout); "
-                            "pass --no-align to resize whole images instead") from None
+            raise UserError(
+                "aligning an identity folder needs data_prep (a source checkout); "
+                "pass --no-align to resize whole images instead"
+            ) from None
         aligned, items = out.parent / "aligned", read_folder(src)
         pcfg = PrepareConfig(size=d.image_size, seed=base_cfg.train.seed, force=True)
         if _prepared_from(aligned, src, pcfg, len(items)):
@@ -40,19 +42,35 @@ def freeze_data(source: str, out: Path, base_cfg, align: bool, log) -> Path:
             log(f"aligning {src} with data_prep (MTCNN) into {aligned}")
             prepare(items, aligned, pcfg, kind="folder", root=src, log=log)
         src = aligned
-    cfg = load_config(None, [f"data.path={src}", "data.kind=auto", "data.val_fraction=0",
-                                "data.min_per_class=1"],
-                      base=copy.deepcopy(base_cfg.to_dict()))
+    cfg = load_config(
+        None,
+        [f"data.path={src}", "data.kind=auto", "data.val_fraction=0", "data.min_per_class=1"],
+        base=copy.deepcopy(base_cfg.to_dict()),
+    )
     bundle = load_data(cfg)
     check_split_sizes(bundle, d.test_fraction, d.val_fraction, str(source))
-    items = [{"split": s, "index": i, "label": int(lb), "identity": bundle.class_names[int(lb)],
-              "source": str(src), "status": "ok"}
-             for s, (_, labels) in bundle.splits.items() for i, lb in enumerate(labels)]
+    items = [
+        {
+            "split": s,
+            "index": i,
+            "label": int(lb),
+            "identity": bundle.class_names[int(lb)],
+            "source": str(src),
+            "status": "ok",
+        }
+        for s, (_, labels) in bundle.splits.items()
+        for i, lb in enumerate(labels)
+    ]
     if _same_packed_set(out, bundle):
         return out
-    write_packed_set(out, {s: bundle.splits[s] for s in ("train", "test")}, bundle.class_names, items,
-                     params={"benchmark_seed": base_cfg.train.seed, "test_fraction": d.test_fraction},
-                     source=str(source))
+    write_packed_set(
+        out,
+        {s: bundle.splits[s] for s in ("train", "test")},
+        bundle.class_names,
+        items,
+        params={"benchmark_seed": base_cfg.train.seed, "test_fraction": d.test_fraction},
+        source=str(source),
+    )
     return out
 
 
@@ -74,8 +92,11 @@ def _same_packed_set(out: Path, bundle) -> bool:
     if not is_packed_set(out):
         return False
     ps = read_packed_set(out, mmap=False)
-    return ps.class_names == bundle.class_names and set(ps.splits) == {"train", "test"} and all(
-        np.array_equal(ps.splits[s][i], bundle.splits[s][i]) for s in ("train", "test") for i in (0, 1))
+    return (
+        ps.class_names == bundle.class_names
+        and set(ps.splits) == {"train", "test"}
+        and all(np.array_equal(ps.splits[s][i], bundle.splits[s][i]) for s in ("train", "test") for i in (0, 1))
+    )
 
 
 def min_images(test_fraction: float, val_fraction: float) -> int:
@@ -99,6 +120,8 @@ def check_split_sizes(bundle, test_fraction: float, val_fraction: float, source:
         ok = set()
     if len(ok) < 2:
         counts = np.bincount(np.concatenate([tr_labels, te_labels]))
-        raise UserError(f"{source}: too few images per identity for the split: test_fraction {test_fraction} "
-                        f"and val_fraction {val_fraction} need {min_images(test_fraction, val_fraction)} images "
-                        f"per identity, the largest identity has {counts.max()}; add images or lower the fractions")
+        raise UserError(
+            f"{source}: too few images per identity for the split: test_fraction {test_fraction} "
+            f"and val_fraction {val_fraction} need {min_images(test_fraction, val_fraction)} images "
+            f"per identity, the largest identity has {counts.max()}; add images or lower the fractions"
+        )

@@ -15,11 +15,20 @@ METHODS: dict[str, dict] = {
     "student-only": {"strategy": "student-only"},
     # the paper's KD teacher: a plain network trained alone (cross-entropy only, no guided modules), on the
     # common schedule (teacher_milestones only pace an evolutionary teacher)
-    "teacher-only": {"strategy": "teacher-only", "teacher.guided": False, "train.select_on": "teacher",
-                     "optim.teacher_milestones": []},
+    "teacher-only": {
+        "strategy": "teacher-only",
+        "teacher.guided": False,
+        "train.select_on": "teacher",
+        "optim.teacher_milestones": [],
+    },
     # plain Hinton KD: a fixed, trained teacher needs none of the online teacher's warm-up ramps
-    "kd": {"strategy": "kd", "teacher.mode": "fixed", "teacher.guided": False, "loss.warmup_epochs": 0,
-           "loss.cross_warmup_epochs": 0},
+    "kd": {
+        "strategy": "kd",
+        "teacher.mode": "fixed",
+        "teacher.guided": False,
+        "loss.warmup_epochs": 0,
+        "loss.cross_warmup_epochs": 0,
+    },
     "kd-et": {"strategy": "ekd", "guided.count": 0, "guided.blocks": []},
     "ekd": {"strategy": "ekd"},
 }
@@ -96,7 +105,11 @@ def parse_ablation(text: str) -> tuple[str, dict]:
 
 def needs_teacher(sets: dict) -> bool:
     """KD-style methods, and ablations whose teacher.checkpoint is ``teacher-only`` (this benchmark's run)."""
-    return sets.get("strategy") == "kd" or sets.get("teacher.mode") == "fixed" or sets.get("teacher.checkpoint") == "teacher-only"
+    return (
+        sets.get("strategy") == "kd"
+        or sets.get("teacher.mode") == "fixed"
+        or sets.get("teacher.checkpoint") == "teacher-only"
+    )
 
 
 def check_methods(plan: Plan) -> list[str]:

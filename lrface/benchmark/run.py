@@ -45,11 +45,18 @@ def run_method(name: str, cfg, run_dir: Path, log) -> dict:
     best_epoch = int(state["epoch"])
     best_row = next(r for r in rows if int(r["epoch"]) == best_epoch)
     last = rows[-1]
-    res = {"method": name, "strategy": cfg.strategy, "description": describe(name, cfg),
-           "run_dir": str(run_dir), "epochs": int(last["epoch"]), "best_epoch": best_epoch,
-           "train_seconds": round(sum(r["train_seconds"] for r in rows), 1), "wall_seconds": round(wall, 1),
-           "student_arch": cfg.student.arch if "student" in state["models"] else None,
-           "teacher_arch": cfg.teacher.arch if "teacher" in state["models"] else None}
+    res = {
+        "method": name,
+        "strategy": cfg.strategy,
+        "description": describe(name, cfg),
+        "run_dir": str(run_dir),
+        "epochs": int(last["epoch"]),
+        "best_epoch": best_epoch,
+        "train_seconds": round(sum(r["train_seconds"] for r in rows), 1),
+        "wall_seconds": round(wall, 1),
+        "student_arch": cfg.student.arch if "student" in state["models"] else None,
+        "teacher_arch": cfg.teacher.arch if "teacher" in state["models"] else None,
+    }
     for stream in ("student", "teacher"):
         if stream in state["models"]:
             res[f"{stream}_params"] = _backbone_params(state["models"][stream])
@@ -69,8 +76,13 @@ def describe(name: str, cfg) -> str:
 
 def _backbone_params(state_dict: dict) -> int:
     """Parameters of the backbone (what is deployed), without guided modules."""
-    return int(sum(v.numel() for k, v in state_dict.items()
-                   if k.startswith("backbone.") and "running_" not in k and "num_batches" not in k))
+    return int(
+        sum(
+            v.numel()
+            for k, v in state_dict.items()
+            if k.startswith("backbone.") and "running_" not in k and "num_batches" not in k
+        )
+    )
 
 
 def gallery_eval(run_dir: Path, data_dir: Path, log) -> dict:
@@ -80,16 +92,26 @@ def gallery_eval(run_dir: Path, data_dir: Path, log) -> dict:
 
     onnx_path = export_onnx(run_dir, run_dir / "export" / "student.onnx", log=lambda m: None)
     result = evaluate_packed(data_dir, onnx_path, [], max_rank=20, warn=log)
-    return {"onnx": str(onnx_path), "gallery_top1": 100 * result["top1"], "gallery_top5": 100 * result["top5"],
-            "cmc": result["cmc"]}
+    return {
+        "onnx": str(onnx_path),
+        "gallery_top1": 100 * result["top1"],
+        "gallery_top5": 100 * result["top5"],
+        "cmc": result["cmc"],
+    }
 
 
 def _train_and_score(name: str, cfg, run_dir: Path, data_dir: Path, log) -> dict:
     res = run_method(name, cfg, run_dir, log)
     if "student_params" in res:
         res.update(gallery_eval(run_dir, data_dir, log))
-    log(f"[{name}] " + ", ".join(f"{k} {res[k]:.2f}" for k in ("test_top1_student", "test_top1_teacher",
-                                                                "gallery_top1") if res.get(k) is not None))
+    log(
+        f"[{name}] "
+        + ", ".join(
+            f"{k} {res[k]:.2f}"
+            for k in ("test_top1_student", "test_top1_teacher", "gallery_top1")
+            if res.get(k) is not None
+        )
+    )
     return res
 
 
@@ -101,8 +123,9 @@ def _run_methods(plan: Plan, order: list[str], data_dir: Path, out: Path, jobs: 
     if jobs <= 1:
         results, teacher_run = {}, None
         for name in order:
-            results[name] = _train_and_score(name, method_config(plan, name, data_dir, teacher_run),
-                                             out / "runs" / name, data_dir, log)
+            results[name] = _train_and_score(
+                name, method_config(plan, name, data_dir, teacher_run), out / "runs" / name, data_dir, log
+            )
             if name == "teacher-only":
                 teacher_run = out / "runs" / name
         return results
@@ -124,8 +147,9 @@ def _run_methods(plan: Plan, order: list[str], data_dir: Path, out: Path, jobs: 
     return {name: results[name] for name in order}
 
 
-def run_benchmark(plan: Plan, out: Path, align: bool = True, tsne_identities: int = 10, log=print,
-                  command: str = "", jobs: int = 1) -> dict:
+def run_benchmark(
+    plan: Plan, out: Path, align: bool = True, tsne_identities: int = 10, log=print, command: str = "", jobs: int = 1
+) -> dict:
     """Validate, freeze data, run every method, write results.{md,json} and the pictures."""
     from ..config import load_config
 
@@ -137,19 +161,32 @@ def run_benchmark(plan: Plan, out: Path, align: bool = True, tsne_identities: in
     data_dir = freeze_data(base.data.path, out / "data", base, align, log)
     results = _run_methods(plan, order, data_dir, out, jobs, log)
     pictures = write_plots(results, data_dir, out, tsne_identities)
-    report = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-              "machine": machine(), "command": command, "data": {"source": base.data.path, "frozen": str(data_dir),
-                                                                  **_split_sizes(data_dir)},
-              "base_config": str(plan.config) if plan.config else "built-in defaults", "common_overrides": plan.overrides,
-              "seed": base.train.seed, "methods": results,
-              "pictures": pictures}
+    report = {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine(),
+        "command": command,
+        "data": {"source": base.data.path, "frozen": str(data_dir), **_split_sizes(data_dir)},
+        "base_config": str(plan.config) if plan.config else "built-in defaults",
+        "common_overrides": plan.overrides,
+        "seed": base.train.seed,
+        "methods": results,
+        "pictures": pictures,
+    }
     atomic_write_json(out / "results.json", report)
     atomic_write_text(out / "results.md", results_markdown(report))
     return report
 
 
-def run_seeds(plan: Plan, out: Path, seeds: list[int], align: bool = True, tsne_identities: int = 10, log=print,
-              command: str = "", jobs: int = 1) -> dict:
+def run_seeds(
+    plan: Plan,
+    out: Path,
+    seeds: list[int],
+    align: bool = True,
+    tsne_identities: int = 10,
+    log=print,
+    command: str = "",
+    jobs: int = 1,
+) -> dict:
     """One benchmark per seed into OUT/seed-N (every seed on the first one's frozen train/test split),
     then OUT/summary.{md,json}: mean and sd per method, paired differences against the baselines."""
     reports = []
@@ -159,8 +196,12 @@ def run_seeds(plan: Plan, out: Path, seeds: list[int], align: bool = True, tsne_
         if i:
             p.data = str(out / f"seed-{seeds[0]}" / "data")
         log(f"seed {seed} ({i + 1} of {len(seeds)}) -> {out / f'seed-{seed}'}")
-        reports.append((str(out / f"seed-{seed}"), run_benchmark(p, out / f"seed-{seed}", align, tsne_identities,
-                                                                log, command, jobs)))
+        reports.append(
+            (
+                str(out / f"seed-{seed}"),
+                run_benchmark(p, out / f"seed-{seed}", align, tsne_identities, log, command, jobs),
+            )
+        )
     return write_summary(reports, out, command)
 
 
@@ -174,5 +215,7 @@ def machine() -> str:
 
     import torch
 
-    return (f"{platform.node()}: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
-            f"torch {torch.__version__}, {'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'}")
+    return (
+        f"{platform.node()}: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+        f"torch {torch.__version__}, {'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'}"
+    )

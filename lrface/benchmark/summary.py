@@ -10,8 +10,11 @@ import numpy as np
 from ..errors import UserError
 from ..fileio import atomic_write_json, atomic_write_text
 
-SUMMARY_METRICS = {"test_top1_student": "student top-1", "gallery_top1": "gallery top-1",
-                   "test_top1_teacher": "teacher top-1"}
+SUMMARY_METRICS = {
+    "test_top1_student": "student top-1",
+    "gallery_top1": "gallery top-1",
+    "test_top1_teacher": "teacher top-1",
+}
 PAIRED_BASELINES = ("student-only", "kd")
 
 
@@ -32,8 +35,13 @@ def read_reports(dirs: list[str]) -> list[tuple[str, dict]]:
 def _stats(values: list[float]) -> dict:
     """Mean, sample sd and the 95 % Student-t interval of the mean (no interval for one value)."""
     a = np.asarray(values, np.float64)
-    out = {"n": len(a), "values": [float(v) for v in a], "mean": float(a.mean()),
-           "sd": float(a.std(ddof=1)) if len(a) > 1 else None, "ci95": None}
+    out = {
+        "n": len(a),
+        "values": [float(v) for v in a],
+        "mean": float(a.mean()),
+        "sd": float(a.std(ddof=1)) if len(a) > 1 else None,
+        "ci95": None,
+    }
     if len(a) > 1:
         from scipy.stats import t
 
@@ -51,8 +59,11 @@ def summarize(reports: list[tuple[str, dict]]) -> dict:
     for name in names:
         entry = {"description": next(r["methods"][name]["description"] for _, r in reports if name in r["methods"])}
         for key in SUMMARY_METRICS:
-            values = [r["methods"][name][key] for _, r in reports
-                      if name in r["methods"] and r["methods"][name].get(key) is not None]
+            values = [
+                r["methods"][name][key]
+                for _, r in reports
+                if name in r["methods"] and r["methods"][name].get(key) is not None
+            ]
             if values:
                 entry[key] = _stats(values)
         methods[name] = entry
@@ -60,8 +71,11 @@ def summarize(reports: list[tuple[str, dict]]) -> dict:
     for base in PAIRED_BASELINES:
         for name in names:
             both = [r["methods"] for _, r in reports if name in r["methods"] and base in r["methods"]]
-            diffs = [m[name]["test_top1_student"] - m[base]["test_top1_student"] for m in both
-                     if name != base and m[name].get("test_top1_student") is not None]
+            diffs = [
+                m[name]["test_top1_student"] - m[base]["test_top1_student"]
+                for m in both
+                if name != base and m[name].get("test_top1_student") is not None
+            ]
             if diffs:
                 paired.setdefault(base, {})[name] = {**_stats(diffs), "wins": sum(d > 0 for d in diffs)}
     return {"runs": runs, "methods": methods, "paired_student_top1": paired}
@@ -75,23 +89,37 @@ def _ms(st: dict | None) -> str:
 
 def summary_markdown(summary: dict, command: str = "") -> str:
     runs = summary["runs"]
-    lines = [f"# lrface benchmark over {len(runs)} runs", "",
-             "- runs: " + ", ".join(f"{r['dir']} (seed {r['seed'] if r['seed'] is not None else '?'})" for r in runs)]
+    lines = [
+        f"# lrface benchmark over {len(runs)} runs",
+        "",
+        "- runs: " + ", ".join(f"{r['dir']} (seed {r['seed'] if r['seed'] is not None else '?'})" for r in runs),
+    ]
     if command:
         lines.append(f"- command: `{command}`")
-    lines += ["", "| method | runs | student top-1 mean (sd) | student top-1 per run | gallery top-1 mean (sd) "
-                  "| teacher top-1 mean (sd) |", "|---|---:|---:|---|---:|---:|"]
+    lines += [
+        "",
+        "| method | runs | student top-1 mean (sd) | student top-1 per run | gallery top-1 mean (sd) "
+        "| teacher top-1 mean (sd) |",
+        "|---|---:|---:|---|---:|---:|",
+    ]
     for name, m in summary["methods"].items():
         st = m.get("test_top1_student")
         n = max((m[k]["n"] for k in SUMMARY_METRICS if k in m), default=0)
-        lines.append(f"| {name} | {n} | {_ms(st)} | {' / '.join(f'{v:.2f}' for v in st['values']) if st else '-'} "
-                     f"| {_ms(m.get('gallery_top1'))} | {_ms(m.get('test_top1_teacher'))} |")
+        lines.append(
+            f"| {name} | {n} | {_ms(st)} | {' / '.join(f'{v:.2f}' for v in st['values']) if st else '-'} "
+            f"| {_ms(m.get('gallery_top1'))} | {_ms(m.get('test_top1_teacher'))} |"
+        )
     paired = summary["paired_student_top1"]
     if paired:
         bases = list(paired)
-        lines += ["", "Paired differences in student top-1 (points; the same seed and test split): mean, "
-                      "95 % t-interval of the mean, and the runs where the method is higher.", "",
-                  "| method | " + " | ".join(f"vs {b}" for b in bases) + " |", "|---|" + "---:|" * len(bases)]
+        lines += [
+            "",
+            "Paired differences in student top-1 (points; the same seed and test split): mean, "
+            "95 % t-interval of the mean, and the runs where the method is higher.",
+            "",
+            "| method | " + " | ".join(f"vs {b}" for b in bases) + " |",
+            "|---|" + "---:|" * len(bases),
+        ]
         for name in summary["methods"]:
             cells = []
             for b in bases:
@@ -103,8 +131,12 @@ def summary_markdown(summary: dict, command: str = "") -> str:
                 cells.append(f"{d['mean']:+.2f}{ci}, {d['wins']}/{d['n']}")
             if any(c != "-" for c in cells):
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "Top-1 values are percentages on each run's test split (checkpoint chosen on validation); "
-                  "sd is the sample standard deviation over runs.", ""]
+    lines += [
+        "",
+        "Top-1 values are percentages on each run's test split (checkpoint chosen on validation); "
+        "sd is the sample standard deviation over runs.",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -6,33 +6,68 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("benchmark", help="train EKD and its baselines on one face set and compare them",
-                       description="Freeze one train/test split of DATA into OUT/data, train every method on it "
-                                   "with the same config, epochs, augmentation and seed (checkpoints chosen on "
-                                   "data.val_fraction), export each student to ONNX, score it as a gallery and "
-                                   "write OUT/results.md, OUT/results.json and pictures.")
+    p = sub.add_parser(
+        "benchmark",
+        help="train EKD and its baselines on one face set and compare them",
+        description="Freeze one train/test split of DATA into OUT/data, train every method on it "
+        "with the same config, epochs, augmentation and seed (checkpoints chosen on "
+        "data.val_fraction), export each student to ONNX, score it as a gallery and "
+        "write OUT/results.md, OUT/results.json and pictures.",
+    )
     p.add_argument("--data", help="packed set or identity folder (folders are aligned with data_prep first)")
     p.add_argument("--out", required=True, help="output directory (finished identical runs in it are reused)")
     p.add_argument("--config", help="base training config (the EKD method), e.g. configs/face/celeba-wild-ekd.yaml")
-    p.add_argument("--plan", help="benchmark plan YAML (config, data, methods, ablations, set), "
-                                  "e.g. configs/face/celeba-wild-benchmark.yaml")
-    p.add_argument("--methods", help="comma list from student-only, teacher-only, kd, kd-et, ekd and ablation "
-                                     "names (default: all five; kd adds teacher-only)")
-    p.add_argument("--ablation", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
-                   help="an extra method: ekd with these overrides, e.g. ekd-g1:guided.count=1 (repeatable)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key for every method, e.g. --set train.epochs=5 (repeatable)")
-    p.add_argument("--no-align", dest="align", action="store_false",
-                   help="resize whole images of an identity folder instead of detecting and aligning faces")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="methods trained at once, one process each (default 1); set train.threads so that "
-                        "jobs x threads fits the cores. A method that needs teacher-only waits for it")
+    p.add_argument(
+        "--plan",
+        help="benchmark plan YAML (config, data, methods, ablations, set), "
+        "e.g. configs/face/celeba-wild-benchmark.yaml",
+    )
+    p.add_argument(
+        "--methods",
+        help="comma list from student-only, teacher-only, kd, kd-et, ekd and ablation "
+        "names (default: all five; kd adds teacher-only)",
+    )
+    p.add_argument(
+        "--ablation",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE[,KEY=VALUE]",
+        help="an extra method: ekd with these overrides, e.g. ekd-g1:guided.count=1 (repeatable)",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key for every method, e.g. --set train.epochs=5 (repeatable)",
+    )
+    p.add_argument(
+        "--no-align",
+        dest="align",
+        action="store_false",
+        help="resize whole images of an identity folder instead of detecting and aligning faces",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="methods trained at once, one process each (default 1); set train.threads so that "
+        "jobs x threads fits the cores. A method that needs teacher-only waits for it",
+    )
     p.add_argument("--tsne-identities", type=int, default=10, help="identities in the t-SNE picture (default 10)")
-    p.add_argument("--seeds", metavar="N,N,...",
-                   help="run the whole benchmark once per seed into OUT/seed-N (all on the first seed's frozen "
-                        "split) and write OUT/summary.md and summary.json: mean, sd and paired differences")
-    p.add_argument("--summarize", nargs="+", metavar="DIR",
-                   help="no training: summarise finished benchmark directories into OUT/summary.{md,json}")
+    p.add_argument(
+        "--seeds",
+        metavar="N,N,...",
+        help="run the whole benchmark once per seed into OUT/seed-N (all on the first seed's frozen "
+        "split) and write OUT/summary.md and summary.json: mean, sd and paired differences",
+    )
+    p.add_argument(
+        "--summarize",
+        nargs="+",
+        metavar="DIR",
+        help="no training: summarise finished benchmark directories into OUT/summary.{md,json}",
+    )
     p.set_defaults(func=run)
 
 
@@ -67,8 +102,9 @@ def run(args: argparse.Namespace) -> int:
     if args.summarize:
         if args.seeds:
             raise UserError("--summarize reads finished runs and trains nothing; drop --seeds")
-        command = " ".join(shlex.quote(p) for p in ["lrface", "benchmark", "--out", args.out, "--summarize",
-                                                     *args.summarize])
+        command = " ".join(
+            shlex.quote(p) for p in ["lrface", "benchmark", "--out", args.out, "--summarize", *args.summarize]
+        )
         write_summary(read_reports(args.summarize), Path(args.out), command)
         print(Path(args.out, "summary.md").read_text(encoding="utf-8"))
         log_stderr(f"wrote {args.out}/summary.md and summary.json")
@@ -83,7 +119,9 @@ def run(args: argparse.Namespace) -> int:
     if args.methods is not None:
         plan.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
         if not plan.methods:
-            raise UserError(f"--methods {args.methods!r} names no method; list some, e.g. --methods student-only,kd,ekd")
+            raise UserError(
+                f"--methods {args.methods!r} names no method; list some, e.g. --methods student-only,kd,ekd"
+            )
     for text in args.ablation:
         name, sets = parse_ablation(text)
         plan.ablations[name] = sets
@@ -95,8 +133,12 @@ def run(args: argparse.Namespace) -> int:
     if args.tsne_identities < 2:
         raise UserError("--tsne-identities must be at least 2")
     parts = ["lrface", "benchmark", "--out", args.out]
-    for flag, value in (("--plan", args.plan), ("--config", args.config), ("--data", args.data),
-                        ("--methods", args.methods)):
+    for flag, value in (
+        ("--plan", args.plan),
+        ("--config", args.config),
+        ("--data", args.data),
+        ("--methods", args.methods),
+    ):
         parts += [flag, value] if value else []
     parts += [x for t in args.ablation for x in ("--ablation", t)] + [x for t in args.overrides for x in ("--set", t)]
     parts += [] if args.align else ["--no-align"]
@@ -107,8 +149,10 @@ def run(args: argparse.Namespace) -> int:
         from ..benchmark.openset import run_openset_benchmark
 
         if seeds or args.jobs > 1:
-            raise UserError("a plan with verify (the open-set benchmark) runs one seed, one method at a time; "
-                            "drop --seeds/--jobs (set train.seed with --set for another seed)")
+            raise UserError(
+                "a plan with verify (the open-set benchmark) runs one seed, one method at a time; "
+                "drop --seeds/--jobs (set train.seed with --set for another seed)"
+            )
         run_openset_benchmark(plan, Path(args.out), log_stderr, command)
         print(Path(args.out, "results.md").read_text(encoding="utf-8"))
         log_stderr(f"wrote {args.out}/results.md and results.json")

@@ -7,17 +7,23 @@ import sys
 
 
 def register(sub) -> None:
-    p = sub.add_parser("embed", help="write the embeddings of face images (.npy or JSON)",
-                       description="Row i of the output is the i-th image listed (on stdout with --out). A file "
-                                   "named explicitly must be readable; unreadable images inside a folder are "
-                                   "skipped with a warning.")
+    p = sub.add_parser(
+        "embed",
+        help="write the embeddings of face images (.npy or JSON)",
+        description="Row i of the output is the i-th image listed (on stdout with --out). A file "
+        "named explicitly must be readable; unreadable images inside a folder are "
+        "skipped with a warning.",
+    )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files and/or folders of images")
     out = p.add_mutually_exclusive_group(required=True)
     out.add_argument("--out", help="write a float32 N x D array to this .npy file (atomically)")
     out.add_argument("--json", action="store_true", help="print [{image, embedding}] as JSON")
     p.add_argument("--model", help="student.onnx or a packaged model name (default: the packaged default)")
-    p.add_argument("--align", action="store_true",
-                   help="images are raw photos: detect and align the face as `lrface prepare` does (imports torch)")
+    p.add_argument(
+        "--align",
+        action="store_true",
+        help="images are raw photos: detect and align the face as `lrface prepare` does (imports torch)",
+    )
     p.set_defaults(func=run)
 
 
@@ -53,8 +59,12 @@ def run(args: argparse.Namespace) -> int:
     rec = Recognizer(args.model, align=args.align)
     files, vectors = embed_probes(rec.embedder, files, explicit, warn)
     if out is None:
-        print(json.dumps([{"image": str(f), "embedding": [round(float(v), 7) for v in row]}
-                          for f, row in zip(files, vectors)], ensure_ascii=False))
+        print(
+            json.dumps(
+                [{"image": str(f), "embedding": [round(float(v), 7) for v in row]} for f, row in zip(files, vectors)],
+                ensure_ascii=False,
+            )
+        )
         return 0
 
     def write(tmp):

@@ -7,25 +7,40 @@ import argparse
 
 
 def register(sub) -> None:
-    p = sub.add_parser("evaluate", help="measure identification accuracy of a model + gallery",
-                       description="Either --gallery G PROBE_DIR (probes are an identity folder; probes of "
-                                   "identities absent from the gallery count as unknowns for the open-set DIR), "
-                                   "or --packed DIR (its train split is the gallery, its test split the probes), "
-                                   "or --pairs PAIRS --images DIR (verification, LFW's View 2 protocol: 10-fold "
-                                   "accuracy, TAR at FAR, ROC AUC). Writes OUT/cmc.png (or OUT/roc.png) and "
-                                   "OUT/metrics.json.")
+    p = sub.add_parser(
+        "evaluate",
+        help="measure identification accuracy of a model + gallery",
+        description="Either --gallery G PROBE_DIR (probes are an identity folder; probes of "
+        "identities absent from the gallery count as unknowns for the open-set DIR), "
+        "or --packed DIR (its train split is the gallery, its test split the probes), "
+        "or --pairs PAIRS --images DIR (verification, LFW's View 2 protocol: 10-fold "
+        "accuracy, TAR at FAR, ROC AUC). Writes OUT/cmc.png (or OUT/roc.png) and "
+        "OUT/metrics.json.",
+    )
     p.add_argument("probe_dir", nargs="?", help="identity folder of probe images (with --gallery)")
-    p.add_argument("--model", help="student.onnx or a packaged model name (default: the model recorded in the "
-                                   "gallery, else the packaged default)")
+    p.add_argument(
+        "--model",
+        help="student.onnx or a packaged model name (default: the model recorded in the "
+        "gallery, else the packaged default)",
+    )
     p.add_argument("--gallery", help="gallery directory or plain identity folder")
     p.add_argument("--packed", help="packed set: gallery = train split, probes = test split")
     p.add_argument("--pairs", help="pairs file in LFW's layout ('10 300' header, 'name i j' / 'name1 i name2 j')")
     p.add_argument("--images", help="with --pairs: folder of <Name>/<Name>_NNNN.jpg photos (aligned once, cached)")
-    p.add_argument("--holdout", type=float, default=0.0, metavar="FRACTION",
-                   help="with --packed: leave this fraction of identities out of the gallery as unknowns")
+    p.add_argument(
+        "--holdout",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="with --packed: leave this fraction of identities out of the gallery as unknowns",
+    )
     p.add_argument("--template", choices=["mean", "all"], default="mean", help="gallery template with --packed")
-    p.add_argument("--far", default=None, help="false-alarm rates (comma list): for the open-set DIR (default "
-                                                 "0.01,0.05,0.1) or, with --pairs, for TAR (default 0.01,0.001)")
+    p.add_argument(
+        "--far",
+        default=None,
+        help="false-alarm rates (comma list): for the open-set DIR (default "
+        "0.01,0.05,0.1) or, with --pairs, for TAR (default 0.01,0.001)",
+    )
     p.add_argument("--max-rank", type=int, default=20, help="CMC curve length (default 20)")
     p.add_argument("--out", default="lrface-eval", help="folder for cmc.png and metrics.json (default lrface-eval)")
     p.add_argument("--seed", type=int, default=0)
@@ -74,17 +89,23 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
-        print(f"probes {result['probes']} (known {result['known_probes']}, unknown {result['unknown_probes']}), "
-              f"gallery identities {result['gallery_identities']}")
+        print(
+            f"probes {result['probes']} (known {result['known_probes']}, unknown {result['unknown_probes']}), "
+            f"gallery identities {result['gallery_identities']}"
+        )
         if result["top1"] is None:
             print("top-1 N/A  top-5 N/A (no probe identity is enrolled in the gallery; see the open-set DIR)")
         else:
             print(f"top-1 {result['top1']:.2%}  top-5 {result['top5']:.2%}")
         for row in result.get("open_set", []):
             rate = "N/A" if row["dir"] is None else f"{row['dir']:.2%}"
-            print(f"DIR at FAR {row['far']:g}: {rate} (threshold {row['threshold']:.4f}, "
-                  f"measured FAR {row['measured_far']:.2%})")
-        print(f"wrote {out / 'cmc.png'} and {out / 'metrics.json'}" if result["cmc"] else f"wrote {out / 'metrics.json'}")
+            print(
+                f"DIR at FAR {row['far']:g}: {rate} (threshold {row['threshold']:.4f}, "
+                f"measured FAR {row['measured_far']:.2%})"
+            )
+        print(
+            f"wrote {out / 'cmc.png'} and {out / 'metrics.json'}" if result["cmc"] else f"wrote {out / 'metrics.json'}"
+        )
     return 0
 
 
@@ -103,8 +124,10 @@ def _verify(args: argparse.Namespace, fars: list[float], warn) -> int:
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
-        print(f"{result['pairs']} pairs ({result['same_pairs']} same), {result['folds']} folds, "
-              f"model {result['model']} at {result['input_size']}x{result['input_size']}")
+        print(
+            f"{result['pairs']} pairs ({result['same_pairs']} same), {result['folds']} folds, "
+            f"model {result['model']} at {result['input_size']}x{result['input_size']}"
+        )
         print(f"accuracy {result['accuracy']:.2%} +- {result['accuracy_std']:.2%}  ROC AUC {result['auc']:.4f}")
         for row in result["tar_at_far"]:
             print(f"TAR at FAR {row['far']:g}: {row['tar']:.2%} (threshold {row['threshold']:.4f})")

@@ -6,15 +6,20 @@ import argparse
 
 
 def register(sub) -> None:
-    p = sub.add_parser("export", help="export the trained student to ONNX (verified against torch)",
-                       description="Export the student backbone + classifier of a training run to ONNX with a "
-                                   "dynamic batch axis; outputs 'embedding' (L2-normalised) and 'logits'. "
-                                   "The file is written only if onnxruntime matches torch within 1e-4.")
-    p.add_argument("--onnx", metavar="RUN", required=True,
-                   help="run directory (uses checkpoints/best.pt) or a checkpoint .pt")
+    p = sub.add_parser(
+        "export",
+        help="export the trained student to ONNX (verified against torch)",
+        description="Export the student backbone + classifier of a training run to ONNX with a "
+        "dynamic batch axis; outputs 'embedding' (L2-normalised) and 'logits'. "
+        "The file is written only if onnxruntime matches torch within 1e-4.",
+    )
+    p.add_argument(
+        "--onnx", metavar="RUN", required=True, help="run directory (uses checkpoints/best.pt) or a checkpoint .pt"
+    )
     p.add_argument("--out", metavar="FILE", help="output file (default RUN/export/student.onnx)")
-    p.add_argument("--quantize", choices=["int8"], help="also quantize weights to int8 (dynamic); "
-                   "prints top-1 agreement with fp32")
+    p.add_argument(
+        "--quantize", choices=["int8"], help="also quantize weights to int8 (dynamic); prints top-1 agreement with fp32"
+    )
     p.set_defaults(func=run)
 
 

@@ -5,26 +5,41 @@ from __future__ import annotations
 import argparse
 import sys
 
-ALIGN_HELP = ("images are raw photos: detect and align the face as `lrface prepare` does (imports torch); "
-              "photos without a face are skipped with a warning")
+ALIGN_HELP = (
+    "images are raw photos: detect and align the face as `lrface prepare` does (imports torch); "
+    "photos without a face are skipped with a warning"
+)
 
 
 def register(sub) -> None:
-    p = sub.add_parser("gallery", help="build and edit galleries of known identities",
-                       description="A gallery is a directory with a FAISS index and SQLite metadata, tied to the "
-                                   "model that embedded it. Unreadable images are skipped with a warning; "
-                                   "a file already enrolled (same content) is not added again.")
+    p = sub.add_parser(
+        "gallery",
+        help="build and edit galleries of known identities",
+        description="A gallery is a directory with a FAISS index and SQLite metadata, tied to the "
+        "model that embedded it. Unreadable images are skipped with a warning; "
+        "a file already enrolled (same content) is not added again.",
+    )
     gsub = p.add_subparsers(dest="gallery_command", metavar="ACTION", required=True)
 
     b = gsub.add_parser("build", help="build a gallery from an identity folder (<identity>/*.jpg)")
     b.add_argument("folder", help="folder with one sub-folder of images per identity")
-    b.add_argument("--model", help="student.onnx from `lrface export --onnx`, or a packaged model name "
-                                   "(default: the packaged default model)")
+    b.add_argument(
+        "--model",
+        help="student.onnx from `lrface export --onnx`, or a packaged model name (default: the packaged default model)",
+    )
     b.add_argument("--out", help="gallery directory (default FOLDER.gallery)")
-    b.add_argument("--template", choices=["mean", "all"], default="mean",
-                   help="one mean embedding per identity (default) or every sample")
-    b.add_argument("--index", choices=["flat", "ivf", "hnsw"], default="flat",
-                   help="exact search (default) or approximate for large galleries")
+    b.add_argument(
+        "--template",
+        choices=["mean", "all"],
+        default="mean",
+        help="one mean embedding per identity (default) or every sample",
+    )
+    b.add_argument(
+        "--index",
+        choices=["flat", "ivf", "hnsw"],
+        default="flat",
+        help="exact search (default) or approximate for large galleries",
+    )
     b.add_argument("--force", action="store_true", help="replace an existing gallery at --out")
     b.add_argument("--align", action="store_true", help=ALIGN_HELP)
     b.set_defaults(func=build)
@@ -42,12 +57,15 @@ def register(sub) -> None:
     r.add_argument("--identity", required=True)
     r.set_defaults(func=remove)
 
-    c = gsub.add_parser("calibrate", help="choose the 'unknown' thresholds at a false-alarm rate and store them",
-                        description="Every enrolled sample plays a stranger once (leave-one-identity-out): its best "
-                                    "score against the other identities gives the identify threshold, scores of "
-                                    "sample pairs of different identities the verify threshold; each accepts at "
-                                    "most FAR of those impostor scores (score >= threshold). identify, verify and "
-                                    "serve then use them unless --threshold is given.")
+    c = gsub.add_parser(
+        "calibrate",
+        help="choose the 'unknown' thresholds at a false-alarm rate and store them",
+        description="Every enrolled sample plays a stranger once (leave-one-identity-out): its best "
+        "score against the other identities gives the identify threshold, scores of "
+        "sample pairs of different identities the verify threshold; each accepts at "
+        "most FAR of those impostor scores (score >= threshold). identify, verify and "
+        "serve then use them unless --threshold is given.",
+    )
     c.add_argument("gallery")
     c.add_argument("--far", type=float, default=0.01, help="false-alarm rate, between 0 and 1 (default 0.01)")
     c.add_argument("--json", action="store_true")
@@ -86,8 +104,10 @@ def build(args: argparse.Namespace) -> int:
     gallery, report = build_from_folder(folder, embedder, args.template, args.index, warn=_err, progress=_err)
     with writer_lock(out):
         gallery.save(out)
-    print(f"built {out}: {gallery.count_identities()} identities, {report.added} {'aligned ' * args.align}images "
-          f"({report.duplicates} duplicates, {report.bad} {_skipped(args.align)}), {args.index} index, {args.template} template")
+    print(
+        f"built {out}: {gallery.count_identities()} identities, {report.added} {'aligned ' * args.align}images "
+        f"({report.duplicates} duplicates, {report.bad} {_skipped(args.align)}), {args.index} index, {args.template} template"
+    )
     return 0
 
 
@@ -124,8 +144,10 @@ def add(args: argparse.Namespace) -> int:
     model = args.model or (recorded if Path(recorded).is_file() else None)
     results = gallery.add_many(groups, Recognizer(model, align=args.align), skip_bad=True, warn=_err)
     added, dups, bad = (sum(getattr(r, k) for r in results) for k in ("added", "duplicates", "bad"))
-    print(f"added {added} {'aligned ' * args.align}images to {args.gallery} ({dups} already there, "
-          f"{bad} {_skipped(args.align)}); {len(gallery)} identities")
+    print(
+        f"added {added} {'aligned ' * args.align}images to {args.gallery} ({dups} already there, "
+        f"{bad} {_skipped(args.align)}); {len(gallery)} identities"
+    )
     return 0
 
 
@@ -147,10 +169,12 @@ def calibrate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(cal, indent=2, ensure_ascii=False))
     else:
-        print(f"calibrated {args.gallery} at FAR {cal['far']:g}: identify threshold {cal['identify_threshold']:.4f} "
-              f"({cal['identify_impostor_scores']} impostor scores), verify threshold {cal['verify_threshold']:.4f} "
-              f"({cal['verify_impostor_pairs']} impostor pairs) from {cal['samples']} samples of {cal['identities']} "
-              "identities")
+        print(
+            f"calibrated {args.gallery} at FAR {cal['far']:g}: identify threshold {cal['identify_threshold']:.4f} "
+            f"({cal['identify_impostor_scores']} impostor scores), verify threshold {cal['verify_threshold']:.4f} "
+            f"({cal['verify_impostor_pairs']} impostor pairs) from {cal['samples']} samples of {cal['identities']} "
+            "identities"
+        )
     return 0
 
 
@@ -162,14 +186,29 @@ def list_(args: argparse.Namespace) -> int:
     g = Gallery.open(args.gallery)
     rows = g.identities()
     if args.json:
-        print(json.dumps({"identities": [{"identity": n, "samples": c} for n, c in rows],
-                          "aligned_samples": g.count_aligned(), "model_fingerprint": g.fingerprint, "model_path": g.info["model_path"],
-                          "embedding_dim": g.dim, "index": g.kind, "index_params": g.params,
-                          "template": g.template, "calibration": g.info.get("calibration")},
-                         ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                {
+                    "identities": [{"identity": n, "samples": c} for n, c in rows],
+                    "aligned_samples": g.count_aligned(),
+                    "model_fingerprint": g.fingerprint,
+                    "model_path": g.info["model_path"],
+                    "embedding_dim": g.dim,
+                    "index": g.kind,
+                    "index_params": g.params,
+                    "template": g.template,
+                    "calibration": g.info.get("calibration"),
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return 0
     for name, count in rows:
         print(f"{name}\t{count}")
-    print(f"{len(rows)} identities, {sum(c for _, c in rows)} samples; {g.kind} index, {g.template} template, "
-          f"model {g.fingerprint[:12]} ({g.info['model_path']})", file=sys.stderr)
+    print(
+        f"{len(rows)} identities, {sum(c for _, c in rows)} samples; {g.kind} index, {g.template} template, "
+        f"model {g.fingerprint[:12]} ({g.info['model_path']})",
+        file=sys.stderr,
+    )
     return 0

@@ -8,24 +8,39 @@ import sys
 
 
 def register(sub) -> None:
-    p = sub.add_parser("identify", help="identify face images against a gallery (torch-free without --align)",
-                       description="Print, per probe, the answer (best identity, or 'unknown' below --threshold) "
-                                   "and the top-k identities with cosine scores, tab-separated; or --json. "
-                                   "A probe file named explicitly must be readable; unreadable images inside a "
-                                   "probe folder are skipped with a warning.")
+    p = sub.add_parser(
+        "identify",
+        help="identify face images against a gallery (torch-free without --align)",
+        description="Print, per probe, the answer (best identity, or 'unknown' below --threshold) "
+        "and the top-k identities with cosine scores, tab-separated; or --json. "
+        "A probe file named explicitly must be readable; unreadable images inside a "
+        "probe folder are skipped with a warning.",
+    )
     p.add_argument("probes", nargs="+", metavar="PROBE", help="image files and/or folders of images")
-    p.add_argument("--gallery", required=True,
-                   help="gallery from `lrface gallery build`, or a folder of <identity>/ images "
-                        "(built on first use and cached in FOLDER/.lrface-gallery/)")
-    p.add_argument("--model", help="student.onnx or a packaged model name (default: the model recorded in the "
-                                   "gallery, else the packaged default)")
+    p.add_argument(
+        "--gallery",
+        required=True,
+        help="gallery from `lrface gallery build`, or a folder of <identity>/ images "
+        "(built on first use and cached in FOLDER/.lrface-gallery/)",
+    )
+    p.add_argument(
+        "--model",
+        help="student.onnx or a packaged model name (default: the model recorded in the "
+        "gallery, else the packaged default)",
+    )
     p.add_argument("--top-k", type=int, default=5, help="identities to list per probe (default 5)")
-    p.add_argument("--threshold", type=float,
-                   help="cosine score below which the answer is 'unknown' (a score equal to it is accepted); default: the "
-                        "gallery's calibrated threshold (`lrface gallery calibrate`), else always name the best")
-    p.add_argument("--align", action="store_true",
-                   help="probes are raw photos: detect and align the face as `lrface prepare` does (imports "
-                        "torch); photos without a face are skipped with a warning")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help="cosine score below which the answer is 'unknown' (a score equal to it is accepted); default: the "
+        "gallery's calibrated threshold (`lrface gallery calibrate`), else always name the best",
+    )
+    p.add_argument(
+        "--align",
+        action="store_true",
+        help="probes are raw photos: detect and align the face as `lrface prepare` does (imports "
+        "torch); photos without a face are skipped with a warning",
+    )
     p.add_argument("--json", action="store_true", help="one JSON document with every probe")
     p.set_defaults(func=run)
 
@@ -59,10 +74,16 @@ def run(args: argparse.Namespace) -> int:
     files, embeddings = embed_probes(embedder, files, explicit, warn)
     results = Gallery.wrap(gallery, args.gallery).search(embeddings, args.top_k, args.threshold)
     if args.json:
-        print(json.dumps([{**r.to_dict(), "probe": str(f)} for f, r in zip(files, results)], ensure_ascii=False, indent=2))
+        print(
+            json.dumps([{**r.to_dict(), "probe": str(f)} for f, r in zip(files, results)], ensure_ascii=False, indent=2)
+        )
     else:
         threshold = results[0].threshold
         warn(f"threshold: {'none' if threshold is None else f'{threshold:.4f}'} ({results[0].threshold_source})")
-        print("\n".join(f"{f}\t{r.identity}\t" + "\t".join(f"{m.identity}:{m.score:.4f}" for m in r.matches)
-                        for f, r in zip(files, results)))
+        print(
+            "\n".join(
+                f"{f}\t{r.identity}\t" + "\t".join(f"{m.identity}:{m.score:.4f}" for m in r.matches)
+                for f, r in zip(files, results)
+            )
+        )
     return 0

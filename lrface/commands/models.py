@@ -9,9 +9,12 @@ import argparse
 
 
 def register(sub) -> None:
-    p = sub.add_parser("models", help="list the packaged pretrained models and their model cards",
-                       description="The first listed is the default wherever --model is omitted "
-                                   "(gallery build, identify, verify, embed, evaluate).")
+    p = sub.add_parser(
+        "models",
+        help="list the packaged pretrained models and their model cards",
+        description="The first listed is the default wherever --model is omitted "
+        "(gallery build, identify, verify, embed, evaluate).",
+    )
     p.add_argument("--json", action="store_true", help="print the model cards as JSON")
     p.set_defaults(func=run)
 
@@ -37,9 +40,17 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             raise UserError(f"the model card of packaged model {m.name!r} lacks {', '.join(missing)}; reinstall lrface")
         emb = Embedder(m.path)  # one line, exit 2, when the file is damaged
-        rows.append({"name": m.name, "default": i == 0, "path": str(m.path),
-                     "size_mb": round(m.path.stat().st_size / 1e6, 2), "input_size": emb.spec.size,
-                     "embedding_dim": int(emb.dim), "card": m.card})
+        rows.append(
+            {
+                "name": m.name,
+                "default": i == 0,
+                "path": str(m.path),
+                "size_mb": round(m.path.stat().st_size / 1e6, 2),
+                "input_size": emb.spec.size,
+                "embedding_dim": int(emb.dim),
+                "card": m.card,
+            }
+        )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -49,8 +60,10 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         c = r["card"]
         print(f"{r['name']}{' (default)' if r['default'] else ''}: {c['description']}")
-        print(f"  input {r['input_size']}x{r['input_size']}, {r['embedding_dim']}-d embedding, {r['size_mb']} MB, "
-              f"{r['path']}")
+        print(
+            f"  input {r['input_size']}x{r['input_size']}, {r['embedding_dim']}-d embedding, {r['size_mb']} MB, "
+            f"{r['path']}"
+        )
         print(f"  accuracy: {_accuracy(c)}")
         print(f"  training data: {c['training_data']} (terms: {c['data_terms']})")
         print(f"  trained {c['date']} with: {c['command']}")

@@ -6,21 +6,32 @@ import argparse
 
 
 def register(sub) -> None:
-    p = sub.add_parser("serve", help="serve identify/verify/enrol over HTTP (JSON; torch-free)",
-                       description="Endpoints: GET /health, POST /identify (multipart 'image'; top_k, threshold), "
-                                   "POST /verify ('a', 'b'), GET /identities, POST /identities/NAME ('image', one or "
-                                   "more), DELETE /identities/NAME. With a token, the two mutating endpoints need "
-                                   "'Authorization: Bearer TOKEN'. Errors are JSON {error, status} with a 4xx code.")
+    p = sub.add_parser(
+        "serve",
+        help="serve identify/verify/enrol over HTTP (JSON; torch-free)",
+        description="Endpoints: GET /health, POST /identify (multipart 'image'; top_k, threshold), "
+        "POST /verify ('a', 'b'), GET /identities, POST /identities/NAME ('image', one or "
+        "more), DELETE /identities/NAME. With a token, the two mutating endpoints need "
+        "'Authorization: Bearer TOKEN'. Errors are JSON {error, status} with a 4xx code.",
+    )
     p.add_argument("--gallery", required=True, help="gallery directory (from `lrface gallery build`)")
-    p.add_argument("--model", help="student.onnx or packaged model name (default: the gallery's model, else the "
-                                   "packaged default)")
+    p.add_argument(
+        "--model", help="student.onnx or packaged model name (default: the gallery's model, else the packaged default)"
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--token", help="token required by POST/DELETE /identities/NAME (default: $LRFACE_TOKEN; none: "
-                                   "open to anyone who can reach the port)")
+    p.add_argument(
+        "--token",
+        help="token required by POST/DELETE /identities/NAME (default: $LRFACE_TOKEN; none: "
+        "open to anyone who can reach the port)",
+    )
     p.add_argument("--max-bytes", type=int, default=4 << 20, help="largest request body in bytes (default 4 MiB)")
-    p.add_argument("--max-pixels", type=int, default=4_000_000,
-                   help="largest decoded image in pixels (default 4 MP; refuses decompression bombs)")
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=4_000_000,
+        help="largest decoded image in pixels (default 4 MP; refuses decompression bombs)",
+    )
     p.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per process (default 1)")
     p.set_defaults(func=run)
@@ -57,17 +68,35 @@ def run(args: argparse.Namespace) -> int:
 
         from ..serve.app import CONFIG_ENV, ServeConfig, Service, create_app
     except ImportError as e:
-        raise UserError(f"lrface serve needs the serve extra ({e.name} is missing): pip install 'lrface[serve]'") from None
+        raise UserError(
+            f"lrface serve needs the serve extra ({e.name} is missing): pip install 'lrface[serve]'"
+        ) from None
 
-    cfg = ServeConfig(gallery=args.gallery, model=args.model, token=args.token or os.environ.get("LRFACE_TOKEN"),
-                      max_bytes=args.max_bytes, max_pixels=args.max_pixels, threads=args.threads)
+    cfg = ServeConfig(
+        gallery=args.gallery,
+        model=args.model,
+        token=args.token or os.environ.get("LRFACE_TOKEN"),
+        max_bytes=args.max_bytes,
+        max_pixels=args.max_pixels,
+        threads=args.threads,
+    )
     service = Service(cfg)  # a bad gallery or model fails here, as one line, before listening
     _check_port(args.host, args.port)
-    print(f"lrface serve: {len(service.gallery)} identities from {args.gallery}, model "
-          f"{service.recognizer.fingerprint[:12]}, http://{args.host}:{args.port} "
-          f"(token {'required' if cfg.token else 'not set'} for enrol/remove)", flush=True)
-    common = {"host": args.host, "port": args.port, "log_level": "warning", "access_log": False,
-              "loop": "uvloop", "http": "httptools", "timeout_graceful_shutdown": 5}
+    print(
+        f"lrface serve: {len(service.gallery)} identities from {args.gallery}, model "
+        f"{service.recognizer.fingerprint[:12]}, http://{args.host}:{args.port} "
+        f"(token {'required' if cfg.token else 'not set'} for enrol/remove)",
+        flush=True,
+    )
+    common = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": "warning",
+        "access_log": False,
+        "loop": "uvloop",
+        "http": "httptools",
+        "timeout_graceful_shutdown": 5,
+    }
     if args.workers == 1:
         uvicorn.run(create_app(cfg, service), **common)
     else:

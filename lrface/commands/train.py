@@ -8,18 +8,31 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a student with EKD (or a baseline) from a YAML config",
-                       description="Train teacher and student streams as the config says (strategy ekd, "
-                                   "student-only, teacher-only, kd, byot). Writes config.yaml, metrics.csv, tb/ "
-                                   "and checkpoints/{last,best}.pt into the run directory.")
+    p = sub.add_parser(
+        "train",
+        help="train a student with EKD (or a baseline) from a YAML config",
+        description="Train teacher and student streams as the config says (strategy ekd, "
+        "student-only, teacher-only, kd, byot). Writes config.yaml, metrics.csv, tb/ "
+        "and checkpoints/{last,best}.pt into the run directory.",
+    )
     p.add_argument("--config", help="YAML config, e.g. configs/face/orl-smoke.yaml")
     p.add_argument("--data", help="packed set or identity folder (default: $LRFACE_DATA, then data.path)")
     p.add_argument("--out", help="run directory (default: runs/<config name>)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set train.epochs=5 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set train.epochs=5 (repeatable)",
+    )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from checkpoints/last.pt")
-    p.add_argument("--init", metavar="RUN_DIR", help="transfer: start from RUN_DIR's weights (student and teacher, "
-                                                     "same architectures) with fresh classifiers (= init.run)")
+    p.add_argument(
+        "--init",
+        metavar="RUN_DIR",
+        help="transfer: start from RUN_DIR's weights (student and teacher, "
+        "same architectures) with fresh classifiers (= init.run)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite a non-empty --out directory")
     p.set_defaults(func=run)
 
@@ -61,17 +74,23 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(cfg, data, run_dir, dist)
     if state is not None:
         if list(state["class_names"]) != data.class_names:
-            raise UserError(f"--resume {run_dir}: the data's classes changed since the run started; point data.path back")
+            raise UserError(
+                f"--resume {run_dir}: the data's classes changed since the run started; point data.path back"
+            )
         trainer.load_state_dict(state)
     sizes = ", ".join(f"{k} {len(v[1])}" for k, v in data.splits.items())
     procs = f" x {dist.world} processes" if dist.enabled else ""
     if dist.main:
-        print(f"lrface train: {cfg.strategy} on {data.source} ({data.num_classes} classes; {sizes}) "
-              f"on {trainer.device}{procs} -> {run_dir}")
+        print(
+            f"lrface train: {cfg.strategy} on {data.source} ({data.num_classes} classes; {sizes}) "
+            f"on {trainer.device}{procs} -> {run_dir}"
+        )
     trainer.fit()
     barrier(dist)
     if dist.main:
         measure = "open-set validation accuracy" if trainer.open_set is not None else "top-1"
-        print(f"lrface train: done after epoch {trainer.epoch}; best {cfg.train.select_on} {measure} "
-              f"{trainer.best:.2f} at epoch {trainer.best_epoch}; checkpoints in {run_dir / 'checkpoints'}")
+        print(
+            f"lrface train: done after epoch {trainer.epoch}; best {cfg.train.select_on} {measure} "
+            f"{trainer.best:.2f} at epoch {trainer.best_epoch}; checkpoints in {run_dir / 'checkpoints'}"
+        )
     return 0

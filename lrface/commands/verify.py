@@ -10,19 +10,27 @@ SAME, DIFFERENT = 0, 1
 
 
 def register(sub) -> None:
-    p = sub.add_parser("verify", help="1:1 verification of two face images (exit 0 same, 1 different, 2 bad input)",
-                       description="Prints the cosine score and the answer; the images are the same person when "
-                                   "score >= threshold. Threshold: --threshold, else the verify threshold of "
-                                   "--gallery calibrated by `lrface gallery calibrate`. Exit status 0 same, "
-                                   "1 different, 2 bad input.")
+    p = sub.add_parser(
+        "verify",
+        help="1:1 verification of two face images (exit 0 same, 1 different, 2 bad input)",
+        description="Prints the cosine score and the answer; the images are the same person when "
+        "score >= threshold. Threshold: --threshold, else the verify threshold of "
+        "--gallery calibrated by `lrface gallery calibrate`. Exit status 0 same, "
+        "1 different, 2 bad input.",
+    )
     p.add_argument("a", metavar="A", help="first image")
     p.add_argument("b", metavar="B", help="second image")
     p.add_argument("--threshold", type=float, help="cosine score at or above which A and B are the same person")
     p.add_argument("--gallery", help="a calibrated gallery whose verify threshold (and model) to use")
-    p.add_argument("--model", help="student.onnx or a packaged model name (default: the gallery's model, else "
-                                   "the packaged default)")
-    p.add_argument("--align", action="store_true",
-                   help="images are raw photos: detect and align the face as `lrface prepare` does (imports torch)")
+    p.add_argument(
+        "--model",
+        help="student.onnx or a packaged model name (default: the gallery's model, else the packaged default)",
+    )
+    p.add_argument(
+        "--align",
+        action="store_true",
+        help="images are raw photos: detect and align the face as `lrface prepare` does (imports torch)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
@@ -41,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"a": args.a, "b": args.b, **result.to_dict()}, ensure_ascii=False, indent=2))
     else:
-        print(f"{'same' if result.same else 'different'}\t{result.score:.4f}\tthreshold {result.threshold:.4f} "
-              f"({result.threshold_source})")
+        print(
+            f"{'same' if result.same else 'different'}\t{result.score:.4f}\tthreshold {result.threshold:.4f} "
+            f"({result.threshold_source})"
+        )
     return SAME if result.same else DIFFERENT

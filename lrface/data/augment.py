@@ -15,14 +15,24 @@ def build_augment(cfg: AugmentConfig, image_size: int, seed: int) -> A.Compose |
         return None
     ops = []
     if cfg.pad_crop:
-        ops += [A.PadIfNeeded(image_size + 2 * cfg.pad_crop, image_size + 2 * cfg.pad_crop,
-                              border_mode=cv2.BORDER_CONSTANT, fill=0),
-                A.RandomCrop(image_size, image_size)]
+        ops += [
+            A.PadIfNeeded(
+                image_size + 2 * cfg.pad_crop, image_size + 2 * cfg.pad_crop, border_mode=cv2.BORDER_CONSTANT, fill=0
+            ),
+            A.RandomCrop(image_size, image_size),
+        ]
     if cfg.flip:
         ops.append(A.HorizontalFlip(p=0.5))
     if cfg.shift or cfg.scale or cfg.rotate:
-        ops.append(A.Affine(translate_percent=(-cfg.shift, cfg.shift), scale=(1 - cfg.scale, 1 + cfg.scale),
-                            rotate=(-cfg.rotate, cfg.rotate), border_mode=cv2.BORDER_REFLECT_101, p=0.8))
+        ops.append(
+            A.Affine(
+                translate_percent=(-cfg.shift, cfg.shift),
+                scale=(1 - cfg.scale, 1 + cfg.scale),
+                rotate=(-cfg.rotate, cfg.rotate),
+                border_mode=cv2.BORDER_REFLECT_101,
+                p=0.8,
+            )
+        )
     if cfg.brightness_contrast:
         ops.append(A.RandomBrightnessContrast(cfg.brightness_contrast, cfg.brightness_contrast, p=0.8))
     return A.Compose(ops, seed=seed)

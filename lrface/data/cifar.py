@@ -19,13 +19,22 @@ from .subsets import Splits, apply_variants
 
 LAYOUTS = {
     # kind: (folder, train files, test files, label key, meta file, names key, torchvision class)
-    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"],
-                "labels", "batches.meta", "label_names", "CIFAR10"),
+    "cifar10": (
+        "cifar-10-batches-py",
+        [f"data_batch_{i}" for i in range(1, 6)],
+        ["test_batch"],
+        "labels",
+        "batches.meta",
+        "label_names",
+        "CIFAR10",
+    ),
     "cifar100": ("cifar-100-python", ["train"], ["test"], "fine_labels", "meta", "fine_label_names", "CIFAR100"),
 }
 _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")} | {
-    (pkg + mod, name) for pkg in ("numpy.core.", "numpy._core.")
-    for mod, name in (("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer"))}
+    (pkg + mod, name)
+    for pkg in ("numpy.core.", "numpy._core.")
+    for mod, name in (("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer"))
+}
 
 
 class _ArrayUnpickler(pickle.Unpickler):
@@ -75,11 +84,14 @@ def _download(root: Path, kind: str, tv_class: str) -> None:
         for train in (True, False):
             getattr(datasets, tv_class)(str(root), train=train, download=True)
     except (OSError, RuntimeError) as e:
-        raise UserError(f"downloading {kind} into {root} failed ({e}); fetch it by hand and pass its parent as the root") from None
+        raise UserError(
+            f"downloading {kind} into {root} failed ({e}); fetch it by hand and pass its parent as the root"
+        ) from None
 
 
-def load_cifar(root: str | Path, kind: str = "cifar100", download: bool = False,
-               low_res: int | None = None) -> tuple[Splits, list[str]]:
+def load_cifar(
+    root: str | Path, kind: str = "cifar100", download: bool = False, low_res: int | None = None
+) -> tuple[Splits, list[str]]:
     """``({"train": (uint8 N x 32 x 32 x 3, int64 N), "test": ...}, class_names)`` for cifar10 or cifar100.
 
     ``root`` is the folder holding the archive folder (or the archive folder itself); ``low_res``
@@ -94,9 +106,11 @@ def load_cifar(root: str | Path, kind: str = "cifar100", download: bool = False,
     folder = root if root.name == folder_name else root / folder_name
     for name in train_files + test_files + [meta_file]:
         if not (folder / name).is_file():
-            raise UserError(f"no {folder_name}/{name} under {root}; download the python version of {kind} "
-                            f"from https://www.cs.toronto.edu/~kriz/cifar.html and unpack it there, "
-                            "or pass --set data.download=true")
+            raise UserError(
+                f"no {folder_name}/{name} under {root}; download the python version of {kind} "
+                f"from https://www.cs.toronto.edu/~kriz/cifar.html and unpack it there, "
+                "or pass --set data.download=true"
+            )
     meta = _read_pickle(folder / meta_file)
     names = [n.decode() if isinstance(n, bytes) else str(n) for n in _key(meta, names_key, folder / meta_file)]
     splits = {"train": _read_split(folder, train_files, label_key), "test": _read_split(folder, test_files, label_key)}

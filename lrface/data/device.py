@@ -38,8 +38,14 @@ def augment(images: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> t
     shift = cfg.shift + (2 * cfg.pad_crop / w if cfg.pad_crop else 0.0)
     scale = uniform(1 - cfg.scale, 1 + cfg.scale) if cfg.scale else torch.ones(n, device=dev)
     angle = uniform(-cfg.rotate, cfg.rotate) * (math.pi / 180) if cfg.rotate else torch.zeros(n, device=dev)
-    flip = torch.where(torch.rand(n, generator=gen, device=dev) < 0.5, -1.0, 1.0) if cfg.flip else torch.ones(n, device=dev)
-    tx, ty = (uniform(-2 * shift, 2 * shift), uniform(-2 * shift, 2 * shift)) if shift else (torch.zeros(n, device=dev),) * 2
+    flip = (
+        torch.where(torch.rand(n, generator=gen, device=dev) < 0.5, -1.0, 1.0)
+        if cfg.flip
+        else torch.ones(n, device=dev)
+    )
+    tx, ty = (
+        (uniform(-2 * shift, 2 * shift), uniform(-2 * shift, 2 * shift)) if shift else (torch.zeros(n, device=dev),) * 2
+    )
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)

@@ -24,7 +24,9 @@ class HrTable:
     def add(self, images: np.ndarray, hr: np.ndarray, name: str) -> None:
         """Add the descriptors ``hr`` (N x d) of ``images`` (N x H x W x 3 uint8) from teacher ``name``."""
         if self._rows and (name != self.name or hr.shape[1] != self.dim):
-            raise ValueError(f"HR descriptors of {name} ({hr.shape[1]}-d) cannot be mixed with {self.name} ({self.dim}-d)")
+            raise ValueError(
+                f"HR descriptors of {name} ({hr.shape[1]}-d) cannot be mixed with {self.name} ({self.dim}-d)"
+            )
         self.name, self.dim = name, int(hr.shape[1])
         images = np.ascontiguousarray(images, dtype=np.uint8)
         for im, row in zip(images, np.asarray(hr, dtype=np.float32)):

@@ -51,7 +51,9 @@ def _folder_source(root: Path, size: int, cache: bool) -> tuple[np.ndarray, np.n
     return load_identity_folder(root, size, cache)
 
 
-def load_sources(paths: list[str], size: int, merge: str = "source", cache: bool = True) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def load_sources(
+    paths: list[str], size: int, merge: str = "source", cache: bool = True
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Every image of every source, labels in one merged label space (see the module docstring)."""
     from ..preprocess import resize_uint8
 
@@ -94,8 +96,9 @@ def load_sources(paths: list[str], size: int, merge: str = "source", cache: bool
     return np.concatenate(all_images), np.concatenate(all_labels), class_names
 
 
-def hold_out_identities(splits: dict[str, Split], class_names: list[str], amount: float,
-                        seed: int) -> tuple[dict[str, Split], list[str], Split, list[str]]:
+def hold_out_identities(
+    splits: dict[str, Split], class_names: list[str], amount: float, seed: int
+) -> tuple[dict[str, Split], list[str], Split, list[str]]:
     """Take ``amount`` identities (fraction < 1 or count) out of every split, seeded.
 
     Returns the remaining splits (labels renumbered), their class names, the held-out images with
@@ -104,8 +107,10 @@ def hold_out_identities(splits: dict[str, Split], class_names: list[str], amount
     n = len(class_names)
     k = round(amount * n) if amount < 1 else int(amount)
     if not 2 <= k <= n - 2:
-        raise UserError(f"data.val_identities {amount:g} holds out {k} of {n} identities; "
-                        "need at least 2 held out and 2 left to train on")
+        raise UserError(
+            f"data.val_identities {amount:g} holds out {k} of {n} identities; "
+            "need at least 2 held out and 2 left to train on"
+        )
     held = np.sort(np.random.default_rng([seed, 0x0E5]).choice(n, k, replace=False))
     is_held = np.zeros(n, bool)
     is_held[held] = True
@@ -124,8 +129,9 @@ def hold_out_identities(splits: dict[str, Split], class_names: list[str], amount
     return out, names, (np.concatenate(v_images), np.concatenate(v_labels)), [class_names[i] for i in held]
 
 
-def open_set_pairs(labels: np.ndarray, seed: int, n_pairs: int = 3000, folds: int = 10,
-                   per_identity: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def open_set_pairs(
+    labels: np.ndarray, seed: int, n_pairs: int = 3000, folds: int = 10, per_identity: int = 100
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Verification pairs among held-out identities: (index a, index b, same, fold), seeded.
 
     Same-person pairs: up to ``per_identity`` random pairs per identity, then at most ``n_pairs`` of
@@ -142,8 +148,10 @@ def open_set_pairs(labels: np.ndarray, seed: int, n_pairs: int = 3000, folds: in
         pick = rng.permutation(len(a))[:per_identity]
         same += list(zip(idx[a[pick]], idx[b[pick]]))
     if not same:
-        raise UserError("the held-out identities have no identity with 2+ images, so no same-person pairs; "
-                        "raise data.val_identities")
+        raise UserError(
+            "the held-out identities have no identity with 2+ images, so no same-person pairs; "
+            "raise data.val_identities"
+        )
     same = [same[i] for i in rng.permutation(len(same))[:n_pairs]]
     diff = []
     while len(diff) < len(same):

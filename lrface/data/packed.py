@@ -42,9 +42,14 @@ def is_packed_set(path: str | Path) -> bool:
     return (Path(path) / "manifest.json").is_file()
 
 
-def write_packed_set(out: str | Path, splits: dict[str, tuple[np.ndarray, np.ndarray]],
-                     class_names: list[str], items: list[dict], params: dict | None = None,
-                     source: str = "") -> Path:
+def write_packed_set(
+    out: str | Path,
+    splits: dict[str, tuple[np.ndarray, np.ndarray]],
+    class_names: list[str],
+    items: list[dict],
+    params: dict | None = None,
+    source: str = "",
+) -> Path:
     """Write a packed set; ``splits`` maps split name -> (uint8 N x H x W x 3, int64 N)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -69,10 +74,18 @@ def write_packed_set(out: str | Path, splits: dict[str, tuple[np.ndarray, np.nda
     w.writeheader()
     w.writerows(items)
     atomic_write_text(out / "items.csv", buf.getvalue())
-    atomic_write_json(out / "manifest.json", {
-        "format": FORMAT, "image_size": int(size or 0), "channel_order": "RGB",
-        "class_names": list(class_names), "splits": counts, "params": params or {}, "source": str(source),
-    })
+    atomic_write_json(
+        out / "manifest.json",
+        {
+            "format": FORMAT,
+            "image_size": int(size or 0),
+            "channel_order": "RGB",
+            "class_names": list(class_names),
+            "splits": counts,
+            "params": params or {},
+            "source": str(source),
+        },
+    )
     return out
 
 
@@ -103,9 +116,13 @@ def read_packed_set(root: str | Path, mmap: bool = True) -> PackedSet:
             images = np.load(root / name / "images.npy", mmap_mode="r" if mmap else None)
             labels = np.load(root / name / "labels.npy", mmap_mode="r" if mmap else None)
         except (OSError, ValueError, EOFError) as e:
-            raise UserError(f"{root / name}: missing or truncated images.npy/labels.npy ({e}); re-run `lrface prepare`") from None
+            raise UserError(
+                f"{root / name}: missing or truncated images.npy/labels.npy ({e}); re-run `lrface prepare`"
+            ) from None
         if len(images) != count or len(labels) != count or images.dtype != np.uint8 or images.ndim != 4:
-            raise UserError(f"{root / name}: arrays disagree with manifest.json (expected {count} uint8 images); re-run `lrface prepare`")
+            raise UserError(
+                f"{root / name}: arrays disagree with manifest.json (expected {count} uint8 images); re-run `lrface prepare`"
+            )
         if count and (labels.min() < 0 or labels.max() >= n_classes):
             raise UserError(f"{root / name}: labels outside 0..{n_classes - 1}; re-run `lrface prepare`")
         ps.splits[name] = (images, labels)
@@ -120,6 +137,8 @@ def _read_hr(path: Path, count: int, dim: int, mmap: bool) -> np.ndarray:
     except (OSError, ValueError, EOFError) as e:
         raise UserError(f"{path}: missing or truncated ({e}); re-run `lrface prepare ... --hr-teacher dlib`") from None
     if hr.shape != (count, dim) or hr.dtype != np.float32:
-        raise UserError(f"{path}: expected float32 {count} x {dim} as manifest.json says, found {hr.dtype} "
-                        f"{hr.shape}; re-run `lrface prepare ... --hr-teacher dlib`")
+        raise UserError(
+            f"{path}: expected float32 {count} x {dim} as manifest.json says, found {hr.dtype} "
+            f"{hr.shape}; re-run `lrface prepare ... --hr-teacher dlib`"
+        )
     return hr

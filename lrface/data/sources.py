@@ -65,8 +65,9 @@ def load_identity_folder(root: Path, size: int, use_cache: bool = True) -> tuple
     if use_cache:
         from ..fileio import atomic_write
 
-        atomic_write(cache, lambda p: np.savez(open(p, "wb"), images=images, labels=labels,
-                                               class_names=np.asarray(class_names)))
+        atomic_write(
+            cache, lambda p: np.savez(open(p, "wb"), images=images, labels=labels, class_names=np.asarray(class_names))
+        )
     return images, labels, class_names
 
 
@@ -74,8 +75,11 @@ def _drop_small_classes(images, labels, class_names, min_per_class):
     counts = np.bincount(labels, minlength=len(class_names))
     keep_cls = np.flatnonzero(counts >= min_per_class)
     if len(keep_cls) < len(class_names):
-        print(f"lrface: dropping {len(class_names) - len(keep_cls)} identities with fewer than "
-              f"{min_per_class} images (data.min_per_class)", file=sys.stderr)
+        print(
+            f"lrface: dropping {len(class_names) - len(keep_cls)} identities with fewer than "
+            f"{min_per_class} images (data.min_per_class)",
+            file=sys.stderr,
+        )
     remap = -np.ones(len(class_names), dtype=np.int64)
     remap[keep_cls] = np.arange(len(keep_cls))
     mask = remap[labels] >= 0
@@ -111,7 +115,10 @@ def load_data(cfg: Config) -> DataBundle:
             kind = "packed" if is_packed_set(root) else "folder"
         if kind == "packed":
             ps = read_packed_set(root, mmap=False)
-            class_names, splits = ps.class_names, {k: (np.asarray(v[0]), np.asarray(v[1])) for k, v in ps.splits.items()}
+            class_names, splits = (
+                ps.class_names,
+                {k: (np.asarray(v[0]), np.asarray(v[1])) for k, v in ps.splits.items()},
+            )
             if ps.image_size != d.image_size:
                 splits = {k: (resize_uint8(im, d.image_size), lb) for k, (im, lb) in splits.items()}
             hr = add_hr(HrTable(), ps, d.image_size)
@@ -129,13 +136,17 @@ def add_hr(table: HrTable, ps, size: int) -> HrTable:
     """Add a packed set's HR-teacher descriptors (if any), keyed on its images at the training size."""
     for k, emb in ps.hr.items():
         images = np.asarray(ps.splits[k][0])
-        table.add(images if ps.image_size == size else resize_uint8(images, size), np.asarray(emb),
-                  ps.manifest["hr_teacher"].get("name", ""))
+        table.add(
+            images if ps.image_size == size else resize_uint8(images, size),
+            np.asarray(emb),
+            ps.manifest["hr_teacher"].get("name", ""),
+        )
     return table
 
 
-def _split_faces(splits: dict[str, Split], class_names: list[str], cfg: Config, source: str,
-                 hr: HrTable | None = None) -> DataBundle:
+def _split_faces(
+    splits: dict[str, Split], class_names: list[str], cfg: Config, source: str, hr: HrTable | None = None
+) -> DataBundle:
     """Hold out open-set identities (data.val_identities), then a per-identity train/test split where
     the set has a single split."""
     d, held = cfg.data, None
@@ -149,8 +160,10 @@ def _split_faces(splits: dict[str, Split], class_names: list[str], cfg: Config, 
         images, labels = next(iter(splits.values()))
         images, labels, class_names = _drop_small_classes(images, labels, class_names, d.min_per_class)
         if len(class_names) < 2:
-            raise UserError(f"{source}: needs at least 2 identities with {d.min_per_class}+ images each, "
-                            f"found {len(class_names)}; add identities")
+            raise UserError(
+                f"{source}: needs at least 2 identities with {d.min_per_class}+ images each, "
+                f"found {len(class_names)}; add identities"
+            )
         tr, te = per_class_split(labels, d.test_fraction, cfg.train.seed)
         splits = {"train": (images[tr], labels[tr]), "test": (images[te], labels[te])}
     if held is not None:

@@ -31,5 +31,5 @@ def few_sample_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndar
         return np.arange(len(labels), dtype=np.int64)
     taken = []
     for idx in _shuffled_classes(labels, seed):
-        taken.extend(idx[:max(1, int(round(fraction * len(idx))))])
+        taken.extend(idx[: max(1, int(round(fraction * len(idx))))])
     return np.sort(np.asarray(taken, dtype=np.int64))

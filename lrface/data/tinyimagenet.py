@@ -42,19 +42,24 @@ def _class_names(folder: Path, wnids: list[str]) -> list[str]:
     return [f"{n} ({w})" if names.count(n) > 1 else n for n, w in zip(names, wnids)]
 
 
-def load_tiny_imagenet(root: str | Path, download: bool = False,
-                       low_res: int | None = None) -> tuple[Splits, list[str]]:
+def load_tiny_imagenet(
+    root: str | Path, download: bool = False, low_res: int | None = None
+) -> tuple[Splits, list[str]]:
     """``({"train": (uint8 N x 64 x 64 x 3, int64 N), "test": ...}, class_names)``; options as in ``load_cifar``."""
     if download:
-        raise UserError(f"torchvision has no Tiny-ImageNet dataset class, so lrface cannot download it; "
-                        f"fetch {URL}, unzip it under the data root and set data.download=false")
+        raise UserError(
+            f"torchvision has no Tiny-ImageNet dataset class, so lrface cannot download it; "
+            f"fetch {URL}, unzip it under the data root and set data.download=false"
+        )
     root = Path(root).expanduser()
     folder = root if (root / "wnids.txt").is_file() else root / FOLDER
     expected = ["wnids.txt", "train", "val/val_annotations.txt", "val/images"]
     missing = [e for e in expected if not (folder / e).exists()]
     if missing:
-        raise UserError(f"no {FOLDER}/{missing[0]} under {root} (expected {', '.join(expected)} in {FOLDER}/); "
-                        f"fetch {URL} and unzip it there")
+        raise UserError(
+            f"no {FOLDER}/{missing[0]} under {root} (expected {', '.join(expected)} in {FOLDER}/); "
+            f"fetch {URL} and unzip it there"
+        )
     wnids = sorted({w.strip() for w in (folder / "wnids.txt").read_text(encoding="utf-8").split() if w.strip()})
     if not wnids:
         raise UserError(f"{folder / 'wnids.txt'} lists no classes")
@@ -79,6 +84,8 @@ def load_tiny_imagenet(root: str | Path, download: bool = False,
         test_paths.append(folder / "val" / "images" / parts[0])
         test_labels.append(index[parts[1]])
 
-    splits = {"train": (_read_images(train_paths), np.asarray(train_labels, np.int64)),
-              "test": (_read_images(test_paths), np.asarray(test_labels, np.int64))}
+    splits = {
+        "train": (_read_images(train_paths), np.asarray(train_labels, np.int64)),
+        "test": (_read_images(test_paths), np.asarray(test_labels, np.int64)),
+    }
     return apply_variants(splits, low_res), _class_names(folder, wnids)

@@ -46,8 +46,9 @@ def similarity(x: torch.Tensor) -> torch.Tensor:
     return x @ x.t()
 
 
-def hr_relation_loss(student: torch.Tensor, teacher: torch.Tensor, kind: str = "mse", tau: float = 0.1,
-                     center: bool = True) -> torch.Tensor:
+def hr_relation_loss(
+    student: torch.Tensor, teacher: torch.Tensor, kind: str = "mse", tau: float = 0.1, center: bool = True
+) -> torch.Tensor:
     """L_HR-rel: the student's within-batch cosine similarities against the teacher's (diagonal excluded).
 
     ``center`` subtracts each side's batch mean first: the student's pooled post-ReLU features are
@@ -70,8 +71,13 @@ def hr_relation_loss(student: torch.Tensor, teacher: torch.Tensor, kind: str = "
     raise ValueError(f"unknown HR relation loss {kind!r}")
 
 
-def hr_proto_loss(student_logits: torch.Tensor, teacher: torch.Tensor, prototypes: torch.Tensor,
-                  tau: float = 0.1, valid: torch.Tensor | None = None) -> torch.Tensor:
+def hr_proto_loss(
+    student_logits: torch.Tensor,
+    teacher: torch.Tensor,
+    prototypes: torch.Tensor,
+    tau: float = 0.1,
+    valid: torch.Tensor | None = None,
+) -> torch.Tensor:
     """L_HR-proto: KL(softmax(cos(t, p_c)/tau) || softmax(student logits)), batch mean; classes without a
     prototype (``valid`` False) get no teacher mass."""
     sims = F.normalize(teacher.detach().float(), dim=1) @ F.normalize(prototypes.float(), dim=1).t() / tau
@@ -88,8 +94,15 @@ class HrDistiller(nn.Module):
     images without one (a source prepared without ``--hr-teacher``) are left out of both terms.
     """
 
-    def __init__(self, cfg: HrConfig, targets: np.ndarray, found: np.ndarray, labels: np.ndarray, num_classes: int,
-                 feature_dim: int):
+    def __init__(
+        self,
+        cfg: HrConfig,
+        targets: np.ndarray,
+        found: np.ndarray,
+        labels: np.ndarray,
+        num_classes: int,
+        feature_dim: int,
+    ):
         super().__init__()
         self.cfg = cfg
         self.proj = nn.Linear(feature_dim, targets.shape[1])
@@ -101,17 +114,20 @@ class HrDistiller(nn.Module):
         self.register_buffer("has_proto", torch.from_numpy(np.abs(protos).sum(1) > 0), persistent=False)
 
     @classmethod
-    def build(cls, cfg: HrConfig, table, train: tuple[np.ndarray, np.ndarray], num_classes: int,
-              feature_dim: int) -> HrDistiller | None:
+    def build(
+        cls, cfg: HrConfig, table, train: tuple[np.ndarray, np.ndarray], num_classes: int, feature_dim: int
+    ) -> HrDistiller | None:
         """None when every weight is 0; a one-line error when the data carry no descriptors."""
         if cfg.point <= 0 and cfg.relation <= 0 and cfg.proto <= 0:
             return None
         train_images, labels = train
         targets, found = table.lookup(train_images)
         if not found.any():
-            raise UserError("hr.point / hr.relation need HR-teacher descriptors, and the training data have none; "
-                            "prepare the packed set with `lrface prepare ... --hr-teacher dlib` (pip install "
-                            "\"lrface[hr]\"), or set hr.point=0 hr.relation=0")
+            raise UserError(
+                "hr.point / hr.relation need HR-teacher descriptors, and the training data have none; "
+                "prepare the packed set with `lrface prepare ... --hr-teacher dlib` (pip install "
+                '"lrface[hr]"), or set hr.point=0 hr.relation=0'
+            )
         if cfg.center:
             targets[found] -= targets[found].mean(axis=0)
             targets[found] /= np.maximum(np.linalg.norm(targets[found], axis=1, keepdims=True), 1e-12)
@@ -127,8 +143,13 @@ class HrDistiller(nn.Module):
         if self.cfg.point > 0:
             parts["hr_point"] = hr_point_loss(self.proj(f), t, self.cfg.point_kind) if len(t) else feature.sum() * 0
         if self.cfg.relation > 0:
-            parts["hr_relation"] = hr_relation_loss(f, t, self.cfg.relation_kind, self.cfg.tau, self.cfg.relation_center)
+            parts["hr_relation"] = hr_relation_loss(
+                f, t, self.cfg.relation_kind, self.cfg.tau, self.cfg.relation_center
+            )
         if self.cfg.proto > 0:
-            parts["hr_proto"] = (hr_proto_loss(out.logits[keep], t, self.protos, self.cfg.proto_tau, self.has_proto)
-                                 if len(t) else feature.sum() * 0)
+            parts["hr_proto"] = (
+                hr_proto_loss(out.logits[keep], t, self.protos, self.cfg.proto_tau, self.has_proto)
+                if len(t)
+                else feature.sum() * 0
+            )
         return parts

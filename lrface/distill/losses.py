@@ -19,8 +19,9 @@ def kl_t(teacher_logits: torch.Tensor, student_logits: torch.Tensor, T: float) -
     return F.kl_div(log_q, p, reduction="batchmean") * (T * T)
 
 
-def eq3_within_stream_kl(head_logits: torch.Tensor, guided_logits: list[torch.Tensor], T: float,
-                         teachers: str = "head") -> torch.Tensor:
+def eq3_within_stream_kl(
+    head_logits: torch.Tensor, guided_logits: list[torch.Tensor], T: float, teachers: str = "head"
+) -> torch.Tensor:
     """L_D (Eq. 3): deeper classifiers teach each shallow guided classifier of the same stream.
 
     ``teachers="head"``: the backbone head teaches every guided classifier (the equation);
@@ -31,7 +32,7 @@ def eq3_within_stream_kl(head_logits: torch.Tensor, guided_logits: list[torch.Te
     for b, g in enumerate(guided_logits):
         total = total + kl_t(head_logits, g, T)
         if teachers == "all_deeper":
-            for deeper in guided_logits[b + 1:]:
+            for deeper in guided_logits[b + 1 :]:
                 total = total + kl_t(deeper, g, T)
     return total
 
@@ -49,8 +50,9 @@ def l2(learner: torch.Tensor, teaching: torch.Tensor, reduction: str = "element_
     raise ValueError(f"unknown L2 reduction {reduction!r}; choose one of {L2_REDUCTIONS}")
 
 
-def eq4_within_stream_l2(feature: torch.Tensor, guided_regressed: list[torch.Tensor],
-                         reduction: str = "element_mean") -> torch.Tensor:
+def eq4_within_stream_l2(
+    feature: torch.Tensor, guided_regressed: list[torch.Tensor], reduction: str = "element_mean"
+) -> torch.Tensor:
     """L_F (Eq. 4): squared error between the detached final feature F_k and each (regressed) guided feature."""
     total = feature.new_zeros((), dtype=torch.float32)
     for g in guided_regressed:
@@ -58,8 +60,14 @@ def eq4_within_stream_l2(feature: torch.Tensor, guided_regressed: list[torch.Ten
     return total
 
 
-def eq6_cross_stream_kl(t_logits: torch.Tensor, s_logits: torch.Tensor, t_guided_logits: list[torch.Tensor],
-                        s_guided_logits: list[torch.Tensor], T: float, pair_weight: float = 1.0) -> torch.Tensor:
+def eq6_cross_stream_kl(
+    t_logits: torch.Tensor,
+    s_logits: torch.Tensor,
+    t_guided_logits: list[torch.Tensor],
+    s_guided_logits: list[torch.Tensor],
+    T: float,
+    pair_weight: float = 1.0,
+) -> torch.Tensor:
     """L_G1 (Eq. 6): teacher head -> student head, plus ``pair_weight`` x (teacher guided b -> student guided b)."""
     total = kl_t(t_logits, s_logits, T)
     for tg, sg in zip(t_guided_logits, s_guided_logits):
@@ -67,8 +75,9 @@ def eq6_cross_stream_kl(t_logits: torch.Tensor, s_logits: torch.Tensor, t_guided
     return total
 
 
-def eq7_cross_stream_l2(t_guided_features: list[torch.Tensor], s_guided_features: list[torch.Tensor],
-                        reduction: str = "element_mean") -> torch.Tensor:
+def eq7_cross_stream_l2(
+    t_guided_features: list[torch.Tensor], s_guided_features: list[torch.Tensor], reduction: str = "element_mean"
+) -> torch.Tensor:
     """L_G2 (Eq. 7): squared error between teacher and student guided features F_g^(b), pair by pair (both D-dim)."""
     device = s_guided_features[0].device if s_guided_features else None
     total = torch.zeros((), dtype=torch.float32, device=device)

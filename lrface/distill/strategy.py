@@ -40,9 +40,16 @@ class Strategy:
         self.cfg = cfg
         lc = cfg.loss
         self.T = lc.temperature
-        self.weights = {"ce": lc.ce, "within_kl": lc.within_kl, "within_l2": lc.within_l2,
-                        "cross_kl": lc.cross_kl, "cross_l2": lc.cross_l2,
-                        "hr_point": cfg.hr.point, "hr_relation": cfg.hr.relation, "hr_proto": cfg.hr.proto}
+        self.weights = {
+            "ce": lc.ce,
+            "within_kl": lc.within_kl,
+            "within_l2": lc.within_l2,
+            "cross_kl": lc.cross_kl,
+            "cross_l2": lc.cross_l2,
+            "hr_point": cfg.hr.point,
+            "hr_relation": cfg.hr.relation,
+            "hr_proto": cfg.hr.proto,
+        }
         self.epoch_weights = dict(self.weights)
         h = cfg.head
         self.margin = None if h.type == "softmax" else (lambda lg, y: margin_logits(lg, y, h.type, h.s, h.m))
@@ -52,8 +59,10 @@ class Strategy:
         ``loss.cross_warmup_epochs`` the cross-stream ones (Eq. 6, 7) on top."""
         ramp = lambda n: min(1.0, (epoch + 1) / n) if n > 0 else 1.0
         distill, cross = ramp(self.cfg.loss.warmup_epochs), ramp(self.cfg.loss.cross_warmup_epochs)
-        self.epoch_weights = {k: w if k == "ce" else w * distill * (cross if k.startswith("cross") else 1.0)
-                              for k, w in self.weights.items()}
+        self.epoch_weights = {
+            k: w if k == "ce" else w * distill * (cross if k.startswith("cross") else 1.0)
+            for k, w in self.weights.items()
+        }
         hr = ramp(self.cfg.hr.warmup_epochs)
         self.epoch_weights.update({k: self.weights[k] * hr for k in ("hr_point", "hr_relation", "hr_proto")})
 
@@ -90,11 +99,14 @@ class Strategy:
             what = f"{s} {sc.arch}"
             if s == "teacher" and "student" in self.streams:
                 what += (" (fixed" if not self.trains(s) else " (evolutionary") + (
-                    ", from a trained checkpoint)" if cfg.teacher.checkpoint else ", from scratch)")
+                    ", from a trained checkpoint)" if cfg.teacher.checkpoint else ", from scratch)"
+                )
             if self.guided(s):
                 what += f" + {len(cfg.guided.blocks) or cfg.guided.count} guided modules"
             if self.trains(s):
-                what += ": " + " + ".join(n if self.weights[n] == 1 else f"{self.weights[n]:g} {n}" for n in self.terms(s))
+                what += ": " + " + ".join(
+                    n if self.weights[n] == 1 else f"{self.weights[n]:g} {n}" for n in self.terms(s)
+                )
             parts.append(what)
         if self.mutual:
             parts.append("mutual: the teacher also learns from the student (loss.cross_stream_to_teacher)")
@@ -112,25 +124,37 @@ class Strategy:
         """L_L (Eq. 9), L_D (Eq. 3), L_F (Eq. 4) of one stream."""
         parts = {"ce": losses.eq9_classification([out.logits, *out.guided_logits], labels, self.margin)}
         if out.guided_logits:
-            parts["within_kl"] = losses.eq3_within_stream_kl(out.logits, out.guided_logits, self.T,
-                                                             self.cfg.loss.within_teachers)
-            parts["within_l2"] = losses.eq4_within_stream_l2(out.feature, out.guided_regressed,
-                                                             self.cfg.loss.l2_reduction)
+            parts["within_kl"] = losses.eq3_within_stream_kl(
+                out.logits, out.guided_logits, self.T, self.cfg.loss.within_teachers
+            )
+            parts["within_l2"] = losses.eq4_within_stream_l2(
+                out.feature, out.guided_regressed, self.cfg.loss.l2_reduction
+            )
         return parts
 
     def cross_parts(self, learner: StreamOutput, teaching: StreamOutput) -> dict[str, torch.Tensor]:
         """L_G = L_G1 (Eq. 6) + L_G2 (Eq. 7) (Eq. 8): guided pairs only where both streams have them."""
         pairs = min(len(learner.guided_logits), len(teaching.guided_logits))
         t_gl, s_gl = teaching.guided_logits[:pairs], learner.guided_logits[:pairs]
-        parts = {"cross_kl": losses.eq6_cross_stream_kl(teaching.logits, learner.logits, t_gl, s_gl, self.T,
-                                                        self.cfg.loss.cross_kl_pairs)}
+        parts = {
+            "cross_kl": losses.eq6_cross_stream_kl(
+                teaching.logits, learner.logits, t_gl, s_gl, self.T, self.cfg.loss.cross_kl_pairs
+            )
+        }
         if pairs:
-            parts["cross_l2"] = losses.eq7_cross_stream_l2(teaching.guided_features[:pairs],
-                                                           learner.guided_features[:pairs], self.cfg.loss.l2_reduction)
+            parts["cross_l2"] = losses.eq7_cross_stream_l2(
+                teaching.guided_features[:pairs], learner.guided_features[:pairs], self.cfg.loss.l2_reduction
+            )
         return parts
 
-    def stream_loss(self, stream: str, out: StreamOutput, labels: torch.Tensor, other: StreamOutput | None,
-                    extra: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def stream_loss(
+        self,
+        stream: str,
+        out: StreamOutput,
+        labels: torch.Tensor,
+        other: StreamOutput | None,
+        extra: dict[str, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Eq. 11 for ``stream``; ``other`` is the other stream's detached output, or None; ``extra``
         adds terms beyond the paper (the student's HR distillation, lrface/distill/hr.py)."""
         parts = self.within_parts(out, labels)

@@ -32,12 +32,26 @@ def load_checkpoint(path: str | Path) -> dict:
         raise UserError(f"{path}: empty file (0 bytes; an interrupted copy?); use another checkpoint or retrain")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, OSError, IndexError,
-            KeyError, TypeError, AttributeError) as e:
+    except (
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        pickle.UnpicklingError,
+        ValueError,
+        OSError,
+        IndexError,
+        KeyError,
+        TypeError,
+        AttributeError,
+    ) as e:
         why = (str(e).splitlines() or [type(e).__name__])[0][:120]
-        raise UserError(f"{path}: truncated or not a PyTorch checkpoint ({why}); use another checkpoint or retrain") from None
+        raise UserError(
+            f"{path}: truncated or not a PyTorch checkpoint ({why}); use another checkpoint or retrain"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise UserError(f"{path}: not an lrface checkpoint (expected format {FORMAT}); pass one written by `lrface train`")
+        raise UserError(
+            f"{path}: not an lrface checkpoint (expected format {FORMAT}); pass one written by `lrface train`"
+        )
     return state
 
 
@@ -63,14 +77,23 @@ def load_student(path: str | Path, which: str = "best"):
     cfg = state["config"]
     sd = state["models"].get("student")
     if sd is None:
-        raise UserError(f"{ckpt_path}: this run trained no student (strategy {cfg.get('strategy')}); export a student run")
+        raise UserError(
+            f"{ckpt_path}: this run trained no student (strategy {cfg.get('strategy')}); export a student run"
+        )
     class_names = list(state["class_names"])
     model = build_model(cfg["student"]["arch"], num_classes=len(class_names), **cfg["student"].get("kwargs", {}))
     head = cfg.get("head") or {}
     attach_head(model, head.get("type", "softmax"), head.get("s", 1.0))
-    model.load_state_dict({k[len("backbone."):]: v for k, v in sd.items() if k.startswith("backbone.")})
+    model.load_state_dict({k[len("backbone.") :]: v for k, v in sd.items() if k.startswith("backbone.")})
     model.eval()
-    meta = {"arch": cfg["student"]["arch"], "num_classes": len(class_names), "class_names": class_names,
-            "preprocess": state["preprocess"], "embedding_dim": int(model.feature_dim), "config": cfg,
-            "checkpoint": str(ckpt_path), "epoch": int(state["epoch"])}
+    meta = {
+        "arch": cfg["student"]["arch"],
+        "num_classes": len(class_names),
+        "class_names": class_names,
+        "preprocess": state["preprocess"],
+        "embedding_dim": int(model.feature_dim),
+        "config": cfg,
+        "checkpoint": str(ckpt_path),
+        "epoch": int(state["epoch"]),
+    }
     return model, meta

@@ -38,8 +38,10 @@ def init_distributed(device: str, timeout_s: int = 600) -> DistInfo:
         if not torch.cuda.is_available():
             raise UserError("train.device=cuda but no CUDA device is available; use train.device=cpu for gloo")
         if local >= torch.cuda.device_count():
-            raise UserError(f"local rank {local} has no GPU: {torch.cuda.device_count()} visible; "
-                            "set --nproc_per_node to at most the number of GPUs")
+            raise UserError(
+                f"local rank {local} has no GPU: {torch.cuda.device_count()} visible; "
+                "set --nproc_per_node to at most the number of GPUs"
+            )
         torch.cuda.set_device(local)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo", timeout=datetime.timedelta(seconds=timeout_s))

@@ -52,7 +52,16 @@ def write_scalars(writer, row: dict) -> None:
 
 def epoch_summary(row: dict, split: str) -> str:
     """The one line printed per epoch: teacher/student top-1, gap and speed."""
-    keys = [k for k in (f"{split}_top1_teacher", f"{split}_top1_student", f"{split}_gap",
-                        "val_open_acc_teacher", "val_open_acc_student") if k in row]
+    keys = [
+        k
+        for k in (
+            f"{split}_top1_teacher",
+            f"{split}_top1_student",
+            f"{split}_gap",
+            "val_open_acc_teacher",
+            "val_open_acc_student",
+        )
+        if k in row
+    ]
     vals = " ".join(f"{k.split('_', 1)[1]}={row[k]:.2f}" for k in keys)
     return f"epoch {row['epoch']}: {vals} ({row['img_per_s']:.0f} img/s)"

@@ -29,10 +29,16 @@ class OpenSetValidation:
             feats = []
             for i in range(0, len(self.images), bs):
                 with trainer.autocast:
-                    feats.append(m(trainer.to_input(self.images[i:i + bs])).feature.float().cpu())
+                    feats.append(m(trainer.to_input(self.images[i : i + bs])).feature.float().cpu())
             f = torch.nn.functional.normalize(torch.cat(feats), dim=1).numpy().astype(np.float64)
             scores = np.sum(f[self.a] * f[self.b], axis=1)
             res = verification_metrics(scores, self.same, self.fold, fars=(1e-2,))
-            row.update({f"val_open_acc_{name}": 100 * res["accuracy"], f"val_open_acc_std_{name}": 100 * res["accuracy_std"],
-                        f"val_open_tar1e-2_{name}": 100 * res["tar_at_far"][0]["tar"], f"val_open_auc_{name}": res["auc"]})
+            row.update(
+                {
+                    f"val_open_acc_{name}": 100 * res["accuracy"],
+                    f"val_open_acc_std_{name}": 100 * res["accuracy_std"],
+                    f"val_open_tar1e-2_{name}": 100 * res["tar_at_far"][0]["tar"],
+                    f"val_open_auc_{name}": res["auc"],
+                }
+            )
         return row

@@ -53,16 +53,27 @@ def _switch(value: str, device: torch.device) -> bool:
 
 def build_streams(cfg: Config, strategy: Strategy, num_classes: int) -> dict[str, Stream]:
     """One Stream per strategy stream; guided modules share D = the student's feature size by default."""
-    backbones = {s: attach_head(build_model(getattr(cfg, s).arch, num_classes=num_classes, **getattr(cfg, s).kwargs),
-                                cfg.head.type, cfg.head.s) for s in strategy.streams}
-    dim = cfg.guided.dim or (backbones["student"].feature_dim if "student" in backbones
-                             else build_model(cfg.student.arch, num_classes, **cfg.student.kwargs).feature_dim)
+    backbones = {
+        s: attach_head(
+            build_model(getattr(cfg, s).arch, num_classes=num_classes, **getattr(cfg, s).kwargs),
+            cfg.head.type,
+            cfg.head.s,
+        )
+        for s in strategy.streams
+    }
+    dim = cfg.guided.dim or (
+        backbones["student"].feature_dim
+        if "student" in backbones
+        else build_model(cfg.student.arch, num_classes, **cfg.student.kwargs).feature_dim
+    )
     streams = {}
     for s, bb in backbones.items():
         positions = []
         if strategy.guided(s):
             if not 0 <= cfg.guided.count <= len(bb.blocks) - 1:
-                raise UserError(f"guided.count {cfg.guided.count} must be within 0..{len(bb.blocks) - 1} for {getattr(cfg, s).arch}")
+                raise UserError(
+                    f"guided.count {cfg.guided.count} must be within 0..{len(bb.blocks) - 1} for {getattr(cfg, s).arch}"
+                )
             positions = guided_positions(len(bb.blocks), cfg.guided.count, cfg.guided.blocks)
         try:
             streams[s] = Stream(bb, num_classes, positions, dim, cfg.guided.width)
@@ -86,13 +97,17 @@ def load_teacher_weights(stream: Stream, cfg: Config, class_names: list[str], ne
     if arch != cfg.teacher.arch:
         raise UserError(f"{path}: teacher is {arch}, config asks for {cfg.teacher.arch}; set teacher.arch={arch}")
     if len(state["class_names"]) != len(class_names):
-        raise UserError(f"{path}: teacher has {len(state['class_names'])} classes, this data has "
-                        f"{len(class_names)}; train the teacher on the same data")
+        raise UserError(
+            f"{path}: teacher has {len(state['class_names'])} classes, this data has "
+            f"{len(class_names)}; train the teacher on the same data"
+        )
     missing, _ = stream.load_state_dict(sd, strict=False)
     missing = [k for k in missing if need_guided or k.startswith("backbone.")]
     if missing:
-        raise UserError(f"{path}: teacher checkpoint lacks {len(missing)} weights (e.g. {missing[0]}); "
-                        "for a fixed teacher with guided modules train it with teacher.guided=true, or set teacher.guided=false")
+        raise UserError(
+            f"{path}: teacher checkpoint lacks {len(missing)} weights (e.g. {missing[0]}); "
+            "for a fixed teacher with guided modules train it with teacher.guided=true, or set teacher.guided=false"
+        )
 
 
 def lr_schedule(opt: torch.optim.Optimizer, milestones: list, gamma: float, warmup_epochs: int):
@@ -118,16 +133,28 @@ class Trainer:
             if not cfg.teacher.checkpoint:
                 raise UserError("a fixed teacher needs teacher.checkpoint (a teacher-only run directory or .pt)")
             # an evolutionary teacher trains its guided modules; only a fixed one needs them in the checkpoint
-            load_teacher_weights(self.streams["teacher"], cfg, data.class_names,
-                                 self.strategy.guided("teacher") and not self.strategy.trains("teacher"))
+            load_teacher_weights(
+                self.streams["teacher"],
+                cfg,
+                data.class_names,
+                self.strategy.guided("teacher") and not self.strategy.trains("teacher"),
+            )
         if cfg.init.run:
             from .transfer import apply_init
 
-            apply_init({s: m for s, m in self.streams.items() if self.strategy.trains(s)}, cfg,
-                       log=lambda m: print(m, file=sys.stderr) if dist.main else None)
+            apply_init(
+                {s: m for s, m in self.streams.items() if self.strategy.trains(s)},
+                cfg,
+                log=lambda m: print(m, file=sys.stderr) if dist.main else None,
+            )
         self.trainable = [s for s in ("teacher", "student") if s in self.streams and self.strategy.trains(s)]
-        self.hr = HrDistiller.build(cfg.hr, data.hr, data.splits["train"], data.num_classes,
-                                    self.streams["student"].backbone.feature_dim) if "student" in self.streams else None
+        self.hr = (
+            HrDistiller.build(
+                cfg.hr, data.hr, data.splits["train"], data.num_classes, self.streams["student"].backbone.feature_dim
+            )
+            if "student" in self.streams
+            else None
+        )
         if self.hr is not None:
             self.hr.to(self.device)
         self.channels_last = _switch(cfg.train.channels_last, self.device)
@@ -137,20 +164,39 @@ class Trainer:
             m.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
         oc = cfg.optim
         fused = _switch(cfg.train.fused_sgd, self.device) or None
-        self.optimizers = {s: torch.optim.SGD(self._parameters(s), lr=oc.lr, momentum=oc.momentum,
-                                              weight_decay=oc.weight_decay, nesterov=oc.nesterov, fused=fused)
-                           for s in self.trainable}
-        steps = {s: list(oc.teacher_milestones if s == "teacher" and oc.teacher_milestones else oc.milestones)
-                 for s in self.optimizers}
+        self.optimizers = {
+            s: torch.optim.SGD(
+                self._parameters(s),
+                lr=oc.lr,
+                momentum=oc.momentum,
+                weight_decay=oc.weight_decay,
+                nesterov=oc.nesterov,
+                fused=fused,
+            )
+            for s in self.trainable
+        }
+        steps = {
+            s: list(oc.teacher_milestones if s == "teacher" and oc.teacher_milestones else oc.milestones)
+            for s in self.optimizers
+        }
         self.schedulers = {s: lr_schedule(o, steps[s], oc.gamma, oc.warmup_epochs) for s, o in self.optimizers.items()}
         # what the step calls: DDP wrappers for trained streams under torchrun, compiled where asked
-        self.runners = {s: (torch.nn.parallel.DistributedDataParallel(
-            m, device_ids=[self.device.index] if self.device.type == "cuda" else None) if dist.enabled and s in self.trainable else m)
-            for s, m in self.streams.items()}
+        self.runners = {
+            s: (
+                torch.nn.parallel.DistributedDataParallel(
+                    m, device_ids=[self.device.index] if self.device.type == "cuda" else None
+                )
+                if dist.enabled and s in self.trainable
+                else m
+            )
+            for s, m in self.streams.items()
+        }
         self.compiled = _switch(cfg.train.compile, self.device)
         if self.compiled:
             self.runners = {s: torch.compile(r) for s, r in self.runners.items()}
-        self.device_data = cfg.augment.backend == "torch" or (cfg.augment.backend == "auto" and self.device.type == "cuda")
+        self.device_data = cfg.augment.backend == "torch" or (
+            cfg.augment.backend == "auto" and self.device.type == "cuda"
+        )
         self.epoch, self.step, self.best, self.best_epoch = 0, 0, -1.0, -1
         self.open_set = None
         if "val_open" in data.splits:
@@ -167,14 +213,21 @@ class Trainer:
     # --- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {
-            "config": self.cfg.to_dict(), "class_names": self.data.class_names, "preprocess": self.spec.to_dict(),
-            "epoch": self.epoch, "step": self.step, "best": self.best, "best_epoch": self.best_epoch,
+            "config": self.cfg.to_dict(),
+            "class_names": self.data.class_names,
+            "preprocess": self.spec.to_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
             "models": {s: m.state_dict() for s, m in self.streams.items()},
             "hr": self.hr.state_dict() if self.hr is not None else {},
             "optimizers": {s: o.state_dict() for s, o in self.optimizers.items()},
             "schedulers": {s: o.state_dict() for s, o in self.schedulers.items()},
-            "rng": {"torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []},
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            },
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -204,8 +257,11 @@ class Trainer:
         except Exception as e:
             if not self.compiled:
                 raise
-            print(f"lrface train: torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:100]}); "
-                  "continuing without compile (set train.compile=off to skip the attempt)", file=sys.stderr)
+            print(
+                f"lrface train: torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:100]}); "
+                "continuing without compile (set train.compile=off to skip the attempt)",
+                file=sys.stderr,
+            )
             self.compiled = False
             self.runners = {s: getattr(r, "_orig_mod", r) for s, r in self.runners.items()}
             return self.runners[stream](x)
@@ -234,8 +290,15 @@ class Trainer:
             self._update("student", s_out, y, t_out.detach() if t_out is not None else None, logs, extra)
         return logs
 
-    def _update(self, stream: str, out: StreamOutput, y: torch.Tensor, other: StreamOutput | None, logs: dict,
-                extra: dict | None = None) -> None:
+    def _update(
+        self,
+        stream: str,
+        out: StreamOutput,
+        y: torch.Tensor,
+        other: StreamOutput | None,
+        logs: dict,
+        extra: dict | None = None,
+    ) -> None:
         loss, parts = self.strategy.stream_loss(stream, out, y, other, extra)
         opt = self.optimizers[stream]
         opt.zero_grad(set_to_none=True)
@@ -256,7 +319,7 @@ class Trainer:
             m.eval()
         bs = self.cfg.train.eval_batch_size
         for i in range(0, len(shard), bs):
-            idx = shard[i:i + bs]
+            idx = shard[i : i + bs]
             x = self.to_input(images[idx])
             y = torch.from_numpy(np.asarray(labels[idx])).to(self.device)
             hits = []
@@ -283,25 +346,35 @@ class Trainer:
         local = bs // world
         if self.device_data:
             if not hasattr(self, "_dev_train"):
-                self._dev_train = (torch.as_tensor(np.asarray(images), device=self.device),
-                                   torch.as_tensor(np.asarray(labels), device=self.device))
-            gens = [torch.Generator(device=self.device).manual_seed(epoch_seed * 7 + i + 1000 * self.dist.rank)
-                    for i in range(2)]
+                self._dev_train = (
+                    torch.as_tensor(np.asarray(images), device=self.device),
+                    torch.as_tensor(np.asarray(labels), device=self.device),
+                )
+            gens = [
+                torch.Generator(device=self.device).manual_seed(epoch_seed * 7 + i + 1000 * self.dist.rank)
+                for i in range(2)
+            ]
         else:
-            augs = [build_augment(cfg.augment, cfg.data.image_size, epoch_seed * 7 + i + 1000 * self.dist.rank)
-                    for i in range(2)]
+            augs = [
+                build_augment(cfg.augment, cfg.data.image_size, epoch_seed * 7 + i + 1000 * self.dist.rank)
+                for i in range(2)
+            ]
         for i in range(max(1, n // bs)):
-            idx = np.sort(order[i * bs:(i + 1) * bs])[self.dist.rank * local:(self.dist.rank + 1) * local]
+            idx = np.sort(order[i * bs : (i + 1) * bs])[self.dist.rank * local : (self.dist.rank + 1) * local]
             if self.device_data:
                 gidx = torch.as_tensor(idx, device=self.device)
                 batch, y = self._dev_train[0][gidx], self._dev_train[1][gidx]
-                views = [device_data.normalize(device_data.augment(batch, cfg.augment, g) if cfg.augment.enabled
-                                               else batch, self.spec) for g in gens[:1 + cfg.augment.independent]]
+                views = [
+                    device_data.normalize(
+                        device_data.augment(batch, cfg.augment, g) if cfg.augment.enabled else batch, self.spec
+                    )
+                    for g in gens[: 1 + cfg.augment.independent]
+                ]
                 if self.channels_last:
                     views = [v.contiguous(memory_format=torch.channels_last) for v in views]
             else:
                 batch, y = images[idx], torch.from_numpy(np.asarray(labels[idx])).to(self.device)
-                views = [self.to_input(augment_batch(a, batch)) for a in augs[:1 + cfg.augment.independent]]
+                views = [self.to_input(augment_batch(a, batch)) for a in augs[: 1 + cfg.augment.independent]]
             yield views[-1], views[0], y, idx
 
     def fit(self) -> dict[str, float]:
@@ -336,9 +409,14 @@ class Trainer:
             m.train(name != "teacher" or name in self.optimizers)  # a fixed teacher stays in eval mode
         sums: dict[str, torch.Tensor] = {}
         t0, seen, done = time.perf_counter(), 0, 0
-        bar = tqdm(self.batches(cfg.train.seed * 100_003 + self.epoch), total=steps_per_epoch,
-                   desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", leave=False, file=sys.stderr,
-                   disable=None if self.dist.main else True)
+        bar = tqdm(
+            self.batches(cfg.train.seed * 100_003 + self.epoch),
+            total=steps_per_epoch,
+            desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}",
+            leave=False,
+            file=sys.stderr,
+            disable=None if self.dist.main else True,
+        )
         for i, (x_t, x_s, y, idx) in enumerate(bar):
             logs = self.train_step({"teacher": x_t, "student": x_s}, y, idx)
             self.step, done, seen = self.step + 1, done + 1, seen + len(y) * self.dist.world
@@ -347,17 +425,25 @@ class Trainer:
             stop = self._budget_spent()
             if i % cfg.train.log_every == 0 or i == steps_per_epoch - 1 or stop:
                 means = self._check_finite(sums, done)  # the one host sync, every log_every steps
-                bar.set_postfix(**{k: f"{v:.3f}" for k, v in means.items() if k.startswith("loss_")},
-                                img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+                bar.set_postfix(
+                    **{k: f"{v:.3f}" for k, v in means.items() if k.startswith("loss_")},
+                    img_s=f"{seen / (time.perf_counter() - t0):.0f}",
+                )
             if stop:
                 break
         train_time = time.perf_counter() - t0
         self.epoch += 1
-        row = {"epoch": self.epoch, "step": self.step,
-               "lr": next(iter(self.optimizers.values())).param_groups[0]["lr"] if self.optimizers else 0.0,
-               "train_seconds": round(train_time, 3), "img_per_s": round(seen / max(train_time, 1e-9), 1)}
+        row = {
+            "epoch": self.epoch,
+            "step": self.step,
+            "lr": next(iter(self.optimizers.values())).param_groups[0]["lr"] if self.optimizers else 0.0,
+            "train_seconds": round(train_time, 3),
+            "img_per_s": round(seen / max(train_time, 1e-9), 1),
+        }
         if sums:
-            totals = all_reduce_sum(torch.stack([v.float() for v in sums.values()]), self.dist) / (done * self.dist.world)
+            totals = all_reduce_sum(torch.stack([v.float() for v in sums.values()]), self.dist) / (
+                done * self.dist.world
+            )
             row.update(zip(sums, totals.tolist()))
         return row
 
@@ -368,7 +454,8 @@ class Trainer:
         if bad:
             raise TrainingDiverged(
                 f"{bad[0][5:]} loss became {means[bad[0]]} in epoch {self.epoch + 1} (by step {self.step}); the last "
-                f"good checkpoint is kept in {self.run_dir / 'checkpoints'}; lower optim.lr")
+                f"good checkpoint is kept in {self.run_dir / 'checkpoints'}; lower optim.lr"
+            )
         return means
 
     def end_epoch(self, row: dict, eval_split: str, writer) -> None:
@@ -394,7 +481,11 @@ def prepare_run_dir(run_dir: Path, cfg: Config, force: bool) -> None:
     """Create a fresh run directory; refuse one that exists and is not empty unless ``force``."""
     if run_dir.exists() and any(run_dir.iterdir()):
         if not force:
-            what = "is a run; continue it with --resume" if (run_dir / "checkpoints").is_dir() else "exists and is not a run"
+            what = (
+                "is a run; continue it with --resume"
+                if (run_dir / "checkpoints").is_dir()
+                else "exists and is not a run"
+            )
             raise UserError(f"output directory {run_dir} {what}, or pass --force to overwrite it")
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -407,15 +498,19 @@ def resume_state(run_dir: Path, overrides: list[str]) -> tuple[Config, dict]:
         raise UserError(f"--resume {run_dir}: not a run directory (no config.yaml); pass the --out of an earlier run")
     last = run_dir / "checkpoints" / "last.pt"
     if not last.is_file():
-        raise UserError(f"--resume {run_dir}: no checkpoints/last.pt yet (the run ended before its first epoch); start it again with --force")
+        raise UserError(
+            f"--resume {run_dir}: no checkpoints/last.pt yet (the run ended before its first epoch); start it again with --force"
+        )
     state = load_checkpoint(last)
     raw = state["config"]
     started = _flat(config_from_dict(read_yaml_mapping(run_dir / "config.yaml", "--resume")).to_dict())
     saved = _flat(config_from_dict(raw).to_dict())
     differ = [k for k in started if not k.startswith("train.") and started[k] != saved.get(k)]
     if differ:
-        raise UserError(f"--resume {run_dir}: checkpoints/last.pt is from another run ({differ[0]} differs from "
-                        "config.yaml); restore that run's checkpoints or start again with --force")
+        raise UserError(
+            f"--resume {run_dir}: checkpoints/last.pt is from another run ({differ[0]} differs from "
+            "config.yaml); restore that run's checkpoints or start again with --force"
+        )
     for item in overrides:
         key, _, text = item.partition("=")
         if not key.startswith("train."):

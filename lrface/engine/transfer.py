@@ -28,8 +28,10 @@ def init_state(cfg) -> tuple[Path, dict]:
             continue
         want, have = getattr(cfg, stream), old.get(stream, {})
         if (have.get("arch"), have.get("kwargs") or {}) != (want.arch, want.kwargs):
-            raise UserError(f"--init {cfg.init.run}: its {stream} is {have.get('arch')} {have.get('kwargs') or {}}, this "
-                            f"config's is {want.arch} {want.kwargs}; set {stream}.arch/{stream}.kwargs to match")
+            raise UserError(
+                f"--init {cfg.init.run}: its {stream} is {have.get('arch')} {have.get('kwargs') or {}}, this "
+                f"config's is {want.arch} {want.kwargs}; set {stream}.arch/{stream}.kwargs to match"
+            )
     return path, state
 
 
@@ -45,8 +47,10 @@ def apply_init(streams: dict, cfg, log=print) -> None:
         take = {k: v for k, v in sd.items() if not _is_classifier(k) and k in own}
         bad = [k for k, v in take.items() if v.shape != own[k].shape]
         if bad:
-            raise UserError(f"--init {path}: {name} weight {bad[0]} has shape {tuple(take[bad[0]].shape)}, this "
-                            f"model's is {tuple(own[bad[0]].shape)}; the architectures differ")
+            raise UserError(
+                f"--init {path}: {name} weight {bad[0]} has shape {tuple(take[bad[0]].shape)}, this "
+                f"model's is {tuple(own[bad[0]].shape)}; the architectures differ"
+            )
         model.load_state_dict(take, strict=False)
         fresh = sum(1 for k in own if k not in take)
         log(f"lrface train: {name} starts from {path} ({len(take)} tensors; {fresh} fresh, classifiers included)")

@@ -28,9 +28,9 @@ BLOCK = 1024
 def _identify_impostors(owners: np.ndarray, x: np.ndarray, vec_owners: np.ndarray, vecs: np.ndarray) -> np.ndarray:
     out = np.empty(len(x), np.float32)
     for i in range(0, len(x), BLOCK):
-        s = x[i:i + BLOCK] @ vecs.T
-        s[owners[i:i + BLOCK, None] == vec_owners[None, :]] = -np.inf
-        out[i:i + BLOCK] = s.max(axis=1)
+        s = x[i : i + BLOCK] @ vecs.T
+        s[owners[i : i + BLOCK, None] == vec_owners[None, :]] = -np.inf
+        out[i : i + BLOCK] = s.max(axis=1)
     return out
 
 
@@ -47,8 +47,10 @@ def calibrate(gallery: Gallery, far: float, seed: int = 0) -> dict:
     owners, x = gallery.sample_vectors()
     n_ids = len(set(owners.tolist()))
     if n_ids < 2:
-        raise UserError(f"{gallery.root or 'the gallery'} has {n_ids} identities; calibration needs at least 2 "
-                        "(impostor scores come from pairs of different enrolled people)")
+        raise UserError(
+            f"{gallery.root or 'the gallery'} has {n_ids} identities; calibration needs at least 2 "
+            "(impostor scores come from pairs of different enrolled people)"
+        )
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(x), MAX_SAMPLES, replace=False)) if len(x) > MAX_SAMPLES else np.arange(len(x))
     vec_owners, vecs = gallery.template_vectors()
@@ -57,13 +59,20 @@ def calibrate(gallery: Gallery, far: float, seed: int = 0) -> dict:
     ident = _identify_impostors(owners[pick], x[pick], vec_owners, vecs)
     pair_pick = np.sort(rng.choice(len(x), PAIR_SAMPLES, replace=False)) if len(x) > PAIR_SAMPLES else np.arange(len(x))
     pairs = _verify_impostors(owners[pair_pick], x[pair_pick])
-    result = {"far": far, "identify_threshold": threshold_at_far(ident, far),
-              "verify_threshold": threshold_at_far(pairs, far),
-              "identify_impostor_scores": len(ident), "verify_impostor_pairs": len(pairs),
-              "identities": n_ids, "samples": len(x), "template": gallery.template,
-              "model_fingerprint": gallery.fingerprint, "seed": seed,
-              "method": "leave-one-identity-out: each sample's top-1 score over the other identities (identify); "
-                        "cross-identity sample pairs (verify); accept score >= threshold",
-              "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    result = {
+        "far": far,
+        "identify_threshold": threshold_at_far(ident, far),
+        "verify_threshold": threshold_at_far(pairs, far),
+        "identify_impostor_scores": len(ident),
+        "verify_impostor_pairs": len(pairs),
+        "identities": n_ids,
+        "samples": len(x),
+        "template": gallery.template,
+        "model_fingerprint": gallery.fingerprint,
+        "seed": seed,
+        "method": "leave-one-identity-out: each sample's top-1 score over the other identities (identify); "
+        "cross-identity sample pairs (verify); accept score >= threshold",
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
     gallery.set_info(KEY, result)
     return result

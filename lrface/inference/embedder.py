@@ -38,15 +38,23 @@ class Embedder:
         try:
             self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # noqa: BLE001  (onnxruntime raises its own pybind exception types)
-            raise UserError(f"{path}: truncated or not an ONNX model ({str(e).splitlines()[0][:160]}); "
-                            "re-run `lrface export --onnx`") from None
+            raise UserError(
+                f"{path}: truncated or not an ONNX model ({str(e).splitlines()[0][:160]}); "
+                "re-run `lrface export --onnx`"
+            ) from None
         meta = self.session.get_modelmeta().custom_metadata_map
         outputs = {o.name for o in self.session.get_outputs()}
         if meta.get("lrface.format") != "lrface-onnx/1" or "embedding" not in outputs:
-            raise UserError(f"{path}: an ONNX model but not one exported by `lrface export --onnx` "
-                            "(no lrface metadata or no 'embedding' output)")
-        self.spec = PreprocessSpec(size=int(meta["lrface.input_size"]), mean=tuple(json.loads(meta["lrface.mean"])),
-                                   std=tuple(json.loads(meta["lrface.std"])), channel_order=meta["lrface.channel_order"])
+            raise UserError(
+                f"{path}: an ONNX model but not one exported by `lrface export --onnx` "
+                "(no lrface metadata or no 'embedding' output)"
+            )
+        self.spec = PreprocessSpec(
+            size=int(meta["lrface.input_size"]),
+            mean=tuple(json.loads(meta["lrface.mean"])),
+            std=tuple(json.loads(meta["lrface.std"])),
+            channel_order=meta["lrface.channel_order"],
+        )
         self.fingerprint = meta["lrface.fingerprint"]
         self.dim = int(meta["lrface.embedding_dim"])
         self.class_names = json.loads(meta["lrface.class_names"])
@@ -74,9 +82,13 @@ class Embedder:
         """A decoded uint8 RGB image -> the model's input size; the one check every probe and sample passes:
         images far below the input size (a side under a quarter of it) carry no face and are refused."""
         if min(image.shape[:2]) < min_side(self.spec.size):
-            raise BadImage(name, TOO_SMALL, f"{image.shape[1]}x{image.shape[0]} pixels is far below the model's "
-                                            f"{self.spec.size}x{self.spec.size} input (each side needs at least "
-                                            f"{min_side(self.spec.size)} px); use a larger face crop")
+            raise BadImage(
+                name,
+                TOO_SMALL,
+                f"{image.shape[1]}x{image.shape[0]} pixels is far below the model's "
+                f"{self.spec.size}x{self.spec.size} input (each side needs at least "
+                f"{min_side(self.spec.size)} px); use a larger face crop",
+            )
         if self.aligner is not None:
             image = self.aligner(name, image)
         return resize_uint8(image, self.spec.size)
@@ -85,6 +97,6 @@ class Embedder:
         """uint8 RGB images (a sequence of H x W x 3, or N x H x W x 3) -> float32 N x D, L2-normalised."""
         out = np.empty((len(images), self.dim), np.float32)
         for i in range(0, len(images), BATCH):
-            chunk = np.stack([resize_uint8(np.asarray(im), self.spec.size) for im in images[i:i + BATCH]])
-            out[i:i + len(chunk)] = self.session.run(["embedding"], {"image": preprocess(chunk, self.spec)})[0]
+            chunk = np.stack([resize_uint8(np.asarray(im), self.spec.size) for im in images[i : i + BATCH]])
+            out[i : i + len(chunk)] = self.session.run(["embedding"], {"image": preprocess(chunk, self.spec)})[0]
         return out

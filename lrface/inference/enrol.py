@@ -84,12 +84,15 @@ def add_files(gallery: Gallery, embedder, identity: str, files: list[Path], warn
     """Hash, decode (bad files, and photos without a face when aligning, are skipped with a warning),
     embed and add one identity's files to an in-memory gallery."""
     d = decode_samples(files, lambda f, _name: embedder.load(f), gallery.known_hashes, True, warn)
-    added = gallery.add(identity, d.files, d.hashes, embedder.embed(d.images), aligned=embedder.align) if d.images else 0
+    added = (
+        gallery.add(identity, d.files, d.hashes, embedder.embed(d.images), aligned=embedder.align) if d.images else 0
+    )
     return AddReport(added, d.duplicates + len(d.images) - added, len(d.bad))
 
 
-def build_from_folder(folder: Path, embedder, template: str = "mean", index_type: str = "flat",
-                      warn=print, progress=None) -> tuple[Gallery, AddReport]:
+def build_from_folder(
+    folder: Path, embedder, template: str = "mean", index_type: str = "flat", warn=print, progress=None
+) -> tuple[Gallery, AddReport]:
     """A gallery (in memory) from an identity folder; the index is built once at the end."""
     from .folders import scan_identity_folder
 
@@ -102,11 +105,19 @@ def build_from_folder(folder: Path, embedder, template: str = "mean", index_type
     with gallery.bulk():
         for name, files in tree.items():
             r = add_files(gallery, embedder, name, files, warn)
-            total.added, total.duplicates, total.bad = total.added + r.added, total.duplicates + r.duplicates, total.bad + r.bad
+            total.added, total.duplicates, total.bad = (
+                total.added + r.added,
+                total.duplicates + r.duplicates,
+                total.bad + r.bad,
+            )
         if gallery.count_identities() == 0:
-            raise UserError(f"{folder}: none of the {n_files} images could be used"
-                            f"{' (unreadable or no face found)' if embedder.align else ''}; nothing to build")
+            raise UserError(
+                f"{folder}: none of the {n_files} images could be used"
+                f"{' (unreadable or no face found)' if embedder.align else ''}; nothing to build"
+            )
     if gallery.count_identities() == 1:
-        warn("warning: the gallery has a single identity, so every probe matches it; use --threshold "
-             "to answer 'unknown' for strangers")
+        warn(
+            "warning: the gallery has a single identity, so every probe matches it; use --threshold "
+            "to answer 'unknown' for strangers"
+        )
     return gallery, total

@@ -40,8 +40,9 @@ def evaluate_folder(gallery_path, probe_dir, model, fars, max_rank: int, warn=pr
     return result
 
 
-def evaluate_packed(packed, model, fars, max_rank: int, template: str = "mean", holdout: float = 0.0,
-                    seed: int = 0, warn=print) -> dict:
+def evaluate_packed(
+    packed, model, fars, max_rank: int, template: str = "mean", holdout: float = 0.0, seed: int = 0, warn=print
+) -> dict:
     """Train split as gallery (in memory), test split as probes; ``holdout`` identities become unknowns."""
     from ..data.packed import read_packed_set
 
@@ -61,13 +62,15 @@ def evaluate_packed(packed, model, fars, max_rank: int, template: str = "mean", 
     with gallery.bulk():
         for label in sorted(set(g_labels.tolist()) - held):
             idx = np.flatnonzero(g_labels == label)
-            gallery.add(names[label], [f"{packed}#train/{i}" for i in idx],
-                        [f"packed:train:{i}" for i in idx], g_emb[idx])
+            gallery.add(
+                names[label], [f"{packed}#train/{i}" for i in idx], [f"packed:train:{i}" for i in idx], g_emb[idx]
+            )
     if gallery.count_identities() < 2:
         warn("warning: the gallery has fewer than 2 identities; closed-set accuracy is trivial")
     p_images, p_labels = ps.splits["test"]
-    result = _search_and_score(gallery, embedder.embed(np.asarray(p_images)),
-                               [names[i] for i in np.asarray(p_labels)], fars, max_rank)
+    result = _search_and_score(
+        gallery, embedder.embed(np.asarray(p_images)), [names[i] for i in np.asarray(p_labels)], fars, max_rank
+    )
     result["label"] = f"{Path(packed).name} test vs train"
     result["held_out_identities"] = sorted(names[i] for i in held)
     return result
@@ -85,9 +88,14 @@ def evaluate_pairs(pairs, images_dir, model=None, fars=DEFAULT_FARS, warn=print)
     keys = pairs_file.keys
     embeddings = dict(zip(keys, embedder.embed([images[k] for k in keys])))
     result, scores = metrics_from_embeddings(pairs_file, embeddings, fars)
-    result.update(model=str(embedder.path), input_size=embedder.spec.size, images=len(keys),
-                  alignment={k: v for k, v in sorted(counts.items())}, pairs_file=str(Path(pairs).resolve()),
-                  images_dir=str(Path(images_dir).resolve()))
+    result.update(
+        model=str(embedder.path),
+        input_size=embedder.spec.size,
+        images=len(keys),
+        alignment={k: v for k, v in sorted(counts.items())},
+        pairs_file=str(Path(pairs).resolve()),
+        images_dir=str(Path(images_dir).resolve()),
+    )
     return result, scores, np.array([p.same for p in pairs_file.pairs])
 
 
@@ -101,8 +109,13 @@ def plot_cmc(curve: list[float], path: Path, label: str) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
     ranks = np.arange(1, len(curve) + 1)
     ax.plot(ranks, np.asarray(curve) * 100, marker="o", ms=3)
-    ax.set(xlabel="rank", ylabel="identification rate (%)", title=f"CMC {label}".strip(), ylim=(0, 100.5),
-           xlim=(1, max(2, len(curve))))
+    ax.set(
+        xlabel="rank",
+        ylabel="identification rate (%)",
+        title=f"CMC {label}".strip(),
+        ylim=(0, 100.5),
+        xlim=(1, max(2, len(curve))),
+    )
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, format="png")

@@ -21,8 +21,9 @@ def check_identity_name(name: str) -> str:
     if not name.strip():
         raise UserError("identity name is empty; pass a non-empty --identity")
     if "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
-        raise UserError(f"identity name {name!r} looks like a path (contains '/', '\\' or a leading '.'); "
-                        "use a plain name")
+        raise UserError(
+            f"identity name {name!r} looks like a path (contains '/', '\\' or a leading '.'); use a plain name"
+        )
     if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in name):
         raise UserError(f"identity name {name!r} contains control or unassigned characters; use printable text")
     return name
@@ -46,8 +47,9 @@ def list_images(path: Path) -> list[Path]:
                             raise UserError(f"{e.path}: a broken or looping link, or not a file; remove it")
                         found.append(e.path)
         except OSError as err:
-            raise UserError(f"{folder}: cannot read the folder ({err.strerror or err}); fix its permissions "
-                            "or move it out") from None
+            raise UserError(
+                f"{folder}: cannot read the folder ({err.strerror or err}); fix its permissions or move it out"
+            ) from None
     return [Path(f) for f in sorted(found, key=lambda f: f.split(os.sep))]
 
 

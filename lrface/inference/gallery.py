@@ -70,16 +70,24 @@ class Gallery:
 
     # -- creation, opening, saving ---------------------------------------------------------------
     @classmethod
-    def new(cls, embedder, template: str = "mean", index_type: str = "flat", expected: int = 0,
-            params: dict | None = None) -> Gallery:
+    def new(
+        cls, embedder, template: str = "mean", index_type: str = "flat", expected: int = 0, params: dict | None = None
+    ) -> Gallery:
         if template not in TEMPLATES:
             raise UserError(f"unknown template {template!r}; choose one of {', '.join(TEMPLATES)}")
         if index_type not in INDEX_TYPES:
             raise UserError(f"unknown index type {index_type!r}; choose one of {', '.join(INDEX_TYPES)}")
-        info = {"format": FORMAT, "lrface_version": __version__, "model_fingerprint": embedder.fingerprint,
-                "model_path": str(embedder.path), "embedding_dim": embedder.dim, "template": template,
-                "index_type": index_type, "index_params": params or default_index_params(index_type, expected),
-                "preprocess": embedder.spec.to_dict()}
+        info = {
+            "format": FORMAT,
+            "lrface_version": __version__,
+            "model_fingerprint": embedder.fingerprint,
+            "model_path": str(embedder.path),
+            "embedding_dim": embedder.dim,
+            "template": template,
+            "index_type": index_type,
+            "index_params": params or default_index_params(index_type, expected),
+            "preprocess": embedder.spec.to_dict(),
+        }
         conn = sqlite3.connect(":memory:", check_same_thread=False)
         conn.executescript(SCHEMA)
         conn.executemany("INSERT INTO info VALUES (?, ?)", [(k, json.dumps(v)) for k, v in info.items()])
@@ -110,19 +118,25 @@ class Gallery:
         """Refuse a model other than the one the gallery was built with."""
         where = self.root or "the gallery"
         if embedder.dim != self.dim:
-            raise UserError(f"{where} holds {self.dim}-d embeddings but {embedder.path} makes {embedder.dim}-d ones; "
-                            "use the gallery's model or rebuild the gallery with this one")
+            raise UserError(
+                f"{where} holds {self.dim}-d embeddings but {embedder.path} makes {embedder.dim}-d ones; "
+                "use the gallery's model or rebuild the gallery with this one"
+            )
         if embedder.fingerprint != self.fingerprint:
-            raise UserError(f"{where} was built with model {self.fingerprint[:12]} ({self.info['model_path']}) but "
-                            f"{embedder.path} is model {embedder.fingerprint[:12]}; use that model or rebuild the gallery")
+            raise UserError(
+                f"{where} was built with model {self.fingerprint[:12]} ({self.info['model_path']}) but "
+                f"{embedder.path} is model {embedder.fingerprint[:12]}; use that model or rebuild the gallery"
+            )
 
     def count_identities(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM identities").fetchone()[0]
 
     def identities(self) -> list[tuple[str, int]]:
         """(name, number of samples), by name."""
-        return self.conn.execute("SELECT i.name, COUNT(s.id) FROM identities i LEFT JOIN samples s "
-                                 "ON s.identity_id = i.id GROUP BY i.id ORDER BY i.name").fetchall()
+        return self.conn.execute(
+            "SELECT i.name, COUNT(s.id) FROM identities i LEFT JOIN samples s "
+            "ON s.identity_id = i.id GROUP BY i.id ORDER BY i.name"
+        ).fetchall()
 
     def count_aligned(self) -> int:
         """Samples that were raw photos aligned with --align."""
@@ -134,10 +148,14 @@ class Gallery:
         """content hash -> identity, for the hashes already in the gallery."""
         out = {}
         for i in range(0, len(hashes), 900):
-            chunk = hashes[i:i + 900]
-            out.update(self.conn.execute(
-                f"SELECT s.content_hash, i.name FROM samples s JOIN identities i ON i.id = s.identity_id "
-                f"WHERE s.content_hash IN ({','.join('?' * len(chunk))})", chunk).fetchall())
+            chunk = hashes[i : i + 900]
+            out.update(
+                self.conn.execute(
+                    f"SELECT s.content_hash, i.name FROM samples s JOIN identities i ON i.id = s.identity_id "
+                    f"WHERE s.content_hash IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+            )
         return out
 
     @contextlib.contextmanager
@@ -150,8 +168,9 @@ class Gallery:
             self._deferred = False
         self._rebuild()
 
-    def add(self, identity: str, files: list[str], hashes: list[str], embeddings: np.ndarray,
-            aligned: bool = False) -> int:
+    def add(
+        self, identity: str, files: list[str], hashes: list[str], embeddings: np.ndarray, aligned: bool = False
+    ) -> int:
         """Add samples of one identity (hashes already present are skipped); returns how many were added.
         ``aligned`` records that the files were raw photos aligned with --align."""
         identity = check_identity_name(identity)
@@ -167,9 +186,10 @@ class Gallery:
         self.conn.execute("INSERT OR IGNORE INTO identities(name) VALUES (?)", (identity,))
         ident = self.conn.execute("SELECT id FROM identities WHERE name = ?", (identity,)).fetchone()[0]
         first = self.conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM samples").fetchone()[0]
-        self.conn.executemany("INSERT INTO samples(id, identity_id, file, content_hash, embedding, aligned) "
-                              "VALUES (?, ?, ?, ?, ?, ?)",
-                              [(first + j, ident, f, h, e.tobytes(), int(aligned)) for j, (f, h, e) in enumerate(rows)])
+        self.conn.executemany(
+            "INSERT INTO samples(id, identity_id, file, content_hash, embedding, aligned) VALUES (?, ?, ?, ?, ?, ?)",
+            [(first + j, ident, f, h, e.tobytes(), int(aligned)) for j, (f, h, e) in enumerate(rows)],
+        )
         if self.template == "mean":
             self._upsert(np.asarray([ident]), normalise(self._identity_mean(ident))[None])
         else:
@@ -181,8 +201,10 @@ class Gallery:
         identity = check_identity_name(identity)
         row = self.conn.execute("SELECT id FROM identities WHERE name = ?", (identity,)).fetchone()
         if row is None:
-            raise UnknownIdentity(f"identity {identity!r} is not in the gallery ({self.count_identities()} identities; "
-                            "see `lrface gallery list`)")
+            raise UnknownIdentity(
+                f"identity {identity!r} is not in the gallery ({self.count_identities()} identities; "
+                "see `lrface gallery list`)"
+            )
         ident = row[0]
         sample_ids = [r[0] for r in self.conn.execute("SELECT id FROM samples WHERE identity_id = ?", (ident,))]
         self.conn.execute("DELETE FROM samples WHERE identity_id = ?", (ident,))
@@ -194,8 +216,10 @@ class Gallery:
         return len(sample_ids)
 
     def _identity_mean(self, ident: int) -> np.ndarray:
-        embs = [np.frombuffer(b, np.float32) for (b,) in
-                self.conn.execute("SELECT embedding FROM samples WHERE identity_id = ?", (ident,))]
+        embs = [
+            np.frombuffer(b, np.float32)
+            for (b,) in self.conn.execute("SELECT embedding FROM samples WHERE identity_id = ?", (ident,))
+        ]
         return np.mean(embs, axis=0)
 
     def _all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
@@ -210,8 +234,11 @@ class Gallery:
     def sample_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(identity id per sample, L2-normalised sample embeddings), by sample id."""
         rows = self.conn.execute("SELECT identity_id, embedding FROM samples ORDER BY id").fetchall()
-        vecs = normalise(np.stack([np.frombuffer(r[1], np.float32) for r in rows])) if rows else \
-            np.zeros((0, self.dim), np.float32)
+        vecs = (
+            normalise(np.stack([np.frombuffer(r[1], np.float32) for r in rows]))
+            if rows
+            else np.zeros((0, self.dim), np.float32)
+        )
         return np.asarray([r[0] for r in rows], np.int64), vecs
 
     def template_vectors(self) -> tuple[np.ndarray, np.ndarray]:
@@ -224,7 +251,10 @@ class Gallery:
         ids, vecs = self._all_vectors()
         if self.kind == "ivf":  # nlist follows the gallery size; keep the chosen nprobe (at most nlist)
             fresh = default_index_params("ivf", len(ids))
-            self.info["index_params"] = {**fresh, "nprobe": min(fresh["nlist"], self.params.get("nprobe", fresh["nprobe"]))}
+            self.info["index_params"] = {
+                **fresh,
+                "nprobe": min(fresh["nlist"], self.params.get("nprobe", fresh["nprobe"])),
+            }
             self.conn.execute("UPDATE info SET value = ? WHERE key = 'index_params'", (json.dumps(self.params),))
         self.index = new_index(self.kind, self.dim, self.params)
         if len(ids):
@@ -290,10 +320,13 @@ class Gallery:
     def _names(self, ids: np.ndarray) -> dict[int, str]:
         """Identity name per vector id found (``ids`` as FAISS returns them, -1 = none)."""
         ids = sorted(set(ids[ids >= 0].tolist()))  # not np.unique: it imports numpy.ma (~30 ms)
-        sql = ("SELECT id, name FROM identities WHERE id IN ({})" if self.template == "mean" else
-               "SELECT s.id, i.name FROM samples s JOIN identities i ON i.id = s.identity_id WHERE s.id IN ({})")
+        sql = (
+            "SELECT id, name FROM identities WHERE id IN ({})"
+            if self.template == "mean"
+            else "SELECT s.id, i.name FROM samples s JOIN identities i ON i.id = s.identity_id WHERE s.id IN ({})"
+        )
         out = {}
         for j in range(0, len(ids), 900):
-            chunk = ids[j:j + 900]
+            chunk = ids[j : j + 900]
             out.update(self.conn.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall())
         return out

@@ -82,7 +82,9 @@ def _pointer_files(root: Path) -> dict[str, Path]:
     if not pointer.is_file():
         if not root.exists():
             raise UserError(f"{root}: gallery not found; build one with `lrface gallery build`")
-        raise UserError(f"{root}: not a gallery (no {POINTER}); build one with `lrface gallery build FOLDER --out {root}`")
+        raise UserError(
+            f"{root}: not a gallery (no {POINTER}); build one with `lrface gallery build FOLDER --out {root}`"
+        )
     try:
         ptr = json.loads(pointer.read_text(encoding="utf-8"))
         files = {"index": root / ptr["index"], "meta": root / ptr["meta"]}
@@ -108,14 +110,17 @@ def _read_index(files: dict[str, Path], root: Path, writable: bool):
         try:
             return read_exact(files["vectors"])
         except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as e:
-            raise UserError(f"{files['vectors']}: unreadable gallery vectors ({e}); {REBUILD.format(root=root)}") from None
+            raise UserError(
+                f"{files['vectors']}: unreadable gallery vectors ({e}); {REBUILD.format(root=root)}"
+            ) from None
     import faiss
 
     try:
         return faiss.read_index(str(files["index"]))
     except RuntimeError as e:
-        raise UserError(f"{files['index']}: unreadable FAISS index ({str(e).splitlines()[-1][:120]}); "
-                        f"{REBUILD.format(root=root)}") from None
+        raise UserError(
+            f"{files['index']}: unreadable FAISS index ({str(e).splitlines()[-1][:120]}); {REBUILD.format(root=root)}"
+        ) from None
 
 
 def load_generation(root: Path, writable: bool = False) -> tuple[sqlite3.Connection, object, dict]:
@@ -144,8 +149,10 @@ def _load_generation(root: Path, writable: bool) -> tuple[sqlite3.Connection, ob
         problems = [" ".join(str(r[0]).split()) for r in disk.execute("PRAGMA quick_check(3)")]
         if problems != ["ok"]:
             disk.close()
-            raise UserError(f"{meta}: damaged gallery metadata (SQLite quick_check: {'; '.join(problems)[:160]}); "
-                            f"{REBUILD.format(root=root)}")
+            raise UserError(
+                f"{meta}: damaged gallery metadata (SQLite quick_check: {'; '.join(problems)[:160]}); "
+                f"{REBUILD.format(root=root)}"
+            )
         if writable:
             conn = sqlite3.connect(":memory:", check_same_thread=False)
             disk.backup(conn)
@@ -165,8 +172,10 @@ def _load_generation(root: Path, writable: bool) -> tuple[sqlite3.Connection, ob
         detail = " ".join(str(e).split())[:160]
         raise UserError(f"{meta}: corrupt gallery metadata ({detail}); {REBUILD.format(root=root)}") from None
     if count != index.ntotal or index.d != dim:
-        raise UserError(f"{root}: index ({index.ntotal} x {index.d}) disagrees with its metadata "
-                        f"({count} x {dim}); {REBUILD.format(root=root)}")
+        raise UserError(
+            f"{root}: index ({index.ntotal} x {index.d}) disagrees with its metadata "
+            f"({count} x {dim}); {REBUILD.format(root=root)}"
+        )
     return conn, index, info
 
 
@@ -186,8 +195,11 @@ def save_generation(root: Path, conn: sqlite3.Connection, index, flat: bool, dim
         if vectors_path is not None:
             n = index.ntotal
             with open(vectors_path, "wb") as fh:
-                np.savez(fh, ids=faiss_id_map(index),
-                         vectors=index.index.reconstruct_n(0, n) if n else np.zeros((0, dim), np.float32))
+                np.savez(
+                    fh,
+                    ids=faiss_id_map(index),
+                    vectors=index.index.reconstruct_n(0, n) if n else np.zeros((0, dim), np.float32),
+                )
         conn.commit()  # backup() waits forever on an open write transaction
         disk = sqlite3.connect(meta_path)
         conn.backup(disk)
@@ -195,16 +207,25 @@ def save_generation(root: Path, conn: sqlite3.Connection, index, flat: bool, dim
         for p in written:
             with open(p, "rb+") as fh:
                 os.fsync(fh.fileno())
-        atomic_write_json(root / POINTER, {
-            "format": FORMAT, "index": index_path.name, "meta": meta_path.name,
-            **({"flat": vectors_path.name} if vectors_path else {}),
-            "sizes": {p.name: p.stat().st_size for p in written},
-            "identities": identities, "vectors": int(index.ntotal)})
+        atomic_write_json(
+            root / POINTER,
+            {
+                "format": FORMAT,
+                "index": index_path.name,
+                "meta": meta_path.name,
+                **({"flat": vectors_path.name} if vectors_path else {}),
+                "sizes": {p.name: p.stat().st_size for p in written},
+                "identities": identities,
+                "vectors": int(index.ntotal),
+            },
+        )
     except BaseException:
         for p in written:
             p.unlink(missing_ok=True)
         raise
     keep = {p.name for p in written}
     for p in root.iterdir():
-        if (p.name.startswith(("index-", "meta-", "vectors-")) and p.name not in keep) or p.name.startswith(f".{POINTER}."):
+        if (p.name.startswith(("index-", "meta-", "vectors-")) and p.name not in keep) or p.name.startswith(
+            f".{POINTER}."
+        ):
             p.unlink(missing_ok=True)

@@ -64,8 +64,9 @@ def embed_probes(embedder: Embedder, files: list[Path], explicit: set[Path], war
                 pending.append(pool.submit(embedder.embed, batch))
                 batch = []
         if not kept:
-            raise UserError("no usable probe images (unreadable or no face found)" if embedder.align
-                            else "no readable probe images")
+            raise UserError(
+                "no usable probe images (unreadable or no face found)" if embedder.align else "no readable probe images"
+            )
         parts = [p.result() for p in pending] + ([embedder.embed(batch)] if batch else [])
         return kept, np.concatenate(parts)
     finally:
@@ -94,8 +95,9 @@ def _cache_root(folder: Path) -> Path:
     return base / "lrface" / "galleries" / hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
 
 
-def open_gallery(path: str | Path, model: str | None, template: str = "mean", index_type: str = "flat",
-                 log=None, align: bool = False) -> tuple[Gallery, Embedder]:
+def open_gallery(
+    path: str | Path, model: str | None, template: str = "mean", index_type: str = "flat", log=None, align: bool = False
+) -> tuple[Gallery, Embedder]:
     """A saved gallery or a plain identity folder (built once and cached under ``<folder>/.lrface-gallery/``).
     Model: ``model`` (a path or packaged name), else the gallery's recorded model, else the packaged default. ``align``:
     probes, and the images of a plain folder, are raw photos to detect and align (imports torch)."""
@@ -110,14 +112,17 @@ def open_gallery(path: str | Path, model: str | None, template: str = "mean", in
             try:
                 model = str(resolve_model(None))
             except UserError:
-                raise UserError(f"{path}: its model {recorded} is gone and no packaged model is installed; "
-                                "pass --model") from None
+                raise UserError(
+                    f"{path}: its model {recorded} is gone and no packaged model is installed; pass --model"
+                ) from None
         embedder = Embedder(resolve_model(model), align=align)
         gallery.check_model(embedder)
         return gallery, embedder
     if not path.is_dir():
-        raise UserError(f"{path}: no such gallery or folder; pass a gallery built by `lrface gallery build` "
-                        "or a folder of <identity>/ images")
+        raise UserError(
+            f"{path}: no such gallery or folder; pass a gallery built by `lrface gallery build` "
+            "or a folder of <identity>/ images"
+        )
     embedder = Embedder(resolve_model(model), align=align)
     key = _folder_key(path, embedder, template, index_type)
     root = _cache_root(path)
@@ -128,8 +133,7 @@ def open_gallery(path: str | Path, model: str | None, template: str = "mean", in
         log(f"building gallery cache {cached} (first use of this folder with this model)")
         with writer_lock(root):
             if not is_gallery(cached):
-                gallery, _report = build_from_folder(path, embedder, template, index_type,
-                                                    warn=log)
+                gallery, _report = build_from_folder(path, embedder, template, index_type, warn=log)
                 gallery.save(cached)
                 for old in root.iterdir():  # drop caches of older folder contents / models
                     if old.is_dir() and old.name != key:

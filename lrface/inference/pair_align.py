@@ -41,8 +41,11 @@ def check_images(pairs_file: PairsFile, images_dir: str | Path) -> Path:
 
 
 def cache_dir(pairs_file: PairsFile, root: Path, size: int) -> Path:
-    h = hashlib.sha1(json.dumps({"root": str(root), "size": size, **SETTINGS, "keys": sorted(pairs_file.keys)},
-                                sort_keys=True).encode()).hexdigest()[:16]
+    h = hashlib.sha1(
+        json.dumps(
+            {"root": str(root), "size": size, **SETTINGS, "keys": sorted(pairs_file.keys)}, sort_keys=True
+        ).encode()
+    ).hexdigest()[:16]
     return cache_root() / f"{root.name}-{size}px-{h}"
 
 
@@ -68,8 +71,9 @@ def aligned_pair_images(pairs_file: PairsFile, images_dir: str | Path, size: int
             duplicates.append(r["source"])
         else:
             line = next(p.line for p in pairs_file.pairs if r["source"] in (p.a, p.b))
-            raise UserError(f"{pairs_file.path}:{line}: image {r['source']} could not be used ({r['status']}); "
-                            "replace the file")
+            raise UserError(
+                f"{pairs_file.path}:{line}: image {r['source']} could not be used ({r['status']}); replace the file"
+            )
     if duplicates:  # byte-identical files: data_prep keeps the first; give the copies its pixels
         digest = {k: hashlib.sha1((root / k).read_bytes()).hexdigest() for k in [*by_key, *duplicates]}
         first = {}

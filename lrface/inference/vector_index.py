@@ -81,9 +81,14 @@ class ExactIP:
         """(scores, ids), N x k, best first. Blocks of queries run on up to 4 threads: the matrix
         product and the partial sort release the GIL, and numpy's BLAS runs on one thread here."""
         k = min(k, self.ntotal)
-        step = max(1, min((1 << 24) // max(self.ntotal, 1),  # at most 16M scores (64 MB) per block
-                          -(-len(queries) // min(4, os.cpu_count() or 1))))
-        blocks = [queries[i:i + step] for i in range(0, len(queries), step)] or [queries]
+        step = max(
+            1,
+            min(
+                (1 << 24) // max(self.ntotal, 1),  # at most 16M scores (64 MB) per block
+                -(-len(queries) // min(4, os.cpu_count() or 1)),
+            ),
+        )
+        blocks = [queries[i : i + step] for i in range(0, len(queries), step)] or [queries]
         if len(blocks) == 1:
             parts = [self._block(blocks[0], k)]
         else:
@@ -95,8 +100,11 @@ class ExactIP:
 
     def _block(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores = queries @ self.vectors.T
-        top = np.argpartition(scores, self.ntotal - k, axis=1)[:, self.ntotal - k:] if k < self.ntotal else \
-            np.broadcast_to(np.arange(self.ntotal), scores.shape)
+        top = (
+            np.argpartition(scores, self.ntotal - k, axis=1)[:, self.ntotal - k :]
+            if k < self.ntotal
+            else np.broadcast_to(np.arange(self.ntotal), scores.shape)
+        )
         top_scores = np.take_along_axis(scores, top, axis=1)
         order = np.argsort(-top_scores, axis=1, kind="stable")
         return np.take_along_axis(top_scores, order, axis=1), self.ids[np.take_along_axis(top, order, axis=1)]

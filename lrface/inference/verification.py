@@ -59,8 +59,9 @@ def image_key(name: str, number: int) -> str:
 
 def _index(token: str, path, line: int) -> int:
     if not token.isdigit() or int(token) < 1:
-        raise UserError(f"{path}:{line}: {token!r} is not an image number (1, 2, ...); "
-                        "expected 'name i j' or 'name1 i name2 j'")
+        raise UserError(
+            f"{path}:{line}: {token!r} is not an image number (1, 2, ...); expected 'name i j' or 'name1 i name2 j'"
+        )
     return int(token)
 
 
@@ -83,21 +84,36 @@ def parse_pairs(path: str | Path) -> PairsFile:
     body = rows[1:]
     if len(body) != 2 * n * n_folds:
         where = body[2 * n * n_folds][0] if len(body) > 2 * n * n_folds else len(lines)
-        raise UserError(f"{path}:{where}: the header promises {n_folds} folds x {2 * n} pairs = "
-                        f"{2 * n * n_folds} lines, the file has {len(body)}")
+        raise UserError(
+            f"{path}:{where}: the header promises {n_folds} folds x {2 * n} pairs = "
+            f"{2 * n * n_folds} lines, the file has {len(body)}"
+        )
     pairs = []
     for k, (line, t) in enumerate(body):
         fold, same = k // (2 * n), (k % (2 * n)) < n
         if same and len(t) == 3:
-            pairs.append(Pair(line, image_key(t[0], _index(t[1], path, line)),
-                              image_key(t[0], _index(t[2], path, line)), True, fold))
+            pairs.append(
+                Pair(
+                    line,
+                    image_key(t[0], _index(t[1], path, line)),
+                    image_key(t[0], _index(t[2], path, line)),
+                    True,
+                    fold,
+                )
+            )
         elif not same and len(t) == 4:
-            pairs.append(Pair(line, image_key(t[0], _index(t[1], path, line)),
-                              image_key(t[2], _index(t[3], path, line)), False, fold))
+            pairs.append(
+                Pair(
+                    line,
+                    image_key(t[0], _index(t[1], path, line)),
+                    image_key(t[2], _index(t[3], path, line)),
+                    False,
+                    fold,
+                )
+            )
         else:
             want = "'name i j' (same person)" if same else "'name1 i name2 j' (different people)"
-            raise UserError(f"{path}:{line}: expected {want} at this place of fold {fold + 1}, "
-                            f"got {len(t)} fields")
+            raise UserError(f"{path}:{line}: expected {want} at this place of fold {fold + 1}, got {len(t)} fields")
     return PairsFile(path, pairs, n_folds)
 
 
@@ -138,8 +154,12 @@ def tar_at_far(scores, same, far: float) -> dict:
     threshold = threshold_at_far(neg, far)
     if threshold == float("-inf"):  # every negative may pass: report a finite threshold below them all
         threshold = float(neg.min()) - 1.0
-    return {"far": far, "tar": float(np.mean(accepts(scores[same], threshold))), "threshold": threshold,
-            "measured_far": float(np.mean(accepts(neg, threshold)))}
+    return {
+        "far": far,
+        "tar": float(np.mean(accepts(scores[same], threshold))),
+        "threshold": threshold,
+        "measured_far": float(np.mean(accepts(neg, threshold))),
+    }
 
 
 def roc_auc(scores, same) -> float:
@@ -170,10 +190,17 @@ def verification_metrics(scores, same, folds, fars=DEFAULT_FARS) -> dict:
     if len(np.unique(folds)) < 2:
         raise UserError("verification needs at least 2 folds (each fold's threshold comes from the others)")
     accs, ths = fold_accuracies(scores, same, folds)
-    return {"accuracy": float(accs.mean()), "accuracy_std": float(accs.std()), "fold_accuracy": accs.tolist(),
-            "fold_threshold": ths.tolist(), "tar_at_far": [tar_at_far(scores, same, f) for f in fars],
-            "auc": roc_auc(scores, same), "pairs": len(scores), "same_pairs": int(same.sum()),
-            "folds": len(accs)}
+    return {
+        "accuracy": float(accs.mean()),
+        "accuracy_std": float(accs.std()),
+        "fold_accuracy": accs.tolist(),
+        "fold_threshold": ths.tolist(),
+        "tar_at_far": [tar_at_far(scores, same, f) for f in fars],
+        "auc": roc_auc(scores, same),
+        "pairs": len(scores),
+        "same_pairs": int(same.sum()),
+        "folds": len(accs),
+    }
 
 
 def pair_scores(pairs: list[Pair], embeddings: dict[str, np.ndarray]) -> np.ndarray:
@@ -190,7 +217,9 @@ def pair_scores(pairs: list[Pair], embeddings: dict[str, np.ndarray]) -> np.ndar
     return np.sum(a * b, axis=1)
 
 
-def metrics_from_embeddings(pairs_file: PairsFile, embeddings: dict[str, np.ndarray], fars=DEFAULT_FARS) -> tuple[dict, np.ndarray]:
+def metrics_from_embeddings(
+    pairs_file: PairsFile, embeddings: dict[str, np.ndarray], fars=DEFAULT_FARS
+) -> tuple[dict, np.ndarray]:
     """(metrics, scores) for any embedder: ``embeddings`` maps every image key of the pairs file to a vector."""
     pairs = pairs_file.pairs
     scores = pair_scores(pairs, embeddings)
@@ -208,8 +237,14 @@ def plot_roc(scores, same, path: Path, label: str = "") -> None:
     fig, ax = plt.subplots(figsize=(5, 3.8), dpi=100)
     keep = far > 0
     ax.plot(far[keep], tar[keep] * 100, lw=1.5)
-    ax.set(xscale="log", xlabel="false accept rate", ylabel="true accept rate (%)", ylim=(0, 100.5),
-           xlim=(max(1e-4, far[keep].min() if keep.any() else 1e-4), 1), title=f"ROC {label}".strip())
+    ax.set(
+        xscale="log",
+        xlabel="false accept rate",
+        ylabel="true accept rate (%)",
+        ylim=(0, 100.5),
+        xlim=(max(1e-4, far[keep].min() if keep.any() else 1e-4), 1),
+        title=f"ROC {label}".strip(),
+    )
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     fig.savefig(path, format="png")

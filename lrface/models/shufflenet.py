@@ -50,8 +50,13 @@ class ShuffleV2Unit(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         c = channels // 2
-        self.body = nn.Sequential(*_conv_bn(c, c, 1), nn.ReLU(inplace=True), *_conv_bn(c, c, 3, groups=c),
-                                  *_conv_bn(c, c, 1), nn.ReLU(inplace=True))
+        self.body = nn.Sequential(
+            *_conv_bn(c, c, 1),
+            nn.ReLU(inplace=True),
+            *_conv_bn(c, c, 3, groups=c),
+            *_conv_bn(c, c, 1),
+            nn.ReLU(inplace=True),
+        )
 
     def forward(self, x):
         x1, x2 = x.chunk(2, dim=1)
@@ -64,11 +69,16 @@ class ShuffleV2Down(nn.Module):
     def __init__(self, cin: int, cout: int):
         super().__init__()
         mid = cout // 2
-        self.left = nn.Sequential(*_conv_bn(cin, cin, 3, stride=2, groups=cin), *_conv_bn(cin, mid, 1),
-                                  nn.ReLU(inplace=True))
-        self.right = nn.Sequential(*_conv_bn(cin, mid, 1), nn.ReLU(inplace=True),
-                                   *_conv_bn(mid, mid, 3, stride=2, groups=mid), *_conv_bn(mid, mid, 1),
-                                   nn.ReLU(inplace=True))
+        self.left = nn.Sequential(
+            *_conv_bn(cin, cin, 3, stride=2, groups=cin), *_conv_bn(cin, mid, 1), nn.ReLU(inplace=True)
+        )
+        self.right = nn.Sequential(
+            *_conv_bn(cin, mid, 1),
+            nn.ReLU(inplace=True),
+            *_conv_bn(mid, mid, 3, stride=2, groups=mid),
+            *_conv_bn(mid, mid, 1),
+            nn.ReLU(inplace=True),
+        )
 
     def forward(self, x):
         return channel_shuffle(torch.cat([self.left(x), self.right(x)], 1), 2)
@@ -77,16 +87,21 @@ class ShuffleV2Down(nn.Module):
 class ShuffleNet(Backbone):
     """1x1 stem -> blocks[0..2] (each stride 2) -> [extra 1x1 conv] -> global average pool -> fc."""
 
-    def __init__(self, blocks: list[nn.Module], block_channels: list[int], num_classes: int,
-                 last_conv: int = 0, in_chans: int = 3):
+    def __init__(
+        self,
+        blocks: list[nn.Module],
+        block_channels: list[int],
+        num_classes: int,
+        last_conv: int = 0,
+        in_chans: int = 3,
+    ):
         super().__init__()
         self.stem = nn.Sequential(*_conv_bn(in_chans, 24, 1), nn.ReLU(inplace=True))
         self.blocks = nn.ModuleList(blocks)
         self.block_channels = list(block_channels)
         self.block_strides = [2] * len(blocks)
         cin = block_channels[-1]
-        self.neck = (nn.Sequential(*_conv_bn(cin, last_conv, 1), nn.ReLU(inplace=True)) if last_conv
-                     else nn.Identity())
+        self.neck = nn.Sequential(*_conv_bn(cin, last_conv, 1), nn.ReLU(inplace=True)) if last_conv else nn.Identity()
         self.feature_dim = last_conv or cin
         self.fc = nn.Linear(self.feature_dim, num_classes)
 
@@ -97,7 +112,9 @@ def shufflenet_v1(num_classes: int, groups: int = 3, **kw) -> ShuffleNet:
     stages, cin = [], 24
     for cout, n in zip((240, 480, 960), (4, 8, 4)):
         # a stride-2 unit concatenates its input, so it only produces cout - cin new channels
-        units = [ShuffleV1Unit(cin, cout - cin, 2, groups)] + [ShuffleV1Unit(cout, cout, 1, groups) for _ in range(n - 1)]
+        units = [ShuffleV1Unit(cin, cout - cin, 2, groups)] + [
+            ShuffleV1Unit(cout, cout, 1, groups) for _ in range(n - 1)
+        ]
         stages.append(nn.Sequential(*units))
         cin = cout
     return ShuffleNet(stages, [240, 480, 960], num_classes, **kw)

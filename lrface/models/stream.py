@@ -21,10 +21,18 @@ class GuidedModule(nn.Module):
         layers = [nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
         for i in range(max(downsamples, 1)):
             stride = 2 if i < downsamples else 1
-            layers += [nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False),
-                       nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
-        layers += [nn.Conv2d(width, dim, 1, bias=False), nn.BatchNorm2d(dim), nn.ReLU(inplace=True),
-                   nn.AdaptiveAvgPool2d(1), nn.Flatten(1)]
+            layers += [
+                nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            ]
+        layers += [
+            nn.Conv2d(width, dim, 1, bias=False),
+            nn.BatchNorm2d(dim),
+            nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(1),
+        ]
         self.body = nn.Sequential(*layers)
         self.fc = nn.Linear(dim, num_classes)
 
@@ -43,8 +51,13 @@ class StreamOutput:
 
     def detach(self) -> StreamOutput:
         d = lambda ts: [t.detach() for t in ts]  # noqa: E731
-        return StreamOutput(self.logits.detach(), self.feature.detach(), d(self.guided_logits),
-                            d(self.guided_features), d(self.guided_regressed))
+        return StreamOutput(
+            self.logits.detach(),
+            self.feature.detach(),
+            d(self.guided_logits),
+            d(self.guided_features),
+            d(self.guided_regressed),
+        )
 
 
 def guided_positions(num_blocks: int, count: int, blocks: list[int] | None = None) -> list[int]:
@@ -66,11 +79,15 @@ class Stream(nn.Module):
         self.positions = list(positions)
         strides = backbone.block_strides
         self.guided = nn.ModuleList(
-            GuidedModule(backbone.block_channels[p], int(round(math.log2(math.prod(strides[p + 1:])))),
-                         dim, width, num_classes)
-            for p in self.positions)
+            GuidedModule(
+                backbone.block_channels[p], int(round(math.log2(math.prod(strides[p + 1 :])))), dim, width, num_classes
+            )
+            for p in self.positions
+        )
         need_reg = backbone.feature_dim != dim and self.positions
-        self.regressors = nn.ModuleList(nn.Linear(dim, backbone.feature_dim) for _ in self.positions) if need_reg else None
+        self.regressors = (
+            nn.ModuleList(nn.Linear(dim, backbone.feature_dim) for _ in self.positions) if need_reg else None
+        )
 
     def forward(self, x: torch.Tensor) -> StreamOutput:
         fmaps = self.backbone.forward_blocks(x)

@@ -14,8 +14,16 @@ from pathlib import Path
 from ..errors import UserError
 
 HERE = Path(__file__).resolve().parent
-REQUIRED_CARD_FIELDS = ("name", "description", "training_data", "data_terms", "preprocessing",
-                        "accuracy", "command", "date")
+REQUIRED_CARD_FIELDS = (
+    "name",
+    "description",
+    "training_data",
+    "data_terms",
+    "preprocessing",
+    "accuracy",
+    "command",
+    "date",
+)
 
 
 @dataclass(frozen=True)
@@ -48,8 +56,9 @@ def _load(root: Path, name: str) -> PackagedModel:
         if not isinstance(card, dict):
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as e:
-        raise UserError(f"the model card of packaged model {name!r} is unreadable ({card_path}: {e}); "
-                        f"{reinstall}") from None
+        raise UserError(
+            f"the model card of packaged model {name!r} is unreadable ({card_path}: {e}); {reinstall}"
+        ) from None
     return PackagedModel(name=name, path=onnx, card=card)
 
 
@@ -63,8 +72,10 @@ def resolve_model(model: str | None, root: Path = HERE) -> Path:
     names = _names(root)
     if model is None:
         if not names:
-            raise UserError("no packaged model is installed and no --model was given; pass --model student.onnx "
-                            "(from `lrface export --onnx RUN_DIR`)")
+            raise UserError(
+                "no packaged model is installed and no --model was given; pass --model student.onnx "
+                "(from `lrface export --onnx RUN_DIR`)"
+            )
         return _load(root, names[0]).path
     if model in names:
         return _load(root, model).path

@@ -134,10 +134,16 @@ async def health(request: Request) -> JSONResponse:
     svc: Service = request.app.state.service
     await svc.current()
     g = svc.gallery
-    return JSONResponse({"status": "ok", "identities": len(g), "gallery": str(g.path),
-                         "model": svc.recognizer.fingerprint, "model_path": str(svc.recognizer.model_path),
-                         "thresholds": {k: dict(zip(("value", "source"), g.threshold(None, k)))
-                                        for k in ("identify", "verify")}})
+    return JSONResponse(
+        {
+            "status": "ok",
+            "identities": len(g),
+            "gallery": str(g.path),
+            "model": svc.recognizer.fingerprint,
+            "model_path": str(svc.recognizer.model_path),
+            "thresholds": {k: dict(zip(("value", "source"), g.threshold(None, k))) for k in ("identify", "verify")},
+        }
+    )
 
 
 async def identify(request: Request) -> JSONResponse:
@@ -164,10 +170,14 @@ async def verify(request: Request) -> JSONResponse:
     await svc.current()
     value, source = svc.gallery.threshold(threshold, "verify")
     if value is None:
-        raise HTTPException(400, "no verification threshold: pass threshold=T or calibrate the gallery "
-                                 "(`lrface gallery calibrate G --far 0.01`)")
+        raise HTTPException(
+            400,
+            "no verification threshold: pass threshold=T or calibrate the gallery "
+            "(`lrface gallery calibrate G --far 0.01`)",
+        )
     result = await asyncio.get_running_loop().run_in_executor(
-        svc.batcher.pool, lambda: svc.recognizer.verify(images[0], images[1], threshold=value))
+        svc.batcher.pool, lambda: svc.recognizer.verify(images[0], images[1], threshold=value)
+    )
     return JSONResponse({**result.to_dict(), "threshold_source": source})
 
 
@@ -184,8 +194,9 @@ async def enrol(request: Request) -> JSONResponse:
     name = request.path_params["name"]
     form = await _form(request)
     files = await _files(form, "image", MAX_IMAGES)
-    report = await svc.write(lambda: svc.gallery.add(name, [d for _, d in files], svc.recognizer,
-                                                     max_pixels=svc.cfg.max_pixels))
+    report = await svc.write(
+        lambda: svc.gallery.add(name, [d for _, d in files], svc.recognizer, max_pixels=svc.cfg.max_pixels)
+    )
     return JSONResponse({**report.to_dict(), "identities": len(svc.gallery)})
 
 
@@ -215,8 +226,10 @@ async def _too_large(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _internal(request: Request, exc: Exception) -> JSONResponse:
-    print(f"lrface serve: internal error on {request.method} {request.url.path}: {type(exc).__name__}: {exc}",
-          file=sys.stderr)
+    print(
+        f"lrface serve: internal error on {request.method} {request.url.path}: {type(exc).__name__}: {exc}",
+        file=sys.stderr,
+    )
     return _error(500, f"internal error ({type(exc).__name__}); see the server log")
 
 
@@ -233,8 +246,11 @@ class BodyLimit:
         if length is not None:
             status = 400 if not length.isdigit() else 413 if int(length) > self.max_bytes else 0
             if status:
-                message = "bad Content-Length" if status == 400 else \
-                    f"request body over {self.max_bytes} bytes; send a smaller image"
+                message = (
+                    "bad Content-Length"
+                    if status == 400
+                    else f"request body over {self.max_bytes} bytes; send a smaller image"
+                )
                 return await _error(status, message)(scope, receive, send)
         seen = 0
 
@@ -258,15 +274,22 @@ def create_app(cfg: ServeConfig, service: Service | None = None) -> Starlette:
         logging.getLogger(name).setLevel(logging.ERROR)
 
     app = Starlette(
-        routes=[Route("/health", health, methods=["GET"]),
-                Route("/identify", identify, methods=["POST"]),
-                Route("/verify", verify, methods=["POST"]),
-                Route("/identities", list_identities, methods=["GET"]),
-                Route("/identities/{name}", enrol, methods=["POST"]),
-                Route("/identities/{name}", remove, methods=["DELETE"])],
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            Route("/identify", identify, methods=["POST"]),
+            Route("/verify", verify, methods=["POST"]),
+            Route("/identities", list_identities, methods=["GET"]),
+            Route("/identities/{name}", enrol, methods=["POST"]),
+            Route("/identities/{name}", remove, methods=["DELETE"]),
+        ],
         middleware=[Middleware(BodyLimit, max_bytes=cfg.max_bytes)],
-        exception_handlers={UserError: _user_error, HTTPException: _http_error, TooLarge: _too_large,
-                            Exception: _internal})
+        exception_handlers={
+            UserError: _user_error,
+            HTTPException: _http_error,
+            TooLarge: _too_large,
+            Exception: _internal,
+        },
+    )
     app.state.service = service or Service(cfg)
     return app
 

@@ -30,7 +30,7 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         try:
             while self.pending:
-                batch, self.pending = self.pending[:self.max_batch], self.pending[self.max_batch:]
+                batch, self.pending = self.pending[: self.max_batch], self.pending[self.max_batch :]
                 try:
                     results = await loop.run_in_executor(self.pool, self.fn, [item for item, _ in batch])
                 except Exception as e:  # noqa: BLE001  (handed to every waiting request)
