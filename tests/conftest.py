@@ -25,6 +25,17 @@ def shared_data(name: str) -> Path:
     return path
 
 
+def sets(*pairs: str) -> list[str]:
+    """`--set KEY=VALUE` CLI arguments, one pair each."""
+    return [arg for pair in pairs for arg in ("--set", pair)]
+
+
+# the tiny training every CLI training test starts from (real configs, resnet_tiny streams)
+TINY_TRAIN = sets(
+    "teacher.arch=resnet_tiny", "student.arch=resnet_tiny", "guided.width=8", "train.batch_size=16", "train.threads=1"
+)
+
+
 def make_identity_set(root: Path, identities: int = 6, per_identity: int = 10, size: int = 24, seed: int = 0) -> Path:
     """Write ``root/id_k/n.png``: each identity a fixed smooth colour pattern, each image a noisy shifted copy."""
     rng = np.random.default_rng(seed)

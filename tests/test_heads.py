@@ -11,7 +11,7 @@ from lrface.distill import losses
 from lrface.distill.strategy import build_strategy
 from lrface.models import StreamOutput
 from lrface.models.heads import CosineClassifier, margin_logits
-from tests.conftest import make_identity_set
+from tests.conftest import TINY_TRAIN, make_identity_set, sets
 
 FEATURE = torch.tensor([[3.0, 4.0]])  # normalised: (0.6, 0.8)
 WEIGHT = torch.tensor([[1.0, 0.0], [0.0, 2.0]])  # normalised: e1, e2 -> cosines (0.6, 0.8)
@@ -72,20 +72,8 @@ def test_train_and_export_with_a_margin_head(tmp_path, kind):
                 str(data),
                 "--out",
                 str(run),
-                "--set",
-                "teacher.arch=resnet_tiny",
-                "--set",
-                "student.arch=resnet_tiny",
-                "--set",
-                "guided.width=8",
-                "--set",
-                "train.batch_size=16",
-                "--set",
-                "train.threads=1",
-                "--set",
-                "train.epochs=1",
-                "--set",
-                f"head.type={kind}",
+                *TINY_TRAIN,
+                *sets("train.epochs=1", f"head.type={kind}"),
             ]
         )
         == 0

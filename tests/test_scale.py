@@ -11,7 +11,7 @@ import torch
 from lrface.config import AugmentConfig
 from lrface.data import device as device_data
 from lrface.preprocess import PreprocessSpec, preprocess
-from tests.conftest import make_identity_set
+from tests.conftest import TINY_TRAIN, make_identity_set, sets
 
 
 def test_device_normalize_matches_the_shared_preprocess():
@@ -34,24 +34,7 @@ def test_device_augment_is_seeded_bounded_and_identity_when_off():
     np.testing.assert_allclose(device_data.augment(images, off, torch.Generator()).numpy(), images.numpy(), atol=1e-3)
 
 
-TINY = [
-    "--set",
-    "teacher.arch=resnet_tiny",
-    "--set",
-    "student.arch=resnet_tiny",
-    "--set",
-    "guided.width=8",
-    "--set",
-    "train.batch_size=16",
-    "--set",
-    "train.threads=1",
-    "--set",
-    "augment.enabled=false",
-    "--set",
-    "train.epochs=2",
-    "--set",
-    "train.device=cpu",
-]
+TINY = [*TINY_TRAIN, *sets("augment.enabled=false", "train.epochs=2", "train.device=cpu")]
 
 
 def _train(cmd, tmp_path):
@@ -117,7 +100,8 @@ def test_training_with_the_device_data_path(tmp_path):
             str(data),
             "--out",
             str(tmp_path / "run"),
-            *TINY[:-4],
+            *TINY_TRAIN,
+            *sets("augment.enabled=false"),
             "--set",
             "augment.backend=torch",
             "--set",

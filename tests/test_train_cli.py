@@ -6,20 +6,9 @@ import pytest
 import torch
 
 from lrface.cli import main
-from tests.conftest import make_identity_set, shared_data
+from tests.conftest import TINY_TRAIN, make_identity_set, shared_data
 
-TINY = [
-    "--set",
-    "teacher.arch=resnet_tiny",
-    "--set",
-    "student.arch=resnet_tiny",
-    "--set",
-    "guided.width=8",
-    "--set",
-    "train.batch_size=16",
-    "--set",
-    "train.threads=1",
-]
+TINY = TINY_TRAIN
 
 
 def train(*args):
