@@ -62,6 +62,20 @@ def test_a_damaged_packaged_model_is_one_line_exit_2(packaged, capsys, damage):
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "tiny" in err and not out
 
 
+def test_verify_without_a_threshold_uses_the_packaged_cards(packaged, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(pretrained.card_threshold, "__defaults__", (packaged,))
+    images, labels = generated_faces(n_ids=2, per_id=2, size=32, seed=4)
+    write_identity_folder(tmp_path / "faces", images, labels, ["a", "b"])
+    a, b = sorted((tmp_path / "faces" / "a").iterdir())
+    rc, _, err = run_cli(capsys, "verify", a, b)
+    assert rc == 2 and "no verification threshold" in err  # the card has none yet
+    for threshold, expect in ((-1.0, 0), (1.5, 1)):  # every score passes / none does
+        (packaged / "tiny.json").write_text(json.dumps({**CARD, "thresholds": {"verify": threshold}}))
+        rc, out, _ = run_cli(capsys, "verify", a, b, "--json")
+        doc = json.loads(out)
+        assert rc == expect and doc["threshold"] == threshold and "model card of tiny" in doc["threshold_source"]
+
+
 def test_every_packaged_model_has_a_complete_card():
     models = pretrained.list_models()
     if not models:

@@ -84,14 +84,21 @@ class Recognizer:
         self, a: ImageLike, b: ImageLike, threshold: float | None = None, gallery: Gallery | str | Path | None = None
     ) -> Verification:
         """Are ``a`` and ``b`` the same person? ``same`` when the cosine score >= the threshold: ``threshold``,
-        else the verify threshold calibrated in ``gallery`` (see :meth:`Gallery.calibrate`)."""
+        else the verify threshold calibrated in ``gallery`` (see :meth:`Gallery.calibrate`), else the one in
+        a packaged model's card (chosen on its training run's open-set validation)."""
         from ..inference.threshold import accepts
+        from ..pretrained import card_threshold
 
         if threshold is None and gallery is None:
-            raise UserError(
-                "no verification threshold: pass threshold=T (--threshold T) or a gallery calibrated "
-                "with `lrface gallery calibrate G --far 0.01` (--gallery G)"
-            )
+            from_card = card_threshold(self.model_path)
+            if from_card is None:
+                raise UserError(
+                    "no verification threshold: pass threshold=T (--threshold T) or a gallery calibrated "
+                    "with `lrface gallery calibrate G --far 0.01` (--gallery G)"
+                )
+            e = self.embed([a, b])
+            score = float(e[0] @ e[1])
+            return Verification(bool(accepts(score, from_card[0])), score, *from_card)
         if gallery is not None:
             gallery = _as_gallery(gallery)
             gallery.check_model(self)

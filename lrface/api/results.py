@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from ..errors import UserError
 
 UNKNOWN = "unknown"
-NO_THRESHOLD = "none (the best match is always named)"
+NO_THRESHOLD = "the best match is always named"
 
 
 @dataclass(frozen=True)
@@ -78,4 +78,4 @@ def explicit_threshold(threshold: float | None) -> tuple[float | None, str]:
         return None, NO_THRESHOLD
     if not math.isfinite(threshold):
         raise UserError(f"threshold {threshold} is not a finite number; pass a cosine score such as 0.5")
-    return float(threshold), "given (--threshold / threshold=)"
+    return float(threshold), "given by the caller"

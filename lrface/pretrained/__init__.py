@@ -80,3 +80,15 @@ def resolve_model(model: str | None, root: Path = HERE) -> Path:
     if model in names:
         return _load(root, model).path
     return Path(model)
+
+
+def card_threshold(model_path: str | Path, root: Path = HERE) -> tuple[float, str] | None:
+    """The verification threshold in the model card of the packaged model at ``model_path`` (chosen on its
+    training run's open-set validation: ``tools/model_threshold.py``), with where it came from; None for
+    other models or cards without one."""
+    target = Path(model_path).resolve()
+    for m in list_models(root):
+        verify = m.card.get("thresholds", {}).get("verify")
+        if m.path.resolve() == target and isinstance(verify, (int, float)):
+            return float(verify), f"model card of {m.name}: best accuracy on its open-set validation"
+    return None
