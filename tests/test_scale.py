@@ -1,6 +1,7 @@
 """Device-side data path and torchrun (DDP, gloo on CPU) against one process on the same global batch."""
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -37,6 +38,12 @@ def test_device_augment_is_seeded_bounded_and_identity_when_off():
 TINY = [*TINY_TRAIN, *sets("augment.enabled=false", "train.epochs=2", "train.device=cpu")]
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _train(cmd, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "LRFACE_CACHE": str(tmp_path / "cache")}
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
@@ -64,7 +71,7 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
             "-m",
             "torch.distributed.run",
             "--nproc_per_node=2",
-            "--master_port=29517",
+            f"--master_port={_free_port()}",  # a fixed port collides with a concurrent run
             "-m",
             "lrface.cli",
             *common,
