@@ -52,6 +52,22 @@ def make_identity_set(root: Path, identities: int = 6, per_identity: int = 10, s
     return root
 
 
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """(run dir, exported student.onnx) of a tiny trained student (tests/serving_helpers.tiny_export)."""
+    from serving_helpers import tiny_export
+
+    return tiny_export(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture()
+def faces(tmp_path):
+    """Generated identity folder (gallery) and held-out probes of the same identities."""
+    from serving_helpers import gallery_and_probes
+
+    return gallery_and_probes(tmp_path)
+
+
 @pytest.fixture
 def identity_set(tmp_path) -> Path:
     return make_identity_set(tmp_path / "faces")

@@ -114,3 +114,15 @@ def orl_export(base: Path) -> tuple[Path, Path]:
         run = make_run(base / "orl_run", np.stack(images), np.asarray(labels), ids, arch="sresnet18", steps=40)
         _CACHE["orl"] = export_onnx(run, log=lambda m: None)
     return shared_data("orl"), _CACHE["orl"]
+
+
+NAMES = ["Ann Lee", "Bob", "Zoë", "d", "e", "f"]
+
+
+def gallery_and_probes(base: Path) -> tuple[Path, Path]:
+    """Six generated identities: images 0-4 of each in BASE/gal (enrolled), 5-7 in BASE/probes (held out)."""
+    images, labels = generated_faces(n_ids=6, per_id=8, seed=0)
+    enrol = np.arange(len(labels)) % 8 < 5
+    gal = write_identity_folder(base / "gal", images[enrol], labels[enrol], NAMES, np.flatnonzero(enrol))
+    probes = write_identity_folder(base / "probes", images[~enrol], labels[~enrol], NAMES, np.flatnonzero(~enrol))
+    return gal, probes

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from serving_helpers import generated_faces, tiny_export, write_identity_folder
+from serving_helpers import NAMES, generated_faces, write_identity_folder
 
 import lrface
 from lrface.cli import main
@@ -19,21 +19,6 @@ from lrface.errors import UserError
 from lrface.imageio import BadImage
 
 REPO = Path(__file__).resolve().parents[1]
-NAMES = ["Ann Lee", "Bob", "Zoë", "d", "e", "f"]
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return tiny_export(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture()
-def faces(tmp_path):
-    images, labels = generated_faces(n_ids=6, per_id=8, seed=0)
-    enrol = np.arange(len(labels)) % 8 < 5
-    gal = write_identity_folder(tmp_path / "gal", images[enrol], labels[enrol], NAMES, np.flatnonzero(enrol))
-    probes = write_identity_folder(tmp_path / "probes", images[~enrol], labels[~enrol], NAMES, np.flatnonzero(~enrol))
-    return gal, probes
 
 
 def run_cli(capsys, *args) -> tuple[int, str, str]:

@@ -8,17 +8,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from serving_helpers import generated_faces, make_run, tiny_export
+from serving_helpers import generated_faces, make_run
 
 from lrface.cli import main
 from lrface.engine.checkpoint import load_student
 from lrface.errors import UserError
 from lrface.preprocess import PreprocessSpec, preprocess
-
-
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
-    return tiny_export(tmp_path_factory.mktemp("tiny"))
 
 
 def test_round_trip_matches_torch_with_dynamic_batch(tiny):

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from serving_helpers import generated_faces, tiny_export, write_identity_folder
+from serving_helpers import generated_faces, write_identity_folder
 
 from lrface.cli import main
 from lrface.errors import UserError
 from lrface.inference.gallery import Gallery
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return tiny_export(tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.mark.parametrize("template", ["mean", "all"])

@@ -19,11 +19,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from serving_helpers import generated_faces, tiny_export, write_identity_folder
+from serving_helpers import gallery_and_probes, generated_faces, tiny_export
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "s3cret"
-NAMES = ["Ann Lee", "Bob", "Zoë", "d", "e", "f"]
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +30,7 @@ def served(tmp_path_factory):
     """(port, gallery dir, probes dir, model): a gallery of 6 generated identities served with a token."""
     base = tmp_path_factory.mktemp("served")
     _, model = tiny_export(base)
-    images, labels = generated_faces(n_ids=6, per_id=8, seed=0)
-    enrol = np.arange(len(labels)) % 8 < 5
-    gal = write_identity_folder(base / "gal", images[enrol], labels[enrol], NAMES, np.flatnonzero(enrol))
-    probes = write_identity_folder(base / "probes", images[~enrol], labels[~enrol], NAMES, np.flatnonzero(~enrol))
+    gal, probes = gallery_and_probes(base)
     g = base / "g"
     run_lrface("gallery", "build", gal, "--model", model, "--out", g)
     with socket.socket() as s:

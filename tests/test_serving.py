@@ -15,10 +15,10 @@ import cv2
 import numpy as np
 import pytest
 from serving_helpers import (
+    NAMES,
     generated_faces,
     make_run,
     orl_export,
-    tiny_export,
     write_identity_folder,
 )
 
@@ -26,22 +26,6 @@ from lrface.cli import main
 from lrface.inference.gallery import Gallery, is_gallery
 
 REPO = Path(__file__).resolve().parents[1]
-NAMES = ["Ann Lee", "Bob", "Zoë", "d", "e", "f"]
-
-
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
-    return tiny_export(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture()
-def faces(tmp_path):
-    """Generated identity folder (gallery) and held-out probes of the same identities."""
-    images, labels = generated_faces(n_ids=6, per_id=8, seed=0)
-    enrol = np.arange(len(labels)) % 8 < 5
-    gal = write_identity_folder(tmp_path / "gal", images[enrol], labels[enrol], NAMES, np.flatnonzero(enrol))
-    probes = write_identity_folder(tmp_path / "probes", images[~enrol], labels[~enrol], NAMES, np.flatnonzero(~enrol))
-    return gal, probes
 
 
 def cli(*args) -> int:
