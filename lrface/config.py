@@ -22,6 +22,7 @@ class DataConfig:
     #                             a list of packed sets / identity folders trains on all of them (data/multi.py)
     merge: str = "source"  # several sources: source (<source>/<identity> classes) | name (equal names merge)
     val_identities: float = 0.0  # open-set validation: fraction (< 1) or count of identities held out of training
+    val_source: int = -1  # >= 0: draw them among this data.path entry's identities only (data/multi.py)
     val_pairs: int = 3000  # same-person (and as many different-person) pairs among them, scored every epoch
     image_size: int = 16
     test_fraction: float = 0.2  # per-identity test split when the set has a single split
@@ -331,6 +332,12 @@ def _check(cfg: Config) -> None:
         raise UserError(f"head.s must be positive and head.m in [0, 1.5) (got s={cfg.head.s}, m={cfg.head.m})")
     if cfg.data.val_identities < 0 or cfg.data.val_pairs < 1:
         raise UserError("data.val_identities must be >= 0 (a fraction < 1 or a count) and data.val_pairs >= 1")
+    n_paths = len(cfg.data.path) if isinstance(cfg.data.path, list) else 1
+    if cfg.data.val_source >= 0 and (not isinstance(cfg.data.path, list) or cfg.data.val_source >= n_paths):
+        raise UserError(
+            f"data.val_source {cfg.data.val_source} is not an index into data.path ({n_paths} entries); "
+            "list the sources in data.path or set data.val_source=-1"
+        )
     if cfg.loss.temperature <= 0:
         raise UserError("loss.temperature must be positive")
     if cfg.train.epochs < 1 or cfg.train.batch_size < 1:

@@ -163,3 +163,22 @@ def test_bad_sources(tmp_path, capsys):
         ]
     )
     one_line_error(capsys, rc, "data.val_identities")
+
+
+def test_val_source_keeps_the_validation_set_when_sources_are_added(tmp_path):
+    deep = packed(tmp_path / "deep", [f"d{i}" for i in range(10)], 4)
+    wide = packed(tmp_path / "wide", ["d1", "d2", "d3"] + [f"w{i}" for i in range(20)], 1)
+    base = ["data.min_per_class=1", "data.test_fraction=0", "data.merge=name", "data.val_identities=3"]
+    one = load_data(load_config(None, base + [f"data.path=[{deep}]", "data.val_source=0"]))
+    two = load_data(load_config(None, base + [f"data.path=[{deep},{wide}]", "data.val_source=0"]))
+    (v1, l1), (v2, l2) = one.splits["val_open"], two.splits["val_open"]
+    assert len(v1) == 12 and np.array_equal(v1, v2) and np.array_equal(l1, l2)
+    held = sorted(
+        set(one.class_names + ["d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9"]) - set(one.class_names)
+    )
+    assert len(held) == 3 and not set(held) & set(two.class_names)  # their 'wide' images are dropped, not trained
+    assert len(two.splits["train"][1]) == 28 + 23 - sum(h in ("d1", "d2", "d3") for h in held)
+    without = load_data(load_config(None, base + [f"data.path=[{deep},{wide}]"]))
+    assert not np.array_equal(without.splits["val_open"][0], v1)  # drawn among all 30 identities instead
+    with pytest.raises(Exception, match="data.val_source 2 is not an index"):
+        load_config(None, base + [f"data.path=[{deep},{wide}]", "data.val_source=2"])

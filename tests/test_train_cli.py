@@ -156,3 +156,13 @@ def test_a_config_that_is_a_list_or_binary_is_one_line(tmp_path, capsys, content
         capsys, main(["train", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r")]), "c.yaml"
     )
     assert not (tmp_path / "r").exists()
+
+
+def test_set_takes_several_keys_and_repeats():
+    from lrface.cli import build_parser
+
+    for cmd in ("train", "benchmark"):
+        args = build_parser(cmd).parse_args(
+            [cmd, "--out", "x", "--set", "train.epochs=2", "train.seed=6", "--set", "data.fraction=0.5"]
+        )
+        assert args.overrides == ["train.epochs=2", "train.seed=6", "data.fraction=0.5"]

@@ -37,10 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--set",
         dest="overrides",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config key for every method, e.g. --set train.epochs=5 (repeatable)",
+        help="override config keys for every method, e.g. --set train.epochs=5 train.seed=6 (repeatable)",
     )
     p.add_argument(
         "--no-align",

@@ -21,10 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--set",
         dest="overrides",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config key, e.g. --set train.epochs=5 (repeatable)",
+        help="override config keys, e.g. --set train.epochs=5 train.seed=6 (repeatable)",
     )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from checkpoints/last.pt")
     p.add_argument(

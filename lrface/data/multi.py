@@ -8,7 +8,10 @@ name were already read from an earlier packed set (the same photo prepared twice
 
 ``data.val_identities`` (a fraction < 1 or a count >= 1) takes whole identities out of training,
 seeded: the open-set validation split ``val_open`` (labels local to it), scored as verification
-pairs among those identities (``open_set_pairs``) every epoch.
+pairs among those identities (``open_set_pairs``) every epoch. ``data.val_source`` (an index into
+``data.path``) draws them among one source's identities only and validates on that source's images of
+them, dropping their images elsewhere: the validation set then stays the same when sources are added,
+so data choices compare on one validation.
 """
 
 from __future__ import annotations
@@ -53,8 +56,9 @@ def _folder_source(root: Path, size: int, cache: bool) -> tuple[np.ndarray, np.n
 
 def load_sources(
     paths: list[str], size: int, merge: str = "source", cache: bool = True
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Every image of every source, labels in one merged label space (see the module docstring)."""
+) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """Every image of every source, labels in one merged label space (see the module docstring), and
+    the index of the source each image came from."""
     from ..preprocess import resize_uint8
 
     roots = [Path(p).expanduser() for p in paths]
@@ -71,8 +75,8 @@ def load_sources(
         raise UserError(f"the sources have different image sizes ({listed}); prepare them at one --size")
     class_of: dict[str, int] = {}
     seen: set[tuple[str, str]] = set()
-    all_images, all_labels = [], []
-    for r in roots:
+    all_images, all_labels, origin = [], [], []
+    for k, r in enumerate(roots):
         if is_packed_set(r):
             images, labels, names, files, _ = _packed_source(r)
         elif r.is_dir():
@@ -92,26 +96,45 @@ def load_sources(
             images = resize_uint8(images, size)
         all_images.append(images[keep])
         all_labels.append(remap[labels[keep]])
+        origin.append(np.full(int(keep.sum()), k, np.int64))
     class_names = sorted(class_of, key=class_of.get)
-    return np.concatenate(all_images), np.concatenate(all_labels), class_names
+    return np.concatenate(all_images), np.concatenate(all_labels), class_names, np.concatenate(origin)
 
 
-def hold_out_identities(
-    splits: dict[str, Split], class_names: list[str], amount: float, seed: int
-) -> tuple[dict[str, Split], list[str], Split, list[str]]:
-    """Take ``amount`` identities (fraction < 1 or count) out of every split, seeded.
-
-    Returns the remaining splits (labels renumbered), their class names, the held-out images with
-    labels local to them (``val_open``) and the held-out identity names.
-    """
-    n = len(class_names)
+def _draw(n: int, amount: float, seed: int) -> np.ndarray:
     k = round(amount * n) if amount < 1 else int(amount)
     if not 2 <= k <= n - 2:
         raise UserError(
             f"data.val_identities {amount:g} holds out {k} of {n} identities; "
             "need at least 2 held out and 2 left to train on"
         )
-    held = np.sort(np.random.default_rng([seed, 0x0E5]).choice(n, k, replace=False))
+    return np.sort(np.random.default_rng([seed, 0x0E5]).choice(n, k, replace=False))
+
+
+def hold_out_from_source(
+    images: np.ndarray, labels: np.ndarray, origin: np.ndarray, class_names: list[str], source: int, amount, seed
+) -> tuple[dict[str, Split], list[str], Split, list[str]]:
+    """``hold_out_identities`` drawn among source ``source``'s identities (sorted by name), validating
+    on that source's images of them only; their images from other sources are dropped."""
+    cand = sorted({class_names[c] for c in np.unique(labels[origin == source])})
+    held_names = [cand[i] for i in _draw(len(cand), amount, seed)]
+    index = {c: i for i, c in enumerate(class_names)}
+    keep = np.ones(len(labels), bool)
+    keep[np.isin(labels, [index[c] for c in held_names]) & (origin != source)] = False
+    return hold_out_identities({"all": (images[keep], labels[keep])}, class_names, 0, seed, held_names)
+
+
+def hold_out_identities(
+    splits: dict[str, Split], class_names: list[str], amount: float, seed: int, names: list[str] | None = None
+) -> tuple[dict[str, Split], list[str], Split, list[str]]:
+    """Take ``amount`` identities (fraction < 1 or count; or the given ``names``) out of every split, seeded.
+
+    Returns the remaining splits (labels renumbered), their class names, the held-out images with
+    labels local to them (``val_open``) and the held-out identity names.
+    """
+    n = len(class_names)
+    held = _draw(n, amount, seed) if names is None else np.sort([class_names.index(c) for c in names])
+    k = len(held)
     is_held = np.zeros(n, bool)
     is_held[held] = True
     new_label = -np.ones(n, np.int64)

@@ -102,12 +102,21 @@ def load_data(cfg: Config) -> DataBundle:
     elif root is None:
         from .multi import load_sources
 
-        images, labels, class_names = load_sources(path, d.image_size, d.merge, d.cache)
+        images, labels, class_names, origin = load_sources(path, d.image_size, d.merge, d.cache)
         hr = HrTable()
         for p in path:
             if is_packed_set(Path(p).expanduser()):
                 add_hr(hr, read_packed_set(Path(p).expanduser()), d.image_size)
-        bundle = _split_faces({"all": (images, labels)}, class_names, cfg, f"sources:{','.join(map(str, path))}", hr)
+        held = None
+        if d.val_source >= 0 and d.val_identities > 0:
+            from .multi import hold_out_from_source
+
+            splits, class_names, held, _ = hold_out_from_source(
+                images, labels, origin, class_names, d.val_source, d.val_identities, cfg.train.seed
+            )
+            images, labels = splits["all"]
+        source = f"sources:{','.join(map(str, path))}"
+        bundle = _split_faces({"all": (images, labels)}, class_names, cfg, source, hr, held)
     else:
         if not root.exists():
             raise UserError(f"data path {root} does not exist; pass a packed set or an identity folder")
@@ -145,12 +154,17 @@ def add_hr(table: HrTable, ps, size: int) -> HrTable:
 
 
 def _split_faces(
-    splits: dict[str, Split], class_names: list[str], cfg: Config, source: str, hr: HrTable | None = None
+    splits: dict[str, Split],
+    class_names: list[str],
+    cfg: Config,
+    source: str,
+    hr: HrTable | None = None,
+    held: Split | None = None,
 ) -> DataBundle:
-    """Hold out open-set identities (data.val_identities), then a per-identity train/test split where
-    the set has a single split."""
-    d, held = cfg.data, None
-    if d.val_identities > 0:
+    """Hold out open-set identities (data.val_identities; ``held`` where already taken out), then a
+    per-identity train/test split where the set has a single split."""
+    d = cfg.data
+    if d.val_identities > 0 and held is None:
         from .multi import hold_out_identities
 
         splits, class_names, held, _ = hold_out_identities(splits, class_names, d.val_identities, cfg.train.seed)
