@@ -22,7 +22,7 @@ class DataConfig:
     #                             a list of packed sets / identity folders trains on all of them (data/multi.py)
     merge: str = "source"  # several sources: source (<source>/<identity> classes) | name (equal names merge)
     val_identities: float = 0.0  # open-set validation: fraction (< 1) or count of identities held out of training
-    val_source: int = -1  # >= 0: draw them among this data.path entry's identities only (data/multi.py)
+    val_source: int | None = None  # an index: draw them among this data.path entry's identities only (data/multi.py)
     val_pairs: int = 3000  # same-person (and as many different-person) pairs among them, scored every epoch
     image_size: int = 16
     test_fraction: float = 0.2  # per-identity test split when the set has a single split
@@ -333,10 +333,10 @@ def _check(cfg: Config) -> None:
     if cfg.data.val_identities < 0 or cfg.data.val_pairs < 1:
         raise UserError("data.val_identities must be >= 0 (a fraction < 1 or a count) and data.val_pairs >= 1")
     n_paths = len(cfg.data.path) if isinstance(cfg.data.path, list) else 1
-    if cfg.data.val_source >= 0 and (not isinstance(cfg.data.path, list) or cfg.data.val_source >= n_paths):
+    if cfg.data.val_source is not None and (not isinstance(cfg.data.path, list) or cfg.data.val_source >= n_paths):
         raise UserError(
             f"data.val_source {cfg.data.val_source} is not an index into data.path ({n_paths} entries); "
-            "list the sources in data.path or set data.val_source=-1"
+            "list the sources in data.path or set data.val_source=null"
         )
     if cfg.loss.temperature <= 0:
         raise UserError("loss.temperature must be positive")

@@ -108,7 +108,7 @@ def load_data(cfg: Config) -> DataBundle:
             if is_packed_set(Path(p).expanduser()):
                 add_hr(hr, read_packed_set(Path(p).expanduser()), d.image_size)
         held = None
-        if d.val_source >= 0 and d.val_identities > 0:
+        if d.val_source is not None and d.val_identities > 0:
             from .multi import hold_out_from_source
 
             splits, class_names, held, _ = hold_out_from_source(
