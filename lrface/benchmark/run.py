@@ -24,7 +24,8 @@ def run_method(name: str, cfg, run_dir: Path, log) -> dict:
     from ..config import config_from_dict
     from ..data.sources import load_data
     from ..engine.checkpoint import load_checkpoint
-    from ..engine.trainer import Trainer, prepare_run_dir
+    from ..engine.run_dir import prepare_run_dir
+    from ..engine.trainer import Trainer
 
     done = run_dir / "done.json"
     # compare through the config schema, so keys added since (with their defaults) still match

@@ -41,8 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..data.sources import load_data
+    from ..engine.build import select_device
     from ..engine.distributed import barrier, init_distributed
-    from ..engine.trainer import Trainer, prepare_run_dir, resume_state, select_device
+    from ..engine.run_dir import prepare_run_dir, resume_state
+    from ..engine.trainer import Trainer
     from ..errors import UserError
 
     if args.resume:

@@ -2,121 +2,40 @@
 
 Checkpoints are written at the end of every epoch, so a resumed run restarts at an epoch boundary;
 every random draw of an epoch (order, augmentation) is seeded from (seed, epoch), which makes a
-resumed CPU run bit-identical to an uninterrupted one.
+resumed CPU run bit-identical to an uninterrupted one. Around it: ``build`` (device, streams,
+teacher weights, optimizers), ``batches`` (an epoch's batches), ``evaluate`` (top-1 per classifier)
+and ``run_dir`` (the run directory, resuming, what each epoch writes).
 """
 
 from __future__ import annotations
 
 import math
-import shutil
 import sys
 import time
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from tqdm import tqdm
 
-from ..config import Config, config_from_dict, read_yaml_mapping
-from ..data import device as device_data
-from ..data.augment import augment_batch, build_augment
+from ..config import Config
 from ..data.sources import DataBundle
 from ..distill.hr import HrDistiller
-from ..distill.strategy import Strategy, build_strategy
+from ..distill.strategy import build_strategy
 from ..errors import UserError
-from ..fileio import atomic_write_text
-from ..models import Stream, StreamOutput, build_model
-from ..models.heads import attach_head
-from ..models.stream import guided_positions
+from ..models import StreamOutput
 from ..preprocess import PreprocessSpec, preprocess
-from .checkpoint import load_checkpoint, save_checkpoint
+from .batches import train_batches
+from .build import build_optimizers, build_streams, load_teacher_weights, select_device, switch
 from .distributed import DistInfo, all_reduce_sum
-from .metrics_log import append_metrics, epoch_summary, tensorboard_writer, write_scalars
+from .evaluate import evaluate
+from .metrics_log import tensorboard_writer
+from .run_dir import end_epoch
 
 
 class TrainingDiverged(UserError):
     pass
-
-
-def select_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("train.device=cuda but no CUDA device is available; use train.device=auto or cpu")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(f"cuda:{local_rank}" if name == "cuda" else name)
-
-
-def _switch(value: str, device: torch.device) -> bool:
-    return value == "on" or (value == "auto" and device.type == "cuda")
-
-
-def build_streams(cfg: Config, strategy: Strategy, num_classes: int) -> dict[str, Stream]:
-    """One Stream per strategy stream; guided modules share D = the student's feature size by default."""
-    backbones = {
-        s: attach_head(
-            build_model(getattr(cfg, s).arch, num_classes=num_classes, **getattr(cfg, s).kwargs),
-            cfg.head.type,
-            cfg.head.s,
-        )
-        for s in strategy.streams
-    }
-    dim = cfg.guided.dim or (
-        backbones["student"].feature_dim
-        if "student" in backbones
-        else build_model(cfg.student.arch, num_classes, **cfg.student.kwargs).feature_dim
-    )
-    streams = {}
-    for s, bb in backbones.items():
-        positions = []
-        if strategy.guided(s):
-            if not 0 <= cfg.guided.count <= len(bb.blocks) - 1:
-                raise UserError(
-                    f"guided.count {cfg.guided.count} must be within 0..{len(bb.blocks) - 1} for {getattr(cfg, s).arch}"
-                )
-            positions = guided_positions(len(bb.blocks), cfg.guided.count, cfg.guided.blocks)
-        try:
-            streams[s] = Stream(bb, num_classes, positions, dim, cfg.guided.width)
-            for gm in streams[s].guided:
-                attach_head(gm, cfg.head.type, cfg.head.s)
-        except ValueError as e:
-            raise UserError(f"guided.blocks: {e}") from None
-    return streams
-
-
-def load_teacher_weights(stream: Stream, cfg: Config, class_names: list[str], need_guided: bool) -> None:
-    """Initialise the teacher from ``teacher.checkpoint`` (a teacher-only or EKD run), checking it fits."""
-    path = Path(cfg.teacher.checkpoint)
-    if path.is_dir():
-        path = path / "checkpoints" / "best.pt"
-    state = load_checkpoint(path)
-    sd = state["models"].get("teacher")
-    arch = state["config"]["teacher"]["arch"]
-    if sd is None:
-        raise UserError(f"{path}: holds no teacher; train one with strategy teacher-only")
-    if arch != cfg.teacher.arch:
-        raise UserError(f"{path}: teacher is {arch}, config asks for {cfg.teacher.arch}; set teacher.arch={arch}")
-    if len(state["class_names"]) != len(class_names):
-        raise UserError(
-            f"{path}: teacher has {len(state['class_names'])} classes, this data has "
-            f"{len(class_names)}; train the teacher on the same data"
-        )
-    missing, _ = stream.load_state_dict(sd, strict=False)
-    missing = [k for k in missing if need_guided or k.startswith("backbone.")]
-    if missing:
-        raise UserError(
-            f"{path}: teacher checkpoint lacks {len(missing)} weights (e.g. {missing[0]}); "
-            "for a fixed teacher with guided modules train it with teacher.guided=true, or set teacher.guided=false"
-        )
-
-
-def lr_schedule(opt: torch.optim.Optimizer, milestones: list, gamma: float, warmup_epochs: int):
-    """Multi-step lr decay (stepped per epoch), after a linear warm-up from lr/n to lr over n epochs."""
-    steps = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=gamma)
-    if warmup_epochs <= 1:
-        return steps
-    warm = torch.optim.lr_scheduler.LinearLR(opt, start_factor=1 / warmup_epochs, total_iters=warmup_epochs - 1)
-    return torch.optim.lr_scheduler.ChainedScheduler([warm, steps], optimizer=opt)
 
 
 class Trainer:
@@ -157,29 +76,14 @@ class Trainer:
         )
         if self.hr is not None:
             self.hr.to(self.device)
-        self.channels_last = _switch(cfg.train.channels_last, self.device)
+        self.channels_last = switch(cfg.train.channels_last, self.device)
         for name, m in self.streams.items():
             if dist.enabled and cfg.train.sync_bn and self.device.type == "cuda" and name in self.trainable:
                 self.streams[name] = m = torch.nn.SyncBatchNorm.convert_sync_batchnorm(m)
             m.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
-        oc = cfg.optim
-        fused = _switch(cfg.train.fused_sgd, self.device) or None
-        self.optimizers = {
-            s: torch.optim.SGD(
-                self._parameters(s),
-                lr=oc.lr,
-                momentum=oc.momentum,
-                weight_decay=oc.weight_decay,
-                nesterov=oc.nesterov,
-                fused=fused,
-            )
-            for s in self.trainable
-        }
-        steps = {
-            s: list(oc.teacher_milestones if s == "teacher" and oc.teacher_milestones else oc.milestones)
-            for s in self.optimizers
-        }
-        self.schedulers = {s: lr_schedule(o, steps[s], oc.gamma, oc.warmup_epochs) for s, o in self.optimizers.items()}
+        self.optimizers, self.schedulers = build_optimizers(
+            cfg, {s: self._parameters(s) for s in self.trainable}, self.device
+        )
         # what the step calls: DDP wrappers for trained streams under torchrun, compiled where asked
         self.runners = {
             s: (
@@ -191,7 +95,7 @@ class Trainer:
             )
             for s, m in self.streams.items()
         }
-        self.compiled = _switch(cfg.train.compile, self.device)
+        self.compiled = switch(cfg.train.compile, self.device)
         if self.compiled:
             self.runners = {s: torch.compile(r) for s, r in self.runners.items()}
         self.device_data = cfg.augment.backend == "torch" or (
@@ -209,6 +113,12 @@ class Trainer:
         """What ``stream``'s optimizer updates: the stream, and for the student the HR projection."""
         extra = list(self.hr.parameters()) if stream == "student" and self.hr is not None else []
         return list(self.streams[stream].parameters()) + extra
+
+    @cached_property
+    def train_on_device(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training split's images and labels copied to the device once, for device-side augmentation."""
+        images, labels = (np.asarray(a) for a in self.data.splits["train"])
+        return torch.as_tensor(images, device=self.device), torch.as_tensor(labels, device=self.device)
 
     # --- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -307,76 +217,7 @@ class Trainer:
         logs[f"loss_{stream}"] = loss.detach()
         logs.update({f"{stream}_{k}": v.detach() for k, v in parts.items()})
 
-    # --- evaluation ---------------------------------------------------------------------------
-    @torch.no_grad()
-    def evaluate(self, split: str) -> dict[str, float]:
-        """Top-1 of every classifier (heads and guided) of every stream on ``split``."""
-        images, labels = self.data.splits[split]
-        shard = np.arange(self.dist.rank, len(labels), self.dist.world)
-        names = [n for s, m in self.streams.items() for n in (s, *(f"{s}_g{p + 1}" for p in m.positions))]
-        correct = torch.zeros(len(names), dtype=torch.float64, device=self.device)
-        for m in self.streams.values():
-            m.eval()
-        bs = self.cfg.train.eval_batch_size
-        for i in range(0, len(shard), bs):
-            idx = shard[i : i + bs]
-            x = self.to_input(images[idx])
-            y = torch.from_numpy(np.asarray(labels[idx])).to(self.device)
-            hits = []
-            for m in self.streams.values():
-                with self.autocast:
-                    out = m(x)
-                hits += [(lg.argmax(1) == y).sum() for lg in (out.logits, *out.guided_logits)]
-            correct += torch.stack(hits).double()
-        correct = all_reduce_sum(correct, self.dist).tolist()
-        n = max(len(labels), 1)
-        res = {f"{split}_top1_{k}": 100.0 * v / n for k, v in zip(names, correct)}
-        if "teacher" in self.streams and "student" in self.streams:
-            res[f"{split}_gap"] = res[f"{split}_top1_teacher"] - res[f"{split}_top1_student"]
-        return res
-
     # --- the loop -----------------------------------------------------------------------------
-    def batches(self, epoch_seed: int):
-        """This rank's share of each global batch of the epoch: (teacher input, student input, labels, indices)."""
-        cfg, (images, labels) = self.cfg, self.data.splits["train"]
-        n, bs, world = len(labels), cfg.train.batch_size, self.dist.world
-        if bs % world:
-            raise UserError(f"train.batch_size {bs} (the global batch) must be divisible by the {world} processes")
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed)).numpy()
-        local = bs // world
-        if self.device_data:
-            if not hasattr(self, "_dev_train"):
-                self._dev_train = (
-                    torch.as_tensor(np.asarray(images), device=self.device),
-                    torch.as_tensor(np.asarray(labels), device=self.device),
-                )
-            gens = [
-                torch.Generator(device=self.device).manual_seed(epoch_seed * 7 + i + 1000 * self.dist.rank)
-                for i in range(2)
-            ]
-        else:
-            augs = [
-                build_augment(cfg.augment, cfg.data.image_size, epoch_seed * 7 + i + 1000 * self.dist.rank)
-                for i in range(2)
-            ]
-        for i in range(max(1, n // bs)):
-            idx = np.sort(order[i * bs : (i + 1) * bs])[self.dist.rank * local : (self.dist.rank + 1) * local]
-            if self.device_data:
-                gidx = torch.as_tensor(idx, device=self.device)
-                batch, y = self._dev_train[0][gidx], self._dev_train[1][gidx]
-                views = [
-                    device_data.normalize(
-                        device_data.augment(batch, cfg.augment, g) if cfg.augment.enabled else batch, self.spec
-                    )
-                    for g in gens[: 1 + cfg.augment.independent]
-                ]
-                if self.channels_last:
-                    views = [v.contiguous(memory_format=torch.channels_last) for v in views]
-            else:
-                batch, y = images[idx], torch.from_numpy(np.asarray(labels[idx])).to(self.device)
-                views = [self.to_input(augment_batch(a, batch)) for a in augs[: 1 + cfg.augment.independent]]
-            yield views[-1], views[0], y, idx
-
     def fit(self) -> dict[str, float]:
         """for each epoch: train, step the lr schedules, evaluate, log and checkpoint (torchvision's order)."""
         writer = tensorboard_writer(self.run_dir / "tb") if self.dist.main else None
@@ -386,12 +227,12 @@ class Trainer:
             row = self.train_one_epoch()
             for sch in self.schedulers.values():
                 sch.step()
-            row.update(self.evaluate(eval_split))
+            row.update(evaluate(self, eval_split))
             if eval_split != "test":
-                row.update(self.evaluate("test"))
+                row.update(evaluate(self, "test"))
             if self.open_set is not None:
                 row.update(self.open_set(self))
-            self.end_epoch(row, eval_split, writer)
+            end_epoch(self, row, eval_split, writer)
             last = row
         if writer is not None:
             writer.close()
@@ -410,7 +251,7 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         t0, seen, done = time.perf_counter(), 0, 0
         bar = tqdm(
-            self.batches(cfg.train.seed * 100_003 + self.epoch),
+            train_batches(self, cfg.train.seed * 100_003 + self.epoch),
             total=steps_per_epoch,
             desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}",
             leave=False,
@@ -457,71 +298,3 @@ class Trainer:
                 f"good checkpoint is kept in {self.run_dir / 'checkpoints'}; lower optim.lr"
             )
         return means
-
-    def end_epoch(self, row: dict, eval_split: str, writer) -> None:
-        """Append the row to metrics.csv/TensorBoard and save last.pt (and best.pt on a new best score)."""
-        key = "val_open_acc" if self.open_set is not None else f"{eval_split}_top1"  # open-set accuracy picks best.pt
-        score = row.get(f"{key}_{self.cfg.train.select_on}", row.get(f"{key}_{self.trainable[0]}"))
-        if not self.dist.main:
-            self.best = max(self.best, score)
-            return
-        append_metrics(self.run_dir, row)
-        write_scalars(writer, row)
-        improved = score >= self.best  # on ties the later (longer-trained) epoch wins
-        if improved:
-            self.best, self.best_epoch = score, self.epoch
-        state = self.state_dict()
-        save_checkpoint(state, self.run_dir / "checkpoints" / "last.pt")
-        if improved:
-            save_checkpoint(state, self.run_dir / "checkpoints" / "best.pt")
-        print(epoch_summary(row, eval_split), file=sys.stderr)
-
-
-def prepare_run_dir(run_dir: Path, cfg: Config, force: bool) -> None:
-    """Create a fresh run directory; refuse one that exists and is not empty unless ``force``."""
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not force:
-            what = (
-                "is a run; continue it with --resume"
-                if (run_dir / "checkpoints").is_dir()
-                else "exists and is not a run"
-            )
-            raise UserError(f"output directory {run_dir} {what}, or pass --force to overwrite it")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-
-
-def resume_state(run_dir: Path, overrides: list[str]) -> tuple[Config, dict]:
-    """Config and state of ``run_dir/checkpoints/last.pt``; only train.* keys may be overridden."""
-    if not run_dir.is_dir() or not (run_dir / "config.yaml").is_file():
-        raise UserError(f"--resume {run_dir}: not a run directory (no config.yaml); pass the --out of an earlier run")
-    last = run_dir / "checkpoints" / "last.pt"
-    if not last.is_file():
-        raise UserError(
-            f"--resume {run_dir}: no checkpoints/last.pt yet (the run ended before its first epoch); start it again with --force"
-        )
-    state = load_checkpoint(last)
-    raw = state["config"]
-    started = _flat(config_from_dict(read_yaml_mapping(run_dir / "config.yaml", "--resume")).to_dict())
-    saved = _flat(config_from_dict(raw).to_dict())
-    differ = [k for k in started if not k.startswith("train.") and started[k] != saved.get(k)]
-    if differ:
-        raise UserError(
-            f"--resume {run_dir}: checkpoints/last.pt is from another run ({differ[0]} differs from "
-            "config.yaml); restore that run's checkpoints or start again with --force"
-        )
-    for item in overrides:
-        key, _, text = item.partition("=")
-        if not key.startswith("train."):
-            raise UserError(f"--set {key}: only train.* keys can change on --resume (the rest would change the run)")
-        raw.setdefault("train", {})[key.split(".", 1)[1]] = yaml.safe_load(text)
-    return config_from_dict(raw), state
-
-
-def _flat(d: dict, prefix: str = "") -> dict:
-    """{"a": {"b": 1}} -> {"a.b": 1}."""
-    out = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) and k != "kwargs" else {f"{prefix}{k}": v})
-    return out

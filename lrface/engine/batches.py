@@ -1,0 +1,46 @@
+"""The training split in batches for one epoch, on the host (albumentations) or on the device.
+
+The order and every augmentation draw are seeded from the epoch seed (and the rank), so an epoch's
+batches are the same whether the run was resumed or not.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..data import device as device_data
+from ..data.augment import augment_batch, build_augment
+from ..errors import UserError
+
+
+def train_batches(trainer, epoch_seed: int):
+    """This rank's share of each global batch of the epoch: (teacher input, student input, labels, indices)."""
+    cfg, (images, labels) = trainer.cfg, trainer.data.splits["train"]
+    n, bs, world, rank = len(labels), cfg.train.batch_size, trainer.dist.world, trainer.dist.rank
+    if bs % world:
+        raise UserError(f"train.batch_size {bs} (the global batch) must be divisible by the {world} processes")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed)).numpy()
+    local = bs // world
+    if trainer.device_data:
+        train_images, train_labels = trainer.train_on_device
+        gens = [torch.Generator(device=trainer.device).manual_seed(epoch_seed * 7 + i + 1000 * rank) for i in range(2)]
+    else:
+        augs = [build_augment(cfg.augment, cfg.data.image_size, epoch_seed * 7 + i + 1000 * rank) for i in range(2)]
+    for i in range(max(1, n // bs)):
+        idx = np.sort(order[i * bs : (i + 1) * bs])[rank * local : (rank + 1) * local]
+        if trainer.device_data:
+            gidx = torch.as_tensor(idx, device=trainer.device)
+            batch, y = train_images[gidx], train_labels[gidx]
+            views = [
+                device_data.normalize(
+                    device_data.augment(batch, cfg.augment, g) if cfg.augment.enabled else batch, trainer.spec
+                )
+                for g in gens[: 1 + cfg.augment.independent]
+            ]
+            if trainer.channels_last:
+                views = [v.contiguous(memory_format=torch.channels_last) for v in views]
+        else:
+            batch, y = images[idx], torch.from_numpy(np.asarray(labels[idx])).to(trainer.device)
+            views = [trainer.to_input(augment_batch(a, batch)) for a in augs[: 1 + cfg.augment.independent]]
+        yield views[-1], views[0], y, idx

@@ -1,0 +1,85 @@
+"""The run directory: create it, resume from its last checkpoint, and what every epoch writes into it
+(a metrics.csv row, TensorBoard scalars, ``checkpoints/last.pt`` and ``best.pt`` on a new best score)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+from ..config import Config, config_from_dict, read_yaml_mapping
+from ..errors import UserError
+from ..fileio import atomic_write_text
+from .checkpoint import load_checkpoint, save_checkpoint
+from .metrics_log import append_metrics, epoch_summary, write_scalars
+
+
+def prepare_run_dir(run_dir: Path, cfg: Config, force: bool) -> None:
+    """Create a fresh run directory; refuse one that exists and is not empty unless ``force``."""
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not force:
+            what = (
+                "is a run; continue it with --resume"
+                if (run_dir / "checkpoints").is_dir()
+                else "exists and is not a run"
+            )
+            raise UserError(f"output directory {run_dir} {what}, or pass --force to overwrite it")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def resume_state(run_dir: Path, overrides: list[str]) -> tuple[Config, dict]:
+    """Config and state of ``run_dir/checkpoints/last.pt``; only train.* keys may be overridden."""
+    if not run_dir.is_dir() or not (run_dir / "config.yaml").is_file():
+        raise UserError(f"--resume {run_dir}: not a run directory (no config.yaml); pass the --out of an earlier run")
+    last = run_dir / "checkpoints" / "last.pt"
+    if not last.is_file():
+        raise UserError(
+            f"--resume {run_dir}: no checkpoints/last.pt yet (the run ended before its first epoch); start it again with --force"
+        )
+    state = load_checkpoint(last)
+    raw = state["config"]
+    started = _flat(config_from_dict(read_yaml_mapping(run_dir / "config.yaml", "--resume")).to_dict())
+    saved = _flat(config_from_dict(raw).to_dict())
+    differ = [k for k in started if not k.startswith("train.") and started[k] != saved.get(k)]
+    if differ:
+        raise UserError(
+            f"--resume {run_dir}: checkpoints/last.pt is from another run ({differ[0]} differs from "
+            "config.yaml); restore that run's checkpoints or start again with --force"
+        )
+    for item in overrides:
+        key, _, text = item.partition("=")
+        if not key.startswith("train."):
+            raise UserError(f"--set {key}: only train.* keys can change on --resume (the rest would change the run)")
+        raw.setdefault("train", {})[key.split(".", 1)[1]] = yaml.safe_load(text)
+    return config_from_dict(raw), state
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}."""
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) and k != "kwargs" else {f"{prefix}{k}": v})
+    return out
+
+
+def end_epoch(trainer, row: dict, eval_split: str, writer) -> None:
+    """Append the row to metrics.csv/TensorBoard and save last.pt (and best.pt on a new best score)."""
+    key = "val_open_acc" if trainer.open_set is not None else f"{eval_split}_top1"  # open-set accuracy picks best.pt
+    score = row.get(f"{key}_{trainer.cfg.train.select_on}", row.get(f"{key}_{trainer.trainable[0]}"))
+    if not trainer.dist.main:
+        trainer.best = max(trainer.best, score)
+        return
+    append_metrics(trainer.run_dir, row)
+    write_scalars(writer, row)
+    improved = score >= trainer.best  # on ties the later (longer-trained) epoch wins
+    if improved:
+        trainer.best, trainer.best_epoch = score, trainer.epoch
+    state = trainer.state_dict()
+    save_checkpoint(state, trainer.run_dir / "checkpoints" / "last.pt")
+    if improved:
+        save_checkpoint(state, trainer.run_dir / "checkpoints" / "best.pt")
+    print(epoch_summary(row, eval_split), file=sys.stderr)
