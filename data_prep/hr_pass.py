@@ -124,7 +124,7 @@ class _Locator:
         self.cfg, self.detector = cfg, FaceDetector(batch_size=cfg.batch_size)
 
     def rects(self, items: list[Item], images: list[np.ndarray]) -> list[tuple]:
-        from .pipeline import locate
+        from .locate import locate
 
         out: list = [None] * len(items)
         ask = []

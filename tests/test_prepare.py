@@ -24,7 +24,8 @@ skimage_data = pytest.importorskip("skimage.data")
 
 from data_prep import pipeline  # noqa: E402
 from data_prep.align import align_face, canonical_order, similarity_matrix, template  # noqa: E402
-from data_prep.pipeline import PrepareConfig, prepare  # noqa: E402
+from data_prep.options import PrepareConfig  # noqa: E402
+from data_prep.pipeline import prepare  # noqa: E402
 from data_prep.readers import read_folder, read_uccs  # noqa: E402
 from tests.conftest import shared_data  # noqa: E402
 
@@ -458,7 +459,7 @@ def test_interrupted_run_resumes_without_redoing_work(tmp_path, astronaut, monke
     reference = prepare(items, tmp_path / "ref", PrepareConfig(**cfg), "folder", root, progress=False)
     assert reference.processed == 12
 
-    real_save, saved = pipeline._save_chunk, []
+    real_save, saved = pipeline.save_chunk, []
 
     def save_then_die(path, *a):
         if len(saved) == 2:
@@ -466,12 +467,12 @@ def test_interrupted_run_resumes_without_redoing_work(tmp_path, astronaut, monke
         real_save(path, *a)
         saved.append(path)
 
-    monkeypatch.setattr(pipeline, "_save_chunk", save_then_die)
+    monkeypatch.setattr(pipeline, "save_chunk", save_then_die)
     out = tmp_path / "set"
     with pytest.raises(KeyboardInterrupt):
         prepare(items, out, PrepareConfig(**cfg), "folder", root, progress=False)
     assert not is_packed_set(out) and len(list((out / ".work").glob("chunk_*.npz"))) == 2
-    monkeypatch.setattr(pipeline, "_save_chunk", real_save)
+    monkeypatch.setattr(pipeline, "save_chunk", real_save)
     result = prepare(items, out, PrepareConfig(**cfg), "folder", root, progress=False)
     assert (result.resumed, result.processed) == (8, 4)
     a, b = read_packed_set(tmp_path / "ref"), read_packed_set(out)
@@ -489,17 +490,17 @@ def test_a_damaged_work_chunk_is_redone(tmp_path, astronaut, monkeypatch, damage
         save(root / f"id{k % 2}" / f"{k}.png", paste(astronaut, canvas=(180, 180), at=(5 + k, 10), tint=k)[0])
     items = read_folder(root)
     cfg = dict(workers=1, batch_size=4, chunk_size=4, split_fraction=0.25)
-    real_save = pipeline._save_chunk
+    real_save = pipeline.save_chunk
 
     def save_then_die(path, *a):
         real_save(path, *a)
         raise KeyboardInterrupt  # killed after the first chunk was saved
 
-    monkeypatch.setattr(pipeline, "_save_chunk", save_then_die)
+    monkeypatch.setattr(pipeline, "save_chunk", save_then_die)
     out = tmp_path / "set"
     with pytest.raises(KeyboardInterrupt):
         prepare(items, out, PrepareConfig(**cfg), "folder", root, progress=False)
-    monkeypatch.setattr(pipeline, "_save_chunk", real_save)
+    monkeypatch.setattr(pipeline, "save_chunk", real_save)
     chunk = out / ".work" / "chunk_00000.npz"
     data = chunk.read_bytes()
     if damage == "truncated":
@@ -559,7 +560,7 @@ def test_kill_9_mid_run_then_rerun_completes(tmp_path, astronaut):
 def test_command_module_imports_only_argparse():
     code = (
         "import sys, lrface.commands.prepare; "
-        "bad = [m for m in ('torch', 'data_prep.pipeline', 'albumentations', 'cv2') if m in sys.modules]; "
+        "bad = [m for m in ('torch', 'data_prep', 'albumentations', 'cv2') if m in sys.modules]; "
         "assert not bad, bad"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

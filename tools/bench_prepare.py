@@ -30,7 +30,8 @@ def main(argv=None) -> int:
         print(f"bench_prepare: {args.root} not found (set LRFACE_SHARED_DATA or pass --root)", file=sys.stderr)
         return 2
 
-    from data_prep.pipeline import PrepareConfig, prepare
+    from data_prep.options import PrepareConfig
+    from data_prep.pipeline import prepare
     from data_prep.readers import read_folder
 
     items = read_folder(args.root)

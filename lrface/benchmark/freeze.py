@@ -27,7 +27,8 @@ def freeze_data(source: str, out: Path, base_cfg, align: bool, log) -> Path:
     d = base_cfg.data
     if not is_packed_set(src) and align:
         try:
-            from data_prep.pipeline import PrepareConfig, prepare
+            from data_prep.options import PrepareConfig
+            from data_prep.pipeline import prepare
             from data_prep.readers import read_folder
         except ImportError:
             raise UserError(

@@ -83,7 +83,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import sys
 
-    from data_prep.pipeline import PrepareConfig, made_by, prepare
+    from data_prep.options import PrepareConfig, made_by
+    from data_prep.pipeline import prepare
     from data_prep.readers import read_folder, read_uccs, read_umdfaces
 
     cfg = PrepareConfig(

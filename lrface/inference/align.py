@@ -15,13 +15,13 @@ class PhotoAligner:
 
     def __init__(self):
         from data_prep.detect import FaceDetector
-        from data_prep.pipeline import PrepareConfig
+        from data_prep.options import PrepareConfig
 
         self.cfg = PrepareConfig(fallback="skip")
         self.detector = FaceDetector(batch_size=1)
 
     def __call__(self, path, image: np.ndarray) -> np.ndarray:
-        from data_prep.pipeline import detect_and_align
+        from data_prep.locate import detect_and_align
 
         [(crop, _status)] = detect_and_align(self.detector, [image], [None], self.cfg)
         if crop is None:

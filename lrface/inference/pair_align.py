@@ -85,7 +85,8 @@ def aligned_pair_images(pairs_file: PairsFile, images_dir: str | Path, size: int
 
 
 def _prepare(pairs_file: PairsFile, root: Path, out: Path, size: int) -> None:
-    from data_prep.pipeline import PrepareConfig, prepare
+    from data_prep.options import PrepareConfig
+    from data_prep.pipeline import prepare
     from data_prep.readers import Item
 
     items = [Item(key=k, identity=k.split("/")[0], source=k, path=root / k) for k in sorted(pairs_file.keys)]
