@@ -1,0 +1,37 @@
+"""Typed run configuration: the schema (``schema.py``) and its validated loading (``load.py``)."""
+
+from .load import config_from_dict, load_config, read_yaml_mapping
+from .schema import (
+    AugmentConfig,
+    Config,
+    DataConfig,
+    GuidedConfig,
+    HeadConfig,
+    HrConfig,
+    InitConfig,
+    LossConfig,
+    OptimConfig,
+    PreprocessConfig,
+    StreamConfig,
+    TeacherConfig,
+    TrainConfig,
+)
+
+__all__ = [
+    "AugmentConfig",
+    "Config",
+    "DataConfig",
+    "GuidedConfig",
+    "HeadConfig",
+    "HrConfig",
+    "InitConfig",
+    "LossConfig",
+    "OptimConfig",
+    "PreprocessConfig",
+    "StreamConfig",
+    "TeacherConfig",
+    "TrainConfig",
+    "config_from_dict",
+    "load_config",
+    "read_yaml_mapping",
+]
