@@ -50,9 +50,22 @@ COMMANDS = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's usage errors as one line (problem + where to look), exit 2, like every other bad input."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {one_line(message)}; see `{self.prog} --help`\n")
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line: newlines, tabs and other control characters (a file or identity name
+    can hold them) are written as escapes, so an error is always exactly one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The full parser, or (``only``) one with just that sub-command, to keep start-up short."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="lrface",
         description="Low-resolution (16x16) face recognition: prepare data, train a tiny student with "
         "Evolutionary Knowledge Distillation, export it to ONNX, and identify faces.",
@@ -82,13 +95,13 @@ def main(argv: list[str] | None = None) -> int:
             check_output(args.out, kind)
         return int(args.func(args) or 0)
     except UserError as e:
-        print(f"lrface {args.command}: error: {e}", file=sys.stderr)
+        print(f"lrface {args.command}: error: {one_line(e)}", file=sys.stderr)
         return e.exit_code
     except OSError as e:  # a full disk, a read-only or vanished path met while working: one line, no traceback
-        where = f"{e.filename}: " if e.filename else ""
+        where = f"{one_line(e.filename)}: " if e.filename else ""
         fix = OS_FIXES.get(e.errno, "check the path and run it again")
         print(
-            f"lrface {args.command}: error: {where}{e.strerror or e}; {fix} (outputs are written atomically, "
+            f"lrface {args.command}: error: {where}{one_line(e.strerror or e)}; {fix} (outputs are written atomically, "
             "so nothing was left half-written)",
             file=sys.stderr,
         )

@@ -257,3 +257,31 @@ def test_readers_never_fail_while_a_writer_publishes_generations(tiny, faces, tm
     writer.join()
     assert not errors, errors[:3]
     assert opened[0] > 5 and len(lrface.Gallery.open(tmp_path / "g")) == 41
+
+
+def test_wrong_argument_types_raise_user_error(tiny, faces, tmp_path):
+    """Wrong types through the API are UserError naming the argument, never a TypeError from inside."""
+    import numpy as np
+
+    from lrface import Gallery, Recognizer
+    from lrface.errors import UserError
+
+    gal, probes = faces
+    probe = next(probes.rglob("*.png"))
+    rec = Recognizer(tiny[1])
+    g = Gallery.create(tmp_path / "g", rec)
+    g.add("Ann", sorted((gal / "Ann Lee").glob("*.png")))
+    for call, needle in (
+        (lambda: rec.embed(None), "got NoneType"),
+        (lambda: rec.embed(7), "got int"),
+        (lambda: rec.embed([7]), "got int"),
+        (lambda: rec.verify(probe, probe, threshold="x"), "threshold 'x' is not a number"),
+        (lambda: g.add(None, [probe]), "identity name None is not text"),
+        (lambda: rec.identify([probe], g, top_k=1.5), "top_k=1.5"),
+        (lambda: Recognizer(tiny[1], threads=-1), "threads=-1"),
+    ):
+        with pytest.raises(UserError, match=needle):
+            call()
+    grey = np.full((32, 32), 128, np.uint8)  # a grey H x W array is one image, not 32 rows
+    assert rec.embed(grey).shape == (1, rec.dim)
+    assert np.allclose(rec.embed(grey), rec.embed(np.repeat(grey[..., None], 3, axis=2)))

@@ -123,3 +123,56 @@ def test_a_read_only_gallery_is_one_line_and_unchanged(tmp_path, capsys, monkeyp
         "write somewhere else",
     )
     assert sorted((p.name, p.stat().st_size) for p in gallery.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["identify", "x.png", "--gallery", "g", "--top-k", "abc"], "argument --top-k: invalid int value: 'abc'"),
+        (["gallery", "build", "f", "--index", "lsh"], "argument --index: invalid choice: 'lsh'"),
+        (["embed", "x.png", "--out", "v.npy", "--json"], "not allowed with argument --out"),
+        (["gallery", "add", "g", "--identity", "x"], "the following arguments are required: PATH"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["models", "extra"], "unrecognized arguments: extra"),
+    ],
+)
+def test_usage_errors_are_one_line(capsys, argv, needle):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    one_line(capsys, e.value.code, needle, "--help`")
+
+
+def test_control_characters_in_a_message_stay_on_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad\nname.jpg"
+    bad.write_text("not an image")
+    one_line(capsys, main(["embed", str(bad), "--json"]), "bad\\nname.jpg: not a readable image")
+
+
+def test_a_gallery_add_of_only_bad_files_is_one_line_naming_the_first(tiny, faces, tmp_path, capsys):
+    gal, _ = faces
+    g = tmp_path / "g"
+    assert main(["gallery", "build", str(gal), "--model", str(tiny[1]), "--out", str(g)]) == 0
+    (tmp_path / "zero.jpg").write_bytes(b"")
+    capsys.readouterr()
+    one_line(
+        capsys,
+        main(["gallery", "add", str(g), str(tmp_path / "zero.jpg"), "--identity", "x"]),
+        "none of the 1 images could be used",
+        "zero.jpg: zero-byte file",
+    )
+
+
+def test_a_gallery_without_its_pointer_is_named_damaged_not_read_as_a_folder(tiny, faces, tmp_path, capsys):
+    gal, probes = faces
+    g = tmp_path / "g"
+    assert main(["gallery", "build", str(gal), "--model", str(tiny[1]), "--out", str(g)]) == 0
+    (g / "gallery.json").unlink()
+    capsys.readouterr()
+    probe = str(next(probes.rglob("*.png")))
+    one_line(capsys, main(["identify", probe, "--gallery", str(g)]), "gallery.json is missing", "--force")
+    one_line(capsys, main(["gallery", "list", str(g)]), "gallery.json is missing")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    one_line(
+        capsys, main(["identify", probe, "--gallery", str(empty), "--model", str(tiny[1])]), "no identity sub-folders"
+    )

@@ -120,8 +120,8 @@ class Gallery:
 
     def search(self, embeddings: np.ndarray, top_k: int = 5, threshold: float | None = None) -> list[Identification]:
         """Identifications of L2-normalised embeddings (the decision shared by the CLI, API and service)."""
-        if top_k < 1:
-            raise UserError("top_k must be at least 1")
+        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+            raise UserError(f"top_k={top_k!r}: pass a whole number, at least 1")
         core = self.core  # one generation for the whole call
         value, source = self.threshold(threshold, core=core)
         return [decide(m, value, source) for m in core.search(embeddings, top_k)]
@@ -155,6 +155,7 @@ class Gallery:
 
         recognizer = recognizer or self.recognizer()
         self.check_model(recognizer)
+        skipped: list[str] = []  # warnings wait until something is usable: a failure stays one line
         decoded = {}
         for identity, images in groups.items():
             identity = check_identity_name(identity)
@@ -166,14 +167,16 @@ class Gallery:
                 lambda im, name: recognizer.load(im, name, max_pixels),
                 self.core.known_hashes,
                 skip_bad,
-                warn or (lambda _m: None),
+                skipped.append,
             )
         if not any(d.images or d.duplicates for d in decoded.values()):
-            bad = sum(len(d.bad) for d in decoded.values())
+            bad = [b for d in decoded.values() for b in d.bad]
             raise UserError(
-                f"none of the {bad} images could be used (unreadable{', faceless' * recognizer.embedder.align}"
-                " or too small); gallery unchanged"
+                f"none of the {len(bad)} images could be used (unreadable{', faceless' * recognizer.embedder.align}"
+                f" or too small; first: {bad[0] if bad else '-'}); gallery unchanged"
             )
+        for m in skipped if warn else ():
+            warn(m)
         vectors = {n: recognizer.embedder.embed(d.images) for n, d in decoded.items() if d.images}
 
         def edit(g) -> dict[str, int]:

@@ -21,10 +21,17 @@ def image_name(image: ImageLike, i: int) -> str:
 
 
 def as_list(images) -> list:
-    """One image (path, bytes, H x W x 3 array) or a sequence of them -> a list."""
-    if isinstance(images, (str, Path, bytes)) or (isinstance(images, np.ndarray) and images.ndim == 3):
+    """One image (path, bytes, H x W x 3 or grey H x W array) or a sequence of them -> a list."""
+    if isinstance(images, (str, Path, bytes, bytearray, memoryview)) or (
+        isinstance(images, np.ndarray) and images.ndim in (2, 3)
+    ):
         return [images]
-    return list(images)
+    try:
+        return list(images)
+    except TypeError:
+        raise UserError(
+            f"expected an image (path, encoded bytes or uint8 RGB array) or a list of them, got {type(images).__name__}"
+        ) from None
 
 
 class Recognizer:
@@ -66,7 +73,13 @@ class Recognizer:
             return self.embedder.load(image)
         if isinstance(image, (bytes, bytearray, memoryview)):
             return self.embedder.load_bytes(bytes(image), name or "upload", max_pixels or MAX_PIXELS)
-        arr = np.asarray(image)
+        if not isinstance(image, np.ndarray):
+            raise BadImage(
+                name or "image",
+                "odd-type",
+                f"expected a path, encoded bytes or a uint8 array, got {type(image).__name__}",
+            )
+        arr = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image  # grey H x W
         if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
             raise BadImage(
                 name or "array", "odd-shape", f"expected a uint8 RGB array H x W x 3, got {arr.dtype} {arr.shape}"

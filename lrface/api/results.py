@@ -76,6 +76,10 @@ def explicit_threshold(threshold: float | None) -> tuple[float | None, str]:
 
     if threshold is None:
         return None, NO_THRESHOLD
+    try:
+        threshold = float(threshold)
+    except (TypeError, ValueError):
+        raise UserError(f"threshold {threshold!r} is not a number; pass a cosine score such as 0.5") from None
     if not math.isfinite(threshold):
         raise UserError(f"threshold {threshold} is not a finite number; pass a cosine score such as 0.5")
     return float(threshold), "given by the caller"

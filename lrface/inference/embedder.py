@@ -32,6 +32,8 @@ class Embedder:
         self.path = Path(path).resolve()
         if not self.path.is_file():
             raise UserError(f"{path}: model not found; pass the .onnx written by `lrface export --onnx`")
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise UserError(f"threads={threads!r}: pass a whole number >= 0 (0: one per core)")
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         opts.intra_op_num_threads = threads  # 0: ONNX Runtime's default (one per core)

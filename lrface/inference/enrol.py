@@ -12,6 +12,8 @@ from ..errors import UserError
 from ..imageio import BadImage
 from .gallery import Gallery
 
+WARNING = "warning: skipped "  # before a BadImage message, for each image left out
+
 
 def file_hash(path: str | Path) -> str:
     import hashlib
@@ -72,7 +74,7 @@ def decode_samples(images: list, load, known_hashes, skip_bad: bool = True, warn
         except BadImage as e:
             if not skip_bad:
                 raise
-            warn(f"warning: skipped {e}")
+            warn(f"{WARNING}{e}")
             out.bad.append(str(e))
             continue
         out.files.append(label)
@@ -101,10 +103,10 @@ def build_from_folder(
     if progress:
         progress(f"embedding {n_files} images of {len(tree)} identities from {folder}")
     gallery = Gallery.new(embedder, template, index_type, expected=len(tree) if template == "mean" else n_files)
-    total = AddReport()
+    total, skipped = AddReport(), []  # warnings wait until something is usable: a failure stays one line
     with gallery.bulk():
         for name, files in tree.items():
-            r = add_files(gallery, embedder, name, files, warn)
+            r = add_files(gallery, embedder, name, files, skipped.append)
             total.added, total.duplicates, total.bad = (
                 total.added + r.added,
                 total.duplicates + r.duplicates,
@@ -113,8 +115,11 @@ def build_from_folder(
         if gallery.count_identities() == 0:
             raise UserError(
                 f"{folder}: none of the {n_files} images could be used"
-                f"{' (unreadable or no face found)' if embedder.align else ''}; nothing to build"
+                f"{' (unreadable or no face found)' if embedder.align else ''}"
+                f"{f' (first: {skipped[0].removeprefix(WARNING)})' if skipped else ''}; nothing to build"
             )
+    for m in skipped:
+        warn(m)
     if gallery.count_identities() == 1:
         warn(
             "warning: the gallery has a single identity, so every probe matches it; use --threshold "

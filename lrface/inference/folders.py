@@ -17,6 +17,8 @@ from ..imageio import is_image_file
 
 def check_identity_name(name: str) -> str:
     """Accept any printable name (spaces, unicode); refuse path tricks and control characters."""
+    if not isinstance(name, str):
+        raise UserError(f"identity name {name!r} is not text; pass a str")
     name = unicodedata.normalize("NFC", name)
     if not name.strip():
         raise UserError("identity name is empty; pass a non-empty --identity")

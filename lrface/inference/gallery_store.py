@@ -51,6 +51,19 @@ def is_gallery(path: str | Path) -> bool:
     return (Path(path) / POINTER).is_file()
 
 
+def check_pointer_not_lost(root: Path) -> None:
+    """UserError when ``root`` holds a gallery's generation files but its pointer is gone (a gallery with
+    ``gallery.json`` deleted), rather than reading it as an empty or plain image folder."""
+    try:
+        names = [p.name for p in root.iterdir()] if root.is_dir() else []
+    except OSError:
+        return
+    if not (root / POINTER).exists() and any(n.startswith(("index-", "meta-")) for n in names):
+        raise UserError(
+            f"{root}: a gallery whose {POINTER} is missing (damaged or half-copied); {REBUILD.format(root=root)}"
+        )
+
+
 def generation_stamp(root: Path) -> bytes | None:
     """A cheap token that changes whenever a new generation is published: the pointer's bytes, which name
     the generation's random file names (inode and mtime can repeat across quick replacements)."""
@@ -80,6 +93,7 @@ def has_aligned_column(conn: sqlite3.Connection) -> bool:
 def _pointer_files(root: Path) -> dict[str, Path]:
     pointer = root / POINTER
     if not pointer.is_file():
+        check_pointer_not_lost(root)
         if not root.exists():
             raise UserError(f"{root}: gallery not found; build one with `lrface gallery build`")
         raise UserError(

@@ -17,7 +17,7 @@ from .embedder import Embedder
 from .enrol import build_from_folder
 from .folders import list_images
 from .gallery import Gallery
-from .gallery_store import is_gallery, writer_lock
+from .gallery_store import check_pointer_not_lost, is_gallery, writer_lock
 
 PROBE_BATCH = 256  # probes per ONNX Runtime call while the next batch decodes
 CACHE_DIR_NAME = ".lrface-gallery"
@@ -123,6 +123,7 @@ def open_gallery(
             f"{path}: no such gallery or folder; pass a gallery built by `lrface gallery build` "
             "or a folder of <identity>/ images"
         )
+    check_pointer_not_lost(path)
     embedder = Embedder(resolve_model(model), align=align)
     key = _folder_key(path, embedder, template, index_type)
     root = _cache_root(path)
@@ -130,10 +131,12 @@ def open_gallery(
     if not is_gallery(cached):
         import shutil
 
-        log(f"building gallery cache {cached} (first use of this folder with this model)")
         with writer_lock(root):
-            if not is_gallery(cached):
-                gallery, _report = build_from_folder(path, embedder, template, index_type, warn=log)
+            if not is_gallery(cached):  # the folder is scanned (and refused if empty) before the log line
+                progress = lambda m: log(
+                    f"building gallery cache {cached} (first use of this folder with this model): {m}"
+                )
+                gallery, _report = build_from_folder(path, embedder, template, index_type, warn=log, progress=progress)
                 gallery.save(cached)
                 for old in root.iterdir():  # drop caches of older folder contents / models
                     if old.is_dir() and old.name != key:
