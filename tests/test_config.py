@@ -51,3 +51,8 @@ def test_stored_configs_of_older_runs_still_load():
     raw = load_config(None).to_dict()
     raw["train"]["workers"] = 4
     assert config_from_dict(raw).to_dict() == load_config(None).to_dict()
+
+
+def test_a_set_value_that_is_not_yaml_is_one_line():
+    with pytest.raises(UserError, match=r"--set 'student.kwargs=\{bad': the value is not valid YAML"):
+        load_config(None, ["student.kwargs={bad"])

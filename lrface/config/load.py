@@ -142,7 +142,14 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), base:
         if "=" not in item:
             raise UserError(f"--set {item!r}: expected key=value, e.g. --set train.epochs=5")
         key, _, text = item.partition("=")
-        _set_dotted(raw, key.strip(), yaml.safe_load(text))
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise UserError(
+                f"--set {item!r}: the value is not valid YAML ({(str(e).splitlines() or ['?'])[0]}); quote it or "
+                "fix the brackets, e.g. --set 'student.kwargs={width: 16}'"
+            ) from None
+        _set_dotted(raw, key.strip(), value)
     cfg = _build(Config, raw, "")
     _check(cfg)
     return cfg
