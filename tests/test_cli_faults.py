@@ -176,3 +176,10 @@ def test_a_gallery_without_its_pointer_is_named_damaged_not_read_as_a_folder(tin
     one_line(
         capsys, main(["identify", probe, "--gallery", str(empty), "--model", str(tiny[1])]), "no identity sub-folders"
     )
+
+
+def test_an_empty_service_token_is_refused_not_read_as_no_token(capsys, monkeypatch):
+    pytest.importorskip("uvicorn")
+    one_line(capsys, main(["serve", "--gallery", "g", "--token", ""]), "--token (or $LRFACE_TOKEN) is empty")
+    monkeypatch.setenv("LRFACE_TOKEN", "  ")
+    one_line(capsys, main(["serve", "--gallery", "g"]), "is empty")

@@ -283,6 +283,10 @@ def fixtures(work: Path) -> dict:
     F["gt"] = work / "gt"  # the tiny model
     if not F["gt"].exists():
         _run("gallery", "build", F["faces"], "--out", F["gt"], "--model", F["tiny"])
+    F["g1"] = work / "g1"  # one identity
+    if not F["g1"].exists():
+        shutil.copytree(F["faces"] / "Bob", work / "one-id" / "Bob", dirs_exist_ok=True)
+        _run("gallery", "build", work / "one-id", "--out", F["g1"])
     F["img"] = bad_images(work / "img")
     F["afile"] = work / "afile.txt"
     F["afile"].write_text("a plain file\n")
@@ -426,6 +430,7 @@ def path_cases(s: Sweep, F):
     s.cli("embed --out a dir", ["embed", imgs["good.png"], "--out", empty])
     s.cli("embed --out below a file", ["embed", imgs["good.png"], "--out", afile / "v.npy"])
     s.cli("embed --out and --json", ["embed", imgs["good.png"], "--out", scratch(F, "v.npy"), "--json"])
+    s.cli("embed --out v.txt (not .npy)", ["embed", imgs["good.png"], "--out", scratch(F, "v.txt")])
     s.cli("embed --out existing file", ["embed", imgs["good.png"], "--out", scratch(F, "exists.npy")], OK)
     s.cli("export --out a dir", ["export", "--onnx", F["run"], "--out", empty])
     s.cli("evaluate --out a file", ["evaluate", "--packed", F["faces"], "--out", afile])
@@ -452,10 +457,7 @@ def option_cases(s: Sweep, F):
         s.cli(f"verify --threshold {t}", ["verify", good, good, "--threshold", t], ANY)
     for far in ("0", "1", "1.5", "-0.1", "nan", "abc"):
         s.cli(f"calibrate --far {far}", ["gallery", "calibrate", gallery_copy(F, "cal"), "--far", far], ANY)
-    one = scratch(F, "one-id")
-    shutil.copytree(F["faces"] / "Bob", one / "Bob")
-    s.cli("calibrate one-identity gallery", ["gallery", "build", one, "--out", scratch(F, "g1")], OK)
-    s.cli("calibrate one-identity gallery", ["gallery", "calibrate", F["w"] / "scratch" / "g1"], ANY)
+    s.cli("calibrate one-identity gallery", ["gallery", "calibrate", gallery_copy(F, "cal1", src="g1")], ANY)
     s.cli("identify with other model", ["identify", good, "--gallery", g, "--model", F["tiny"]])
     s.cli("identify tiny gallery, default", ["identify", good, "--gallery", gt], OK)
     s.cli(
@@ -482,6 +484,13 @@ def option_cases(s: Sweep, F):
     busy.close()
     for opt in ("--max-bytes", "--max-pixels", "--workers", "--threads"):
         s.cli(f"serve {opt} 0", ["serve", "--gallery", g, opt, "0", "--port", _free_port()], timeout=30)
+    s.cli("serve --token ''", ["serve", "--gallery", g, "--token", "", "--port", _free_port()], timeout=30)
+    s.cli(
+        "serve $LRFACE_TOKEN ' '",
+        ["serve", "--gallery", g, "--port", _free_port()],
+        timeout=30,
+        env={"LRFACE_TOKEN": " "},
+    )
     s.cli(
         "serve --host bogus",
         ["serve", "--gallery", g, "--host", "no.such.host.invalid", "--port", _free_port()],
@@ -544,6 +553,11 @@ def identity_cases(s: Sweep, F):
     g = gallery_copy(F, "gcase")
     s.cli("add 'bob' beside 'Bob'", ["gallery", "add", g, good, "--identity", "bob"], ANY)
     s.cli("remove 'BOB' (case)", ["gallery", "remove", g, "--identity", "BOB"])
+    last = gallery_copy(F, "glast", src="g1")
+    s.cli("remove the last identity", ["gallery", "remove", last, "--identity", "Bob"], OK)
+    s.cli("identify an emptied gallery", ["identify", good, "--gallery", last])
+    s.cli("calibrate an emptied gallery", ["gallery", "calibrate", last])
+    s.cli("list an emptied gallery", ["gallery", "list", last], OK)
     s.cli("remove unknown identity", ["gallery", "remove", gallery_copy(F, "gu"), "--identity", "Nobody"])
     cased = scratch(F, "cased")
     _write_folder(cased, ["Ann", "ann", "ANN"], 3, 2)
@@ -799,7 +813,7 @@ def http_cases(s: Sweep, F):
             break
         except OSError:
             time.sleep(0.2)
-    good = F["img"]["good.png"].read_bytes()
+    imgs, good = F["img"], F["img"]["good.png"].read_bytes()
     auth = {"Authorization": "Bearer tok"}
     try:
         mp = lambda *fields: _multipart(list(fields))
@@ -853,6 +867,23 @@ def http_cases(s: Sweep, F):
         post("http enrol name %0A", "/identities/a%0Ab", [("image", "a.png", good)], auth, expect=(200, 499))
         post("http enrol name %2F", "/identities/a%2Fb", [("image", "a.png", good)], auth, expect=(200, 499))
         post("http enrol name long", "/identities/" + "x" * 3000, [("image", "a.png", good)], auth, expect=(200, 499))
+        post("http enrol name '..'", "/identities/..%2E", [("image", "a.png", good)], auth, expect=(400, 404))
+        post("http enrol name '.hidden'", "/identities/.hidden", [("image", "a.png", good)], auth)
+        post("http identify ?top_k=1e3", "/identify?top_k=1e3", [("image", "a.png", good)])
+        post(
+            "http identify 9 form fields",
+            "/identify",
+            [("image", "a.png", good)] + [(f"f{i}", "", b"1") for i in range(9)],
+        )
+        post(
+            "http verify a bomb",
+            "/verify",
+            [("a", "a.png", imgs["bomb.png"].read_bytes()), ("b", "b.png", good)],
+            expect=(413, 413),
+        )
+        post(
+            "http enrol basic auth", "/identities/Eve", [("image", "a.png", good)], {"Authorization": "Basic dG9rOg=="}
+        )
         s.http("http delete unknown", port, "DELETE", "/identities/Nobody", headers=auth)
         s.http("http delete no token", port, "DELETE", "/identities/Bob")
         s.http("http GET /identify", port, "GET", "/identify", expect=(405, 405))

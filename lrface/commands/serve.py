@@ -72,10 +72,13 @@ def run(args: argparse.Namespace) -> int:
             f"lrface serve needs the serve extra ({e.name} is missing): pip install 'lrface[serve]'"
         ) from None
 
+    token = args.token if args.token is not None else os.environ.get("LRFACE_TOKEN")
+    if token is not None and not token.strip():
+        raise UserError("--token (or $LRFACE_TOKEN) is empty, which would leave enrol/remove open; pass a real token")
     cfg = ServeConfig(
         gallery=args.gallery,
         model=args.model,
-        token=args.token or os.environ.get("LRFACE_TOKEN"),
+        token=token,
         max_bytes=args.max_bytes,
         max_pixels=args.max_pixels,
         threads=args.threads,
