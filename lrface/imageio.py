@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 import zlib
 from pathlib import Path
@@ -109,7 +110,10 @@ def _to_rgb(img) -> np.ndarray:
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Decode any common image to uint8 RGB H x W x 3; raise BadImage naming what is wrong."""
     path = Path(path)
-    try:  # one open + read per file (folders of thousands of tiny probes)
+    try:  # one stat + open + read per file (folders of thousands of tiny probes)
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a FIFO would block, /dev/zero never end
+            raise BadImage(path, "not-a-file", "not a regular file (a device, pipe or socket); pass an image file")
         with open(path, "rb") as fh:
             if os.fstat(fh.fileno()).st_size > MAX_FILE_BYTES:
                 raise BadImage(path, "too-large", f"file is over {MAX_FILE_BYTES >> 20} MB; downscale it first")

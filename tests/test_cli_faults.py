@@ -183,3 +183,17 @@ def test_an_empty_service_token_is_refused_not_read_as_no_token(capsys, monkeypa
     one_line(capsys, main(["serve", "--gallery", "g", "--token", ""]), "--token (or $LRFACE_TOKEN) is empty")
     monkeypatch.setenv("LRFACE_TOKEN", "  ")
     one_line(capsys, main(["serve", "--gallery", "g"]), "is empty")
+
+
+def test_a_pipe_or_device_where_a_file_is_expected_is_refused_not_waited_on(tmp_path, capsys):
+    """Opening a FIFO blocks and /dev/zero never ends: both are refused from their stat, before any read."""
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    one_line(capsys, main(["embed", str(fifo), "--json"]), "not a regular file")
+    pairs = tmp_path / "pairs.txt"
+    os.mkfifo(pairs)
+    one_line(capsys, main(["evaluate", "--pairs", str(pairs), "--images", str(tmp_path)]), "not a regular file")
+    from lrface.imageio import BadImage, read_image
+
+    with pytest.raises(BadImage, match="not a regular file"):
+        read_image("/dev/zero")

@@ -439,6 +439,43 @@ def path_cases(s: Sweep, F):
     s.cli("benchmark --out a file", ["benchmark", "--data", F["faces"], "--out", afile])
 
 
+def special_file_cases(s: Sweep, F):
+    """A named pipe (opening it blocks) and /dev/zero (reading it never ends) where a file is expected."""
+    fifo = F["w"] / "fifo.png"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    pipe_yaml, pipe_txt = F["w"] / "fifo.yaml", F["w"] / "fifo.txt"
+    for p in (pipe_yaml, pipe_txt):
+        if not p.exists():
+            os.mkfifo(p)
+    g, good = F["g"], F["img"]["good.png"]
+    for label, path in (("fifo", fifo), ("/dev/zero", Path("/dev/zero"))):
+        s.cli(f"embed {label}", ["embed", path, "--json"], timeout=30)
+        s.cli(f"identify {label}", ["identify", path, "--gallery", g], timeout=30)
+        s.cli(f"verify {label}", ["verify", path, good, "--gallery", g], timeout=30)
+        s.cli(f"gallery add {label}", ["gallery", "add", gallery_copy(F, "gfifo"), path, "--identity", "x"], timeout=30)
+        s.cli(f"--model {label}", ["embed", good, "--json", "--model", path], timeout=30)
+    s.cli(
+        "train --config fifo",
+        ["train", "--config", pipe_yaml, "--data", F["faces"], "--out", scratch(F, "t")],
+        timeout=30,
+    )
+    s.cli("benchmark --plan fifo", ["benchmark", "--plan", pipe_yaml, "--out", scratch(F, "b")], timeout=30)
+    s.cli(
+        "evaluate --pairs fifo",
+        ["evaluate", "--pairs", pipe_txt, "--images", F["faces"], "--out", scratch(F, "e")],
+        timeout=30,
+    )
+    fdir = scratch(F, "fifo-folder")
+    (fdir / "x").mkdir(parents=True)
+    shutil.copy(good, fdir / "x" / "a.png")
+    os.mkfifo(fdir / "x" / "b.png")
+    s.cli("gallery build with a fifo inside", ["gallery", "build", fdir, "--out", scratch(F, "gf")], timeout=30)
+    s.cli("identify folder with a fifo", ["identify", fdir, "--gallery", g], timeout=30)
+    s.api("api embed fifo", lambda: __import__("lrface").Recognizer().embed(fifo))
+    s.api("api embed /dev/zero", lambda: __import__("lrface").Recognizer().embed("/dev/zero"))
+
+
 def option_cases(s: Sweep, F):
     g, gt, good = F["g"], F["gt"], F["img"]["good.png"]
     for k in ("0", "-1", "abc", "1e3"):
@@ -962,6 +999,7 @@ def main() -> int:
     s = Sweep(work, a.only)
     for group in (
         image_cases,
+        special_file_cases,
         path_cases,
         option_cases,
         identity_cases,

@@ -68,6 +68,8 @@ def _index(token: str, path, line: int) -> int:
 def parse_pairs(path: str | Path) -> PairsFile:
     """Read a pairs file in LFW's View 2 layout; any deviation is a UserError naming the line."""
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():  # a FIFO would block the read
+        raise UserError(f"{path}: not a regular file (a device, pipe or socket); pass LFW's pairs.txt")
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
