@@ -2,6 +2,9 @@
 
 The exported graph is the student backbone and classifier only; outputs ``embedding``
 (L2-normalised feature) and ``logits``; input ``image`` float32 N x 3 x S x S with a dynamic batch.
+With ``flip_average`` the graph embeds each image and its mirror image and outputs the normalised
+mean of the two features (and the mean of the two logits): the usual test-time flip of face
+verification, inside the model so that every embedder and gallery gets it, at twice the compute.
 """
 
 from __future__ import annotations
@@ -25,14 +28,19 @@ OPSET = 18
 
 
 class _Serving(torch.nn.Module):
-    """Backbone -> (L2-normalised embedding, logits)."""
+    """Backbone -> (L2-normalised embedding, logits); with ``flip_average`` of the image and its mirror."""
 
-    def __init__(self, backbone: torch.nn.Module):
+    def __init__(self, backbone: torch.nn.Module, flip_average: bool = False):
         super().__init__()
         self.backbone = backbone
+        self.flip_average = flip_average
 
     def forward(self, image):
         logits, feature = self.backbone(image)
+        if self.flip_average:
+            m_logits, m_feature = self.backbone(torch.flip(image, dims=[3]))
+            feature = torch.nn.functional.normalize(feature, dim=1) + torch.nn.functional.normalize(m_feature, dim=1)
+            logits = (logits + m_logits) / 2
         return torch.nn.functional.normalize(feature, dim=1), logits
 
 
@@ -94,7 +102,9 @@ def _max_diff(session, model: torch.nn.Module, x: np.ndarray) -> float:
     return max(scaled_diff(emb, t_emb.numpy()), scaled_diff(logits, t_logits.numpy()))
 
 
-def export_onnx(run: str | Path, out: str | Path | None = None, quantize: str | None = None, log=print) -> Path:
+def export_onnx(
+    run: str | Path, out: str | Path | None = None, quantize: str | None = None, flip_average: bool = False, log=print
+) -> Path:
     """Export the run's student to ONNX at ``out`` (default RUN/export/student.onnx) and verify it."""
     import onnx
     import onnxruntime as ort
@@ -108,11 +118,13 @@ def export_onnx(run: str | Path, out: str | Path | None = None, quantize: str | 
         if out
         else (run if run.is_dir() else run.parent.parent)
         / "export"
-        / ("student.int8.onnx" if quantize else "student.onnx")
+        / f"student{'.flip' if flip_average else ''}{'.int8' if quantize else ''}.onnx"
     )
     spec = PreprocessSpec.from_dict(meta["preprocess"])
-    model = _Serving(backbone).eval()
+    model = _Serving(backbone, flip_average).eval()
     fingerprint = weights_fingerprint(backbone)
+    if flip_average:  # other embeddings than the plain export's: galleries must not mix them
+        fingerprint = hashlib.sha256((fingerprint + ":flip-average").encode()).hexdigest()
     example = torch.zeros(2, 3, spec.size, spec.size)
     buf = io.BytesIO()
     with warnings.catch_warnings():
@@ -143,6 +155,7 @@ def export_onnx(run: str | Path, out: str | Path | None = None, quantize: str | 
         "lrface.class_names": json.dumps(meta["class_names"], ensure_ascii=False),
         "lrface.epoch": str(meta["epoch"]),
         "lrface.quantization": "none",
+        "lrface.flip_average": "1" if flip_average else "0",
     }
     onnx.helper.set_model_props(proto, props)
     data = proto.SerializeToString()
@@ -181,7 +194,7 @@ def export_onnx(run: str | Path, out: str | Path | None = None, quantize: str | 
     log(
         f"wrote {out} ({len(data) / 1e6:.2f} MB, {meta['arch']}, {meta['embedding_dim']}-d embedding, "
         f"{meta['num_classes']} classes, fingerprint {props['lrface.fingerprint'][:12]}"
-        f"{', int8' if quantize else ''})"
+        f"{', flip-averaged' if flip_average else ''}{', int8' if quantize else ''})"
     )
     return out
 

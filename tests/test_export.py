@@ -65,6 +65,24 @@ def test_int8_quantization_reports_agreement(tiny, tmp_path, capsys):
     assert props["lrface.fingerprint"] != fp32["lrface.fingerprint"]
 
 
+def test_flip_average_embeds_the_normalised_mean_of_image_and_mirror(tiny, tmp_path):
+    run, plain_path = tiny
+    out = tmp_path / "f.onnx"
+    assert main(["export", "--onnx", str(run), "--out", str(out), "--flip-average"]) == 0
+    flip, plain = ort.InferenceSession(str(out)), ort.InferenceSession(str(plain_path))
+    props, plain_props = flip.get_modelmeta().custom_metadata_map, plain.get_modelmeta().custom_metadata_map
+    assert props["lrface.flip_average"] == "1" and plain_props["lrface.flip_average"] == "0"
+    assert props["lrface.fingerprint"] != plain_props["lrface.fingerprint"]  # galleries never mix the two
+    images, _ = generated_faces(seed=4)
+    x = preprocess(images[:5], PreprocessSpec.from_dict(load_student(run)[1]["preprocess"]))
+    e, m = (plain.run(["embedding"], {"image": v})[0] for v in (x, np.ascontiguousarray(x[:, :, :, ::-1])))
+    want = (e + m) / np.linalg.norm(e + m, axis=1, keepdims=True)
+    got = flip.run(["embedding"], {"image": x})[0]
+    assert np.abs(got - want).max() <= 1e-5 and np.abs(got - e).max() > 1e-3
+    mirrored = flip.run(["embedding"], {"image": np.ascontiguousarray(x[:, :, :, ::-1])})[0]
+    assert np.abs(got - mirrored).max() <= 1e-5  # a face and its mirror image now embed alike
+
+
 @pytest.mark.parametrize("what", ["missing", "not-a-run", "truncated"])
 def test_bad_run_is_one_line_error(tmp_path, capsys, what):
     target = tmp_path / "run"

@@ -20,11 +20,17 @@ def register(sub) -> None:
     p.add_argument(
         "--quantize", choices=["int8"], help="also quantize weights to int8 (dynamic); prints top-1 agreement with fp32"
     )
+    p.add_argument(
+        "--flip-average",
+        action="store_true",
+        help="embed each face and its mirror image and average the two (test-time flip inside the model: "
+        "twice the compute; default file RUN/export/student.flip.onnx)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..export import export_onnx
 
-    export_onnx(args.onnx, args.out, quantize=args.quantize)
+    export_onnx(args.onnx, args.out, quantize=args.quantize, flip_average=args.flip_average)
     return 0
