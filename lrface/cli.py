@@ -16,12 +16,12 @@ from . import __version__
 from .errors import UserError
 from .fileio import check_output
 
-# what each command's --out names, checked before the work starts
+# what each command's --out names (and a file's required suffix), checked before the work starts
 OUTPUT_KINDS = {
     "prepare": "dir",
     "train": "dir",
-    "export": "file",
-    "embed": "file",
+    "export": "file .onnx",
+    "embed": "file .npy",
     "evaluate": "dir",
     "benchmark": "dir",
     "gallery build": "dir",
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.command} {getattr(args, 'gallery_command', '')}"
         )
         if kind and getattr(args, "out", None):
-            check_output(args.out, kind)
+            check_output(args.out, *kind.split())
         return int(args.func(args) or 0)
     except UserError as e:
         print(f"lrface {args.command}: error: {one_line(e)}", file=sys.stderr)

@@ -48,14 +48,19 @@ def atomic_write_json(target: str | os.PathLike, obj) -> None:
     atomic_write_text(target, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
-def check_output(path: str | os.PathLike, kind: str) -> None:
-    """Before any work: ``path`` can be written as a ``kind`` ("dir" or "file") - it is not the other kind,
-    no component of it is a file, and the nearest existing folder is writable. UserError otherwise."""
+def check_output(path: str | os.PathLike, kind: str, suffix: str | None = None) -> None:
+    """Before any work: ``path`` can be written as a ``kind`` ("dir" or "file", with ``suffix``) - it is not
+    the other kind, nor a device or pipe, no component of it is a file, and the nearest existing folder is
+    writable. UserError otherwise. The suffix keeps a file output off the command's inputs (a checkpoint)."""
     path = Path(path)
     if kind == "dir" and path.exists() and not path.is_dir():
         raise UserError(f"--out {path}: exists and is a file, not a folder; choose another --out or move the file")
     if kind == "file" and path.is_dir():
         raise UserError(f"--out {path}: is a folder; pass a file name inside it or another path")
+    if kind == "file" and path.exists() and not path.is_file():
+        raise UserError(f"--out {path}: is a device, pipe or socket, not a file; pass a file name")
+    if suffix and path.suffix != suffix:
+        raise UserError(f"--out {path}: the file name must end in {suffix}")
     folder = path if kind == "dir" else path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent

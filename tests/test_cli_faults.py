@@ -197,3 +197,24 @@ def test_a_pipe_or_device_where_a_file_is_expected_is_refused_not_waited_on(tmp_
 
     with pytest.raises(BadImage, match="not a regular file"):
         read_image("/dev/zero")
+
+
+def test_a_file_out_must_have_its_suffix_and_never_replaces_an_input_or_a_pipe(tiny, tmp_path, capsys):
+    """`export --out RUN/checkpoints/best.pt` overwrote the checkpoint it reads; an --out that is a named pipe
+    was replaced by a regular file. Both are refused before any work, by the CLI's --out check."""
+    run, _ = tiny
+    best = run / "checkpoints" / "best.pt"
+    before = best.read_bytes()
+    one_line(capsys, main(["export", "--onnx", str(run), "--out", str(best)]), "must end in .onnx")
+    assert best.read_bytes() == before
+    pipe = tmp_path / "v.npy"
+    os.mkfifo(pipe)
+    one_line(capsys, main(["embed", "x.png", "--out", str(pipe)]), "is a device, pipe or socket")
+    assert pipe.is_fifo()
+
+
+def test_an_empty_benchmark_method_list_is_refused_not_read_as_all_methods(tmp_path, capsys):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("config: x.yaml\nmethods: []\n")
+    one_line(capsys, main(["benchmark", "--plan", str(plan), "--out", str(tmp_path / "b")]), "methods is empty")
+    assert not (tmp_path / "b").exists()

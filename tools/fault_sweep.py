@@ -476,6 +476,58 @@ def special_file_cases(s: Sweep, F):
     s.api("api embed /dev/zero", lambda: __import__("lrface").Recognizer().embed("/dev/zero"))
 
 
+def run_dir_cases(s: Sweep, F):
+    """Damaged run directories and plans, an --out that is an input, a device or pipe, and environment faults."""
+    good = F["img"]["good.png"]
+    run = scratch(F, "run-cfg")
+    shutil.copytree(F["run"], run)
+    (run / "config.yaml").write_text("train: {epochs: [\n")
+    s.cli("train --resume, config.yaml garbage", ["train", "--resume", run])
+    s.cli("export, config.yaml garbage", ["export", "--onnx", run, "--out", scratch(F, "cfg.onnx")], ANY)
+    run = scratch(F, "run-nockpt")
+    shutil.copytree(F["run"], run)
+    for ck in (run / "checkpoints").iterdir():
+        ck.unlink() if ck.is_file() else shutil.rmtree(ck)
+        ck.mkdir()  # each checkpoint a folder
+    s.cli("export, checkpoints are folders", ["export", "--onnx", run, "--out", scratch(F, "x.onnx")])
+    s.cli("train --resume, checkpoints folders", ["train", "--resume", run])
+    run = scratch(F, "run-self")
+    shutil.copytree(F["run"], run)
+    best = run / "checkpoints" / "best.pt"
+    before = best.read_bytes() if best.exists() else None
+    s.cli(
+        "export --out = its checkpoint",
+        ["export", "--onnx", run, "--out", best],
+        ANY,
+        check=lambda: "" if before is None or best.read_bytes() == before else "overwrote the input checkpoint",
+    )
+    fifo_out = F["w"] / "fifo-out.npy"
+    if not fifo_out.exists():
+        os.mkfifo(fifo_out)
+    s.cli(
+        "embed --out a named pipe",
+        ["embed", good, "--out", fifo_out],
+        check=lambda: "" if fifo_out.is_fifo() else "replaced the pipe with a file",
+        timeout=30,
+    )
+    s.cli("train, $LRFACE_DATA missing", ["train", "--config", REPO / "configs/face/orl-smoke.yaml", "--out",
+          scratch(F, "t")], env={"LRFACE_DATA": str(F["w"] / "nope")}, timeout=60)  # fmt: skip
+    for label, text in (
+        ("unknown method", "config: orl-smoke.yaml\nmethods: [ekd, magic]\n"),
+        ("empty methods", "config: orl-smoke.yaml\nmethods: []\n"),
+        ("missing config", "config: nope.yaml\nmethods: [ekd]\n"),
+        ("unknown key", "config: orl-smoke.yaml\nmethodz: [ekd]\n"),
+        ("ablation not a map", "config: orl-smoke.yaml\nmethods: [x]\nablations: {x: 5}\n"),
+    ):
+        plan = REPO / "configs" / "face" / f".sweep-{label.replace(' ', '-')}.yaml"
+        plan.write_text(text)
+        try:
+            s.cli(f"benchmark plan {label}", ["benchmark", "--plan", plan, "--data", F["faces"], "--out",
+                  scratch(F, "bp")], timeout=60)  # fmt: skip
+        finally:
+            plan.unlink()
+
+
 def option_cases(s: Sweep, F):
     g, gt, good = F["g"], F["gt"], F["img"]["good.png"]
     for k in ("0", "-1", "abc", "1e3"):
@@ -1000,6 +1052,7 @@ def main() -> int:
     for group in (
         image_cases,
         special_file_cases,
+        run_dir_cases,
         path_cases,
         option_cases,
         identity_cases,

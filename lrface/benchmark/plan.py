@@ -75,6 +75,8 @@ def read_plan(path: str | Path) -> Plan:
     if raw.get("config"):
         plan.config = (path.parent / raw["config"]).resolve()
     plan.data = str(raw.get("data") or "")
+    if "methods" in raw and not raw["methods"]:
+        raise UserError(f"plan {path}: methods is empty; list methods to run or drop the key for the default ones")
     if raw.get("methods"):
         plan.methods = [str(m) for m in raw["methods"]]
     for name, sets in (raw.get("ablations") or {}).items():

@@ -27,20 +27,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _check_out(path) -> None:
-    import os
-
-    from ..errors import UserError
-
-    if path.suffix != ".npy":
-        raise UserError(f"--out {path}: the file name must end in .npy")
-    if path.is_dir():
-        raise UserError(f"--out {path} is a directory; pass a file name such as vectors.npy")
-    parent = path.parent if str(path.parent) else path.cwd()
-    if parent.exists() and not os.access(parent, os.W_OK):
-        raise UserError(f"--out {path}: cannot write in {parent} (permission denied); choose another folder")
-
-
 def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
@@ -51,9 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from ..fileio import atomic_write
     from ..inference.identify import collect_probes, embed_probes
 
-    out = Path(args.out) if args.out else None
-    if out is not None:
-        _check_out(out)
+    out = Path(args.out) if args.out else None  # checked before the work by the CLI (cli.OUTPUT_KINDS)
     warn = lambda m: print(m, file=sys.stderr)
     files, explicit = collect_probes(args.images)
     rec = Recognizer(args.model, align=args.align)
