@@ -97,7 +97,9 @@ def test_output_directory_rules(tmp_path, capsys):
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
-    one_line_error(capsys, train("--data", str(data), "--out", str(other), *TINY), "exists and is not a run", "--force")
+    one_line_error(
+        capsys, train("--data", str(data), "--out", str(other), *TINY), "is not empty and is not a run", "--force"
+    )
     assert (other / "notes.txt").read_text() == "mine"
     run = tmp_path / "run"
     assert train("--data", str(data), "--out", str(run), *TINY, "--set", "train.epochs=1") == 0
@@ -166,3 +168,14 @@ def test_set_takes_several_keys_and_repeats():
             [cmd, "--out", "x", "--set", "train.epochs=2", "train.seed=6", "--set", "data.fraction=0.5"]
         )
         assert args.overrides == ["train.epochs=2", "train.seed=6", "data.fraction=0.5"]
+
+
+def test_a_model_kwarg_the_model_lacks_is_one_line_and_the_out_can_be_reused(tmp_path, capsys):
+    """student.kwargs={bogus: 1} was a TypeError traceback; the --out it left (config.yaml only) then
+    refused the corrected command without --force."""
+    data = make_identity_set(tmp_path / "faces", identities=3, per_identity=4)
+    run = tmp_path / "run"
+    bad = ("--set", "student.kwargs={bogus: 1}")
+    one_line_error(capsys, train("--data", str(data), "--out", str(run), *TINY, *bad), "cannot be built", "bogus")
+    assert train("--data", str(data), "--out", str(run), *TINY, "--set", "train.epochs=1") == 0
+    assert (run / "checkpoints" / "last.pt").is_file()

@@ -501,9 +501,8 @@ def run_dir_cases(s: Sweep, F):
         ANY,
         check=lambda: "" if before is None or best.read_bytes() == before else "overwrote the input checkpoint",
     )
-    fifo_out = F["w"] / "fifo-out.npy"
-    if not fifo_out.exists():
-        os.mkfifo(fifo_out)
+    fifo_out = scratch(F, "fifo-out.npy")
+    os.mkfifo(fifo_out)
     s.cli(
         "embed --out a named pipe",
         ["embed", good, "--out", fifo_out],
@@ -726,6 +725,8 @@ def config_cases(s: Sweep, F):
         ("--set unknown arch", "student.arch=nonet"),
         ("--set bad json", "student.kwargs={bad"),
         ("--set batch over the data", "train.batch_size=99999999999999999999"),
+        ("--set kwargs the model lacks", "student.kwargs={bogus: 1}"),
+        ("--set epochs a list", "train.epochs=[1,2]"),
     ):
         out = scratch(F, "trs")
         if label == "--set batch over the data":  # a batch larger than the set is the whole set: fine
@@ -748,6 +749,9 @@ def config_cases(s: Sweep, F):
         ANY,
         timeout=60,
     )
+    out = scratch(F, "trk")
+    s.cli("train --out after a failed start", base + ["student.kwargs={bogus: 1}", "--out", out])
+    s.cli("train --out after a failed start", base + ["train.epochs=1", "--out", out], OK, timeout=120)
     s.cli("train --out existing run", base + ["train.epochs=1", "--out", F["run"]])
 
 

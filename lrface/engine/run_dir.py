@@ -17,13 +17,14 @@ from .metrics_log import append_metrics, epoch_summary, write_scalars
 
 
 def prepare_run_dir(run_dir: Path, cfg: Config, force: bool) -> None:
-    """Create a fresh run directory; refuse one that exists and is not empty unless ``force``."""
-    if run_dir.exists() and any(run_dir.iterdir()):
+    """Create a fresh run directory; refuse one that exists and is not empty unless ``force``. One holding only
+    config.yaml is a start that failed before any work (a bad model kwarg, say) and is simply replaced."""
+    if run_dir.exists() and {p.name for p in run_dir.iterdir()} - {"config.yaml"}:
         if not force:
             what = (
                 "is a run; continue it with --resume"
                 if (run_dir / "checkpoints").is_dir()
-                else "exists and is not a run"
+                else "exists, is not empty and is not a run; choose another --out"
             )
             raise UserError(f"output directory {run_dir} {what}, or pass --force to overwrite it")
         shutil.rmtree(run_dir)

@@ -22,4 +22,11 @@ def build_model(name: str, num_classes: int, **kwargs):
     """Build a registered backbone; every model returns ``(logits, feature)`` and exposes ``blocks``."""
     if name not in _MODELS:
         raise UserError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
-    return _MODELS[name](num_classes=num_classes, **kwargs)
+    if not kwargs:
+        return _MODELS[name](num_classes=num_classes)
+    try:
+        return _MODELS[name](num_classes=num_classes, **kwargs)
+    except (TypeError, ValueError, RuntimeError) as e:  # a keyword the model lacks, or a value it cannot take
+        raise UserError(
+            f"model {name!r} cannot be built with kwargs {kwargs} ({e}); fix the config's student/teacher kwargs"
+        ) from None
