@@ -527,6 +527,38 @@ def run_dir_cases(s: Sweep, F):
             plan.unlink()
 
 
+def mixed_folder_cases(s: Sweep, F):
+    """Identity folders with every kind of broken image among good ones: prepare, train, gallery build and
+    evaluate skip the broken files (with a reason) and finish; LFW-style pairs naming a missing or empty file."""
+    mixed = scratch(F, "mixed")
+    shutil.copytree(F["faces"], mixed)
+    for name, path in F["img"].items():
+        if path.is_file() and not path.is_symlink() and "\n" not in name and name.endswith((".jpg", ".png")):
+            shutil.copy(path, mixed / "Bob" / f"x-{name}")
+    tiny = ["--set", "strategy=student-only", "student.arch=resnet_tiny", "train.threads=1", "train.epochs=1"]
+    smoke = REPO / "configs/face/orl-smoke.yaml"
+    s.cli("prepare a folder with broken images", ["prepare", "folder", mixed, "--out", scratch(F, "pm"),
+          "--no-detect-fallback", "box"], OK, timeout=300)  # fmt: skip
+    s.cli("train on a folder with broken images", ["train", "--config", smoke, "--data", mixed, *tiny, "--out",
+          scratch(F, "tm")], OK, timeout=300)  # fmt: skip
+    s.cli("build from a folder with broken images", ["gallery", "build", mixed, "--out", scratch(F, "gm")], OK)
+    s.cli("evaluate probes with broken images", ["evaluate", "--gallery", F["g"], mixed, "--out", scratch(F, "em")], OK)
+    lfw = scratch(F, "lfw")
+    for n in ("Bob", "Ann"):
+        (lfw / n).mkdir(parents=True)
+        for i in (1, 2, 3):
+            shutil.copy(F["faces"] / "Bob" / f"000{i}.png", lfw / n / f"{n}_000{i}.jpg")
+    (lfw / "Bob" / "Bob_0002.jpg").write_bytes(b"")
+    pairs = F["w"] / "pairs-lfw.txt"
+    pairs.write_text("1 1\nBob 1 2\nBob 1 Ann 3\n")
+    ev = ["evaluate", "--pairs", pairs, "--images", lfw, "--out", scratch(F, "ep")]
+    s.cli("evaluate --pairs, an empty image", ev, lines=2, timeout=300)  # after the "aligning ..." progress line
+    pairs.write_text("1 1\nBob 1 2\nBob 1 Nobody 3\n")
+    s.cli("evaluate --pairs, a missing person", ev, lines=2, timeout=300)
+    pairs.write_text("1 1\nBob 1 9\nBob 1 Ann 3\n")
+    s.cli("evaluate --pairs, image number 9", ev, lines=2, timeout=300)
+
+
 def option_cases(s: Sweep, F):
     g, gt, good = F["g"], F["gt"], F["img"]["good.png"]
     for k in ("0", "-1", "abc", "1e3"):
@@ -801,6 +833,18 @@ def interrupt_cases(s: Sweep, F):
         killed(
             f"interrupt add {sig.name} {frac:.0%}", ["gallery", "add", g, F["big"]], g, sig, frac * full, 6, 6 + BIG_IDS
         )
+    ref = scratch(F, "prep-ref")
+    prep = ["prepare", "folder", F["big"], "--no-detect-fallback", "box", "--out"]
+    full = timed(prep + [ref])
+    for frac in (0.3, 0.6, 0.9):
+        out = scratch(F, "prep-kill")
+        killed(f"interrupt prepare SIGKILL {frac:.0%}", prep + [out], None, signal.SIGKILL, frac * full, 0, 0)
+        p = subprocess.run([PY, "-m", "lrface", *map(str, prep + [out])], env=ENV, capture_output=True, text=True)
+        same = p.returncode == 0 and _packed_summary(out) == _packed_summary(ref)
+        why = "" if same else f"resume: exit {p.returncode}, {p.stderr.strip()[-100:]} / sets differ"
+        s.record(
+            f"resume prepare after {frac:.0%}", "prepare again, same --out", p.returncode, p.stdout.strip()[-90:], why
+        )
     out = scratch(F, "emb-kill.npy")
     full = timed(["embed", F["big"], "--out", out])
     for frac in (0.5, 0.9):
@@ -815,6 +859,21 @@ def interrupt_cases(s: Sweep, F):
             0,
             out,
         )
+
+
+def _packed_summary(root: Path):
+    """A packed set's class names and per-split image arrays (hashes), to compare a resumed set with a fresh one."""
+    import hashlib
+
+    try:
+        m = json.loads((root / "manifest.json").read_text())
+        arrays = sorted(
+            (p.relative_to(root).as_posix(), hashlib.sha256(np.load(p).tobytes()).hexdigest())
+            for p in root.rglob("*.npy")
+        )
+    except (OSError, ValueError):
+        return None
+    return m["class_names"], arrays
 
 
 def api_cases(s: Sweep, F):
@@ -1057,6 +1116,7 @@ def main() -> int:
         image_cases,
         special_file_cases,
         run_dir_cases,
+        mixed_folder_cases,
         path_cases,
         option_cases,
         identity_cases,
