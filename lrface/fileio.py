@@ -48,26 +48,29 @@ def atomic_write_json(target: str | os.PathLike, obj) -> None:
     atomic_write_text(target, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
-def check_output(path: str | os.PathLike, kind: str, suffix: str | None = None) -> None:
+def check_output(path: str | os.PathLike, kind: str, suffix: str | None = None, label: str = "--out") -> None:
     """Before any work: ``path`` can be written as a ``kind`` ("dir" or "file", with ``suffix``) - it is not
     the other kind, nor a device or pipe, no component of it is a file, and the nearest existing folder is
-    writable. UserError otherwise. The suffix keeps a file output off the command's inputs (a checkpoint)."""
+    writable. UserError otherwise, naming the path as ``label``. The suffix keeps a file output off the
+    command's inputs (a checkpoint)."""
     path = Path(path)
     if kind == "dir" and path.exists() and not path.is_dir():
-        raise UserError(f"--out {path}: exists and is a file, not a folder; choose another --out or move the file")
+        raise UserError(f"{label} {path}: exists and is a file, not a folder; choose another {label} or move the file")
     if kind == "file" and path.is_dir():
-        raise UserError(f"--out {path}: is a folder; pass a file name inside it or another path")
+        raise UserError(f"{label} {path}: is a folder; pass a file name inside it or another path")
     if kind == "file" and path.exists() and not path.is_file():
-        raise UserError(f"--out {path}: is a device, pipe or socket, not a file; pass a file name")
+        raise UserError(f"{label} {path}: is a device, pipe or socket, not a file; pass a file name")
     if suffix and path.suffix != suffix:
-        raise UserError(f"--out {path}: the file name must end in {suffix}")
+        raise UserError(f"{label} {path}: the file name must end in {suffix}")
     folder = path if kind == "dir" else path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        raise UserError(f"--out {path}: {folder} is a file, so nothing can be written below it; choose another --out")
+        raise UserError(
+            f"{label} {path}: {folder} is a file, so nothing can be written below it; choose another {label}"
+        )
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UserError(
-            f"--out {path}: the folder {folder} is not writable (read-only or no permission); "
-            "choose another --out or fix its permissions"
+            f"{label} {path}: the folder {folder} is not writable (read-only or no permission); "
+            f"choose another {label} or fix its permissions"
         )

@@ -279,6 +279,9 @@ def test_wrong_argument_types_raise_user_error(tiny, faces, tmp_path):
         (lambda: g.add(None, [probe]), "identity name None is not text"),
         (lambda: rec.identify([probe], g, top_k=1.5), "top_k=1.5"),
         (lambda: Recognizer(tiny[1], threads=-1), "threads=-1"),
+        (lambda: g.calibrate(far="0.1"), "must be a number between 0 and 1"),
+        (lambda: Gallery.open(123), "gallery path 123 is not a path"),
+        (lambda: Gallery.create(probe / "g", rec), "is a file, so nothing can be written below it"),
     ):
         with pytest.raises(UserError, match=needle):
             call()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
+from ..fileio import check_output
 from .recognizer import ImageLike, Recognizer, as_list
 from .results import NO_THRESHOLD, Enrolment, Identification, decide, explicit_threshold
 
@@ -22,6 +24,8 @@ class Gallery:
         from ..inference.gallery import Gallery as Core
         from ..inference.gallery_store import generation_stamp
 
+        if not isinstance(path, (str, os.PathLike)):
+            raise UserError(f"gallery path {path!r} is not a path; pass a str or pathlib.Path")
         self.path = Path(path)
         self._stamp = generation_stamp(self.path)
         self.core = core if core is not None else Core.open(self.path)
@@ -53,6 +57,7 @@ class Gallery:
             raise UserError(f"{path} is already a gallery; open it with Gallery.open, or remove it first")
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise UserError(f"{path} exists and is not an empty directory; choose a new gallery path")
+        check_output(path, "dir", label="gallery path")
         recognizer = recognizer or Recognizer()
         core = Core.new(recognizer.embedder, template, index)
         with writer_lock(path):

@@ -42,8 +42,8 @@ def _verify_impostors(owners: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def calibrate(gallery: Gallery, far: float, seed: int = 0) -> dict:
     """Thresholds at false-alarm rate ``far`` from the gallery's samples; stored with :meth:`Gallery.set_info`."""
-    if not 0 < far < 1:
-        raise UserError(f"--far {far}: must be between 0 and 1 (e.g. 0.01)")
+    if isinstance(far, bool) or not isinstance(far, (int, float)) or not 0 < far < 1:
+        raise UserError(f"--far {far!r}: must be a number between 0 and 1 (e.g. 0.01)")
     owners, x = gallery.sample_vectors()
     n_ids = len(set(owners.tolist()))
     if n_ids < 2:
