@@ -189,6 +189,8 @@ def _png_header_only(w: int, h: int) -> bytes:
         ("unknown-route", 404, "Not Found"),
         ("wrong-method", 405, "Method Not Allowed"),
         ("bad-name", 400, "control"),
+        ("trailing-slash", 404, "Not Found"),
+        ("name-not-utf8", 400, "U+FFFD"),
     ],
 )
 def test_bad_requests_get_4xx_json(served, case, code, needle):
@@ -229,6 +231,10 @@ def test_bad_requests_get_4xx_json(served, case, code, needle):
         status, r = request(port, "GET", "/nope")
     elif case == "wrong-method":
         status, r = request(port, "GET", "/identify")
+    elif case == "trailing-slash":  # was a bodiless 307 redirect to GET /identities
+        status, r = request(port, "POST", "/identities/", [("image", png(3))], token=TOKEN)
+    elif case == "name-not-utf8":  # was enrolled as the name '\ufffd\ufffd'
+        status, r = request(port, "POST", "/identities/%ff%fe", [("image", png(3))], token=TOKEN)
     else:
         status, r = request(port, "POST", "/identities/a%07b", [("image", png(3))], token=TOKEN)
     assert status == code and r["status"] == code and needle in r["error"], r

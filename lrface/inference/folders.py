@@ -28,6 +28,8 @@ def check_identity_name(name: str) -> str:
         )
     if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in name):
         raise UserError(f"identity name {name!r} contains control or unassigned characters; use printable text")
+    if "\ufffd" in name:
+        raise UserError(f"identity name {name!r} holds U+FFFD (bytes that were not UTF-8); send the name as UTF-8")
     return name
 
 

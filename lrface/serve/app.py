@@ -290,6 +290,7 @@ def create_app(cfg: ServeConfig, service: Service | None = None) -> Starlette:
             Exception: _internal,
         },
     )
+    app.router.redirect_slashes = False  # /identities/ is a JSON 404, not a bodiless 307 to another endpoint
     app.state.service = service or Service(cfg)
     return app
 
