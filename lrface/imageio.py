@@ -18,6 +18,9 @@ import numpy as np
 from .errors import UserError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp")
+# the Pillow decoders bytes may reach (uploads are untrusted): photo formats only, never EPS (runs Ghostscript),
+# PSD, ICO, FITS or the other exotic plugins; a GIF or TIFF named explicitly is read at its first frame
+DECODE_FORMATS = ("JPEG", "PNG", "BMP", "PPM", "WEBP", "GIF", "TIFF")
 MAX_PIXELS = 50_000_000
 MAX_FILE_BYTES = 1 << 30
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -140,7 +143,7 @@ def decode_image(data: bytes, name: str | os.PathLike = "image", max_pixels: int
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(io.BytesIO(data), formats=DECODE_FORMATS) as img:
             if img.width * img.height > max_pixels:
                 raise BadImage(
                     path,

@@ -382,3 +382,23 @@ def test_kill_during_gallery_build_then_rerun_completes(tiny, tmp_path):
     gal = Gallery.open(g)
     assert gal.count_identities() == 40 and gal.index.ntotal == 40
     assert sorted(p.suffix for p in g.iterdir() if not p.name.startswith(".")) == [".faiss", ".json", ".npz", ".sqlite"]
+
+
+def test_only_photo_formats_reach_a_decoder():
+    """Untrusted bytes never reach Pillow's EPS plugin (it runs Ghostscript) or other exotic decoders."""
+    import io
+
+    from PIL import Image
+
+    from lrface.imageio import BadImage, decode_image
+
+    for fmt in ("EPS", "TGA", "ICO"):
+        buf = io.BytesIO()
+        Image.new("RGB", (32, 32), (200, 10, 10)).save(buf, fmt)
+        with pytest.raises(BadImage) as e:
+            decode_image(buf.getvalue(), f"x.{fmt.lower()}")
+        assert e.value.reason == "not-an-image", (fmt, e.value)
+    for fmt in ("GIF", "TIFF", "JPEG", "BMP", "PPM", "WEBP"):
+        buf = io.BytesIO()
+        Image.new("RGB", (32, 32), (200, 10, 10)).save(buf, fmt)
+        assert decode_image(buf.getvalue(), fmt).shape == (32, 32, 3)

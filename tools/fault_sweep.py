@@ -231,6 +231,8 @@ def bad_images(d: Path) -> dict[str, Path]:
 
     put("bomb.png", bomb)
     put("png-as.jpg", lambda p: pil.save(p, format="PNG"))
+    put("eps-as.jpg", lambda p: pil.save(p, format="EPS"))  # Pillow would hand it to Ghostscript
+    put("tga-as.png", lambda p: pil.save(p, format="TGA"))
     (d / "dir.jpg").mkdir(exist_ok=True)
     f["dir.jpg"] = d / "dir.jpg"
     put("sp ace é.png", lambda p: pil.save(p))
@@ -1017,6 +1019,7 @@ def http_cases(s: Sweep, F):
         post("http identify zero-byte image", "/identify", [("image", "a.png", b"")])
         post("http identify text image", "/identify", [("image", "a.png", b"not an image")])
         post("http identify truncated", "/identify", [("image", "a.jpg", F["img"]["trunc.jpg"].read_bytes())])
+        post("http identify EPS upload", "/identify", [("image", "a.jpg", imgs["eps-as.jpg"].read_bytes())])
         post("http identify 1x1", "/identify", [("image", "a.png", F["img"]["1x1.png"].read_bytes())])
         post("http identify bomb", "/identify", [("image", "a.png", F["img"]["bomb.png"].read_bytes())])
         post("http identify huge upload", "/identify", [("image", "a.png", b"\0" * 400_000)])
