@@ -74,7 +74,7 @@ def _check_root(root: Path) -> Path:
 
 
 def read_folder(root: str | Path) -> list[Item]:
-    """Identity folders: ``<root>/<identity>/...*.{jpg,jpeg,png,bmp,pgm,webp}`` (lrface's one folder scanner)."""
+    """Identity folders: ``<root>/<identity>/...*.{jpg,jpeg,png,bmp,pgm,webp,gif,tif,tiff}`` (lrface's one folder scanner)."""
     root = _check_root(root)
     return [
         Item(key=rel, identity=ident, source=rel, path=f)

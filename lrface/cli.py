@@ -54,6 +54,8 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse's usage errors as one line (problem + where to look), exit 2, like every other bad input."""
 
     def error(self, message: str):
+        if message.endswith("expected one argument"):  # e.g. --threshold -inf: argparse reads -inf as an option
+            message += " (write a value that starts with '-' as --option=VALUE)"
         self.exit(2, f"{self.prog}: error: {one_line(message)}; see `{self.prog} --help`\n")
 
 

@@ -17,9 +17,10 @@ import numpy as np
 
 from .errors import UserError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp", ".gif", ".tif", ".tiff")
+IMAGE_TYPES = ", ".join(e[1:] for e in IMAGE_EXTENSIONS)  # for messages
 # the Pillow decoders bytes may reach (uploads are untrusted): photo formats only, never EPS (runs Ghostscript),
-# PSD, ICO, FITS or the other exotic plugins; a GIF or TIFF named explicitly is read at its first frame
+# PSD, ICO, FITS or the other exotic plugins; a GIF or multi-page TIFF is read at its first frame
 DECODE_FORMATS = ("JPEG", "PNG", "BMP", "PPM", "WEBP", "GIF", "TIFF")
 MAX_PIXELS = 50_000_000
 MAX_FILE_BYTES = 1 << 30
@@ -159,7 +160,7 @@ def decode_image(data: bytes, name: str | os.PathLike = "image", max_pixels: int
             path, "too-large", f"over {MAX_PIXELS // 1_000_000} megapixels (decompression bomb); downscale it first"
         ) from None
     except UnidentifiedImageError:
-        raise BadImage(path, "not-an-image", "not a readable image (jpg, png, bmp, pgm, webp expected)") from None
+        raise BadImage(path, "not-an-image", f"not a readable image ({IMAGE_TYPES} expected)") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise BadImage(path, "corrupt", f"truncated or corrupt image ({e}); re-copy or remove it") from None
     if arr.ndim != 3 or arr.shape[2] != 3 or min(arr.shape[:2]) < 1:

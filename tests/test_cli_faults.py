@@ -134,6 +134,7 @@ def test_a_read_only_gallery_is_one_line_and_unchanged(tmp_path, capsys, monkeyp
         (["gallery", "add", "g", "--identity", "x"], "the following arguments are required: PATH"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["models", "extra"], "unrecognized arguments: extra"),
+        (["verify", "a.png", "b.png", "--threshold", "-inf"], "as --option=VALUE"),
     ],
 )
 def test_usage_errors_are_one_line(capsys, argv, needle):
@@ -176,6 +177,7 @@ def test_a_gallery_without_its_pointer_is_named_damaged_not_read_as_a_folder(tin
     one_line(
         capsys, main(["identify", probe, "--gallery", str(empty), "--model", str(tiny[1])]), "no identity sub-folders"
     )
+    assert not any(empty.iterdir())  # refused before a cache folder is made in it
 
 
 def test_an_empty_service_token_is_refused_not_read_as_no_token(capsys, monkeypatch):
@@ -218,3 +220,18 @@ def test_an_empty_benchmark_method_list_is_refused_not_read_as_all_methods(tmp_p
     plan.write_text("config: x.yaml\nmethods: []\n")
     one_line(capsys, main(["benchmark", "--plan", str(plan), "--out", str(tmp_path / "b")]), "methods is empty")
     assert not (tmp_path / "b").exists()
+
+
+def test_gif_and_tiff_are_read_by_every_command_as_verify_reads_them(tiny, tmp_path, capsys):
+    """verify decoded a .gif/.tiff while identify, embed and gallery add refused it by its name."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    face = Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    face.save(tmp_path / "a.gif", save_all=True, append_images=[face.rotate(90)])
+    face.save(tmp_path / "b.tiff", save_all=True, append_images=[face.rotate(90)])
+    capsys.readouterr()
+    assert main(["embed", str(tmp_path / "a.gif"), str(tmp_path), "--model", str(tiny[1]), "--json"]) == 0
+    assert [r["image"].rsplit("/", 1)[1] for r in json.loads(capsys.readouterr().out)] == ["a.gif", "a.gif", "b.tiff"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..imageio import BadImage, is_image_file
+from ..imageio import IMAGE_TYPES, BadImage, is_image_file
 from ..pretrained import resolve_model
 from .align import NO_FACE
 from .embedder import Embedder
@@ -30,11 +30,11 @@ def collect_probes(paths: list[str]) -> tuple[list[Path], set[Path]]:
         if p.is_dir():
             found = list_images(p)
             if not found:
-                raise UserError(f"{p}: folder has no images (jpg, jpeg, png, bmp, pgm, webp)")
+                raise UserError(f"{p}: folder has no images ({IMAGE_TYPES})")
             files.extend(found)
         else:
             if p.exists() and not is_image_file(p):
-                raise UserError(f"{p}: not an image file name (expected .jpg, .jpeg, .png, .bmp, .pgm or .webp)")
+                raise UserError(f"{p}: not an image file name (expected {IMAGE_TYPES})")
             files.append(p)
             explicit.add(p)
     return files, explicit
@@ -79,7 +79,10 @@ def _folder_key(folder: Path, embedder: Embedder, template: str, index_type: str
     import hashlib
 
     h = hashlib.sha256(f"{embedder.fingerprint}|{template}|{index_type}|align={embedder.align}".encode())
-    for f in list_images(folder):
+    files = list_images(folder)
+    if not files:  # refused before a cache folder is made in it
+        raise UserError(f"{folder}: no identity sub-folders with images (expected {folder}/<identity>/*.jpg|png|...)")
+    for f in files:
         st = f.stat()
         h.update(f"{f.relative_to(folder)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:24]
