@@ -235,3 +235,21 @@ def test_gif_and_tiff_are_read_by_every_command_as_verify_reads_them(tiny, tmp_p
     capsys.readouterr()
     assert main(["embed", str(tmp_path / "a.gif"), str(tmp_path), "--model", str(tiny[1]), "--json"]) == 0
     assert [r["image"].rsplit("/", 1)[1] for r in json.loads(capsys.readouterr().out)] == ["a.gif", "a.gif", "b.tiff"]
+
+
+@pytest.mark.parametrize(
+    "plan,extra,needle",
+    [
+        (b"methods: [\n", [], "plan {plan}: not valid YAML"),
+        (b"\xff\xfe", [], "not a text (UTF-8) YAML file"),
+        (b"- ekd\n", [], "expected a mapping of sections"),
+        (b"methods: [ekd]\n", ["--ablation", "x:a={"], "--ablation 'x:a={': the value is not valid YAML"),
+    ],
+)
+def test_a_broken_benchmark_plan_or_ablation_is_one_line(tmp_path, capsys, plan, extra, needle):
+    """An invalid or binary plan, and an --ablation value that is not YAML, were yaml / UnicodeDecodeError tracebacks."""
+    path = tmp_path / "plan.yaml"
+    path.write_bytes(plan)
+    rc = main(["benchmark", "--plan", str(path), "--out", str(tmp_path / "b"), *extra])
+    one_line(capsys, rc, needle.replace("{plan}", str(path)))
+    assert not (tmp_path / "b").exists()

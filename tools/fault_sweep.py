@@ -515,20 +515,25 @@ def run_dir_cases(s: Sweep, F):
     )
     s.cli("train, $LRFACE_DATA missing", ["train", "--config", REPO / "configs/face/orl-smoke.yaml", "--out",
           scratch(F, "t")], env={"LRFACE_DATA": str(F["w"] / "nope")}, timeout=60)  # fmt: skip
-    for label, text in (
-        ("unknown method", "config: orl-smoke.yaml\nmethods: [ekd, magic]\n"),
-        ("empty methods", "config: orl-smoke.yaml\nmethods: []\n"),
-        ("missing config", "config: nope.yaml\nmethods: [ekd]\n"),
-        ("unknown key", "config: orl-smoke.yaml\nmethodz: [ekd]\n"),
-        ("ablation not a map", "config: orl-smoke.yaml\nmethods: [x]\nablations: {x: 5}\n"),
+    smoke = REPO / "configs/face/orl-smoke.yaml"
+    for label, text, extra in (
+        ("unknown method", f"config: {smoke}\nmethods: [ekd, magic]\n", []),
+        ("empty methods", f"config: {smoke}\nmethods: []\n", []),
+        ("missing config", "config: nope.yaml\nmethods: [ekd]\n", []),
+        ("unknown key", f"config: {smoke}\nmethodz: [ekd]\n", []),
+        ("ablation not a map", f"config: {smoke}\nmethods: [x]\nablations: {{x: 5}}\n", []),
+        ("invalid yaml", "methods: [\n", []),
+        ("binary", "\udcff\udcfe", []),
+        ("a list", "- ekd\n", []),
+        ("--ablation not yaml", f"config: {smoke}\nmethods: [ekd]\n", ["--ablation", "x:a={"]),
+        ("--ablation no colon", f"config: {smoke}\nmethods: [ekd]\n", ["--ablation", "x"]),
     ):
-        plan = REPO / "configs" / "face" / f".sweep-{label.replace(' ', '-')}.yaml"
-        plan.write_text(text)
-        try:
-            s.cli(f"benchmark plan {label}", ["benchmark", "--plan", plan, "--data", F["faces"], "--out",
-                  scratch(F, "bp")], timeout=60)  # fmt: skip
-        finally:
-            plan.unlink()
+        plan = F["w"] / "plans" / f"{label.replace(' ', '-')}.yaml"
+        plan.parent.mkdir(exist_ok=True)
+        plan.write_bytes(text.encode("utf-8", "surrogateescape"))
+        s.cli(f"benchmark plan {label}", ["benchmark", "--plan", plan, "--data", F["faces"], "--out",
+              scratch(F, "bp"), *extra], timeout=60)  # fmt: skip
+    s.cli("train --resume --set not yaml", ["train", "--resume", F["run"], "--set", "train.epochs={"])
 
 
 def mixed_folder_cases(s: Sweep, F):
@@ -561,6 +566,25 @@ def mixed_folder_cases(s: Sweep, F):
     s.cli("evaluate --pairs, a missing person", ev, lines=2, timeout=300)
     pairs.write_text("1 1\nBob 1 9\nBob 1 Ann 3\n")
     s.cli("evaluate --pairs, image number 9", ev, lines=2, timeout=300)
+
+
+def packed_cases(s: Sweep, F):
+    """A packed set (from `prepare`) with each file truncated, garbled or disagreeing: evaluate and train refuse it."""
+    ref = F["w"] / "packed"
+    if not (ref / "manifest.json").exists():
+        _run("prepare", "folder", F["faces"], "--out", ref, "--no-detect-fallback", "box", "--split-fraction", "0.3")
+    smoke = REPO / "configs/face/orl-smoke.yaml"
+    tiny = ["--set", "strategy=student-only", "student.arch=resnet_tiny", "train.threads=1", "train.epochs=1"]
+    files = sorted(p.relative_to(ref) for p in ref.rglob("*") if p.is_file() and p.suffix in (".npy", ".json"))
+    for rel in files:
+        for how in ("truncated", "garbage"):
+            pk = scratch(F, "pk")
+            shutil.copytree(ref, pk)
+            data = (pk / rel).read_bytes()
+            (pk / rel).write_bytes(data[: len(data) // 2] if how == "truncated" else b"garbage" * 5)
+            s.cli(f"packed {how} {rel}", ["evaluate", "--packed", pk, "--out", scratch(F, "ev")])
+            s.cli(f"packed {how} {rel}, train", ["train", "--config", smoke, "--data", pk, *tiny, "--out",
+                  scratch(F, "tp")], timeout=120)  # fmt: skip
 
 
 def option_cases(s: Sweep, F):
@@ -1160,6 +1184,7 @@ def main() -> int:
         special_file_cases,
         run_dir_cases,
         mixed_folder_cases,
+        packed_cases,
         path_cases,
         option_cases,
         identity_cases,

@@ -6,8 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from ..config import read_yaml_mapping, yaml_value
 from ..errors import UserError
 
 # Built-in methods: overrides on top of the base config (the full EKD method).
@@ -66,9 +65,9 @@ def read_plan(path: str | Path) -> Plan:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"plan {path} not found; pass a file such as configs/face/celeba-wild-benchmark.yaml")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = read_yaml_mapping(path, "plan")
     keys = {"config", "data", "methods", "ablations", "set", "verify"}
-    unknown = set(raw) - keys if isinstance(raw, dict) else {"(not a mapping)"}
+    unknown = set(raw) - keys
     if unknown:
         raise UserError(f"plan {path}: unknown keys {sorted(unknown)}; use {', '.join(sorted(keys))}")
     plan = Plan()
@@ -101,7 +100,7 @@ def parse_ablation(text: str) -> tuple[str, dict]:
         key, eq, value = item.partition("=")
         if not eq:
             raise UserError(f"--ablation {text!r}: {item!r} is not key=value")
-        sets[key.strip()] = yaml.safe_load(value)
+        sets[key.strip()] = yaml_value(value, f"--ablation {text!r}")
     return name.strip(), sets
 
 

@@ -1,6 +1,6 @@
 """Typed run configuration: the schema (``schema.py``) and its validated loading (``load.py``)."""
 
-from .load import config_from_dict, load_config, read_yaml_mapping
+from .load import config_from_dict, load_config, read_yaml_mapping, yaml_value
 from .schema import (
     AugmentConfig,
     Config,
@@ -34,4 +34,5 @@ __all__ = [
     "config_from_dict",
     "load_config",
     "read_yaml_mapping",
+    "yaml_value",
 ]

@@ -110,6 +110,17 @@ def _set_dotted(raw: dict, dotted: str, value) -> None:
     node[keys[-1]] = value
 
 
+def yaml_value(text: str, what: str):
+    """One KEY=VALUE value (--set, --ablation) read as YAML; UserError naming ``what`` when it is not YAML."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise UserError(
+            f"{what}: the value is not valid YAML ({(str(e).splitlines() or ['?'])[0]}); quote it or fix the "
+            "brackets, e.g. --set 'student.kwargs={width: 16}'"
+        ) from None
+
+
 def read_yaml_mapping(path: Path, what: str) -> dict:
     """A YAML file that must hold a mapping (sections); UserError for binary, invalid or other YAML."""
     try:
@@ -142,14 +153,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), base:
         if "=" not in item:
             raise UserError(f"--set {item!r}: expected key=value, e.g. --set train.epochs=5")
         key, _, text = item.partition("=")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise UserError(
-                f"--set {item!r}: the value is not valid YAML ({(str(e).splitlines() or ['?'])[0]}); quote it or "
-                "fix the brackets, e.g. --set 'student.kwargs={width: 16}'"
-            ) from None
-        _set_dotted(raw, key.strip(), value)
+        _set_dotted(raw, key.strip(), yaml_value(text, f"--set {item!r}"))
     cfg = _build(Config, raw, "")
     _check(cfg)
     return cfg

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from ..config import Config, config_from_dict, read_yaml_mapping
+from ..config import Config, config_from_dict, read_yaml_mapping, yaml_value
 from ..errors import UserError
 from ..fileio import atomic_write_text
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -55,7 +55,7 @@ def resume_state(run_dir: Path, overrides: list[str]) -> tuple[Config, dict]:
         key, _, text = item.partition("=")
         if not key.startswith("train."):
             raise UserError(f"--set {key}: only train.* keys can change on --resume (the rest would change the run)")
-        raw.setdefault("train", {})[key.split(".", 1)[1]] = yaml.safe_load(text)
+        raw.setdefault("train", {})[key.split(".", 1)[1]] = yaml_value(text, f"--set {item!r}")
     return config_from_dict(raw), state
 
 
