@@ -56,3 +56,11 @@ def test_stored_configs_of_older_runs_still_load():
 def test_a_set_value_that_is_not_yaml_is_one_line():
     with pytest.raises(UserError, match=r"--set 'student.kwargs=\{bad': the value is not valid YAML"):
         load_config(None, ["student.kwargs={bad"])
+
+
+def test_a_key_given_twice_in_a_config_file_is_refused(tmp_path):
+    """PyYAML keeps the last of two equal keys silently: a second `train:` section erased the first."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("train:\n  epochs: 1\noptim:\n  lr: 0.1\ntrain:\n  seed: 3\n")
+    with pytest.raises(UserError, match=r"the key 'train' is given twice \(line 5\)"):
+        load_config(cfg)

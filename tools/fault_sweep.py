@@ -758,6 +758,8 @@ def config_cases(s: Sweep, F):
         "section a scalar": "train: 5\n",
         "binary": "\x00\x01\x02\xff",
         "bool epochs": "train:\n  epochs: true\n",
+        "a section twice": "train:\n  epochs: 1\noptim:\n  lr: 0.1\ntrain:\n  seed: 3\n",
+        "a key twice": "train:\n  epochs: 1\n  epochs: 2\n",
         "epochs 0": "train:\n  epochs: 0\n",
         "batch 0": "train:\n  batch_size: 0\n",
         "unknown arch": "student:\n  arch: nonet\n",

@@ -121,10 +121,31 @@ def yaml_value(text: str, what: str):
         ) from None
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """safe_load that refuses a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+
+def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, (str, int, float, bool)):
+            continue
+        if key in seen:
+            line = key_node.start_mark.line + 1
+            raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} is given twice (line {line})")
+        seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+_UniqueKeys.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
 def read_yaml_mapping(path: Path, what: str) -> dict:
-    """A YAML file that must hold a mapping (sections); UserError for binary, invalid or other YAML."""
+    """A YAML file that must hold a mapping (sections); UserError for binary, invalid or other YAML, and for a
+    key given twice."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeys)  # a SafeLoader
     except UnicodeDecodeError:
         raise UserError(f"{what} {path}: not a text (UTF-8) YAML file; pass a .yaml config") from None
     except OSError as e:
