@@ -74,3 +74,11 @@ def check_output(path: str | os.PathLike, kind: str, suffix: str | None = None, 
             f"{label} {path}: the folder {folder} is not writable (read-only or no permission); "
             f"choose another {label} or fix its permissions"
         )
+
+
+def cache_dir() -> Path:
+    """lrface's cache folder, ``$LRFACE_CACHE`` or ``~/.cache/lrface``; UserError (before any work) when it is a
+    file, lies below one or is not writable."""
+    path = Path(os.environ.get("LRFACE_CACHE") or Path.home() / ".cache" / "lrface")
+    check_output(path, "dir", label="$LRFACE_CACHE")
+    return path

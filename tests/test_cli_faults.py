@@ -7,6 +7,7 @@ import errno
 import os
 
 import pytest
+from PIL import Image
 
 from lrface.cli import main
 from tests.conftest import make_identity_set
@@ -253,3 +254,18 @@ def test_a_broken_benchmark_plan_or_ablation_is_one_line(tmp_path, capsys, plan,
     rc = main(["benchmark", "--plan", str(path), "--out", str(tmp_path / "b"), *extra])
     one_line(capsys, rc, needle.replace("{plan}", str(path)))
     assert not (tmp_path / "b").exists()
+
+
+def test_a_cache_that_is_a_file_is_named_before_any_work(tmp_path, capsys, monkeypatch):
+    """$LRFACE_CACHE pointing at a file failed only when the aligned pairs were written, naming a .work path."""
+    from tests.serving_helpers import generated_faces
+
+    images, _ = generated_faces(n_ids=1, per_id=3)
+    (tmp_path / "lfw" / "Bob").mkdir(parents=True)
+    for i, im in enumerate(images, 1):
+        Image.fromarray(im).save(tmp_path / "lfw" / "Bob" / f"Bob_{i:04d}.jpg")
+    (tmp_path / "pairs.txt").write_text("1 1\nBob 1 2\nBob 1 Bob 3\n")
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("LRFACE_CACHE", str(tmp_path / "afile"))
+    argv = ["evaluate", "--pairs", str(tmp_path / "pairs.txt"), "--images", str(tmp_path / "lfw")]
+    one_line(capsys, main(argv + ["--out", str(tmp_path / "ev")]), "$LRFACE_CACHE", "is a file")

@@ -550,6 +550,8 @@ def mixed_folder_cases(s: Sweep, F):
           "--no-detect-fallback", "box"], OK, timeout=300)  # fmt: skip
     s.cli("train on a folder with broken images", ["train", "--config", smoke, "--data", mixed, *tiny, "--out",
           scratch(F, "tm")], OK, timeout=300)  # fmt: skip
+    s.cli("train, $LRFACE_CACHE below a file", ["train", "--config", smoke, "--data", mixed, *tiny, "--out",
+          scratch(F, "tc")], env={"LRFACE_CACHE": str(F["afile"] / "c")}, timeout=300)  # fmt: skip
     s.cli("build from a folder with broken images", ["gallery", "build", mixed, "--out", scratch(F, "gm")], OK)
     s.cli("evaluate probes with broken images", ["evaluate", "--gallery", F["g"], mixed, "--out", scratch(F, "em")], OK)
     lfw = scratch(F, "lfw")
@@ -562,6 +564,8 @@ def mixed_folder_cases(s: Sweep, F):
     pairs.write_text("1 1\nBob 1 2\nBob 1 Ann 3\n")
     ev = ["evaluate", "--pairs", pairs, "--images", lfw, "--out", scratch(F, "ep")]
     s.cli("evaluate --pairs, an empty image", ev, lines=2, timeout=300)  # after the "aligning ..." progress line
+    pairs.write_text("1 1\nBob 1 3\nBob 1 Ann 3\n")
+    s.cli("evaluate --pairs, $LRFACE_CACHE a file", ev, env={"LRFACE_CACHE": str(F["afile"])}, timeout=300)
     pairs.write_text("1 1\nBob 1 2\nBob 1 Nobody 3\n")
     s.cli("evaluate --pairs, a missing person", ev, lines=2, timeout=300)
     pairs.write_text("1 1\nBob 1 9\nBob 1 Ann 3\n")
@@ -875,6 +879,18 @@ def interrupt_cases(s: Sweep, F):
         s.record(
             f"resume prepare after {frac:.0%}", "prepare again, same --out", p.returncode, p.stdout.strip()[-90:], why
         )
+    g = gallery_copy(F, "gconc")  # two CLI writers at once: both identities land, the gallery stays whole
+    trees = []
+    for k in range(2):
+        t = scratch(F, f"conc{k}")
+        for i in range(40):
+            shutil.copytree(F["big"] / f"p{k * 40 + i:03d}", t / f"c{k}-{i:02d}")
+        trees.append(t)
+    procs = [subprocess.Popen([PY, "-m", "lrface", "gallery", "add", str(g), str(t)], env=ENV,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for t in trees]  # fmt: skip
+    codes = [p.wait() for p in procs]
+    why = "" if codes == [0, 0] else f"exit codes {codes}: {procs[0].stderr.read()[-100:]}"
+    s.record("two gallery adds at once", "gallery add x 2, concurrently", codes, "", why or gallery_opens(g, 86)())
     out = scratch(F, "emb-kill.npy")
     full = timed(["embed", F["big"], "--out", out])
     for frac in (0.5, 0.9):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 
 from ..config import Config
 from ..errors import UserError
+from ..fileio import cache_dir
 from ..imageio import BadImage, read_image
 from ..inference.folders import scan_identity_folder
 from ..preprocess import resize_uint8
@@ -34,10 +34,6 @@ class DataBundle:
         return len(self.class_names)
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("LRFACE_CACHE", Path.home() / ".cache" / "lrface"))
-
-
 def load_identity_folder(root: Path, size: int, use_cache: bool = True) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read and resize every image once; cache the arrays keyed on the file list, sizes and mtimes."""
     items = [(ident, f) for ident, files in scan_identity_folder(root).items() for f in files]
@@ -45,7 +41,7 @@ def load_identity_folder(root: Path, size: int, use_cache: bool = True) -> tuple
     for _, f in items:
         st = f.stat()
         key.update(f"{f.relative_to(root).as_posix()}|{st.st_size}|{st.st_mtime_ns}".encode())
-    cache = _cache_dir() / "folders" / f"{key.hexdigest()[:24]}.npz"
+    cache = cache_dir() / "folders" / f"{key.hexdigest()[:24]}.npz"
     if use_cache and cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
             return z["images"], z["labels"], [str(n) for n in z["class_names"]]

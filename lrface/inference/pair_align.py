@@ -12,11 +12,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from .. import fileio
 from ..errors import UserError
 from .verification import PairsFile
 
@@ -25,7 +25,7 @@ SETTINGS = {"prepare": "folder defaults", "downsample": "area", "fallback": "box
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("LRFACE_CACHE", Path.home() / ".cache" / "lrface")) / "pairs"
+    return fileio.cache_dir() / "pairs"
 
 
 def check_images(pairs_file: PairsFile, images_dir: str | Path) -> Path:
