@@ -76,3 +76,22 @@ def identity_set(tmp_path) -> Path:
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("LRFACE_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="session")
+def detector():
+    """data_prep's MTCNN face detector (the data_prep tests)."""
+    from data_prep.detect import FaceDetector
+
+    return FaceDetector()
+
+
+@pytest.fixture(scope="session")
+def astronaut(detector):
+    """The astronaut image and its MTCNN landmarks (5 x 2, template order)."""
+    from data_prep.align import canonical_order
+
+    image = pytest.importorskip("skimage.data").astronaut()
+    faces = detector.detect([image], [20])[0]
+    assert len(faces) == 1
+    return image, canonical_order(faces.points[0])
