@@ -64,3 +64,10 @@ def test_a_key_given_twice_in_a_config_file_is_refused(tmp_path):
     cfg.write_text("train:\n  epochs: 1\noptim:\n  lr: 0.1\ntrain:\n  seed: 3\n")
     with pytest.raises(UserError, match=r"the key 'train' is given twice \(line 5\)"):
         load_config(cfg)
+
+
+def test_a_set_below_a_config_value_that_is_not_a_section_names_the_file(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("train: 5\n")
+    with pytest.raises(UserError, match=r"--set train.threads: the config holds train: 5, not a section"):
+        load_config(cfg, ["train.threads=1"])

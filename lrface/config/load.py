@@ -106,7 +106,10 @@ def _set_dotted(raw: dict, dotted: str, value) -> None:
     for k in keys[:-1]:
         node = node.setdefault(k, {})
         if not isinstance(node, dict):
-            raise UserError(f"--set {dotted}: {k} is not a section")
+            raise UserError(
+                f"--set {dotted}: the config holds {k}: {node!r}, not a section; "
+                f"make {k} a mapping in the config file (e.g. {k}: {{...}})"
+            )
     node[keys[-1]] = value
 
 
