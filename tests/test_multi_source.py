@@ -113,56 +113,16 @@ def test_bad_sources(tmp_path, capsys):
     a = packed(tmp_path / "a", ["1", "2"], 3, size=16)
     b = packed(tmp_path / "b", ["3", "4"], 3, size=24)
     out = str(tmp_path / "run")
-    rc = main(
-        ["train", "--config", "configs/face/orl-smoke.yaml", "--out", out, *TINY, "--set", f"data.path=[{a},{b}]"]
-    )
-    one_line_error(capsys, rc, "different image sizes", "a 16x16", "b 24x24")
+
+    def train(*extra):
+        return main(["train", "--config", "configs/face/orl-smoke.yaml", "--out", out, *TINY, "--force", *extra])
+
+    one_line_error(capsys, train("--set", f"data.path=[{a},{b}]"), "different image sizes", "a 16x16", "b 24x24")
     folder = make_identity_set(tmp_path / "faces", identities=3, per_identity=2)
     (folder / "empty_person").mkdir()
-    rc = main(
-        [
-            "train",
-            "--config",
-            "configs/face/orl-smoke.yaml",
-            "--out",
-            out,
-            *TINY,
-            "--force",
-            "--set",
-            f"data.path=[{a},{folder}]",
-        ]
-    )
-    one_line_error(capsys, rc, "empty_person", "no images")
-    rc = main(
-        [
-            "train",
-            "--config",
-            "configs/face/orl-smoke.yaml",
-            "--out",
-            out,
-            *TINY,
-            "--force",
-            "--set",
-            f"data.path=[{a},{tmp_path / 'nope'}]",
-        ]
-    )
-    one_line_error(capsys, rc, "nope", "does not exist")
-    rc = main(
-        [
-            "train",
-            "--config",
-            "configs/face/orl-smoke.yaml",
-            "--out",
-            out,
-            *TINY,
-            "--force",
-            "--data",
-            str(a),
-            "--set",
-            "data.val_identities=0.9",
-        ]
-    )
-    one_line_error(capsys, rc, "data.val_identities")
+    one_line_error(capsys, train("--set", f"data.path=[{a},{folder}]"), "empty_person", "no images")
+    one_line_error(capsys, train("--set", f"data.path=[{a},{tmp_path / 'nope'}]"), "nope", "does not exist")
+    one_line_error(capsys, train("--data", str(a), "--set", "data.val_identities=0.9"), "data.val_identities")
 
 
 def test_val_source_keeps_the_validation_set_when_sources_are_added(tmp_path):
@@ -173,9 +133,7 @@ def test_val_source_keeps_the_validation_set_when_sources_are_added(tmp_path):
     two = load_data(load_config(None, base + [f"data.path=[{deep},{wide}]", "data.val_source=0"]))
     (v1, l1), (v2, l2) = one.splits["val_open"], two.splits["val_open"]
     assert len(v1) == 12 and np.array_equal(v1, v2) and np.array_equal(l1, l2)
-    held = sorted(
-        set(one.class_names + ["d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9"]) - set(one.class_names)
-    )
+    held = sorted({f"d{i}" for i in range(10)} - set(one.class_names))
     assert len(held) == 3 and not set(held) & set(two.class_names)  # their 'wide' images are dropped, not trained
     assert len(two.splits["train"][1]) == 28 + 23 - sum(h in ("d1", "d2", "d3") for h in held)
     without = load_data(load_config(None, base + [f"data.path=[{deep},{wide}]"]))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import add_set_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -34,15 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="NAME:KEY=VALUE[,KEY=VALUE]",
         help="an extra method: ekd with these overrides, e.g. ekd-g1:guided.count=1 (repeatable)",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override config keys for every method, e.g. --set train.epochs=5 train.seed=6 (repeatable)",
-    )
+    add_set_option(p, " for every method")
     p.add_argument(
         "--no-align",
         dest="align",

@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from . import add_set_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -18,15 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="YAML config, e.g. configs/face/orl-smoke.yaml")
     p.add_argument("--data", help="packed set or identity folder (default: $LRFACE_DATA, then data.path)")
     p.add_argument("--out", help="run directory (default: runs/<config name>)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override config keys, e.g. --set train.epochs=5 train.seed=6 (repeatable)",
-    )
+    add_set_option(p)
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from checkpoints/last.pt")
     p.add_argument(
         "--init",

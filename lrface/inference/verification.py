@@ -94,28 +94,13 @@ def parse_pairs(path: str | Path) -> PairsFile:
     for k, (line, t) in enumerate(body):
         fold, same = k // (2 * n), (k % (2 * n)) < n
         if same and len(t) == 3:
-            pairs.append(
-                Pair(
-                    line,
-                    image_key(t[0], _index(t[1], path, line)),
-                    image_key(t[0], _index(t[2], path, line)),
-                    True,
-                    fold,
-                )
-            )
+            a, i, b, j = t[0], t[1], t[0], t[2]
         elif not same and len(t) == 4:
-            pairs.append(
-                Pair(
-                    line,
-                    image_key(t[0], _index(t[1], path, line)),
-                    image_key(t[2], _index(t[3], path, line)),
-                    False,
-                    fold,
-                )
-            )
+            a, i, b, j = t
         else:
             want = "'name i j' (same person)" if same else "'name1 i name2 j' (different people)"
             raise UserError(f"{path}:{line}: expected {want} at this place of fold {fold + 1}, got {len(t)} fields")
+        pairs.append(Pair(line, image_key(a, _index(i, path, line)), image_key(b, _index(j, path, line)), same, fold))
     return PairsFile(path, pairs, n_folds)
 
 
