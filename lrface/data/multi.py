@@ -118,9 +118,7 @@ def hold_out_from_source(
     on that source's images of them only; their images from other sources are dropped."""
     cand = sorted({class_names[c] for c in np.unique(labels[origin == source])})
     held_names = [cand[i] for i in _draw(len(cand), amount, seed)]
-    index = {c: i for i, c in enumerate(class_names)}
-    keep = np.ones(len(labels), bool)
-    keep[np.isin(labels, [index[c] for c in held_names]) & (origin != source)] = False
+    keep = ~(np.isin(labels, [class_names.index(c) for c in held_names]) & (origin != source))
     return hold_out_identities({"all": (images[keep], labels[keep])}, class_names, 0, seed, held_names)
 
 

@@ -103,16 +103,15 @@ def load_data(cfg: Config) -> DataBundle:
         for p in path:
             if is_packed_set(Path(p).expanduser()):
                 add_hr(hr, read_packed_set(Path(p).expanduser()), d.image_size)
-        held = None
+        splits, held = {"all": (images, labels)}, None
         if d.val_source is not None and d.val_identities > 0:
             from .multi import hold_out_from_source
 
             splits, class_names, held, _ = hold_out_from_source(
                 images, labels, origin, class_names, d.val_source, d.val_identities, cfg.train.seed
             )
-            images, labels = splits["all"]
         source = f"sources:{','.join(map(str, path))}"
-        bundle = _split_faces({"all": (images, labels)}, class_names, cfg, source, hr, held)
+        bundle = _split_faces(splits, class_names, cfg, source, hr, held)
     else:
         if not root.exists():
             raise UserError(f"data path {root} does not exist; pass a packed set or an identity folder")
