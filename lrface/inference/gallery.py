@@ -1,8 +1,8 @@
-"""The gallery of enrolled identities in memory: contents, add/remove and search (torch-free).
+"""The gallery of enrolled identities in memory: creation, saving, contents, add/remove (torch-free).
 
-Files and generations live in :mod:`.gallery_store`, index construction in :mod:`.vector_index`,
-enrolment from image files in :mod:`.enrol`. Vector ids are identity ids (``template=mean``: one
-L2-normalised mean per identity) or sample ids (``template=all``).
+Files and generations live in :mod:`.gallery_store`, index construction in :mod:`.vector_index`, top-k
+search in :mod:`.gallery_search`, enrolment from image files in :mod:`.enrol`. Vector ids are identity ids
+(``template=mean``: one L2-normalised mean per identity) or sample ids (``template=all``).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import numpy as np
 from .. import __version__
 from ..errors import UserError
 from .folders import check_identity_name
+from .gallery_search import search_gallery
 from .gallery_store import FORMAT, SCHEMA, has_aligned_column, is_gallery, load_generation, save_generation
 from .vector_index import (
     INDEX_TYPES,
-    ExactIP,
     apply_search_params,
     default_index_params,
     faiss_id_map,
@@ -32,7 +32,6 @@ from .vector_index import (
 __all__ = ["INDEX_TYPES", "TEMPLATES", "Gallery", "is_gallery"]
 
 TEMPLATES = ("mean", "all")
-FEW_QUERIES = 64
 
 
 class UnknownIdentity(UserError):
@@ -278,55 +277,4 @@ class Gallery:
     # -- search --------------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
         """Top-k distinct identities with cosine scores, per L2-normalised query."""
-        if self.index.ntotal == 0:
-            raise UserError(f"{self.root or 'the gallery'} is empty; add identities with `lrface gallery add`")
-        k = max(1, min(k, self.count_identities()))
-        queries = np.ascontiguousarray(queries, np.float32)
-        if isinstance(self.index, ExactIP):
-            return self._search(queries, k)
-        import faiss
-
-        threads = faiss.omp_get_max_threads()
-        if len(queries) < FEW_QUERIES:  # starting OpenMP threads costs more than a few queries take
-            faiss.omp_set_num_threads(1)
-        try:
-            return self._search(queries, k)
-        finally:
-            faiss.omp_set_num_threads(threads)
-
-    def _search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
-        if self.template == "mean":
-            scores, ids = self.index.search(queries, k)
-            names = self._names(ids)
-            return [[(names[i], float(s)) for s, i in zip(srow, irow) if i >= 0] for srow, irow in zip(scores, ids)]
-        results: list[list[tuple[str, float]] | None] = [None] * len(queries)
-        todo, ks = np.arange(len(queries)), min(self.index.ntotal, 4 * k)
-        while len(todo):
-            scores, ids = self.index.search(queries[todo], ks)
-            names = self._names(ids)
-            again = []
-            for q, srow, irow in zip(todo, scores, ids):
-                best: dict[str, float] = {}
-                for s, i in zip(srow, irow):
-                    if i >= 0 and names[i] not in best:
-                        best[names[i]] = float(s)
-                if len(best) >= k or ks >= self.index.ntotal:
-                    results[q] = list(best.items())[:k]
-                else:
-                    again.append(q)
-            todo, ks = np.asarray(again, np.int64), min(self.index.ntotal, ks * 4)
-        return results
-
-    def _names(self, ids: np.ndarray) -> dict[int, str]:
-        """Identity name per vector id found (``ids`` as FAISS returns them, -1 = none)."""
-        ids = sorted(set(ids[ids >= 0].tolist()))  # not np.unique: it imports numpy.ma (~30 ms)
-        sql = (
-            "SELECT id, name FROM identities WHERE id IN ({})"
-            if self.template == "mean"
-            else "SELECT s.id, i.name FROM samples s JOIN identities i ON i.id = s.identity_id WHERE s.id IN ({})"
-        )
-        out = {}
-        for j in range(0, len(ids), 900):
-            chunk = ids[j : j + 900]
-            out.update(self.conn.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall())
-        return out
+        return search_gallery(self, queries, k)
