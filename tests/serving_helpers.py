@@ -1,5 +1,5 @@
 """Shared pieces for the serving/export tests: generated identity folders, a tiny trained run,
-its ONNX export, and the ORL location."""
+its ONNX export, the ORL location, and running the CLI in-process."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from lrface.cli import main
 from tests.conftest import shared_data
+
+REPO = Path(__file__).resolve().parents[1]
 
 _CACHE: dict[str, Path] = {}
 
@@ -126,3 +129,23 @@ def gallery_and_probes(base: Path) -> tuple[Path, Path]:
     gal = write_identity_folder(base / "gal", images[enrol], labels[enrol], NAMES, np.flatnonzero(enrol))
     probes = write_identity_folder(base / "probes", images[~enrol], labels[~enrol], NAMES, np.flatnonzero(~enrol))
     return gal, probes
+
+
+def cli(*args) -> int:
+    """`lrface ARGS` in this process; its exit status."""
+    return main([str(a) for a in args])
+
+
+def identify_json(capsys, *args) -> list[dict]:
+    """`lrface identify ARGS --json`, parsed."""
+    capsys.readouterr()
+    assert cli("identify", *args, "--json") == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def assert_one_line_error(capsys, rc, needle):
+    """The CLI exited 2 with one `lrface ...: error: ...` line containing ``needle``."""
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("lrface ") and ": error: " in last and needle in last, err

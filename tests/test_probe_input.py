@@ -1,0 +1,81 @@
+"""Bad probes and model files for `lrface identify`, and which image formats reach a decoder."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from serving_helpers import assert_one_line_error, cli
+
+
+def _png_header_only(path: Path, w: int, h: int) -> None:
+    """A PNG whose header claims w x h pixels (a decompression bomb for the size check)."""
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize(
+    "kind,needle",
+    [
+        ("missing", "file not found"),
+        ("empty", "zero-byte"),
+        ("text", "not a readable image"),
+        ("huge", "megapixels"),
+        ("folder-empty", "has no images"),
+    ],
+)
+def test_bad_probe(tiny, faces, tmp_path, capsys, kind, needle):
+    probe = tmp_path / "p.png"
+    if kind == "empty":
+        probe.write_bytes(b"")
+    elif kind == "text":
+        probe.write_text("hello")
+    elif kind == "huge":
+        _png_header_only(probe, 20000, 20000)
+    elif kind == "folder-empty":
+        probe = tmp_path / "nothing"
+        probe.mkdir()
+    assert_one_line_error(capsys, cli("identify", probe, "--gallery", faces[0], "--model", tiny[1]), needle)
+
+
+@pytest.mark.parametrize("kind", ["truncated", "not-onnx", "foreign-onnx"])
+def test_bad_model_file(tiny, faces, tmp_path, capsys, kind):
+    model = tmp_path / "m.onnx"
+    data = Path(tiny[1]).read_bytes()
+    if kind == "truncated":
+        model.write_bytes(data[: len(data) // 2])
+    elif kind == "not-onnx":
+        model.write_text("not a model")
+    else:
+        import onnx
+
+        m = onnx.load_from_string(data)
+        del m.metadata_props[:]
+        model.write_bytes(m.SerializeToString())
+    rc = cli("identify", faces[1] / "Bob" / "0013.png", "--gallery", faces[0], "--model", model)
+    assert_one_line_error(capsys, rc, "not" if kind != "foreign-onnx" else "lrface metadata")
+
+
+def test_only_photo_formats_reach_a_decoder():
+    """Untrusted bytes never reach Pillow's EPS plugin (it runs Ghostscript) or other exotic decoders."""
+    import io
+
+    from PIL import Image
+
+    from lrface.imageio import BadImage, decode_image
+
+    for fmt in ("EPS", "TGA", "ICO"):
+        buf = io.BytesIO()
+        Image.new("RGB", (32, 32), (200, 10, 10)).save(buf, fmt)
+        with pytest.raises(BadImage) as e:
+            decode_image(buf.getvalue(), f"x.{fmt.lower()}")
+        assert e.value.reason == "not-an-image", (fmt, e.value)
+    for fmt in ("GIF", "TIFF", "JPEG", "BMP", "PPM", "WEBP"):
+        buf = io.BytesIO()
+        Image.new("RGB", (32, 32), (200, 10, 10)).save(buf, fmt)
+        assert decode_image(buf.getvalue(), fmt).shape == (32, 32, 3)
