@@ -68,6 +68,15 @@ def faces(tmp_path):
     return gallery_and_probes(tmp_path)
 
 
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """(port, gallery dir, probes dir, model) of a running `lrface serve` (tests/service_helpers.served_gallery),
+    one per test module."""
+    from service_helpers import served_gallery
+
+    yield from served_gallery(tmp_path_factory.mktemp("served"))
+
+
 @pytest.fixture
 def identity_set(tmp_path) -> Path:
     return make_identity_set(tmp_path / "faces")
