@@ -259,6 +259,16 @@ def test_readers_never_fail_while_a_writer_publishes_generations(tiny, faces, tm
     assert opened[0] > 5 and len(lrface.Gallery.open(tmp_path / "g")) == 41
 
 
+def test_enormous_identity_name_is_refused(tiny, faces, tmp_path):
+    from lrface import Gallery, Recognizer
+    from lrface.errors import UserError
+
+    g = Gallery.create(tmp_path / "g", Recognizer(tiny[1]))
+    with pytest.raises(UserError, match="is 10000 characters long; use a name of at most 255"):
+        g.add("x" * 10_000, [next(faces[1].rglob("*.png"))])
+    assert len(g) == 0 and g.add("x" * 255, [next(faces[1].rglob("*.png"))]).added == 1
+
+
 def test_wrong_argument_types_raise_user_error(tiny, faces, tmp_path):
     """Wrong types through the API are UserError naming the argument, never a TypeError from inside."""
     import numpy as np

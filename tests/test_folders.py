@@ -1,4 +1,5 @@
-"""The one identity-folder scanner: train, prepare, gallery and evaluate see the same images."""
+"""The one identity-folder scanner (train, prepare, gallery and evaluate see the same images) and the one
+identity-name check."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from PIL import Image
 
 from lrface.errors import UserError
-from lrface.inference.folders import scan_identity_folder
+from lrface.inference.folders import MAX_NAME_CHARS, check_identity_name, scan_identity_folder
 
 
 def _tree(root):
@@ -58,3 +59,16 @@ def test_an_unreadable_identity_folder_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "scandir", scandir)
     with pytest.raises(UserError, match=r"b: cannot read the folder \(Permission denied\)"):
         scan_identity_folder(root)
+
+
+def test_identity_names_are_at_most_255_characters():
+    """The one name check (gallery build/add/remove, the API, the service) refuses an enormous name in one
+    short line; 255 characters, like a file-name component, still pass."""
+    assert MAX_NAME_CHARS == 255
+    assert check_identity_name("é" * 255) == "é" * 255
+    assert check_identity_name("e\u0301" * 255) == "é" * 255  # counted after NFC, as stored
+    for n in (256, 10_000):
+        with pytest.raises(UserError) as e:
+            check_identity_name("x" * n)
+        msg = str(e.value)
+        assert f"is {n} characters long; use a name of at most 255" in msg and "\n" not in msg and len(msg) < 120

@@ -159,3 +159,16 @@ def test_kill_during_gallery_build_then_rerun_completes(tiny, tmp_path):
     gal = Gallery.open(g)
     assert gal.count_identities() == 40 and gal.index.ntotal == 40
     assert sorted(p.suffix for p in g.iterdir() if not p.name.startswith(".")) == [".faiss", ".json", ".npz", ".sqlite"]
+
+
+def test_enormous_identity_name_is_one_line(tiny, faces, tmp_path, capsys):
+    g = tmp_path / "g"
+    assert cli("gallery", "build", faces[0], "--model", tiny[1], "--out", g) == 0
+    probe = faces[1] / "Bob" / "0013.png"
+    capsys.readouterr()
+    for args in (["add", g, probe], ["remove", g]):
+        rc = cli("gallery", *args, "--identity", "x" * 10_000)
+        err = capsys.readouterr().err
+        assert rc == 2 and len(err.strip().splitlines()) == 1 and len(err) < 200, err
+        assert "is 10000 characters long; use a name of at most 255" in err
+    assert Gallery.open(g).count_identities() == len(NAMES)

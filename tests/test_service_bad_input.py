@@ -48,6 +48,7 @@ def _png_header_only(w: int, h: int) -> bytes:
         ("bad-name", 400, "control"),
         ("trailing-slash", 404, "Not Found"),
         ("name-not-utf8", 400, "U+FFFD"),
+        ("name-too-long", 400, "is 10000 characters long; use a name of at most 255"),
     ],
 )
 def test_bad_requests_get_4xx_json(served, case, code, needle):
@@ -92,6 +93,8 @@ def test_bad_requests_get_4xx_json(served, case, code, needle):
         status, r = request(port, "POST", "/identities/", [("image", png(3))], token=TOKEN)
     elif case == "name-not-utf8":  # was enrolled as the name '\ufffd\ufffd'
         status, r = request(port, "POST", "/identities/%ff%fe", [("image", png(3))], token=TOKEN)
+    elif case == "name-too-long":
+        status, r = request(port, "POST", "/identities/" + "x" * 10_000, [("image", png(3))], token=TOKEN)
     else:
         status, r = request(port, "POST", "/identities/a%07b", [("image", png(3))], token=TOKEN)
     assert status == code and r["status"] == code and needle in r["error"], r

@@ -14,12 +14,19 @@ from pathlib import Path
 from ..errors import UserError
 from ..imageio import is_image_file
 
+MAX_NAME_CHARS = 255  # like a file-name component: room for any real name, none for a pasted blob
+
 
 def check_identity_name(name: str) -> str:
-    """Accept any printable name (spaces, unicode); refuse path tricks and control characters."""
+    """Accept any printable name (spaces, unicode) of at most ``MAX_NAME_CHARS`` characters; refuse path
+    tricks and control characters."""
     if not isinstance(name, str):
         raise UserError(f"identity name {name!r} is not text; pass a str")
     name = unicodedata.normalize("NFC", name)
+    if len(name) > MAX_NAME_CHARS:
+        raise UserError(
+            f"identity name {name[:20]!r}... is {len(name)} characters long; use a name of at most {MAX_NAME_CHARS}"
+        )
     if not name.strip():
         raise UserError("identity name is empty; pass a non-empty --identity")
     if "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):

@@ -49,6 +49,7 @@ def api_cases(s: Sweep, F):
     s.api("api add good", lambda: gal.add("Ann", [good]), ANY)
     s.api("api add empty name", lambda: gal.add("", [good]))
     s.api("api add name None", lambda: gal.add(None, [good]))
+    s.api("api add name 10000 chars", lambda: gal.add("x" * 10_000, [good]))
     s.api("api add no images", lambda: gal.add("x", []))
     s.api("api add a str not a list", lambda: gal.add("y", str(good)), ANY)
     s.api("api add bad image", lambda: gal.add("z", [b"junk"]))
