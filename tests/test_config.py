@@ -71,3 +71,19 @@ def test_a_set_below_a_config_value_that_is_not_a_section_names_the_file(tmp_pat
     cfg.write_text("train: 5\n")
     with pytest.raises(UserError, match=r"--set train.threads: the config holds train: 5, not a section"):
         load_config(cfg, ["train.threads=1"])
+
+
+@pytest.mark.parametrize("item", ["train={}", "train={epochs: 3}", "teacher=null", "optim=5"])
+def test_a_set_that_replaces_a_whole_section_is_refused(tmp_path, item):
+    """`--set train={}` replaced the section with an empty mapping: every train key, the config file's
+    included, silently went back to its default. A section is set key by key."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("train:\n  epochs: 7\n  seed: 3\n")
+    section = item.split("=")[0]
+    with pytest.raises(UserError) as e:
+        load_config(cfg, [item])
+    msg = str(e.value)
+    assert msg.startswith(f"--set {section}=...: {section} is a whole config section") and "\n" not in msg
+    assert f"set one key at a time, e.g. --set {section}." in msg
+    kept = load_config(cfg, ["train.epochs=3", "student.kwargs={}"])  # keys, also a mapping-valued one, still set
+    assert (kept.train.epochs, kept.train.seed, kept.student.kwargs) == (3, 3, {})

@@ -100,7 +100,26 @@ def _build(cls, raw, where: str):
     return cls(**kwargs)
 
 
+def _check_not_a_section(dotted: str) -> None:
+    """Refuse ``--set SECTION=VALUE``: it would replace the whole section, silently resetting the keys it
+    leaves out (``--set train={}`` is every train default) to their defaults."""
+    cls = Config
+    for key in dotted.split("."):
+        field = {f.name: f for f in dataclasses.fields(cls)}.get(key)
+        if field is None:
+            return  # an unknown key: _build names it
+        cls = typing.get_type_hints(cls)[key]
+        if not dataclasses.is_dataclass(cls):
+            return
+    example = dataclasses.fields(cls)[0].name
+    raise UserError(
+        f"--set {dotted}=...: {dotted} is a whole config section, and replacing it would reset its other keys; "
+        f"set one key at a time, e.g. --set {dotted}.{example}=VALUE"
+    )
+
+
 def _set_dotted(raw: dict, dotted: str, value) -> None:
+    _check_not_a_section(dotted)
     keys = dotted.split(".")
     node = raw
     for k in keys[:-1]:

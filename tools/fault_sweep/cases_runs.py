@@ -270,6 +270,8 @@ def config_cases(s: Sweep, F):
         ("--set batch over the data", "train.batch_size=99999999999999999999"),
         ("--set kwargs the model lacks", "student.kwargs={bogus: 1}"),
         ("--set epochs a list", "train.epochs=[1,2]"),
+        ("--set a whole section {}", "train={}"),
+        ("--set a whole section", "optim={lr: 0.1}"),
     ):
         out = scratch(F, "trs")
         if label == "--set batch over the data":  # a batch larger than the set is the whole set: fine
