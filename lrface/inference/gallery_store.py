@@ -47,19 +47,24 @@ CREATE INDEX samples_identity ON samples(identity_id);
 """
 
 
+class GalleryUnreadable(UserError):
+    """A gallery on disk that cannot be read: missing, not a gallery, or with damaged or missing files. The
+    service answers it 503 (its own gallery, not the request, is at fault)."""
+
+
 def is_gallery(path: str | Path) -> bool:
     return (Path(path) / POINTER).is_file()
 
 
 def check_pointer_not_lost(root: Path) -> None:
-    """UserError when ``root`` holds a gallery's generation files but its pointer is gone (a gallery with
+    """GalleryUnreadable when ``root`` holds a gallery's generation files but its pointer is gone (a gallery with
     ``gallery.json`` deleted), rather than reading it as an empty or plain image folder."""
     try:
         names = [p.name for p in root.iterdir()] if root.is_dir() else []
     except OSError:
         return
     if not (root / POINTER).exists() and any(n.startswith(("index-", "meta-")) for n in names):
-        raise UserError(
+        raise GalleryUnreadable(
             f"{root}: a gallery whose {POINTER} is missing (damaged or half-copied); {REBUILD.format(root=root)}"
         )
 
@@ -95,8 +100,8 @@ def _pointer_files(root: Path) -> dict[str, Path]:
     if not pointer.is_file():
         check_pointer_not_lost(root)
         if not root.exists():
-            raise UserError(f"{root}: gallery not found; build one with `lrface gallery build`")
-        raise UserError(
+            raise GalleryUnreadable(f"{root}: gallery not found; build one with `lrface gallery build`")
+        raise GalleryUnreadable(
             f"{root}: not a gallery (no {POINTER}); build one with `lrface gallery build FOLDER --out {root}`"
         )
     try:
@@ -106,16 +111,18 @@ def _pointer_files(root: Path) -> dict[str, Path]:
             files["vectors"] = root / ptr["flat"]
         sizes = ptr["sizes"]
     except (ValueError, KeyError, TypeError) as e:
-        raise UserError(f"{pointer}: corrupt gallery pointer ({e}); {REBUILD.format(root=root)}") from None
+        raise GalleryUnreadable(f"{pointer}: corrupt gallery pointer ({e}); {REBUILD.format(root=root)}") from None
     if ptr.get("format") != FORMAT:
-        raise UserError(f"{root}: gallery format {ptr.get('format')!r} is not {FORMAT}; {REBUILD.format(root=root)}")
+        raise GalleryUnreadable(
+            f"{root}: gallery format {ptr.get('format')!r} is not {FORMAT}; {REBUILD.format(root=root)}"
+        )
     for what, path in files.items():
         try:
             size = path.stat().st_size if path.is_file() else None
         except OSError:  # removed by a writer between the two calls
             size = None
         if size is None or size != sizes.get(path.name):
-            raise UserError(f"{path}: gallery {what} file missing or truncated; {REBUILD.format(root=root)}")
+            raise GalleryUnreadable(f"{path}: gallery {what} file missing or truncated; {REBUILD.format(root=root)}")
     return files
 
 
@@ -124,7 +131,7 @@ def _read_index(files: dict[str, Path], root: Path, writable: bool):
         try:
             return read_exact(files["vectors"])
         except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as e:
-            raise UserError(
+            raise GalleryUnreadable(
                 f"{files['vectors']}: unreadable gallery vectors ({e}); {REBUILD.format(root=root)}"
             ) from None
     import faiss
@@ -132,13 +139,13 @@ def _read_index(files: dict[str, Path], root: Path, writable: bool):
     try:
         return faiss.read_index(str(files["index"]))
     except RuntimeError as e:
-        raise UserError(
+        raise GalleryUnreadable(
             f"{files['index']}: unreadable FAISS index ({str(e).splitlines()[-1][:120]}); {REBUILD.format(root=root)}"
         ) from None
 
 
 def load_generation(root: Path, writable: bool = False) -> tuple[sqlite3.Connection, object, dict]:
-    """(metadata connection, index, info) of the current generation; UserError naming the fix on any damage.
+    """(metadata connection, index, info) of the current generation; GalleryUnreadable naming the fix on any damage.
 
     ``writable`` copies the metadata into memory (for add/remove + save) and loads the FAISS index even for
     flat galleries; read-only flat galleries get :class:`ExactIP` over ``vectors-<gen>.npz``. A reader that
@@ -148,7 +155,7 @@ def load_generation(root: Path, writable: bool = False) -> tuple[sqlite3.Connect
         before = generation_stamp(root)
         try:
             return _load_generation(root, writable)
-        except UserError:
+        except GalleryUnreadable:
             if generation_stamp(root) == before:
                 raise
     return _load_generation(root, writable)
@@ -163,7 +170,7 @@ def _load_generation(root: Path, writable: bool) -> tuple[sqlite3.Connection, ob
         problems = [" ".join(str(r[0]).split()) for r in disk.execute("PRAGMA quick_check(3)")]
         if problems != ["ok"]:
             disk.close()
-            raise UserError(
+            raise GalleryUnreadable(
                 f"{meta}: damaged gallery metadata (SQLite quick_check: {'; '.join(problems)[:160]}); "
                 f"{REBUILD.format(root=root)}"
             )
@@ -184,9 +191,9 @@ def _load_generation(root: Path, writable: bool) -> tuple[sqlite3.Connection, ob
         dim = int(info["embedding_dim"])
     except (sqlite3.DatabaseError, ValueError, KeyError, TypeError) as e:
         detail = " ".join(str(e).split())[:160]
-        raise UserError(f"{meta}: corrupt gallery metadata ({detail}); {REBUILD.format(root=root)}") from None
+        raise GalleryUnreadable(f"{meta}: corrupt gallery metadata ({detail}); {REBUILD.format(root=root)}") from None
     if count != index.ntotal or index.d != dim:
-        raise UserError(
+        raise GalleryUnreadable(
             f"{root}: index ({index.ntotal} x {index.d}) disagrees with its metadata "
             f"({count} x {dim}); {REBUILD.format(root=root)}"
         )

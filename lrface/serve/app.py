@@ -27,7 +27,7 @@ from ..api import Gallery, Recognizer, decide
 from ..errors import UserError
 from ..imageio import BadImage
 from ..inference.gallery import UnknownIdentity
-from ..inference.gallery_store import generation_stamp
+from ..inference.gallery_store import GalleryUnreadable, generation_stamp
 from .batching import MicroBatcher
 
 CONFIG_ENV = "LRFACE_SERVE_CONFIG"
@@ -210,6 +210,10 @@ async def remove(request: Request) -> JSONResponse:
 
 # -- errors: always JSON, never a traceback --------------------------------------------------------
 async def _user_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, GalleryUnreadable):  # the served gallery was damaged or removed on disk: not the client's fault
+        message = f"the served gallery cannot be read: {exc}; the service picks up a rebuilt or restored gallery"
+        print(f"lrface serve: {request.method} {request.url.path}: {message}", file=sys.stderr)
+        return _error(503, message)
     if isinstance(exc, UnknownIdentity):
         return _error(404, str(exc))
     if isinstance(exc, BadImage) and exc.reason == "too-large":

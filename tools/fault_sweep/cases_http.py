@@ -1,4 +1,5 @@
-"""Sweep cases on the HTTP service: client mistakes get a 4xx JSON answer, never a 500 or a traceback."""
+"""Sweep cases on the HTTP service: client mistakes get a 4xx JSON answer, never a 500 or a traceback; a gallery
+damaged under the running service gets 503."""
 
 from __future__ import annotations
 
@@ -181,9 +182,14 @@ def http_cases(s: Sweep, F):
                 f"Same: {rows.get('Same')} sample(s)",
                 why,
             )
-        (g / "gallery.json").unlink()  # the gallery damaged under the running service: JSON, never a traceback
-        s.http("http gallery pointer deleted", port, "GET", "/health", expect=(200, 503))
-        post("http identify, pointer deleted", "/identify", [("image", "a.png", good)], expect=(200, 503))
+        # the gallery damaged under the running service: 503 (the server's problem), JSON, never a traceback
+        meta = next(g.glob("meta-*.sqlite"))
+        meta.write_bytes(meta.read_bytes()[:1000])
+        post("http enrol, metadata truncated", "/identities/Eve", [("image", "a.png", good)], auth, expect=(503, 503))
+        post("http identify ?top_k=0, damaged", "/identify?top_k=0", [("image", "a.png", good)])  # still the client's
+        (g / "gallery.json").unlink()
+        s.http("http gallery pointer deleted", port, "GET", "/health", expect=(503, 503))
+        post("http identify, pointer deleted", "/identify", [("image", "a.png", good)], expect=(503, 503))
     finally:
         srv.send_signal(signal.SIGINT)
         try:
