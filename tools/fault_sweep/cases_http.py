@@ -14,7 +14,7 @@ import uuid
 
 import numpy as np
 
-from .fixtures import faces, free_port, gallery_copy
+from .fixtures import faces, free_port, gallery_copy, scratch, write_folder
 from .runner import ENV, PY, Sweep
 
 
@@ -182,7 +182,11 @@ def http_cases(s: Sweep, F):
                 f"Same: {rows.get('Same')} sample(s)",
                 why,
             )
-        # the gallery damaged under the running service: 503 (the server's problem), JSON, never a traceback
+        # the gallery damaged under the running service: 503 (the server's problem), JSON, never a traceback.
+        # First a generation the service did not write (it keeps an intact copy of its own), by the CLI:
+        fresh = scratch(F, "fresh")
+        write_folder(fresh, ["Frida"], 1, 1, seed=11)
+        subprocess.run([PY, "-m", "lrface", "gallery", "add", g, fresh], env=ENV, capture_output=True, check=True)
         meta = next(g.glob("meta-*.sqlite"))
         meta.write_bytes(meta.read_bytes()[:1000])
         post("http enrol, metadata truncated", "/identities/Eve", [("image", "a.png", good)], auth, expect=(503, 503))
