@@ -40,9 +40,11 @@ def interrupt_cases(s: Sweep, F):
         if sig == signal.SIGINT and not why and len(lines) > 1:
             why = f"{len(lines)} lines on Ctrl-C"
         if g is not None:
-            why = why or gallery_opens(g, n_new if p.returncode == 0 else n_old)() or no_temp_files(g)()
-        if out is not None and p.returncode != 0 and out.exists():
-            why = why or f"{out} half-written"
+            # killed: the old generation, or the new one when the kill came after it was published
+            counts = (n_new,) if p.returncode == 0 else (n_old, n_new)
+            why = why or gallery_opens(g, *counts)() or no_temp_files(g)()
+        if out is not None and p.returncode != 0 and out.exists():  # killed after the rename: it must be whole
+            why = why or _partial_npy(out, n_new)
         if out is not None:
             why = why or no_temp_files(out)()
         s.record(case, f"killed at {at:.1f} s", p.returncode, (lines or [""])[-1], why)
@@ -87,6 +89,7 @@ def interrupt_cases(s: Sweep, F):
     s.record("two gallery adds at once", "gallery add x 2, concurrently", codes, "", why or gallery_opens(g, 86)())
     out = scratch(F, "emb-kill.npy")
     full = timed(["embed", F["big"], "--out", out])
+    rows = len(np.load(out))
     for frac in (0.5, 0.9):
         out = scratch(F, "emb-kill.npy")
         killed(
@@ -96,9 +99,18 @@ def interrupt_cases(s: Sweep, F):
             signal.SIGKILL,
             frac * full,
             0,
-            0,
+            rows,
             out,
         )
+
+
+def _partial_npy(out: Path, rows: int) -> str:
+    """'' when ``out`` is the whole embedding array (``rows`` rows), else why it is half-written."""
+    try:
+        n = len(np.load(out))
+    except (OSError, ValueError, EOFError) as e:
+        return f"{out} half-written ({e})"
+    return "" if n == rows else f"{out} half-written ({n} of {rows} rows)"
 
 
 def _packed_summary(root: Path):

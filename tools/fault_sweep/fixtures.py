@@ -164,13 +164,16 @@ def fixtures(work: Path) -> dict:
 
 
 def scratch(F, name: str) -> Path:
-    """A fresh path under work/scratch for one case."""
+    """A fresh path under work/scratch for one case (also without a temporary file an earlier sweep's kill left
+    beside it, which the case's own no_temp_files check would report)."""
     p = F["w"] / "scratch" / name
     if p.is_dir() and not p.is_symlink():
         shutil.rmtree(p)
     elif p.exists() or p.is_symlink():
         p.unlink()
     p.parent.mkdir(parents=True, exist_ok=True)
+    for tmp in p.parent.glob(f".{name}.*.tmp"):
+        tmp.unlink()
     return p
 
 
@@ -195,7 +198,9 @@ def absent(path: Path):
     return lambda: f"{path} was created" if path.exists() else ""
 
 
-def gallery_opens(g: Path, identities: int):
+def gallery_opens(g: Path, *identities: int):
+    """A check: the gallery opens and holds one of the ``identities`` counts."""
+
     def check():
         p = subprocess.run(
             [PY, "-m", "lrface", "gallery", "list", str(g), "--json"], env=ENV, capture_output=True, text=True
@@ -203,7 +208,7 @@ def gallery_opens(g: Path, identities: int):
         if p.returncode:
             return f"gallery no longer opens: {p.stderr.strip()[:80]}"
         n = len(json.loads(p.stdout)["identities"])
-        return "" if n == identities else f"gallery has {n} identities, expected {identities}"
+        return "" if n in identities else f"gallery has {n} identities, expected {' or '.join(map(str, identities))}"
 
     return check
 
