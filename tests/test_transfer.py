@@ -58,3 +58,24 @@ def test_init_from_other_architecture_is_one_line_and_writes_nothing(tmp_path, c
     assert not out.exists()
     rc = train("--data", str(data), "--out", str(out), "--init", str(tmp_path / "nope"), *ONLY)
     one_line_error(capsys, rc, "nope")
+
+
+def test_init_checks_only_the_streams_this_config_trains(tmp_path, capsys):
+    data = make_identity_set(tmp_path / "faces", identities=4, per_identity=4)
+    assert train("--data", str(data), "--out", str(tmp_path / "ekd"), *TINY, "--set", "train.epochs=1") == 0
+    capsys.readouterr()
+    # a student-only config whose (unused) teacher differs from the EKD run's takes the EKD run's student
+    other_teacher = ["--set", "teacher.arch=resnet18"]
+    assert (
+        train(
+            "--data", str(data), "--out", str(tmp_path / "so"), "--init", str(tmp_path / "ekd"), *ONLY, *other_teacher
+        )
+        == 0
+    )
+    assert "student starts from" in capsys.readouterr().err
+    # an EKD config trains the teacher too, so the same difference is one line
+    rc = train(
+        "--data", str(data), "--out", str(tmp_path / "e2"), "--init", str(tmp_path / "ekd"), *TINY, *other_teacher
+    )
+    one_line_error(capsys, rc, "--init", "teacher", "resnet_tiny", "resnet18")
+    assert not (tmp_path / "e2").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..distill.strategy import build_strategy
 from ..errors import UserError
 from .checkpoint import load_checkpoint, resolve_checkpoint
 
@@ -19,12 +20,14 @@ def _is_classifier(key: str) -> bool:
 
 
 def init_state(cfg) -> tuple[Path, dict]:
-    """The checkpoint of ``init.run`` after checking that its streams match this config's architectures."""
+    """The checkpoint of ``init.run`` after checking that the streams this config trains match its architectures
+    (a stream this config does not train, e.g. the teacher of an EKD run read by a student-only config, is ignored)."""
     path = resolve_checkpoint(cfg.init.run, cfg.init.which)
     state = load_checkpoint(path)
     old = state["config"]
+    strategy = build_strategy(cfg)
     for stream in state["models"]:
-        if stream not in ("teacher", "student"):
+        if stream not in ("teacher", "student") or not strategy.trains(stream):
             continue
         want, have = getattr(cfg, stream), old.get(stream, {})
         if (have.get("arch"), have.get("kwargs") or {}) != (want.arch, want.kwargs):
