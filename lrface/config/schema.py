@@ -11,6 +11,8 @@ class DataConfig:
     kind: str = "auto"  # auto | packed | folder | cifar10 | cifar100 | tiny-imagenet
     path: str | list = ""  # packed set, identity folder or dataset root (--data / $LRFACE_DATA override);
     #                             a list of packed sets / identity folders trains on all of them (data/multi.py)
+    exclude: str | list = field(default_factory=list)  # packed sets / identity folders whose identity names are
+    #                             left out of training (transfer pretraining without the target set; data/exclude.py)
     merge: str = "source"  # several sources: source (<source>/<identity> classes) | name (equal names merge)
     val_identities: float = 0.0  # open-set validation: fraction (< 1) or count of identities held out of training
     val_source: int | None = None  # an index: draw them among this data.path entry's identities only (data/multi.py)

@@ -15,6 +15,7 @@ from ..fileio import cache_dir
 from ..imageio import BadImage, read_image
 from ..inference.folders import scan_identity_folder
 from ..preprocess import resize_uint8
+from .exclude import drop_excluded, exclude_paths, excluded_names
 from .hr_table import HrTable
 from .packed import is_packed_set, read_packed_set
 from .splits import few_sample_subset, per_class_split
@@ -90,6 +91,10 @@ def load_data(cfg: Config) -> DataBundle:
     path = d.path[0] if isinstance(d.path, list) and len(d.path) == 1 else d.path
     root = Path(path).expanduser() if isinstance(path, str) else None
     kind = d.kind
+    exclude = exclude_paths(d.exclude)
+    if exclude and kind in ("cifar10", "cifar100", "tiny-imagenet"):
+        raise UserError(f"data.exclude applies to face identities, not to {kind}; remove data.exclude")
+    names = excluded_names(exclude)  # checked before the training data is read
     if kind in ("cifar10", "cifar100", "tiny-imagenet"):
         from .classification import load_classification
 
@@ -99,6 +104,10 @@ def load_data(cfg: Config) -> DataBundle:
         from .multi import load_sources
 
         images, labels, class_names, origin = load_sources(path, d.image_size, d.merge, d.cache)
+        kept, class_names = drop_excluded(
+            {"all": (images, labels, origin)}, class_names, exclude, names, prefixed=d.merge == "source"
+        )
+        images, labels, origin = kept["all"]
         hr = HrTable()
         for p in path:
             if is_packed_set(Path(p).expanduser()):
@@ -132,6 +141,7 @@ def load_data(cfg: Config) -> DataBundle:
                 raise UserError(f"data path {root} is neither a packed set nor an identity folder")
             images, labels, class_names = load_identity_folder(root, d.image_size, d.cache)
             splits = {"all": (images, labels)}
+        splits, class_names = drop_excluded(splits, class_names, exclude, names)
         bundle = _split_faces(splits, class_names, cfg, f"{kind}:{root}", hr)
     return _finish(bundle, cfg)
 
