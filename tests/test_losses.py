@@ -36,7 +36,7 @@ def test_eq4_within_stream_l2_is_mse_to_detached_feature():
     g1 = torch.tensor([[1.0, 0.0], [3.0, 1.0]], requires_grad=True)  # squared errors 0,4,0,9 -> 13/4
     g2 = torch.tensor([[2.0, 2.0], [3.0, 4.0]], requires_grad=True)  # 1,0,0,0 -> 1/4
     loss = losses.eq4_within_stream_l2(feat, [g1, g2])
-    assert float(loss) == pytest.approx(13 / 4 + 1 / 4)
+    assert loss.item() == pytest.approx(13 / 4 + 1 / 4)
     loss.backward()
     assert feat.grad is None and g1.grad is not None
 
@@ -55,7 +55,7 @@ def test_eq4_and_eq7_squared_norm_reduction_is_the_papers_sum_over_the_feature_d
 
 def test_eq6_cross_stream_kl_heads_plus_guided_pairs():
     loss = losses.eq6_cross_stream_kl(T_LOGITS, S_LOGITS, [T_LOGITS], [G_LOGITS], 4.0)
-    assert float(loss) == pytest.approx(KL_T4_TS + KL_T4_TG, rel=1e-5)
+    assert loss.item() == pytest.approx(KL_T4_TS + KL_T4_TG, rel=1e-5)
     half = losses.eq6_cross_stream_kl(T_LOGITS, S_LOGITS, [T_LOGITS], [G_LOGITS], 4.0, pair_weight=0.5)
     assert float(half) == pytest.approx(KL_T4_TS + 0.5 * KL_T4_TG, rel=1e-5)
 
@@ -64,14 +64,14 @@ def test_eq7_cross_stream_l2_pairs_and_teacher_detached():
     t = [torch.tensor([[0.0, 0.0]], requires_grad=True), torch.tensor([[1.0, 1.0]], requires_grad=True)]
     s = [torch.tensor([[1.0, 3.0]], requires_grad=True), torch.tensor([[1.0, 3.0]], requires_grad=True)]
     loss = losses.eq7_cross_stream_l2(t, s)
-    assert float(loss) == pytest.approx((1 + 9) / 2 + (0 + 4) / 2)
+    assert loss.item() == pytest.approx((1 + 9) / 2 + (0 + 4) / 2)
     loss.backward()
     assert t[0].grad is None and s[0].grad is not None
 
 
 def test_eq9_classification_sums_every_classifier():
     loss = losses.eq9_classification([T_LOGITS, S_LOGITS, G_LOGITS], LABELS)
-    assert float(loss) == pytest.approx(CE_T + CE_S + CE_G, rel=1e-6)
+    assert loss.item() == pytest.approx(CE_T + CE_S + CE_G, rel=1e-6)
 
 
 def test_eq11_weights_each_term():
