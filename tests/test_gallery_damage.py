@@ -59,3 +59,26 @@ def test_metadata_missing_info_row_is_reported(tiny, tmp_path, capsys):
     assert main(["identify", str(next(folder.glob("a/*.png"))), "--gallery", str(g)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "info lacks model_path" in err[0] and "rebuild with" in err[0], err
+
+
+class _FailingConnection:
+    """Stands in for a read-only gallery's on-disk SQLite connection whose file was damaged after opening
+    (with a small gallery SQLite serves every read from its cache, so the damage cannot be provoked for real)."""
+
+    def execute(self, *args):
+        raise __import__("sqlite3").DatabaseError("database disk image is malformed")
+
+
+def test_metadata_damaged_after_opening_is_gallery_unreadable(tiny, tmp_path):
+    from lrface.inference.gallery_store import GalleryUnreadable
+
+    images, labels = generated_faces(n_ids=4, per_id=3, seed=1)
+    folder = write_identity_folder(tmp_path / "faces", images, labels, [f"p{i}" for i in range(4)])
+    g = tmp_path / "g"
+    assert main(["gallery", "build", str(folder), "--model", str(tiny[1]), "--out", str(g)]) == 0
+    gallery = Gallery.open(g)
+    query = np.eye(1, gallery.index.d, dtype=np.float32)
+    assert len(gallery.search(query, 2)[0]) == 2
+    gallery.conn = _FailingConnection()
+    with pytest.raises(GalleryUnreadable, match="metadata cannot be read.*rebuild with `lrface gallery build"):
+        gallery.search(query, 2)

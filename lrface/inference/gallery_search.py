@@ -5,9 +5,12 @@ With ``template=all`` a vector is a sample, so the search widens until it has ``
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 
 from ..errors import UserError
+from .gallery_store import REBUILD, GalleryUnreadable
 from .vector_index import ExactIP
 
 FEW_QUERIES = 64
@@ -15,6 +18,17 @@ FEW_QUERIES = 64
 
 def search_gallery(gallery, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
     """Top-k distinct identities with cosine scores, per L2-normalised query."""
+    try:
+        return _search_top_k(gallery, queries, k)
+    except sqlite3.DatabaseError as e:  # a read-only gallery reads its metadata file lazily: damaged after opening
+        root = gallery.root or "the gallery"
+        detail = " ".join(str(e).split())[:160]
+        raise GalleryUnreadable(
+            f"{root}: its metadata cannot be read ({detail}); {REBUILD.format(root=root)}"
+        ) from None
+
+
+def _search_top_k(gallery, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
     if gallery.index.ntotal == 0:
         raise UserError(f"{gallery.root or 'the gallery'} is empty; add identities with `lrface gallery add`")
     k = max(1, min(k, gallery.count_identities()))
@@ -66,7 +80,14 @@ def _names(gallery, ids: np.ndarray) -> dict[int, str]:
         else "SELECT s.id, i.name FROM samples s JOIN identities i ON i.id = s.identity_id WHERE s.id IN ({})"
     )
     out = {}
-    for j in range(0, len(ids), 900):
-        chunk = ids[j : j + 900]
-        out.update(gallery.conn.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall())
+    try:
+        for j in range(0, len(ids), 900):
+            chunk = ids[j : j + 900]
+            out.update(gallery.conn.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall())
+    except sqlite3.DatabaseError as e:  # a read-only gallery reads its metadata file lazily: damaged after opening
+        root = gallery.root or "the gallery"
+        detail = " ".join(str(e).split())[:160]
+        raise GalleryUnreadable(
+            f"{root}: its metadata cannot be read ({detail}); {REBUILD.format(root=root)}"
+        ) from None
     return out
