@@ -80,14 +80,7 @@ def _names(gallery, ids: np.ndarray) -> dict[int, str]:
         else "SELECT s.id, i.name FROM samples s JOIN identities i ON i.id = s.identity_id WHERE s.id IN ({})"
     )
     out = {}
-    try:
-        for j in range(0, len(ids), 900):
-            chunk = ids[j : j + 900]
-            out.update(gallery.conn.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall())
-    except sqlite3.DatabaseError as e:  # a read-only gallery reads its metadata file lazily: damaged after opening
-        root = gallery.root or "the gallery"
-        detail = " ".join(str(e).split())[:160]
-        raise GalleryUnreadable(
-            f"{root}: its metadata cannot be read ({detail}); {REBUILD.format(root=root)}"
-        ) from None
+    for j in range(0, len(ids), 900):
+        chunk = ids[j : j + 900]
+        out.update(gallery.conn.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall())
     return out
