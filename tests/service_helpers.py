@@ -61,16 +61,21 @@ def served_gallery(base: Path) -> Iterator[tuple[int, Path, Path, Path]]:
         yield port, g, probes, model
 
 
-def run_lrface(*args) -> subprocess.CompletedProcess:
-    r = subprocess.run(
+def lrface_process(*args, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m lrface ARGS`` in a subprocess of this checkout, output captured, any exit code."""
+    return subprocess.run(
         [sys.executable, "-m", "lrface", *map(str, args)],
         check=False,
         cwd=REPO,
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
-        timeout=120,
+        timeout=timeout,
     )
+
+
+def run_lrface(*args) -> subprocess.CompletedProcess:
+    r = lrface_process(*args)
     assert r.returncode == 0, r.stderr
     return r
 

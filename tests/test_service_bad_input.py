@@ -7,15 +7,12 @@ import http.client
 import json
 import os
 import struct
-import subprocess
-import sys
 import zlib
 
 import cv2
 import numpy as np
 import pytest
-from service_helpers import TOKEN, multipart, png, request
-from serving_helpers import REPO
+from service_helpers import TOKEN, lrface_process, multipart, png, request
 
 
 def _png_header_only(w: int, h: int) -> bytes:
@@ -101,13 +98,5 @@ def test_bad_requests_get_4xx_json(served, case, code, needle):
 
 
 def test_serve_bad_start_is_one_line(tmp_path):
-    r = subprocess.run(
-        [sys.executable, "-m", "lrface", "serve", "--gallery", str(tmp_path / "missing")],
-        check=False,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        timeout=60,
-    )
+    r = lrface_process("serve", "--gallery", tmp_path / "missing", timeout=60)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "gallery not found" in r.stderr
