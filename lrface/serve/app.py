@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import math
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -29,9 +28,9 @@ from ..imageio import BadImage
 from ..inference.gallery import UnknownIdentity
 from ..inference.gallery_store import GalleryUnreadable, generation_stamp
 from .batching import MicroBatcher
+from .request_parsing import MAX_IMAGES, BodyLimit, TooLarge, error_response, read_files, read_form, read_number
 
 CONFIG_ENV = "LRFACE_SERVE_CONFIG"
-MAX_IMAGES = 16  # images per enrol request
 
 
 @dataclass
@@ -43,14 +42,6 @@ class ServeConfig:
     max_pixels: int = 4_000_000  # per decoded image (decompression bombs)
     threads: int = 1  # ONNX Runtime intra-op threads
     max_batch: int = 64
-
-
-class TooLarge(Exception):
-    """The request body exceeded ``max_bytes`` while it was being read."""
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status}, status_code=status)
 
 
 class Service:
@@ -99,36 +90,6 @@ class Service:
             raise HTTPException(401, "this endpoint needs the service token: send 'Authorization: Bearer TOKEN'")
 
 
-# -- request helpers -----------------------------------------------------------------------------
-async def _form(request: Request):
-    ctype = request.headers.get("content-type", "")
-    if not ctype.startswith("multipart/form-data"):
-        raise HTTPException(415, "send the image(s) as multipart/form-data (e.g. curl -F image=@face.png)")
-    return await request.form(max_files=MAX_IMAGES + 2, max_fields=8)
-
-
-async def _files(form, field: str, limit: int = 1) -> list[tuple[str, bytes]]:
-    files = [f for f in form.getlist(field) if hasattr(f, "read")]
-    if not files:
-        raise HTTPException(400, f"missing image field {field!r} (multipart file upload)")
-    if len(files) > limit:
-        raise HTTPException(400, f"at most {limit} {field!r} images per request")
-    return [(f.filename or field, await f.read()) for f in files]
-
-
-def _number(request: Request, form, name: str, kind, default):
-    raw = request.query_params.get(name, form.get(name) if form is not None else None)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = kind(raw)
-    except (TypeError, ValueError):
-        raise HTTPException(400, f"{name}={raw!r} is not a valid {kind.__name__}") from None
-    if kind is float and not math.isfinite(value):
-        raise HTTPException(400, f"{name}={raw!r} must be a finite number")
-    return value
-
-
 # -- endpoints -----------------------------------------------------------------------------------
 async def health(request: Request) -> JSONResponse:
     svc: Service = request.app.state.service
@@ -148,12 +109,12 @@ async def health(request: Request) -> JSONResponse:
 
 async def identify(request: Request) -> JSONResponse:
     svc: Service = request.app.state.service
-    form = await _form(request)
-    top_k = _number(request, form, "top_k", int, 5)
-    threshold = _number(request, form, "threshold", float, None)
+    form = await read_form(request)
+    top_k = read_number(request, form, "top_k", int, 5)
+    threshold = read_number(request, form, "threshold", float, None)
     if top_k < 1:
         raise HTTPException(400, "top_k must be at least 1")
-    [(name, data)] = await _files(form, "image")
+    [(name, data)] = await read_files(form, "image")
     image = svc.load(data, name)
     await svc.current()
     matches, core = await svc.batcher.submit((image, top_k))
@@ -163,9 +124,9 @@ async def identify(request: Request) -> JSONResponse:
 
 async def verify(request: Request) -> JSONResponse:
     svc: Service = request.app.state.service
-    form = await _form(request)
-    threshold = _number(request, form, "threshold", float, None)
-    [(name_a, a)], [(name_b, b)] = await _files(form, "a"), await _files(form, "b")
+    form = await read_form(request)
+    threshold = read_number(request, form, "threshold", float, None)
+    [(name_a, a)], [(name_b, b)] = await read_files(form, "a"), await read_files(form, "b")
     images = [svc.load(a, name_a), svc.load(b, name_b)]
     await svc.current()
     value, source = svc.gallery.threshold(threshold, "verify")
@@ -192,8 +153,8 @@ async def enrol(request: Request) -> JSONResponse:
     svc: Service = request.app.state.service
     svc.check_token(request)
     name = request.path_params["name"]
-    form = await _form(request)
-    files = await _files(form, "image", MAX_IMAGES)
+    form = await read_form(request)
+    files = await read_files(form, "image", MAX_IMAGES)
     report = await svc.write(
         lambda: svc.gallery.add(name, [d for _, d in files], svc.recognizer, max_pixels=svc.cfg.max_pixels)
     )
@@ -213,20 +174,22 @@ async def _user_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, GalleryUnreadable):  # the served gallery was damaged or removed on disk: not the client's fault
         message = f"the served gallery cannot be read: {exc}; the service picks up a rebuilt or restored gallery"
         print(f"lrface serve: {request.method} {request.url.path}: {message}", file=sys.stderr)
-        return _error(503, message)
+        return error_response(503, message)
     if isinstance(exc, UnknownIdentity):
-        return _error(404, str(exc))
+        return error_response(404, str(exc))
     if isinstance(exc, BadImage) and exc.reason == "too-large":
-        return _error(413, str(exc))
-    return _error(400, str(exc))
+        return error_response(413, str(exc))
+    return error_response(400, str(exc))
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    return _error(exc.status_code, str(exc.detail))
+    return error_response(exc.status_code, str(exc.detail))
 
 
 async def _too_large(request: Request, exc: Exception) -> JSONResponse:
-    return _error(413, f"request body over {request.app.state.service.cfg.max_bytes} bytes; send a smaller image")
+    return error_response(
+        413, f"request body over {request.app.state.service.cfg.max_bytes} bytes; send a smaller image"
+    )
 
 
 async def _internal(request: Request, exc: Exception) -> JSONResponse:
@@ -234,39 +197,7 @@ async def _internal(request: Request, exc: Exception) -> JSONResponse:
         f"lrface serve: internal error on {request.method} {request.url.path}: {type(exc).__name__}: {exc}",
         file=sys.stderr,
     )
-    return _error(500, f"internal error ({type(exc).__name__}); see the server log")
-
-
-class BodyLimit:
-    """ASGI middleware: refuse bodies over ``max_bytes`` (by Content-Length up front, else while reading)."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None:
-            status = 400 if not length.isdigit() else 413 if int(length) > self.max_bytes else 0
-            if status:
-                message = (
-                    "bad Content-Length"
-                    if status == 400
-                    else f"request body over {self.max_bytes} bytes; send a smaller image"
-                )
-                return await _error(status, message)(scope, receive, send)
-        seen = 0
-
-        async def limited():
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise TooLarge
-            return message
-
-        await self.app(scope, limited, send)
+    return error_response(500, f"internal error ({type(exc).__name__}); see the server log")
 
 
 def create_app(cfg: ServeConfig, service: Service | None = None) -> Starlette:
