@@ -238,5 +238,28 @@ def _check(cfg: Config) -> None:
         raise UserError("train.epochs and train.batch_size must be at least 1")
     if cfg.strategy == "kd" and not cfg.teacher.checkpoint:
         raise UserError("strategy kd needs a fixed teacher: set teacher.checkpoint to a teacher-only run")
+    _check_degrade(cfg)
     if len(cfg.preprocess.mean) != 3 or len(cfg.preprocess.std) != 3 or min(cfg.preprocess.std) <= 0:
         raise UserError("preprocess.mean and preprocess.std need three values, std positive")
+
+
+DEGRADE_FILTERS = ("area", "bilinear", "bicubic", "nearest", "lanczos")  # lrface/data/degrade.py FILTERS
+
+
+def _check_degrade(cfg: Config) -> None:
+    a = cfg.augment
+    bad = [f for f in a.degrade_filters if f not in DEGRADE_FILTERS]
+    if bad or not a.degrade_filters:
+        raise UserError(
+            f"augment.degrade_filters {a.degrade_filters!r}: name one or more of {', '.join(DEGRADE_FILTERS)}"
+        )
+    if a.degrade_noise > 255:
+        raise UserError(f"augment.degrade_noise {a.degrade_noise:g} is a std in 0..255 units; give at most 255")
+    if a.degrade_jpeg > 95:
+        raise UserError(f"augment.degrade_jpeg {a.degrade_jpeg} is the lowest JPEG quality (1..95), or 0 for off")
+    if a.degrade and a.backend == "torch":
+        raise UserError(
+            "augment.degrade runs on the albumentations backend; set augment.backend=auto or albumentations"
+        )
+    if a.degrade and a.pad_crop:
+        raise UserError("augment.degrade is for packed face sets, augment.pad_crop for CIFAR-style ones; set one to 0")

@@ -37,7 +37,16 @@ class AugmentConfig:
     brightness_contrast: float = 0.2
     pad_crop: int = 0  # classification: random crop with this much padding
     independent: bool = True  # each stream gets its own draw ("incomplete synchronization")
-    backend: str = "auto"  # auto (torch on CUDA, albumentations on CPU) | albumentations | torch
+    backend: str = "auto"  # auto (torch on CUDA, albumentations on CPU and with degrade) | albumentations | torch
+    # train-time degradation (data/degrade.py): the training split of packed sets stays at the size they were prepared
+    # at (larger than data.image_size), and every draw renders a fresh low-resolution view of each face; test, val and
+    # val_open are resized once, as without it. Albumentations backend only; packed sets only.
+    degrade: bool = False
+    degrade_filters: list = field(default_factory=lambda: ["area", "bilinear", "bicubic"])  # down-sampling filter drawn
+    #                             per image: area | bilinear | bicubic | nearest | lanczos
+    degrade_blur: float = 0.0  # max Gaussian blur sigma (pixels at the native size), drawn in [0, max]; 0 = off
+    degrade_noise: float = 0.0  # max Gaussian noise std (0..255 units, at data.image_size), drawn in [0, max]; 0 = off
+    degrade_jpeg: int = 0  # min JPEG quality, drawn per image in [q, 95] (at data.image_size); 0 = off
 
 
 @dataclass

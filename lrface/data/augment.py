@@ -7,12 +7,11 @@ import cv2
 import numpy as np
 
 from ..config import AugmentConfig
+from .degrade import degrade_ops
 
 
-def build_augment(cfg: AugmentConfig, image_size: int, seed: int) -> A.Compose | None:
-    """Flip, small shift/scale/rotation, brightness/contrast (and pad+crop for CIFAR-style sets)."""
-    if not cfg.enabled:
-        return None
+def _geometric(cfg: AugmentConfig, image_size: int) -> list:
+    """Pad+crop (CIFAR-style sets), flip, shift/scale/rotation (fractions of the side: any size)."""
     ops = []
     if cfg.pad_crop:
         ops += [
@@ -33,7 +32,21 @@ def build_augment(cfg: AugmentConfig, image_size: int, seed: int) -> A.Compose |
                 p=0.8,
             )
         )
-    if cfg.brightness_contrast:
+    return ops
+
+
+def build_augment(cfg: AugmentConfig, image_size: int, seed: int) -> A.Compose | None:
+    """Flip, small shift/scale/rotation, brightness/contrast (and pad+crop for CIFAR-style sets).
+
+    With ``cfg.degrade`` the degradation to ``image_size`` (data/degrade.py) runs between the geometric
+    steps (at the native size) and brightness/contrast; also where ``cfg.enabled`` is false, alone.
+    """
+    if not cfg.enabled and not cfg.degrade:
+        return None
+    ops = _geometric(cfg, image_size) if cfg.enabled else []
+    if cfg.degrade:
+        ops += degrade_ops(cfg, image_size)
+    if cfg.enabled and cfg.brightness_contrast:
         ops.append(A.RandomBrightnessContrast(cfg.brightness_contrast, cfg.brightness_contrast, p=0.8))
     return A.Compose(ops, seed=seed)
 

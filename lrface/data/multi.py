@@ -55,11 +55,13 @@ def _folder_source(root: Path, size: int, cache: bool) -> tuple[np.ndarray, np.n
 
 
 def load_sources(
-    paths: list[str], size: int, merge: str = "source", cache: bool = True
+    paths: list[str], size: int, merge: str = "source", cache: bool = True, native: bool = False
 ) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
     """Every image of every source, labels in one merged label space (see the module docstring), and
-    the index of the source each image came from."""
+    the index of the source each image came from. ``native`` (augment.degrade) keeps the packed sets'
+    own size, which must exceed ``size``; identity folders are refused then."""
     from ..preprocess import resize_uint8
+    from .native import check_native_size, refuse_folder
 
     roots = [Path(p).expanduser() for p in paths]
     if not roots:
@@ -70,9 +72,14 @@ def load_sources(
             raise UserError(f"data path {r} does not exist; pass packed sets or identity folders")
         if is_packed_set(r):
             sizes[r] = read_packed_set(r).image_size
+        elif native:
+            refuse_folder(r)
     if len(set(sizes.values())) > 1:
         listed = ", ".join(f"{r.name} {s}x{s}" for r, s in sizes.items())
         raise UserError(f"the sources have different image sizes ({listed}); prepare them at one --size")
+    if native:
+        for r, s in sizes.items():
+            check_native_size(r, s, size)
     class_of: dict[str, int] = {}
     seen: set[tuple[str, str]] = set()
     all_images, all_labels, origin = [], [], []
@@ -92,7 +99,7 @@ def load_sources(
                     keep[i] = False
                 seen.add(key)
         remap = np.array([class_of.setdefault(q, len(class_of)) for q in qualified], np.int64)
-        if images.shape[1] != size:
+        if images.shape[1] != size and not native:
             images = resize_uint8(images, size)
         all_images.append(images[keep])
         all_labels.append(remap[labels[keep]])

@@ -17,6 +17,7 @@ from ..inference.folders import scan_identity_folder
 from ..preprocess import resize_uint8
 from .exclude import drop_excluded, exclude_paths, excluded_names
 from .hr_table import HrTable
+from .native import check_native_size, refuse_folder, resize_eval_splits
 from .packed import is_packed_set, read_packed_set
 from .splits import few_sample_subset, per_class_split
 
@@ -95,6 +96,9 @@ def load_data(cfg: Config) -> DataBundle:
     if exclude and kind in ("cifar10", "cifar100", "tiny-imagenet"):
         raise UserError(f"data.exclude applies to face identities, not to {kind}; remove data.exclude")
     names = excluded_names(exclude)  # checked before the training data is read
+    native = cfg.augment.degrade  # keep the training split at the packed sets' own size (data/native.py)
+    if native and kind in ("cifar10", "cifar100", "tiny-imagenet"):
+        raise UserError(f"augment.degrade applies to packed face sets, not to {kind}; set augment.degrade=false")
     if kind in ("cifar10", "cifar100", "tiny-imagenet"):
         from .classification import load_classification
 
@@ -103,7 +107,7 @@ def load_data(cfg: Config) -> DataBundle:
     elif root is None:
         from .multi import load_sources
 
-        images, labels, class_names, origin = load_sources(path, d.image_size, d.merge, d.cache)
+        images, labels, class_names, origin = load_sources(path, d.image_size, d.merge, d.cache, native)
         kept, class_names = drop_excluded(
             {"all": (images, labels, origin)}, class_names, exclude, names, prefixed=d.merge == "source"
         )
@@ -111,7 +115,7 @@ def load_data(cfg: Config) -> DataBundle:
         hr = HrTable()
         for p in path:
             if is_packed_set(Path(p).expanduser()):
-                add_hr(hr, read_packed_set(Path(p).expanduser()), d.image_size)
+                add_hr(hr, read_packed_set(Path(p).expanduser()), None if native else d.image_size)
         splits, held = {"all": (images, labels)}, None
         if d.val_source is not None and d.val_identities > 0:
             from .multi import hold_out_from_source
@@ -132,13 +136,17 @@ def load_data(cfg: Config) -> DataBundle:
                 ps.class_names,
                 {k: (np.asarray(v[0]), np.asarray(v[1])) for k, v in ps.splits.items()},
             )
-            if ps.image_size != d.image_size:
+            if native:
+                check_native_size(root, ps.image_size, d.image_size)
+            elif ps.image_size != d.image_size:
                 splits = {k: (resize_uint8(im, d.image_size), lb) for k, (im, lb) in splits.items()}
-            hr = add_hr(HrTable(), ps, d.image_size)
+            hr = add_hr(HrTable(), ps, None if native else d.image_size)
         else:
             hr = HrTable()
             if not root.is_dir():
                 raise UserError(f"data path {root} is neither a packed set nor an identity folder")
+            if native:
+                refuse_folder(root)
             images, labels, class_names = load_identity_folder(root, d.image_size, d.cache)
             splits = {"all": (images, labels)}
         splits, class_names = drop_excluded(splits, class_names, exclude, names)
@@ -146,12 +154,13 @@ def load_data(cfg: Config) -> DataBundle:
     return _finish(bundle, cfg)
 
 
-def add_hr(table: HrTable, ps, size: int) -> HrTable:
-    """Add a packed set's HR-teacher descriptors (if any), keyed on its images at the training size."""
+def add_hr(table: HrTable, ps, size: int | None) -> HrTable:
+    """Add a packed set's HR-teacher descriptors (if any), keyed on its images as the training split
+    holds them: at ``size``, or at the set's own size where ``size`` is None (augment.degrade)."""
     for k, emb in ps.hr.items():
         images = np.asarray(ps.splits[k][0])
         table.add(
-            images if ps.image_size == size else resize_uint8(images, size),
+            images if size is None or ps.image_size == size else resize_uint8(images, size),
             np.asarray(emb),
             ps.manifest["hr_teacher"].get("name", ""),
         )
@@ -205,4 +214,6 @@ def _finish(bundle: DataBundle, cfg: Config) -> DataBundle:
     bundle.splits["train"] = (images, labels)
     if len(labels) == 0:
         raise UserError(f"{bundle.source}: the training split is empty")
+    if cfg.augment.degrade:
+        bundle.splits = resize_eval_splits(bundle.splits, d.image_size)
     return bundle

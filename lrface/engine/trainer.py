@@ -99,7 +99,7 @@ class Trainer:
         if self.compiled:
             self.runners = {s: torch.compile(r) for s, r in self.runners.items()}
         self.device_data = cfg.augment.backend == "torch" or (
-            cfg.augment.backend == "auto" and self.device.type == "cuda"
+            cfg.augment.backend == "auto" and self.device.type == "cuda" and not cfg.augment.degrade
         )
         self.epoch, self.step, self.best, self.best_epoch = 0, 0, -1.0, -1
         self.open_set = None
