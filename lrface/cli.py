@@ -7,14 +7,16 @@ modules import only argparse at load time so that `lrface identify` never pulls 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib
 import math
+import os
 import sys
 
 from . import __version__
 from .errors import UserError
-from .fileio import check_output
+from .fileio import check_not_input, check_output, claim_output
 
 # what each command's --out names (and a file's required suffix), checked before the work starts
 OUTPUT_KINDS = {
@@ -35,6 +37,7 @@ OS_FIXES = {
     errno.EPERM: "fix the permissions or choose another path",
 }
 
+POSITIONAL = ("root", "folder", "images", "probes", "probe_dir", "paths", "a", "b")  # else: --KEY
 COMMANDS = (
     "prepare",
     "train",
@@ -65,6 +68,28 @@ def one_line(message: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
 
 
+def check_numbers(args: argparse.Namespace) -> None:
+    """The ranges every command shares: thresholds are cosine scores in [-1, 1]; thread, worker and job counts
+    run from 1 to 4 x the cores."""
+    from .checks import thread_count, threshold
+
+    if getattr(args, "threshold", None) is not None:
+        threshold(args.threshold, "--threshold")
+    for name in ("threads", "workers", "jobs"):
+        if isinstance(getattr(args, name, None), int):
+            thread_count(getattr(args, name), f"--{name}", zero=None)
+
+
+def input_paths(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(option, path) of every argument that names an existing file or folder: the command's inputs."""
+    found = []
+    for key, value in vars(args).items():
+        for item in value if isinstance(value, list) else [value]:
+            if key != "out" and isinstance(item, str) and item and "\x00" not in item and os.path.lexists(item):
+                found.append(("the input" if key in POSITIONAL else f"--{key.replace('_', '-')}", item))
+    return found
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The full parser, or (``only``) one with just that sub-command, to keep start-up short."""
     parser = OneLineParser(
@@ -90,12 +115,18 @@ def main(argv: list[str] | None = None) -> int:
         bad = [k for k, v in vars(args).items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
             raise UserError(f"--{bad[0].replace('_', '-')} {getattr(args, bad[0])}: not a finite number; pass a number")
+        check_numbers(args)
         kind = OUTPUT_KINDS.get(args.command) or OUTPUT_KINDS.get(
             f"{args.command} {getattr(args, 'gallery_command', '')}"
         )
-        if kind and getattr(args, "out", None):
-            check_output(args.out, *kind.split())
-        return int(args.func(args) or 0)
+        out = getattr(args, "out", None) if kind else None
+        with contextlib.ExitStack() as stack:
+            if out:
+                check_output(out, *kind.split())
+                check_not_input(out, input_paths(args), kind.split()[0])
+                if os.environ.get("RANK", "0") == "0":  # torchrun's other ranks share rank 0's --out
+                    stack.enter_context(claim_output(out))
+            return int(args.func(args) or 0)
     except UserError as e:
         print(f"lrface {args.command}: error: {one_line(e)}", file=sys.stderr)
         return e.exit_code

@@ -5,3 +5,8 @@ class UserError(Exception):
     """Bad input from the user: the message names the problem and the fix."""
 
     exit_code = 2
+
+
+class WrongType(UserError, TypeError):
+    """An argument of the wrong type (Python API): a TypeError, as Python raises, that the CLI and the service
+    still report as one line like any other bad input."""

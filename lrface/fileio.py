@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
 import tempfile
@@ -74,6 +76,62 @@ def check_output(path: str | os.PathLike, kind: str, suffix: str | None = None, 
             f"{label} {path}: the folder {folder} is not writable (read-only or no permission); "
             f"choose another {label} or fix its permissions"
         )
+
+
+def check_not_input(out: str | os.PathLike, inputs, kind: str = "dir", label: str = "--out") -> None:
+    """Refuse an output that is an input of the same command, or (a folder, which --force deletes) contains one or
+    lies inside one: ``inputs`` are (what, path) pairs; paths that do not exist are skipped."""
+    target = Path(os.path.realpath(out))
+    for what, path in inputs:
+        if not path or not os.path.lexists(path):
+            continue
+        src = Path(os.path.realpath(path))
+        if src == target:
+            how = "is"
+        elif kind == "dir" and target in src.parents:
+            how = "contains"
+        elif kind == "dir" and src in target.parents:
+            how = "lies inside"
+        else:
+            continue
+        raise UserError(
+            f"{label} {out} {how} {what} {path}, which this command reads (writing there, or --force, would "
+            f"destroy it); choose another {label}"
+        )
+
+
+@contextlib.contextmanager
+def claim_output(out: str | os.PathLike, label: str = "--out") -> Iterator[None]:
+    """Hold an exclusive claim on the output ``out`` while the command runs (a lock file beside it, removed at the
+    end; the kernel drops the lock of a killed process), so that a second command writing the same output at the
+    same time is refused in one line instead of both reporting success."""
+    target = Path(os.path.realpath(out))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock = target.parent / f".{target.name}.lrface-lock"
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            raise UserError(
+                f"{label} {out}: another lrface command is writing it right now; wait for it to finish "
+                f"or choose another {label}"
+            ) from None
+        try:
+            same = os.stat(lock).st_ino == os.fstat(fd).st_ino  # not a lock file its last owner just removed
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
 
 
 def cache_dir() -> Path:

@@ -78,7 +78,7 @@ def test_data_from_environment_variable(tmp_path, monkeypatch):
     ],
 )
 def test_bad_config_keys(tmp_path, capsys, override, needle):
-    rc = train("--data", str(tmp_path), "--out", str(tmp_path / "run"), "--set", override)
+    rc = train("--data", str(tmp_path / "faces"), "--out", str(tmp_path / "run"), "--set", override)
     one_line_error(capsys, rc, needle)
     assert not (tmp_path / "run").exists()
 

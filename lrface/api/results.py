@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from ..errors import UserError
-
 UNKNOWN = "unknown"
 NO_THRESHOLD = "the best match is always named"
 
@@ -72,14 +70,9 @@ def decide(matches: list[tuple[str, float]], threshold: float | None, source: st
 
 
 def explicit_threshold(threshold: float | None) -> tuple[float | None, str]:
-    import math
+    """A caller's threshold, checked (a finite cosine score in [-1, 1]), and where it came from."""
+    from ..checks import threshold as check_threshold
 
     if threshold is None:
         return None, NO_THRESHOLD
-    try:
-        threshold = float(threshold)
-    except (TypeError, ValueError):
-        raise UserError(f"threshold {threshold!r} is not a number; pass a cosine score such as 0.5") from None
-    if not math.isfinite(threshold):
-        raise UserError(f"threshold {threshold} is not a finite number; pass a cosine score such as 0.5")
-    return float(threshold), "given by the caller"
+    return check_threshold(threshold), "given by the caller"

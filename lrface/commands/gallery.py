@@ -86,9 +86,11 @@ def _skipped(align: bool) -> str:
 
 
 def build(args: argparse.Namespace) -> int:
+    import contextlib
     from pathlib import Path
 
     from ..errors import UserError
+    from ..fileio import claim_output
     from ..inference.embedder import Embedder
     from ..inference.enrol import build_from_folder
     from ..inference.gallery_store import is_gallery, writer_lock
@@ -100,10 +102,11 @@ def build(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out} is inside the image folder; put the gallery elsewhere")
     if is_gallery(out) and not args.force:
         raise UserError(f"{out} is already a gallery; use `lrface gallery add`, or --force to rebuild it")
-    embedder = Embedder(resolve_model(args.model), align=args.align)
-    gallery, report = build_from_folder(folder, embedder, args.template, args.index, warn=_err, progress=_err)
-    with writer_lock(out):
-        gallery.save(out)
+    with contextlib.nullcontext() if args.out else claim_output(out):  # the CLI claims an explicit --out
+        embedder = Embedder(resolve_model(args.model), align=args.align)
+        gallery, report = build_from_folder(folder, embedder, args.template, args.index, warn=_err, progress=_err)
+        with writer_lock(out):
+            gallery.save(out)
     print(
         f"built {out}: {gallery.count_identities()} identities, {report.added} {'aligned ' * args.align}images "
         f"({report.duplicates} duplicates, {report.bad} {_skipped(args.align)}), {args.index} index, {args.template} template"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 
@@ -34,12 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
-    from ..data.sources import load_data
-    from ..engine.build import select_device
-    from ..engine.distributed import barrier, init_distributed
-    from ..engine.run_dir import prepare_run_dir, resume_state
-    from ..engine.trainer import Trainer
+    from ..engine.run_dir import resume_state
     from ..errors import UserError
+    from ..fileio import check_not_input, claim_output
 
     if args.resume:
         if args.config or args.data or args.init:
@@ -58,6 +56,34 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(args.config, overrides)
         run_dir = Path(args.out or Path("runs") / cfg.name)
         state = None
+        check_not_input(run_dir, run_inputs(cfg))
+    with contextlib.ExitStack() as stack:
+        if (args.resume or not args.out) and os.environ.get("RANK", "0") == "0":  # the CLI claims an explicit --out
+            stack.enter_context(claim_output(run_dir, "--resume" if args.resume else "the run directory"))
+        return _train(args, cfg, state, run_dir)
+
+
+def run_inputs(cfg) -> list[tuple[str, str]]:
+    """(config key, path) of what a run reads: its data, the run it starts from, a fixed teacher."""
+    paths = [("data.path", p) for p in (cfg.data.path if isinstance(cfg.data.path, list) else [cfg.data.path])]
+    paths += [
+        ("data.exclude", p) for p in (cfg.data.exclude if isinstance(cfg.data.exclude, list) else [cfg.data.exclude])
+    ]
+    return [
+        (k, str(p))
+        for k, p in [*paths, ("init.run", cfg.init.run), ("teacher.checkpoint", cfg.teacher.checkpoint)]
+        if p
+    ]
+
+
+def _train(args: argparse.Namespace, cfg, state, run_dir: Path) -> int:
+    from ..data.sources import load_data
+    from ..engine.build import select_device
+    from ..engine.distributed import barrier, init_distributed
+    from ..engine.run_dir import prepare_run_dir
+    from ..engine.trainer import Trainer
+    from ..errors import UserError
+
     select_device(cfg.train.device)  # fail before anything is written
     if cfg.init.run and state is None:
         from ..engine.transfer import init_state

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from ..checks import thread_count
 from ..errors import UserError
 from .schema import Config
 
@@ -236,6 +237,7 @@ def _check(cfg: Config) -> None:
         raise UserError("loss.temperature must be positive")
     if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
         raise UserError("train.epochs and train.batch_size must be at least 1")
+    thread_count(cfg.train.threads, "train.threads", zero="leave torch's default")
     if cfg.strategy == "kd" and not cfg.teacher.checkpoint:
         raise UserError("strategy kd needs a fixed teacher: set teacher.checkpoint to a teacher-only run")
     _check_degrade(cfg)

@@ -228,7 +228,7 @@ class Trainer:
             for sch in self.schedulers.values():
                 sch.step()
             row.update(evaluate(self, eval_split))
-            if eval_split != "test":
+            if eval_split != "test" and "test" in self.data.splits:
                 row.update(evaluate(self, "test"))
             if self.open_set is not None:
                 row.update(self.open_set(self))
