@@ -46,6 +46,15 @@ class PrepareConfig:
             raise UserError(f"--downsample {self.downsample}: use area or bicubic")
         if self.blur < 0 or self.noise < 0:
             raise UserError("--blur and --noise must be >= 0")
+        if self.blur > self.work_size / 4:
+            raise UserError(
+                f"--blur {self.blur:g}: at most {self.work_size / 4:g} (the sigma is at the {self.work_size} px working "
+                "size, where a quarter of it already blurs the face away)"
+            )
+        if self.noise > 255:
+            raise UserError(
+                f"--noise {self.noise:g}: at most 255 (a std in 0..255 pixel units; 255 is already all noise)"
+            )
         if not (self.jpeg_quality == 0 or 1 <= self.jpeg_quality <= 100):
             raise UserError(f"--jpeg-quality {self.jpeg_quality}: use 1..100, or 0 for none")
         if self.fallback not in ("box", "skip"):

@@ -51,12 +51,12 @@ def thread_count(value, name: str = "threads", zero: str | None = "one per core"
     :func:`max_threads` (4 x the cores)."""
     low = 0 if zero else 1
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise WrongType(f"{name} {value!r} is not a whole number ({type(value).__name__}); pass e.g. 1")
+        raise WrongType(f"{name}={value!r} is not a whole number ({type(value).__name__}); pass e.g. 1")
     top = max_threads()
     if not low <= value <= top:
         what = f" (0: {zero})" if zero else ""
         raise UserError(
-            f"{name} {value}: must be between {low}{what} and {top} ({THREADS_PER_CORE} x the {cores()} cores)"
+            f"{name}={value}: must be between {low}{what} and {top} ({THREADS_PER_CORE} x the {cores()} cores)"
         )
     return int(value)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import importlib
 import math
 import os
@@ -16,7 +15,7 @@ import sys
 
 from . import __version__
 from .errors import UserError
-from .fileio import check_not_input, check_output, claim_output
+from .fileio import check_not_input, check_output, claim_output, write_error_line
 
 # what each command's --out names (and a file's required suffix), checked before the work starts
 OUTPUT_KINDS = {
@@ -27,14 +26,6 @@ OUTPUT_KINDS = {
     "evaluate": "dir",
     "benchmark": "dir",
     "gallery build": "dir",
-}
-# third-party causes of an OSError, and what to do
-OS_FIXES = {
-    errno.ENOSPC: "free disk space and run it again",
-    errno.EDQUOT: "free disk space and run it again",
-    errno.EROFS: "the file system is read-only; write somewhere else",
-    errno.EACCES: "fix the permissions or choose another path",
-    errno.EPERM: "fix the permissions or choose another path",
 }
 
 POSITIONAL = ("root", "folder", "images", "probes", "probe_dir", "paths", "a", "b")  # else: --KEY
@@ -131,13 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lrface {args.command}: error: {one_line(e)}", file=sys.stderr)
         return e.exit_code
     except OSError as e:  # a full disk, a read-only or vanished path met while working: one line, no traceback
-        where = f"{one_line(e.filename)}: " if e.filename else ""
-        fix = OS_FIXES.get(e.errno, "check the path and run it again")
-        print(
-            f"lrface {args.command}: error: {where}{one_line(e.strerror or e)}; {fix} (outputs are written atomically, "
-            "so nothing was left half-written)",
-            file=sys.stderr,
-        )
+        print(f"lrface {args.command}: error: {one_line(write_error_line(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"lrface {args.command}: interrupted", file=sys.stderr)

@@ -15,14 +15,51 @@ from .errors import UserError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+# causes of a failed write outside the program, and what to do
+OS_FIXES = {
+    errno.ENOSPC: "free disk space and run it again",
+    errno.EDQUOT: "free disk space and run it again",
+    errno.EROFS: "the file system is read-only; write somewhere else",
+    errno.EACCES: "fix the permissions or choose another path",
+    errno.EPERM: "fix the permissions or choose another path",
+}
+
+
+def write_error_line(e: OSError) -> str:
+    """An OSError met while reading or writing as one line: the path, the cause and the fix."""
+    where = f"{e.filename}: " if e.filename else ""
+    fix = OS_FIXES.get(e.errno, "check the path and run it again")
+    return f"{where}{e.strerror or e}; {fix} (outputs are written atomically, so nothing was left half-written)"
+
+
+def _named(e: OSError, target: Path) -> OSError:
+    """``e`` naming ``target`` (a failed write() names no file; a temporary file's name means nothing to anyone)."""
+    if e.filename is None or str(e.filename).startswith(str(target.parent / f".{target.name}.")):
+        return OSError(e.errno, e.strerror or str(e), str(target))
+    return e
+
+
+def write_file(target: str | os.PathLike, data) -> None:
+    """Write ``data`` (bytes-like) to ``target`` and fsync it; an OSError names ``target``."""
+    target = Path(target)
+    try:
+        with open(target, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as e:
+        raise _named(e, target) from None
 
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; rename it onto ``target`` on success only."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as e:
+        raise _named(e, target) from None
     os.close(fd)
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
@@ -31,6 +68,8 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, target)
+    except OSError as e:
+        raise _named(e, target) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

@@ -128,6 +128,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise BadImage(path, "not-a-file", "is a directory, expected an image file") from None
     except OSError as e:
         raise BadImage(path, "unreadable", f"cannot be read ({e.strerror}); check its permissions") from None
+    except ValueError:  # "embedded null byte": no file has such a name
+        raise BadImage(path, "missing", "a file name cannot contain a NUL byte; check the path") from None
     return decode_image(data, path)
 
 

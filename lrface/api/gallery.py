@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..checks import path_arg
+from ..errors import UserError, WrongType
 from ..fileio import check_output
-from .recognizer import ImageLike, Recognizer, as_list
+from .recognizer import ImageLike, Recognizer, as_list, as_recognizer
 from .results import NO_THRESHOLD, Enrolment, Identification, decide, explicit_threshold
 
 
@@ -24,9 +25,7 @@ class Gallery:
         from ..inference.gallery import Gallery as Core
         from ..inference.gallery_store import generation_stamp
 
-        if not isinstance(path, (str, os.PathLike)):
-            raise UserError(f"gallery path {path!r} is not a path; pass a str or pathlib.Path")
-        self.path = Path(path)
+        self.path = path_arg(path, "gallery path")
         self._stamp = generation_stamp(self.path)
         self.core = core if core is not None else Core.open(self.path)
         self._recognizer: Recognizer | None = None
@@ -50,7 +49,8 @@ class Gallery:
         from ..inference.gallery import Gallery as Core
         from ..inference.gallery_store import is_gallery, writer_lock
 
-        path = Path(path)
+        path = path_arg(path, "gallery path")
+        recognizer = as_recognizer(recognizer)
         if is_gallery(path):
             if exist_ok:
                 return cls.open(path)
@@ -125,11 +125,26 @@ class Gallery:
 
     def search(self, embeddings: np.ndarray, top_k: int = 5, threshold: float | None = None) -> list[Identification]:
         """Identifications of L2-normalised embeddings (the decision shared by the CLI, API and service)."""
-        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)):
+            raise WrongType(f"top_k={top_k!r}: pass a whole number, at least 1")
+        if top_k < 1:
             raise UserError(f"top_k={top_k!r}: pass a whole number, at least 1")
+        embeddings = self._queries(embeddings)
         core = self.core  # one generation for the whole call
         value, source = self.threshold(threshold, core=core)
         return [decide(m, value, source) for m in core.search(embeddings, top_k)]
+
+    def _queries(self, embeddings) -> np.ndarray:
+        """``embeddings`` as float32 N x D of the gallery's D; WrongType / UserError naming what is off."""
+        if not isinstance(embeddings, np.ndarray) or not np.issubdtype(embeddings.dtype, np.floating):
+            what = embeddings.dtype if isinstance(embeddings, np.ndarray) else type(embeddings).__name__
+            raise WrongType(f"embeddings: pass a float numpy array N x D (from Recognizer.embed), got {what}")
+        dim = self.core.dim
+        if embeddings.ndim != 2 or embeddings.shape[1] != dim:
+            raise UserError(f"embeddings are {embeddings.shape}; this gallery searches N x {dim} (its model's size)")
+        if not np.isfinite(embeddings).all():
+            raise UserError("embeddings hold NaN or infinite values; embed the images again")
+        return embeddings.astype(np.float32, copy=False)
 
     # -- changes ---------------------------------------------------------------------------
     def add(
@@ -158,7 +173,9 @@ class Gallery:
         from ..inference.enrol import decode_samples
         from ..inference.folders import check_identity_name
 
-        recognizer = recognizer or self.recognizer()
+        if not isinstance(groups, Mapping):
+            raise WrongType(f"groups: pass a dict identity -> images, got a {type(groups).__name__}")
+        recognizer = as_recognizer(recognizer) or self.recognizer()
         self.check_model(recognizer)
         skipped: list[str] = []  # warnings wait until something is usable: a failure stays one line
         decoded = {}
@@ -205,6 +222,8 @@ class Gallery:
         :mod:`lrface.inference.calibrate` for the method); returns the stored record."""
         from ..inference.calibrate import calibrate
 
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise WrongType(f"seed={seed!r}: pass a whole number")
         return self._change(lambda g: calibrate(g, far, seed))
 
     def _change(self, edit):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, WrongType
 from .results import Identification, Verification, explicit_threshold
 
 if TYPE_CHECKING:
@@ -26,10 +26,12 @@ def as_list(images) -> list:
         isinstance(images, np.ndarray) and images.ndim in (2, 3)
     ):
         return [images]
+    if isinstance(images, (dict, set, frozenset)):  # unordered, or names -> images: not a list of images
+        raise WrongType(f"expected an image or a list of images, got a {type(images).__name__}")
     try:
         return list(images)
     except TypeError:
-        raise UserError(
+        raise WrongType(
             f"expected an image (path, encoded bytes or uint8 RGB array) or a list of them, got {type(images).__name__}"
         ) from None
 
@@ -42,10 +44,15 @@ class Recognizer:
     ``threads``: ONNX Runtime intra-op threads (0: one per core)."""
 
     def __init__(self, model: str | Path | None = None, *, align: bool = False, threads: int = 0):
+        from ..checks import path_arg, thread_count
         from ..inference.embedder import Embedder
         from ..pretrained import resolve_model
 
-        self.embedder = Embedder(resolve_model(None if model is None else str(model)), align=align, threads=threads)
+        if not isinstance(align, bool):
+            raise WrongType(f"align={align!r}: pass True or False")
+        threads = thread_count(threads, "threads")
+        model = None if model is None else str(path_arg(model, "model"))
+        self.embedder = Embedder(resolve_model(model), align=align, threads=threads)
 
     @classmethod
     def from_embedder(cls, embedder) -> Recognizer:
@@ -150,3 +157,10 @@ def _as_gallery(gallery) -> Gallery:
     from .gallery import Gallery
 
     return gallery if isinstance(gallery, Gallery) else Gallery.open(gallery)
+
+
+def as_recognizer(recognizer) -> Recognizer | None:
+    """``recognizer`` when it is one (or None); WrongType otherwise."""
+    if recognizer is not None and not isinstance(recognizer, Recognizer):
+        raise WrongType(f"recognizer {recognizer!r} is a {type(recognizer).__name__}; pass an lrface.Recognizer")
+    return recognizer

@@ -7,6 +7,7 @@ schedulers, rng, best, metrics.
 
 from __future__ import annotations
 
+import io
 import pickle
 import zipfile
 from pathlib import Path
@@ -14,13 +15,17 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
-from ..fileio import atomic_write
+from ..fileio import atomic_write, write_file
 
 FORMAT = "lrface-ckpt/1"
 
 
 def save_checkpoint(state: dict, path: str | Path) -> None:
-    atomic_write(path, lambda p: torch.save({"format": FORMAT, **state}, p))
+    """Serialise in memory, then write atomically with Python's own I/O, so that a full disk or a read-only folder
+    is an OSError naming ``path`` (torch's writer reports it as a RuntimeError) and the old file stays."""
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buf)
+    atomic_write(path, lambda p: write_file(p, buf.getbuffer()))
 
 
 def load_checkpoint(path: str | Path) -> dict:

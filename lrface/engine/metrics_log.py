@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import threading
 from pathlib import Path
 
 from ..fileio import atomic_write_text
@@ -38,7 +39,17 @@ def tensorboard_writer(path: Path):
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         return None
+    if threading.excepthook is not _quiet_writer_thread:
+        _quiet_writer_thread.default = threading.excepthook
+        threading.excepthook = _quiet_writer_thread
     return SummaryWriter(str(path))
+
+
+def _quiet_writer_thread(args) -> None:
+    """No traceback for an OSError in TensorBoard's writer thread (a full disk): the writer raises it again in
+    the training loop at the next flush, where the CLI reports it as one line."""
+    if not (type(args.thread).__name__ == "_AsyncWriterThread" and issubclass(args.exc_type, OSError)):
+        _quiet_writer_thread.default(args)
 
 
 def write_scalars(writer, row: dict) -> None:

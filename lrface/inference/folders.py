@@ -11,7 +11,7 @@ import os
 import unicodedata
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import UserError, WrongType
 from ..imageio import is_image_file
 
 MAX_NAME_CHARS = 255  # like a file-name component: room for any real name, none for a pasted blob
@@ -21,7 +21,7 @@ def check_identity_name(name: str) -> str:
     """Accept any printable name (spaces, unicode) of at most ``MAX_NAME_CHARS`` characters; refuse path
     tricks and control characters."""
     if not isinstance(name, str):
-        raise UserError(f"identity name {name!r} is not text; pass a str")
+        raise WrongType(f"identity name {name!r} is not text; pass a str")
     name = unicodedata.normalize("NFC", name)
     if len(name) > MAX_NAME_CHARS:
         raise UserError(

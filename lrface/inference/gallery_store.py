@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import os
 import sqlite3
@@ -204,30 +205,26 @@ def save_generation(root: Path, conn: sqlite3.Connection, index, flat: bool, dim
     """Write a new generation of index (+ flat vectors) + metadata, switch ``gallery.json`` to it, drop old files."""
     import faiss
 
-    from ..fileio import atomic_write_json
+    from ..fileio import atomic_write_json, write_file
 
     root.mkdir(parents=True, exist_ok=True)
     gen = os.urandom(6).hex()
     index_path, meta_path = root / f"index-{gen}.faiss", root / f"meta-{gen}.sqlite"
     vectors_path = root / f"vectors-{gen}.npz" if flat else None
     written = [p for p in (index_path, meta_path, vectors_path) if p is not None]
-    try:
-        faiss.write_index(index, str(index_path))
+    try:  # every file through Python's I/O: a full disk or an unwritable folder is an OSError naming the file
+        write_file(index_path, faiss.serialize_index(index))
         if vectors_path is not None:
             n = index.ntotal
-            with open(vectors_path, "wb") as fh:
-                np.savez(
-                    fh,
-                    ids=faiss_id_map(index),
-                    vectors=index.index.reconstruct_n(0, n) if n else np.zeros((0, dim), np.float32),
-                )
-        conn.commit()  # backup() waits forever on an open write transaction
-        disk = sqlite3.connect(meta_path)
-        conn.backup(disk)
-        disk.close()
-        for p in written:
-            with open(p, "rb+") as fh:
-                os.fsync(fh.fileno())
+            buf = io.BytesIO()
+            np.savez(
+                buf,
+                ids=faiss_id_map(index),
+                vectors=index.index.reconstruct_n(0, n) if n else np.zeros((0, dim), np.float32),
+            )
+            write_file(vectors_path, buf.getbuffer())
+        conn.commit()  # serialize() wants no open write transaction
+        write_file(meta_path, conn.serialize())
         atomic_write_json(
             root / POINTER,
             {

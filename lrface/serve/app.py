@@ -18,12 +18,13 @@ from dataclasses import asdict, dataclass
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..api import Gallery, Recognizer, decide
 from ..errors import UserError
+from ..fileio import write_error_line
 from ..imageio import BadImage
 from ..inference.gallery import UnknownIdentity
 from ..inference.gallery_store import GalleryUnreadable, generation_stamp
@@ -192,6 +193,21 @@ async def _too_large(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _disconnected(request: Request, exc: Exception) -> JSONResponse:
+    """The client went away mid-request (an upload cut short): one log line; the answer reaches no one."""
+    print(f"lrface serve: {request.method} {request.url.path}: the client disconnected before its request was read",
+          file=sys.stderr)  # fmt: skip
+    return error_response(400, "client disconnected")
+
+
+async def _write_failed(request: Request, exc: OSError) -> JSONResponse:
+    """The served gallery could not be written (a full disk, a read-only or unwritable folder): 503, one log
+    line; the gallery keeps its previous generation."""
+    message = f"the gallery could not be written: {write_error_line(exc)}"
+    print(f"lrface serve: {request.method} {request.url.path}: {message}", file=sys.stderr)
+    return error_response(503, message)
+
+
 async def _internal(request: Request, exc: Exception) -> JSONResponse:
     print(
         f"lrface serve: internal error on {request.method} {request.url.path}: {type(exc).__name__}: {exc}",
@@ -222,6 +238,8 @@ def create_app(cfg: ServeConfig, service: Service | None = None) -> Starlette:
             UserError: _user_error,
             HTTPException: _http_error,
             TooLarge: _too_large,
+            ClientDisconnect: _disconnected,
+            OSError: _write_failed,
             Exception: _internal,
         },
     )
