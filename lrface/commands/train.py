@@ -39,27 +39,30 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
     from ..fileio import check_not_input, claim_output
 
-    if args.resume:
-        if args.config or args.data or args.init:
-            raise UserError("--resume takes its config, data and init from the run; drop --config/--data/--init")
-        run_dir = Path(args.resume)
-        cfg, state = resume_state(run_dir, args.overrides)
-    else:
-        if not args.config:
-            raise UserError("pass --config FILE (e.g. configs/face/orl-smoke.yaml) or --resume RUN_DIR")
-        overrides = list(args.overrides)
-        data = args.data or os.environ.get("LRFACE_DATA")
-        if data:
-            overrides.append(f"data.path={data}")
-        if args.init:
-            overrides.append(f"init.run={args.init}")
-        cfg = load_config(args.config, overrides)
-        run_dir = Path(args.out or Path("runs") / cfg.name)
-        state = None
-        check_not_input(run_dir, run_inputs(cfg))
+    main_rank = os.environ.get("RANK", "0") == "0"  # torchrun's other ranks share rank 0's run directory
     with contextlib.ExitStack() as stack:
-        if (args.resume or not args.out) and os.environ.get("RANK", "0") == "0":  # the CLI claims an explicit --out
-            stack.enter_context(claim_output(run_dir, "--resume" if args.resume else "the run directory"))
+        if args.resume:
+            if args.config or args.data or args.init:
+                raise UserError("--resume takes its config, data and init from the run; drop --config/--data/--init")
+            run_dir = Path(args.resume)
+            if main_rank:
+                stack.enter_context(claim_output(run_dir, "--resume"))
+            cfg, state = resume_state(run_dir, args.overrides)
+        else:
+            if not args.config:
+                raise UserError("pass --config FILE (e.g. configs/face/orl-smoke.yaml) or --resume RUN_DIR")
+            overrides = list(args.overrides)
+            data = args.data or os.environ.get("LRFACE_DATA")
+            if data:
+                overrides.append(f"data.path={data}")
+            if args.init:
+                overrides.append(f"init.run={args.init}")
+            cfg = load_config(args.config, overrides)
+            run_dir = Path(args.out or Path("runs") / cfg.name)
+            state = None
+            check_not_input(run_dir, run_inputs(cfg))
+            if not args.out and main_rank:  # the CLI claims an explicit --out
+                stack.enter_context(claim_output(run_dir, "the run directory"))
         return _train(args, cfg, state, run_dir)
 
 
