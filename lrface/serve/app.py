@@ -201,9 +201,9 @@ async def _disconnected(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _write_failed(request: Request, exc: OSError) -> JSONResponse:
-    """The served gallery could not be written (a full disk, a read-only or unwritable folder): 503, one log
+    """The served gallery could not be read or written (a full disk, a read-only or unwritable folder): 503, one log
     line; the gallery keeps its previous generation."""
-    message = f"the gallery could not be written: {write_error_line(exc)}"
+    message = f"the served gallery could not be read or written: {write_error_line(exc)}"
     print(f"lrface serve: {request.method} {request.url.path}: {message}", file=sys.stderr)
     return error_response(503, message)
 
