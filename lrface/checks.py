@@ -40,7 +40,7 @@ def threshold(value, name: str = "threshold") -> float:
         raise UserError(f"{name} {value} is not a finite number; pass a cosine score in [-1, 1] such as 0.5")
     if not -1.0 <= value <= 1.0:
         raise UserError(
-            f"{name} {value:g} is outside [-1, 1], where cosine scores lie (it would accept everyone or no one); "
+            f"{name} {value:.10g} is outside [-1, 1], where cosine scores lie (it would accept everyone or no one); "
             "pass a score such as 0.5"
         )
     return value

@@ -22,6 +22,7 @@ from .cases_api import api_cases
 from .cases_files import image_cases, mixed_folder_cases, packed_cases, path_cases, special_file_cases
 from .cases_http import http_cases
 from .cases_interrupt import interrupt_cases
+from .cases_own import own_cases
 from .cases_runs import config_cases, damage_cases, identity_cases, option_cases, run_dir_cases
 from .fixtures import fixtures
 from .runner import REPO, Sweep
@@ -53,6 +54,7 @@ def main() -> int:
         api_cases,
         http_cases,
         interrupt_cases,
+        own_cases,
     ):
         group(s, F)
     fails = [r for r in s.rows if not r.ok]

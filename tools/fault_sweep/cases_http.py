@@ -94,11 +94,24 @@ def http_cases(s: Sweep, F):
             "threshold=nan",
             "threshold=abc",
             "threshold=2",
+            "threshold=-1.5",
         ):
-            exp = (200, 200) if q in ("top_k=1000000000", "threshold=2") else (400, 499)
+            exp = (200, 200) if q == "top_k=1000000000" else (400, 499)  # thresholds are cosine scores in [-1, 1]
             post(f"http identify ?{q}", f"/identify?{q}", [("image", "a.png", good)], expect=exp)
         post("http identify top_k form field", "/identify", [("image", "a.png", good), ("top_k", "", b"zero")])
         post("http verify missing b", "/verify", [("a", "a.png", good)])
+        post("http verify ?threshold=1.01", "/verify?threshold=1.01", [("a", "a.png", good), ("b", "b.png", good)])
+        post("http identify threshold form 5", "/identify", [("image", "a.png", good), ("threshold", "", b"5")])
+        if s.wanted("http client disconnects mid-upload"):  # the server log (last case) must stay free of tracebacks
+            for path in ("/identify", "/identities/Eve"):
+                body, ct = mp(("image", "a.png", good))
+                so = socket.create_connection(("127.0.0.1", port), timeout=10)
+                head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\nContent-Length: {len(body)}\r\n"
+                so.sendall(f"{head}Authorization: Bearer tok\r\n\r\n".encode() + body[: len(body) // 3])
+                time.sleep(0.3)
+                so.close()
+            time.sleep(0.5)
+            s.http("http client disconnects mid-upload", port, "GET", "/health", expect=(200, 200))
         post("http verify threshold inf", "/verify?threshold=inf", [("a", "a.png", good), ("b", "b.png", good)])
         post("http enrol no token", "/identities/Eve", [("image", "a.png", good)])
         post("http enrol bad token", "/identities/Eve", [("image", "a.png", good)], {"Authorization": "Bearer nope"})

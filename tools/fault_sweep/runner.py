@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
 BAD, ANY, OK = "bad", "any", "ok"  # expected outcome: exit 2; {0, 1, 2}; {0, 1}
+TYPE = "type"  # API: a UserError that is also a TypeError (lrface.errors.WrongType)
 
 
 @dataclass
@@ -88,7 +89,9 @@ class Sweep:
             out = fn()
         except UserError as e:
             msg = str(e)
-            why = "multi-line message" if "\n" in msg else ("" if expect in (BAD, ANY) else "good input refused")
+            why = "multi-line message" if "\n" in msg else ("" if expect in (BAD, ANY, TYPE) else "good input refused")
+            if not why and expect == TYPE and not isinstance(e, TypeError):
+                why = "a wrong type, not a TypeError"
             self.record(case, "api", type(e).__name__, msg, why)
             return
         except Exception as e:  # noqa: BLE001 - the point is to catch what leaks
