@@ -8,12 +8,14 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import time
 
 import numpy as np
 
-from .fixtures import absent, gallery_copy, gallery_opens, no_temp_files, scratch
+from .fixtures import absent, free_port, gallery_copy, gallery_opens, no_temp_files, scratch
 from .runner import ANY, ENV, OK, PY, REPO, TYPE, Sweep
 
 SMOKE = REPO / "configs/face/orl-smoke.yaml"
@@ -29,7 +31,7 @@ os.fsync = _failing
 
 
 def own_cases(s: Sweep, F):
-    if not s.wanted("i23"):
+    if not (s.wanted("i23") or s.only.startswith("i23")):  # --only i23 or --only "i23 SOME CASE"
         return
     _ownership(s, F)
     _two_writers(s, F)
@@ -142,9 +144,38 @@ def _write_errors(s: Sweep, F):
         s.cli(f"i23 {name} train at metrics.csv", ["train", "--config", SMOKE, "--data", F["faces"], "--out", run,
               "--force", *TINY], env={**env, "LRFACE_FAULT_ONLY": "metrics.csv"}, timeout=180,
               check=no_temp_files(run))  # fmt: skip
+        _service_write_error(s, F, env, name)
         onnx = scratch(F, "own-x.onnx")
         s.cli(f"i23 {name} export --out", ["export", "--onnx", F["run"], "--out", onnx], env=env, timeout=180,
               check=absent(onnx))  # fmt: skip
+
+
+def _service_write_error(s: Sweep, F, env: dict, name: str):
+    """`lrface serve` on a full disk: enrol answers 503 JSON, the gallery keeps its generation, the log one line."""
+    from .cases_http import _multipart
+
+    case = f"i23 {name} service enrol"
+    if not s.wanted(case):
+        return
+    g = gallery_copy(F, "own-sg")
+    check, port = unchanged(g), free_port()
+    srv = subprocess.Popen([PY, "-m", "lrface", "serve", "--gallery", g, "--port", str(port)], env={**ENV, **env},
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        for _ in range(150):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        body, ctype = _multipart([("image", "a.png", F["img"]["good.jpg"].read_bytes())])
+        s.http(case, port, "POST", "/identities/New", body, {"Content-Type": ctype}, expect=(503, 503))
+    finally:
+        srv.send_signal(signal.SIGINT)
+        _, err = srv.communicate(timeout=20)
+    log = [line for line in err.splitlines() if line.strip()]
+    why = check() or ("traceback in the log" if "Traceback" in err else "")
+    s.record(f"{case}: gallery and log", "lrface serve stderr", srv.returncode, (log or [""])[-1], why)
 
 
 def _all(*checks):
