@@ -42,13 +42,14 @@ def test_config_family_trains_one_step(tmp_path, config, make):
 
 
 def test_missing_cifar_root_names_the_expected_path(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
     rc = main(
         [
             "train",
             "--config",
             "configs/classification/cifar100-peer-resnet50-resnet18.yaml",
             "--data",
-            str(tmp_path),
+            str(tmp_path / "data"),
             "--out",
             str(tmp_path / "run"),
         ]
