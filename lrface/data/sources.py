@@ -214,12 +214,13 @@ def _finish(bundle: DataBundle, cfg: Config) -> DataBundle:
     bundle.splits["train"] = (images, labels)
     if len(labels) == 0:
         raise UserError(f"{bundle.source}: the training split is empty")
-    scored = "val" if "val" in bundle.splits else "test"  # what each epoch is scored on (Trainer.fit)
-    if len(bundle.splits.get(scored, ((), ()))[1]) == 0:
-        raise UserError(
-            f"{bundle.source}: no {scored} images to score each epoch on (an identity with a single image "
-            "cannot be tested, so none were held out); give identities 2+ images and prepare the set again"
-        )
+    if "val" not in bundle.splits and "test" not in bundle.splits:  # a packed set whose split held nothing out
+        if "val_open" not in bundle.splits:  # each epoch is scored on val, else test (Trainer.fit)
+            raise UserError(
+                f"{bundle.source}: no test images to score each epoch on (an identity with a single image "
+                "cannot be tested, so none were held out); give identities 2+ images and prepare the set again"
+            )
+        bundle.splits["test"] = (images[:0], labels[:0])  # scored on the held-out identities instead
     if cfg.augment.degrade:
         bundle.splits = resize_eval_splits(bundle.splits, d.image_size)
     return bundle
