@@ -129,7 +129,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     except OSError as e:
         raise BadImage(path, "unreadable", f"cannot be read ({e.strerror}); check its permissions") from None
     except ValueError:  # "embedded null byte": no file has such a name
-        raise BadImage(path, "missing", "a file name cannot contain a NUL byte; check the path") from None
+        shown = str(path).replace("\x00", "\\x00")
+        raise BadImage(shown, "missing", "a file name cannot contain a NUL byte; check the path") from None
     return decode_image(data, path)
 
 

@@ -95,3 +95,14 @@ def test_a_claimed_run_refuses_a_second_train(tmp_path, capsys):
         refused(capsys, main(["train", *SMOKE, "--data", str(data), "--out", str(run)]), "another lrface command")
         refused(capsys, main(["train", "--resume", str(run)]), "--resume", "another lrface command")
     assert not run.exists()
+
+
+def test_api_gallery_create_claims_its_path(tiny, tmp_path):
+    from lrface import Gallery, Recognizer
+
+    rec = Recognizer(tiny[1])
+    with claim_output(tmp_path / "g"):  # another process is creating it
+        with pytest.raises(UserError, match="another lrface command is writing it"):
+            Gallery.create(tmp_path / "g", rec)
+    assert len(Gallery.create(tmp_path / "g", rec)) == 0
+    assert len(Gallery.create(tmp_path / "g", rec, exist_ok=True)) == 0

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..checks import path_arg
 from ..errors import UserError, WrongType
-from ..fileio import check_output
+from ..fileio import check_output, claim_output
 from .recognizer import ImageLike, Recognizer, as_list, as_recognizer
 from .results import NO_THRESHOLD, Enrolment, Identification, decide, explicit_threshold
 
@@ -51,17 +51,20 @@ class Gallery:
 
         path = path_arg(path, "gallery path")
         recognizer = as_recognizer(recognizer)
-        if is_gallery(path):
-            if exist_ok:
-                return cls.open(path)
-            raise UserError(f"{path} is already a gallery; open it with Gallery.open, or remove it first")
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise UserError(f"{path} exists and is not an empty directory; choose a new gallery path")
+        if exist_ok and is_gallery(path):  # opening needs no write access
+            return cls.open(path)
         check_output(path, "dir", label="gallery path")
-        recognizer = recognizer or Recognizer()
-        core = Core.new(recognizer.embedder, template, index)
-        with writer_lock(path):
-            core.save(path)
+        with claim_output(path, "gallery path"):  # a second create of the same new gallery is refused
+            if is_gallery(path):
+                if exist_ok:
+                    return cls.open(path)
+                raise UserError(f"{path} is already a gallery; open it with Gallery.open, or remove it first")
+            if path.exists() and (not path.is_dir() or any(path.iterdir())):
+                raise UserError(f"{path} exists and is not an empty directory; choose a new gallery path")
+            recognizer = recognizer or Recognizer()
+            core = Core.new(recognizer.embedder, template, index)
+            with writer_lock(path):
+                core.save(path)
         g = cls(path)
         g._recognizer = recognizer
         return g
