@@ -31,7 +31,7 @@ def build_strategy(cfg: Config) -> Strategy:
 
 
 class Strategy:
-    """Default behaviour = full EKD (EKD-SPEC); subclasses switch parts off."""
+    """Default behaviour = full EKD (docs/design/ekd-paper-reading.md); subclasses switch parts off."""
 
     name = ""
     streams: tuple[str, ...] = ("teacher", "student")

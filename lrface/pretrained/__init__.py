@@ -1,6 +1,6 @@
 """Packaged ONNX students and their model cards, found by name (torch-free).
 
-Layout (the ARCHITECTURE contract): ``lrface/pretrained/<name>.onnx`` beside ``<name>.json`` (the
+Layout (docs/formats.md, "Packaged model"): ``lrface/pretrained/<name>.onnx`` beside ``<name>.json`` (the
 model card). ``index.json`` lists the names in order; the first is the default wherever ``--model``
 is omitted.
 """
