@@ -89,8 +89,8 @@ def _isolated_cache(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def detector():
-    """data_prep's MTCNN face detector (the data_prep tests)."""
-    from data_prep.detect import FaceDetector
+    """lrface.prep's MTCNN face detector (the lrface.prep tests)."""
+    from lrface.prep.detect import FaceDetector
 
     return FaceDetector()
 
@@ -98,7 +98,7 @@ def detector():
 @pytest.fixture(scope="session")
 def astronaut(detector):
     """The astronaut image and its MTCNN landmarks (5 x 2, template order)."""
-    from data_prep.align import canonical_order
+    from lrface.prep.align import canonical_order
 
     image = pytest.importorskip("skimage.data").astronaut()
     faces = detector.detect([image], [20])[0]

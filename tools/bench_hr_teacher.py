@@ -28,8 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data_prep.hr_teacher import TEMPLATE_RECT, build_teacher  # noqa: E402
 from lrface.fileio import atomic_write_json  # noqa: E402
+from lrface.prep.hr_teacher import TEMPLATE_RECT, build_teacher  # noqa: E402
 
 UPSCALED = 112
 
