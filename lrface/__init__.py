@@ -6,7 +6,7 @@ import os
 # training and lrface.prep machines that are often offline); lrface pins its version, so skip that.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["Gallery", "Recognizer", "__version__"]
 

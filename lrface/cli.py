@@ -14,6 +14,7 @@ import sys
 
 from . import __version__
 from .errors import UserError
+from .extras import require
 from .fileio import check_output
 
 # what each command's --out names (and a file's required suffix), checked before the work starts
@@ -25,6 +26,14 @@ OUTPUT_KINDS = {
     "evaluate": "dir",
     "benchmark": "dir",
     "gallery build": "dir",
+}
+# the optional dependency groups (pyproject extras) each command needs beyond the serving core
+COMMAND_EXTRAS = {
+    "prepare": ("train",),
+    "train": ("train", "eval"),
+    "export": ("train",),
+    "evaluate": ("eval",),
+    "benchmark": ("train", "eval"),
 }
 # third-party causes of an OSError, and what to do
 OS_FIXES = {
@@ -90,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         bad = [k for k, v in vars(args).items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
             raise UserError(f"--{bad[0].replace('_', '-')} {getattr(args, bad[0])}: not a finite number; pass a number")
+        for extra in COMMAND_EXTRAS.get(args.command, ()):
+            require(extra, f"lrface {args.command}")
         kind = OUTPUT_KINDS.get(args.command) or OUTPUT_KINDS.get(
             f"{args.command} {getattr(args, 'gallery_command', '')}"
         )

@@ -14,6 +14,9 @@ class PhotoAligner:
     """One decoded photo -> the aligned working crop of its largest face, or BadImage (reason "no-face")."""
 
     def __init__(self):
+        from ..extras import require
+
+        require("train", "--align (MTCNN face detection)")
         from lrface.prep.detect import FaceDetector
         from lrface.prep.options import PrepareConfig
 

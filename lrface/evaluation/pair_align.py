@@ -85,9 +85,12 @@ def aligned_pair_images(pairs_file: PairsFile, images_dir: str | Path, size: int
 
 
 def _prepare(pairs_file: PairsFile, root: Path, out: Path, size: int) -> None:
-    from lrface.prep.options import PrepareConfig
-    from lrface.prep.pipeline import prepare
-    from lrface.prep.readers import Item
+    from ..extras import require
+
+    require("train", "aligning the pairs' photos (MTCNN)")
+    from ..prep.options import PrepareConfig
+    from ..prep.pipeline import prepare
+    from ..prep.readers import Item
 
     items = [Item(key=k, identity=k.split("/")[0], source=k, path=root / k) for k in sorted(pairs_file.keys)]
     prepare(items, out, PrepareConfig(size=size), kind="pairs", root=root, log=lambda m: None)

@@ -1,0 +1,24 @@
+"""Optional dependency groups (pyproject extras): a command that needs one that is not installed stops
+with one line naming it, before any work (``pip install lrface`` installs the serving core only)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from .errors import UserError
+
+# extra -> the modules it provides that lrface imports
+EXTRAS = {
+    "train": ("torch", "torchvision", "facenet_pytorch", "albumentations", "onnx", "yaml", "tqdm"),
+    "eval": ("matplotlib", "scipy"),
+    "serve": ("starlette", "uvicorn", "multipart"),
+}
+
+
+def require(extra: str, what: str) -> None:
+    """Raise a one-line UserError when a module of ``extra`` is not installed; ``what`` names what needs it."""
+    missing = [m for m in EXTRAS[extra] if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError(
+            f"{what} needs the [{extra}] extra ({missing[0]} is not installed): pip install 'lrface[{extra}]'"
+        )
