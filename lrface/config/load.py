@@ -15,14 +15,12 @@ from ..errors import UserError
 from .schema import Config
 
 CHOICES = {
-    "strategy": ("ekd", "student-only", "teacher-only", "kd", "byot"),
     "data.merge": ("source", "name"),
     "data.kind": ("auto", "packed", "folder", "cifar10", "cifar100", "tiny-imagenet"),
     "teacher.mode": ("evolutionary", "fixed"),
     "loss.within_teachers": ("head", "all_deeper"),
     "loss.l2_reduction": ("element_mean", "squared_norm"),
     "init.which": ("best", "last"),
-    "head.type": ("softmax", "cosface", "arcface"),
     "hr.point_kind": ("cosine", "l2"),
     "hr.relation_kind": ("mse", "kl"),
     "train.device": ("auto", "cpu", "cuda"),
@@ -33,6 +31,29 @@ CHOICES = {
     "train.compile": ("auto", "on", "off"),
     "train.fused_sgd": ("auto", "on", "off"),
 }
+
+# keys whose choices are a registry's names: a new strategy, model or head module needs no edit here
+REGISTRY_KEYS = ("strategy", "student.arch", "teacher.arch", "head.type")
+
+
+def registry_choices(path: str) -> tuple[str, ...]:
+    """The registered names that ``path`` (one of REGISTRY_KEYS) may take."""
+    if path == "strategy":
+        from ..distill.strategy import strategy_names
+
+        return strategy_names()
+    if path == "head.type":
+        from ..models.heads import HEAD_TYPES
+
+        return HEAD_TYPES
+    from ..models import list_models
+
+    return tuple(list_models())
+
+
+def choices(path: str) -> tuple[str, ...] | None:
+    """The allowed values of config key ``path``, or None where any value of its type goes."""
+    return registry_choices(path) if path in REGISTRY_KEYS else CHOICES.get(path)
 
 
 # every number of the schema is >= 0 (finite; optim.lr=0 freezes the weights); these must also be > 0
@@ -95,8 +116,9 @@ def _build(cls, raw, where: str):
         if isinstance(value, bool) and "on" in CHOICES.get(path, ()):
             value = "on" if value else "off"  # YAML 1.1 reads on/off as booleans
         kwargs[key] = _build(tp, value, path) if dataclasses.is_dataclass(tp) else _coerce(value, tp, path)
-        if path in CHOICES and kwargs[key] not in CHOICES[path]:
-            raise UserError(f"config key {path}: {kwargs[key]!r} is not one of {', '.join(CHOICES[path])}")
+        allowed = choices(path)
+        if allowed is not None and kwargs[key] not in allowed:
+            raise UserError(f"config key {path}: {kwargs[key]!r} is not one of {', '.join(allowed)}")
     return cls(**kwargs)
 
 
@@ -184,14 +206,40 @@ def read_yaml_mapping(path: Path, what: str) -> dict:
     return raw
 
 
+def deep_merge(base: dict, over: dict) -> dict:
+    """``base`` with ``over`` on top: sections merge key by key, any other value (lists too) replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_config_file(path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """A config file's mapping, with the ``base:`` config it names (a path relative to it) merged underneath."""
+    raw = read_yaml_mapping(path, "config")
+    if "base" not in raw:
+        return raw
+    base = raw.pop("base")
+    if not isinstance(base, str) or not base.strip():
+        raise UserError(f"config {path}: base: names the config it extends, a path relative to it; got {base!r}")
+    base_path = path.parent / base
+    chain = (*chain, path.resolve())
+    if base_path.resolve() in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, base_path.resolve()))
+        raise UserError(f"config {path}: base: {base} makes a cycle ({cycle}); remove one of the base: lines")
+    if not base_path.is_file():
+        raise UserError(f"config {path}: base config {base_path} not found; base: is a path relative to {path.parent}")
+    return deep_merge(read_config_file(base_path, chain), raw)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] = (), base: dict | None = None) -> Config:
-    """Read YAML (or start from ``base``), apply ``key=value`` overrides, validate."""
+    """Read YAML (with its ``base:`` configs, or start from ``base``), apply ``key=value`` overrides, validate."""
     raw: dict = dict(base or {})
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise UserError(f"config {path} not found; pass a file such as configs/face/orl-smoke.yaml")
-        raw = read_yaml_mapping(path, "config")
+        raw = read_config_file(path)
     for item in overrides:
         if "=" not in item:
             raise UserError(f"--set {item!r}: expected key=value, e.g. --set train.epochs=5")
@@ -236,8 +284,9 @@ def _check(cfg: Config) -> None:
         raise UserError("loss.temperature must be positive")
     if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
         raise UserError("train.epochs and train.batch_size must be at least 1")
-    if cfg.strategy == "kd" and not cfg.teacher.checkpoint:
-        raise UserError("strategy kd needs a fixed teacher: set teacher.checkpoint to a teacher-only run")
+    from ..distill.strategy import strategy_class
+
+    strategy_class(cfg.strategy).check(cfg)
     _check_degrade(cfg)
     if len(cfg.preprocess.mean) != 3 or len(cfg.preprocess.std) != 3 or min(cfg.preprocess.std) <= 0:
         raise UserError("preprocess.mean and preprocess.std need three values, std positive")
