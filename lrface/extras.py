@@ -7,10 +7,11 @@ import importlib.util
 
 from .errors import UserError
 
-# extra -> the modules it provides that lrface imports
+# extra -> the modules it provides that lrface imports ([train] includes [eval])
+EVAL = ("matplotlib", "scipy")
 EXTRAS = {
-    "train": ("torch", "torchvision", "facenet_pytorch", "albumentations", "onnx", "yaml", "tqdm"),
-    "eval": ("matplotlib", "scipy"),
+    "train": ("torch", "torchvision", "facenet_pytorch", "albumentations", "onnx", "yaml", "tqdm", *EVAL),
+    "eval": EVAL,
     "serve": ("starlette", "uvicorn", "multipart"),
 }
 
