@@ -84,7 +84,9 @@ def main(argv=None) -> int:
         work = Path(tmp)
         faces(work / "faces")
         rows = [measure(repo, rev, work, args.runs) for rev in args.revs]
-    print("| revision | version | venv size (MB, over an empty venv) | distributions | of torch/onnx/matplotlib/scipy/pyyaml/tqdm | pip install (s) | `lrface identify` wall, median (min) (s) |")
+    print(
+        "| revision | version | venv size (MB, over an empty venv) | distributions | of torch/onnx/matplotlib/scipy/pyyaml/tqdm | pip install (s) | `lrface identify` wall, median (min) (s) |"
+    )
     print("|---|---|---:|---:|---|---:|---:|")
     for r in rows:
         print(
