@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         if bad:
             raise UserError(f"--{bad[0].replace('_', '-')} {getattr(args, bad[0])}: not a finite number; pass a number")
         for extra in COMMAND_EXTRAS.get(args.command, ()):
-            require(extra, f"lrface {args.command}")
+            require(extra, "this command")
         kind = OUTPUT_KINDS.get(args.command) or OUTPUT_KINDS.get(
             f"{args.command} {getattr(args, 'gallery_command', '')}"
         )

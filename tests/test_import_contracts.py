@@ -51,5 +51,5 @@ def test_missing_extra_is_one_line(monkeypatch, capsys, tmp_path):
     rc = cli.main(["export", "--onnx", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1
-    assert "lrface export needs the [train] extra (lrface_no_such_module is not installed)" in err
+    assert "lrface export: error: this command needs the [train] extra (lrface_no_such_module is not installed)" in err
     assert "pip install 'lrface[train]'" in err
