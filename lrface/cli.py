@@ -34,6 +34,7 @@ COMMAND_EXTRAS = {
     "export": ("train",),
     "evaluate": ("eval",),
     "benchmark": ("train",),
+    "serve": ("serve",),
 }
 # third-party causes of an OSError, and what to do
 OS_FIXES = {
