@@ -117,7 +117,7 @@ def test_calibration_threshold_is_used_and_reported(tiny, faces, tmp_path, capsy
 
 
 def test_score_equal_to_threshold_is_accepted_by_identify_and_evaluate(tiny, faces, tmp_path):
-    from lrface.inference.metrics import dir_at_far
+    from lrface.evaluation.metrics import dir_at_far
     from lrface.inference.threshold import accepts, threshold_at_far
 
     gal, probes = faces
