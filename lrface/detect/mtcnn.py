@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .nms import nms
-from .resample import area_crops, area_resize, summed_area
+from .resample import AreaSampler
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 CELL, STRIDE = 12, 2  # P-Net's window and output stride (pixels of its pyramid level)
@@ -54,22 +54,22 @@ class Cascade:
             for n in ("pnet", "rnet", "onet")
         }
 
-    def _stage(self, name: str, sat: np.ndarray, boxes: np.ndarray, side: int) -> tuple[np.ndarray, list]:
+    def _stage(self, name: str, img: AreaSampler, boxes: np.ndarray, side: int) -> tuple[np.ndarray, list]:
         """Crop boxes (clipped to the image, facenet's ``pad``) area-resized to side x side -> network outputs."""
-        h, w = sat.shape[0] - 1, sat.shape[1] - 1
+        h, w = img.h, img.w
         b = np.trunc(boxes[:, :4]).astype(np.int64)
         x0, y0 = np.maximum(b[:, 0], 1) - 1, np.maximum(b[:, 1], 1) - 1
         x1, y1 = np.minimum(b[:, 2], w), np.minimum(b[:, 3], h)
         ok = (x1 > x0) & (y1 > y0)
-        crops = area_crops(sat, x0[ok], y0[ok], x1[ok], y1[ok], (side, side))
+        crops = img.crops(x0[ok], y0[ok], x1[ok], y1[ok], (side, side))
         return ok, self.nets[name].run(None, {"image": _normalise(crops)})
 
-    def _pnet(self, sat: np.ndarray, minsize: float, threshold: float, factor: float) -> np.ndarray:
+    def _pnet(self, img: AreaSampler, minsize: float, threshold: float, factor: float) -> np.ndarray:
         """Candidates from every pyramid level: N x 9 (x1 y1 x2 y2 score, 4 offsets), per-level NMS 0.5."""
-        h, w = sat.shape[0] - 1, sat.shape[1] - 1
+        h, w = img.h, img.w
         scale, minl, found = CELL / minsize, min(h, w) * CELL / minsize, []
         while minl >= CELL:
-            level = area_resize(sat, (int(h * scale + 1), int(w * scale + 1)))[None]
+            level = img.resize((int(h * scale + 1), int(w * scale + 1)))[None]
             reg, prob = self.nets["pnet"].run(None, {"image": _normalise(level)})
             ys, xs = np.nonzero(prob[0, 1] >= threshold)
             if len(ys):
@@ -84,16 +84,16 @@ class Cascade:
     def run(self, image: np.ndarray, minsize: float, thresholds, factor: float, max_faces: int):
         """uint8 RGB -> boxes (N x 5: x1 y1 x2 y2 score) and landmarks (N x 5 x 2) in its pixels.
         Work is bounded: at most 10 x max_faces candidates reach R-Net and 2 x max_faces reach O-Net."""
-        sat = summed_area(image)
+        img = AreaSampler(image)
         none = np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)
-        boxes = self._pnet(sat, minsize, thresholds[0], factor)
+        boxes = self._pnet(img, minsize, thresholds[0], factor)
         boxes = boxes[nms(boxes[:, :4], boxes[:, 4], 0.7)][: max(500, 10 * max_faces)]
         if not len(boxes):
             return none
         w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
         boxes = _square(np.concatenate([boxes[:, :4] + boxes[:, 5:9] * np.stack([w, h, w, h], 1), boxes[:, 4:5]], 1))
 
-        ok, (reg, prob) = self._stage("rnet", sat, boxes, 24)
+        ok, (reg, prob) = self._stage("rnet", img, boxes, 24)
         boxes, keep = boxes[ok], prob[:, 1] > thresholds[1]
         boxes = np.concatenate([boxes[keep, :4], prob[keep, 1:2]], axis=1)
         reg = reg[keep]
@@ -102,7 +102,7 @@ class Cascade:
         if not len(boxes):
             return none
 
-        ok, (reg, points, prob) = self._stage("onet", sat, boxes, 48)
+        ok, (reg, points, prob) = self._stage("onet", img, boxes, 48)
         boxes, keep = boxes[ok], prob[:, 1] > thresholds[2]
         boxes = np.concatenate([boxes[keep, :4], prob[keep, 1:2]], axis=1)
         reg, points = reg[keep], points[keep]
