@@ -1,7 +1,7 @@
 """Detection recall by face size, false faces per frame and speed of lrface.detect (torch-free MTCNN) on
 synthetic surveillance-like frames: real faces (celeba-wild-dev/faces) pasted at 12..64 px (feathered, at
 known boxes) into backgrounds made from celeba-wild-dev/photos (their own faces painted out) and generated
-textures. Prints a markdown table per setting.
+textures. Prints a markdown table, one row per setting; the times include aligning and embedding every face.
 
     PYTHONPATH=. python tools/bench_detect.py [--frames 40] [--settings 12:1,12:2,16:1,20:1] [--threads 1]
 
@@ -20,8 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lrface.detect import FaceDetector
+from lrface.detect import FaceDetector, align_face
 from lrface.imageio import read_image
+from lrface.inference.embedder import Embedder
+from lrface.pretrained import resolve_model
 
 DATA = Path(os.environ.get("LRFACE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 SIZES = (12, 14, 16, 18, 20, 24, 32, 48, 64)
@@ -121,11 +123,19 @@ def match(faces, truth) -> tuple[list[bool], int]:
     return found, false
 
 
-def timed(detector, frames) -> tuple[list, float, float]:
-    """Detections per frame, wall and CPU milliseconds per frame."""
-    detector.detect(frames[0])
+def timed(detector, frames, embedder=None) -> tuple[list, float, float]:
+    """Detections per frame, wall and CPU milliseconds per frame (with ``embedder``: every face aligned and
+    embedded too, the serving path's whole per-frame work)."""
+
+    def step(frame):
+        faces = detector.detect(frame)
+        if embedder is not None and faces:
+            embedder.embed([align_face(frame, f) for f in faces])
+        return faces
+
+    step(frames[0])
     wall, cpu = time.perf_counter(), time.process_time()
-    out = [detector.detect(f) for f in frames]
+    out = [step(f) for f in frames]
     n = len(frames)
     return out, (time.perf_counter() - wall) * 1000 / n, (time.process_time() - cpu) * 1000 / n
 
@@ -143,6 +153,7 @@ def main() -> None:
     if not (DATA / "celeba-wild-dev").is_dir():
         raise SystemExit(f"{DATA / 'celeba-wild-dev'} is absent: set LRFACE_SHARED_DATA to the shared data folder")
     ref = FaceDetector(min_face_size=10, threads=args.threads)
+    embedder = Embedder(resolve_model(None), threads=args.threads)
     faces, bgs = load_faces(200, ref, rng), backgrounds(ref, rng)
     data = [compose(bgs[i % len(bgs)], faces, rng, (480, 640), args.per_frame, args.noise) for i in range(args.frames)]
     hd = [
@@ -171,8 +182,8 @@ def main() -> None:
                 b = next(b for b in BUCKETS if b[0] <= s < b[1])
                 hits[b][0] += o
                 hits[b][1] += 1
-        _, wall, cpu = timed(det, [d[0] for d in data[:10]])
-        _, wall_hd, cpu_hd = timed(det, hd)
+        _, wall, cpu = timed(det, [d[0] for d in data[:10]], embedder)
+        _, wall_hd, cpu_hd = timed(det, hd, embedder)
         rec = " | ".join(f"{100 * h / max(n, 1):.1f} % ({n})" for h, n in hits.values())
         print(
             f"| {min_face:g} | {up:g} | {rec} | {false / len(data):.2f} | {wall:.0f} ({cpu:.0f}) | {wall_hd:.0f} ({cpu_hd:.0f}) |"

@@ -65,7 +65,7 @@ class Embedder:
         if align:
             from .align import PhotoAligner
 
-            self.aligner = PhotoAligner()
+            self.aligner = PhotoAligner(threads=threads)
 
     @property
     def align(self) -> bool:
