@@ -90,7 +90,14 @@ class FaceDetector:
                     float((boxes[i, 3] - boxes[i, 1]) / scale),
                 ),
                 score=float(boxes[i, 4]),
-                landmarks=(points[i] / scale).astype(np.float64),
+                landmarks=_frozen(points[i] / scale),
             )
             for i in order
         ]
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """A read-only float64 copy (a Face is immutable)."""
+    a = np.array(a, dtype=np.float64)
+    a.setflags(write=False)
+    return a
