@@ -18,7 +18,17 @@ from .. import __version__
 from ..errors import UserError
 from .folders import check_identity_name
 from .gallery_search import search_gallery
-from .gallery_store import FORMAT, SCHEMA, has_aligned_column, is_gallery, load_generation, save_generation
+from .gallery_store import (
+    FORMAT,
+    SCHEMA,
+    TEMPLATES,
+    embedding_from_blob,
+    has_aligned_column,
+    is_gallery,
+    load_generation,
+    save_generation,
+)
+from .model_match import check_model
 from .vector_index import (
     INDEX_TYPES,
     apply_search_params,
@@ -30,8 +40,6 @@ from .vector_index import (
 )
 
 __all__ = ["INDEX_TYPES", "TEMPLATES", "Gallery", "is_gallery"]
-
-TEMPLATES = ("mean", "all")
 
 
 class UnknownIdentity(UserError):
@@ -80,6 +88,7 @@ class Gallery:
             "format": FORMAT,
             "lrface_version": __version__,
             "model_fingerprint": embedder.fingerprint,
+            "model_sha256": embedder.sha256,
             "model_path": str(embedder.path),
             "embedding_dim": embedder.dim,
             "template": template,
@@ -114,18 +123,8 @@ class Gallery:
 
     # -- contents ------------------------------------------------------------------------------
     def check_model(self, embedder) -> None:
-        """Refuse a model other than the one the gallery was built with."""
-        where = self.root or "the gallery"
-        if embedder.dim != self.dim:
-            raise UserError(
-                f"{where} holds {self.dim}-d embeddings but {embedder.path} makes {embedder.dim}-d ones; "
-                "use the gallery's model or rebuild the gallery with this one"
-            )
-        if embedder.fingerprint != self.fingerprint:
-            raise UserError(
-                f"{where} was built with model {self.fingerprint[:12]} ({self.info['model_path']}) but "
-                f"{embedder.path} is model {embedder.fingerprint[:12]}; use that model or rebuild the gallery"
-            )
+        """Refuse a model other than the one the gallery was built with (:func:`.model_match.check_model`)."""
+        check_model(self.info, embedder, self.root)
 
     def count_identities(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM identities").fetchone()[0]
@@ -216,7 +215,7 @@ class Gallery:
 
     def _identity_mean(self, ident: int) -> np.ndarray:
         embs = [
-            np.frombuffer(b, np.float32)
+            embedding_from_blob(b, self.dim, self.root)
             for (b,) in self.conn.execute("SELECT embedding FROM samples WHERE identity_id = ?", (ident,))
         ]
         return np.mean(embs, axis=0)
@@ -227,14 +226,15 @@ class Gallery:
             vecs = [normalise(self._identity_mean(i)) for i in ids]
         else:
             rows = self.conn.execute("SELECT id, embedding FROM samples ORDER BY id").fetchall()
-            ids, vecs = [r[0] for r in rows], [normalise(np.frombuffer(r[1], np.float32)) for r in rows]
+            ids = [r[0] for r in rows]
+            vecs = [normalise(embedding_from_blob(r[1], self.dim, self.root)) for r in rows]
         return np.asarray(ids, np.int64), (np.stack(vecs) if vecs else np.zeros((0, self.dim), np.float32))
 
     def sample_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(identity id per sample, L2-normalised sample embeddings), by sample id."""
         rows = self.conn.execute("SELECT identity_id, embedding FROM samples ORDER BY id").fetchall()
         vecs = (
-            normalise(np.stack([np.frombuffer(r[1], np.float32) for r in rows]))
+            normalise(np.stack([embedding_from_blob(r[1], self.dim, self.root) for r in rows]))
             if rows
             else np.zeros((0, self.dim), np.float32)
         )
