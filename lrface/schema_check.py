@@ -38,13 +38,15 @@ def integer(lo: int | None = None, hi: int | None = None) -> Checker:
     return check_int
 
 
-def number(lo: float = -math.inf, hi: float = math.inf, open_lo: bool = False) -> Checker:
+def number(lo: float = -math.inf, hi: float = math.inf, open_lo: bool = False, slack: float = 0.0) -> Checker:
+    """A finite number in [lo, hi] (``open_lo``: (lo, hi]), give or take ``slack`` (float32 rounding)."""
+
     def check_number(v, where):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             _fail(where, v, "a number")
         if not math.isfinite(v):
             _fail(where, v, "finite")
-        if v < lo or v > hi or (open_lo and v == lo):
+        if v < lo - slack or v > hi + slack or (open_lo and v == lo):
             _fail(where, v, f"in {'(' if open_lo else '['}{lo:g}, {hi:g}]")
 
     return check_number
@@ -146,7 +148,7 @@ def int_text(lo: int, hi: int) -> Checker:
 
 
 # -- the schemas --------------------------------------------------------------------------------------
-SIMILARITY = number(-1.0, 1.0)  # a cosine-similarity threshold
+SIMILARITY = number(-1.0, 1.0, slack=1e-5)  # a cosine-similarity threshold (just above a float32 score near 1)
 FAR = number(0.0, 1.0, open_lo=True)
 EMBEDDING_DIM = integer(1, 65_536)
 INPUT_SIZE = integer(2, 4096)

@@ -218,7 +218,8 @@ def test_model_defaults_to_packaged_model(tiny, faces, tmp_path, capsys, monkeyp
 def test_import_lrface_api_imports_no_torch():
     code = (
         "import sys, lrface; lrface.Recognizer; from lrface import Gallery; import lrface.api; "
-        "import lrface.serve.app; assert 'torch' not in sys.modules, 'torch imported'; print('ok')"
+        "import lrface.serve.app, lrface.schema_check, lrface.model_integrity, lrface.commands.models; "
+        "assert 'torch' not in sys.modules, 'torch imported'; print('ok')"
     )
     r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr

@@ -11,13 +11,13 @@ import sqlite3
 
 import numpy as np
 import pytest
-from integrity_helpers import republish
 from serving_helpers import assert_one_line_error, cli, generated_faces, package_model, write_identity_folder
 
 import lrface
 from lrface import pretrained
 from lrface.errors import Damaged
 from lrface.schema_check import CALIBRATION, MODEL_CARD, ONNX_METADATA, POINTER, SchemaError, check
+from tools.fault_sweep.tamper import republish
 
 
 def test_the_checkers_refuse_wrong_types_ranges_and_non_finite_numbers():

@@ -8,7 +8,6 @@ import shutil
 
 import numpy as np
 import pytest
-from integrity_helpers import flip_weights
 from serving_helpers import assert_one_line_error, cli, generated_faces, package_model, write_identity_folder
 
 import lrface
@@ -16,6 +15,7 @@ from lrface import pretrained
 from lrface.errors import Damaged, UserError
 from lrface.inference.model_match import ModelMismatch
 from lrface.model_integrity import file_sha256
+from tools.fault_sweep.tamper import flip_weights
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ def test_a_gallery_of_old_format_is_checked_on_the_weights_fingerprint(tiny, fac
     """Galleries written before model_sha256 existed keep working with their model."""
     import sqlite3
 
-    from integrity_helpers import republish
+    from tools.fault_sweep.tamper import republish
 
     g = tmp_path / "g"
     assert cli("gallery", "build", faces, "--model", tiny[1], "--out", g) == 0

@@ -113,6 +113,7 @@ class Gallery:
     def save(self, root: str | Path) -> None:
         """Write a new generation of the gallery at ``root`` (readers see the old one or the new one)."""
         root = Path(root)
+        self.set_info("lrface_version", __version__)  # the version that wrote this generation
         save_generation(root, self.conn, self.index, self.kind == "flat", self.dim, self.count_identities())
         self.root = root
 

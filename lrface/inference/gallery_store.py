@@ -132,7 +132,7 @@ def _pointer_files(root: Path) -> dict[str, Path]:
             files["vectors"] = root / ptr["flat"]
         sizes = ptr["sizes"]
     except ValueError as e:  # SchemaError and JSONDecodeError are ValueErrors
-        raise GalleryUnreadable(f"{pointer}: corrupt gallery pointer ({e}); {REBUILD.format(root=root)}") from None
+        raise GalleryUnreadable(f"{pointer}: damaged gallery pointer ({e}); {REBUILD.format(root=root)}") from None
     if ptr.get("format") != FORMAT:
         raise GalleryUnreadable(
             f"{root}: gallery format {ptr.get('format')!r} is not {FORMAT}; {REBUILD.format(root=root)}"

@@ -101,7 +101,7 @@ async def health(request: Request) -> JSONResponse:
     g = svc.gallery
     why = mismatch(g.core.info, svc.recognizer.embedder)
     body = {
-        "status": "ok" if why is None else "gallery-model-mismatch",
+        "status": "ok",
         "identities": len(g),
         "gallery": str(g.path),
         "model": svc.recognizer.fingerprint,
@@ -111,8 +111,10 @@ async def health(request: Request) -> JSONResponse:
         "gallery_matches_model": why is None,
         "thresholds": {k: dict(zip(("value", "source"), g.threshold(None, k))) for k in ("identify", "verify")},
     }
-    if why is not None:
-        body["error"] = f"the served gallery {why}; rebuild it with the served model or restart the service"
+    if why is not None:  # the error answer of every endpoint, with the details above
+        body.update(
+            status=503, error=f"the served gallery {why}; rebuild it with the served model or restart the service"
+        )
     return JSONResponse(body, 200 if why is None else 503)
 
 

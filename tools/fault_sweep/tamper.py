@@ -1,6 +1,6 @@
-"""Tampering helpers for the integrity tests: overwrite an ONNX file's weights in place (bytes only, metadata
-untouched) and publish a gallery generation whose metadata or vectors were edited (sizes consistent, so only
-the schema and value checks can notice)."""
+"""Tampering for the integrity checks (the fault sweep and tests/test_*integrity*, test_metadata_schema): overwrite
+an ONNX file's weights in place (bytes only, metadata untouched) and publish a gallery generation whose metadata
+or vectors were edited (sizes consistent, so only the schema and value checks can notice)."""
 
 from __future__ import annotations
 
