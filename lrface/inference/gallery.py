@@ -22,7 +22,7 @@ from .gallery_store import (
     FORMAT,
     SCHEMA,
     TEMPLATES,
-    embedding_from_blob,
+    embeddings_from_blobs,
     has_aligned_column,
     is_gallery,
     load_generation,
@@ -215,11 +215,8 @@ class Gallery:
         return len(sample_ids)
 
     def _identity_mean(self, ident: int) -> np.ndarray:
-        embs = [
-            embedding_from_blob(b, self.dim, self.root)
-            for (b,) in self.conn.execute("SELECT embedding FROM samples WHERE identity_id = ?", (ident,))
-        ]
-        return np.mean(embs, axis=0)
+        blobs = [b for (b,) in self.conn.execute("SELECT embedding FROM samples WHERE identity_id = ?", (ident,))]
+        return np.mean(embeddings_from_blobs(blobs, self.dim, self.root), axis=0)
 
     def _all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         if self.template == "mean":
@@ -227,18 +224,16 @@ class Gallery:
             vecs = [normalise(self._identity_mean(i)) for i in ids]
         else:
             rows = self.conn.execute("SELECT id, embedding FROM samples ORDER BY id").fetchall()
-            ids = [r[0] for r in rows]
-            vecs = [normalise(embedding_from_blob(r[1], self.dim, self.root)) for r in rows]
-        return np.asarray(ids, np.int64), (np.stack(vecs) if vecs else np.zeros((0, self.dim), np.float32))
+            ids, vecs = (
+                [r[0] for r in rows],
+                normalise(embeddings_from_blobs([r[1] for r in rows], self.dim, self.root)),
+            )
+        return np.asarray(ids, np.int64), (np.stack(vecs) if len(vecs) else np.zeros((0, self.dim), np.float32))
 
     def sample_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(identity id per sample, L2-normalised sample embeddings), by sample id."""
         rows = self.conn.execute("SELECT identity_id, embedding FROM samples ORDER BY id").fetchall()
-        vecs = (
-            normalise(np.stack([embedding_from_blob(r[1], self.dim, self.root) for r in rows]))
-            if rows
-            else np.zeros((0, self.dim), np.float32)
-        )
+        vecs = normalise(embeddings_from_blobs([r[1] for r in rows], self.dim, self.root))
         return np.asarray([r[0] for r in rows], np.int64), vecs
 
     def template_vectors(self) -> tuple[np.ndarray, np.ndarray]:

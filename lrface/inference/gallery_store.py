@@ -94,20 +94,19 @@ def writer_lock(root: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def embedding_from_blob(blob, dim: int, root: Path | None) -> np.ndarray:
-    """One stored sample embedding (float32 bytes); GalleryUnreadable when it is not ``dim`` finite values."""
-    if not isinstance(blob, bytes) or len(blob) != 4 * dim:
+def embeddings_from_blobs(blobs: list, dim: int, root: Path | None) -> np.ndarray:
+    """Stored sample embeddings (float32 bytes each) -> N x ``dim``; GalleryUnreadable when one is not ``dim``
+    finite values (a tampered or damaged metadata file)."""
+    where, fix = root or "the gallery", REBUILD.format(root=root or "GALLERY")
+    bad = next((b for b in blobs if not isinstance(b, bytes) or len(b) != 4 * dim), None)
+    if bad is not None:
         raise GalleryUnreadable(
-            f"{root or 'the gallery'}: damaged gallery metadata (a sample embedding of {type(blob).__name__} "
-            f"{len(blob) if isinstance(blob, (bytes, str)) else ''} is not {dim} float32 values); "
-            f"{REBUILD.format(root=root or 'GALLERY')}"
+            f"{where}: damaged gallery metadata (a sample embedding of {type(bad).__name__} "
+            f"{len(bad) if isinstance(bad, (bytes, str)) else ''} is not {dim} float32 values); {fix}"
         )
-    v = np.frombuffer(blob, np.float32)
+    v = np.frombuffer(b"".join(blobs), np.float32).reshape(len(blobs), dim)
     if not np.isfinite(v).all():
-        raise GalleryUnreadable(
-            f"{root or 'the gallery'}: damaged gallery metadata (a sample embedding holds NaN or infinity); "
-            f"{REBUILD.format(root=root or 'GALLERY')}"
-        )
+        raise GalleryUnreadable(f"{where}: damaged gallery metadata (a sample embedding holds NaN or infinity); {fix}")
     return v
 
 
