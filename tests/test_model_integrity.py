@@ -137,3 +137,20 @@ def test_embeddings_are_checked(tiny):
         with pytest.raises(Damaged):
             check_embeddings(bad, tiny[1])
     assert issubclass(Damaged, UserError)
+
+
+def test_card_hashes_tool_checks_and_writes(tiny, tmp_path):
+    import subprocess
+    import sys
+
+    from serving_helpers import REPO
+
+    root = tmp_path / "pretrained"
+    package_model(root, tiny[1])
+    tool = [sys.executable, str(REPO / "tools" / "card_hashes.py"), "--root", str(root)]
+    flip_weights(root / "tiny.onnx", root / "tiny.onnx")  # a replaced model whose card was not updated
+    r = subprocess.run(tool, capture_output=True, text=True, check=False)
+    assert r.returncode == 1 and "MISMATCH" in r.stdout, r
+    assert subprocess.run([*tool, "--write"], capture_output=True, check=False).returncode == 0
+    assert json.loads((root / "tiny.json").read_text())["sha256"] == file_sha256(root / "tiny.onnx")
+    assert subprocess.run(tool, capture_output=True, check=False).returncode == 0
