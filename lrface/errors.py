@@ -5,3 +5,8 @@ class UserError(Exception):
     """Bad input from the user: the message names the problem and the fix."""
 
     exit_code = 2
+
+
+class Damaged(UserError):
+    """Stored data lrface relies on - a model file, a gallery, their metadata - is damaged or does not belong
+    together: one line naming the fix; the service answers 503 (its own data, not the request, is at fault)."""
