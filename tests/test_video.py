@@ -84,6 +84,22 @@ def test_video_tracks_identities_and_drawn_video(clip, tmp_path, capsys):
     assert not list(tmp_path.glob(".*tmp*"))
 
 
+def test_video_path_imports_no_torch(clip):
+    import subprocess
+    import sys
+
+    from serving_helpers import REPO
+
+    gallery, video, _ = clip
+    code = (
+        "import sys; from lrface.cli import main; "
+        f"rc = main(['identify', {str(video)!r}, '--gallery', {str(gallery)!r}, '--json', '--every', '4']); "
+        "assert rc == 0, rc; assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
 def test_sampling_every_and_fps(clip, capsys):
     gallery, video, truth = clip
     assert main(["identify", str(video), "--gallery", str(gallery), "--json", "--every", "3"]) == 0

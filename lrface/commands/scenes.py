@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+DRAW_IMAGE_TYPES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
 
 def add_options(p: argparse.ArgumentParser, draw: bool = True) -> None:
     g = p.add_argument_group("scenes and video (torch-free detection)")
@@ -60,7 +62,7 @@ def split_inputs(args) -> tuple[list[Path], list[Path], set[Path]]:
         if streams:
             check_video_output(args.draw)
         elif len(images) == 1 and not Path(args.draw).is_dir():
-            if not Path(args.draw).suffix:
+            if Path(args.draw).suffix.lower() not in DRAW_IMAGE_TYPES:
                 raise UserError(f"--draw {args.draw}: name an image file (.jpg or .png) for one image")
             check_output(args.draw, "file", label="--draw")
         else:
