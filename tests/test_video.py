@@ -174,3 +174,17 @@ def test_bad_video_input_is_one_line(clip, tmp_path, capsys, monkeypatch, case, 
         extra = ["--draw", str(tmp_path / "out.gif")]
     assert main(["identify", str(path), "--gallery", str(gallery), *extra]) == 2
     one_line_error(capsys, *words)
+
+
+def test_video_without_faces_is_one_entry_with_a_reason(clip, tmp_path, capsys):
+    from scene_helpers import background
+
+    gallery, _, _ = clip
+    path = tmp_path / "empty.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (160, 120))
+    for _ in range(3):
+        writer.write(np.ascontiguousarray(background(120, 160)[..., ::-1]))
+    writer.release()
+    assert main(["identify", str(path), "--gallery", str(gallery), "--json"]) == 0
+    [entry] = json.loads(capsys.readouterr().out)
+    assert entry["identity"] is None and "no face found in 3 sampled frames" in entry["reason"]

@@ -125,6 +125,9 @@ def identify_streams(streams, detector, embedder, search, args, warn) -> tuple[l
         fps = run["frames"] / max(run["seconds"], 1e-9)
         warn(f"{path}: {run['frames']} frames sampled, {len(run['tracks'])} tracks ({fps:.1f} frames/s)")
         entries.extend(run["tracks"])
+        if not run["tracks"]:
+            reason = f"no face found in {run['frames']} sampled frames"
+            entries.append({"identity": None, "score": None, "matches": [], "probe": str(path), "reason": reason})
     return entries, stops
 
 
