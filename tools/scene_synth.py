@@ -4,7 +4,7 @@ Faces: in-the-wild CelebA crops (celeba-wild-dev/faces, 112 px, identity-labelle
 its own resolution by the detector (box and five landmarks: the ground truth). Backgrounds: the 40
 uncropped photos of celeba-wild-dev/photos with every detected face (and a margin) inpainted away, cropped
 and resized to the frame size. A face is pasted as the region 1.6x its box, scaled to the wanted face
-width, with feathered edges; its box and landmarks are mapped with it."""
+width, with feathered edges (nothing from outside the 112 px crop); its box and landmarks are mapped with it."""
 
 from __future__ import annotations
 
@@ -55,18 +55,24 @@ def load_sources(root: Path, detector, min_images: int, max_identities: int) -> 
 
 
 def load_backgrounds(root: Path, detector) -> list[np.ndarray]:
-    """The uncropped photos with their faces (boxes enlarged 1.8x) inpainted away."""
+    """The uncropped photos with their faces (boxes enlarged 1.8x) inpainted away, repeated until the
+    detector finds none (photos where faces remain after three rounds are left out)."""
     from lrface.imageio import read_image
 
     out = []
     for f in sorted(root.glob("*/*.jpg")):
         image = read_image(f)
-        mask = np.zeros(image.shape[:2], np.uint8)
-        for face in detector.detect(image):
-            x, y, w, h = face.box
-            cx, cy, r = x + w / 2, y + h / 2, 0.9 * max(w, h)
-            cv2.rectangle(mask, (int(cx - r), int(cy - r)), (int(cx + r), int(cy + r * 1.3)), 255, -1)
-        out.append(cv2.inpaint(image, mask, 5, cv2.INPAINT_TELEA))
+        for _ in range(3):
+            faces = detector.detect(image)
+            if not faces:
+                out.append(image)
+                break
+            mask = np.zeros(image.shape[:2], np.uint8)
+            for face in faces:
+                x, y, w, h = face.box
+                cx, cy, r = x + w / 2, y + h / 2, 0.9 * max(w, h)
+                cv2.rectangle(mask, (int(cx - r), int(cy - r)), (int(cx + r), int(cy + r * 1.3)), 255, -1)
+            image = cv2.inpaint(image, mask, 5, cv2.INPAINT_TELEA)
     return out
 
 
@@ -87,15 +93,14 @@ def paste(frame: np.ndarray, src: Source, side: float, centre: tuple[float, floa
     half = 0.8 * max(w, h)
     cx, cy = x + w / 2, y + h / 2
     n = max(4, int(np.ceil(2 * half * s)))
-    m = np.array([[s, 0, -(cx - half) * s], [0, s, -(cy - half) * s]])
+    image, m = src.image, np.array([[s, 0, -(cx - half) * s], [0, s, -(cy - half) * s]])
     if s < 1:  # area-resize first so that small faces are not aliased
-        small = cv2.resize(src.image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        image = cv2.resize(src.image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
         m = np.array([[1, 0, -(cx - half) * s], [0, 1, -(cy - half) * s]])
-        patch = cv2.warpAffine(small, m, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    else:
-        patch = cv2.warpAffine(src.image, m, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    patch = cv2.warpAffine(image, m, (n, n), flags=cv2.INTER_LINEAR)
+    inside = cv2.warpAffine(np.ones(image.shape[:2], np.float32), m, (n, n), flags=cv2.INTER_LINEAR)
     yy, xx = np.mgrid[:n, :n] / max(n - 1, 1) * 2 - 1
-    alpha = np.clip((1 - np.maximum(abs(xx), abs(yy))) * 5, 0, 1)[..., None]
+    alpha = (np.clip((1 - np.maximum(abs(xx), abs(yy))) * 5, 0, 1) * inside)[..., None]  # nothing outside the crop
     x0, y0 = round(centre[0] - n / 2), round(centre[1] - n / 2)
     fx0, fy0 = max(0, x0), max(0, y0)
     fx1, fy1 = min(frame.shape[1], x0 + n), min(frame.shape[0], y0 + n)
