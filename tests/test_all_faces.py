@@ -84,10 +84,25 @@ def test_embed_all_faces(setup, tmp_path, capsys):
 
 def test_bad_options_are_one_line(setup, capsys):
     gallery, frame, _, _ = setup
-    for extra, words in ((["--align"], "drop --align"), (["--draw", str(frame.parent / "x")], "image file")):
+    for extra, words in ((["--draw", str(frame.parent / "x")], "image file"), (["--every", "-1"], "--every -1")):
         assert main(["identify", str(frame), "--gallery", str(gallery), "--all-faces", *extra]) == 2
         err = capsys.readouterr().err
         assert words in err and len(err.strip().splitlines()) == 1
+    assert main(["embed", str(frame), "--all-faces", "--align", "--json"]) == 2
+    assert "drop --align" in capsys.readouterr().err
+
+
+def test_align_with_all_faces_aligns_a_raw_photo_gallery_folder(setup, tmp_path, capsys):
+    from scene_helpers import photo
+
+    _, frame, truth, _ = setup
+    for name in FACES:  # the whole photos, not crops: --align detects and aligns them for the gallery
+        (tmp_path / name).mkdir()
+        assert cv2.imwrite(str(tmp_path / name / "p.png"), np.ascontiguousarray(photo(name)[..., ::-1]))
+    assert main(["identify", str(frame), "--gallery", str(tmp_path), "--all-faces", "--align", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    right = sum(e["identity"] == max(truth, key=lambda t: box_iou(t[1], e["box"]))[0] for e in entries)
+    assert len(entries) == len(truth) and right >= len(truth) - 1
 
 
 def test_api_identify_faces(setup):

@@ -112,7 +112,7 @@ def run_scenes(args: argparse.Namespace, warn) -> int:
     from . import scenes
 
     streams, images, explicit = scenes.split_inputs(args)
-    gallery, embedder = open_gallery(args.gallery, args.model, log=warn)
+    gallery, embedder = open_gallery(args.gallery, args.model, log=warn, align=args.align)  # the folder's photos
     api = Gallery.wrap(gallery, args.gallery)
     search = lambda e: api.search(e, args.top_k, args.threshold)
     detector = make_detector()

@@ -15,7 +15,8 @@ def add_options(p: argparse.ArgumentParser, draw: bool = True) -> None:
         "--all-faces",
         action="store_true",
         help="probes are photos or frames: detect every face (from about 12 px across; at most 500 per image), "
-        "align and answer each; a video file (.mp4, .avi, ...) is always read this way",
+        "align and answer each; a video file (.mp4, .avi, ...) is always read this way (--align then only "
+        "means that a plain gallery folder holds raw photos)",
     )
     if not draw:
         return
@@ -50,8 +51,6 @@ def split_inputs(args) -> tuple[list[Path], list[Path], set[Path]]:
     from ..inference.identify import collect_probes
     from ..inference.video import check_sampling, is_video_file
 
-    if args.align:
-        raise UserError("--align with --all-faces or video: every face is aligned already; drop --align")
     check_sampling(args.every, args.fps)
     streams = [Path(p) for p in args.probes if is_video_file(p) or (args.frames and Path(p).is_dir())]
     rest = [p for p in args.probes if Path(p) not in streams]
