@@ -95,6 +95,22 @@ def test_max_faces_bounds_the_answer(astronaut):
     assert [f.score for f in two] == [f.score for f in all_faces[:2]]
 
 
+def test_large_frames_are_shrunk_to_bounded_work(astronaut, monkeypatch):
+    """Over MAX_CANVAS_PIXELS the frame is shrunk (bounded time and memory); boxes stay in its own pixels."""
+    import lrface.detect.detector as detector_module
+
+    image, ref = astronaut
+    frame = texture(600, 800, seed=3)
+    box = paste(frame, image, ref, 64, (500, 300))
+    monkeypatch.setattr(detector_module, "MAX_CANVAS_PIXELS", 200 * 150)
+    seen = []
+    det = FaceDetector(min_face_size=12, threads=1)
+    run = det.cascade.run
+    monkeypatch.setattr(det.cascade, "run", lambda im, *a: seen.append(im.shape) or run(im, *a))
+    faces = det.detect(frame)
+    assert seen[0][0] * seen[0][1] <= 200 * 150 and len(faces) == 1 and iou(faces[0].box, box) >= 0.5
+
+
 def test_align_face_is_the_prepare_template_crop(astronaut):
     from lrface.detect.template import align_face as template_align
 

@@ -1,4 +1,4 @@
-"""The public Python API: ``from lrface import Recognizer, Gallery`` (torch-free unless ``align=True``).
+"""The public Python API: ``from lrface import Recognizer, Gallery`` (torch-free).
 
     from lrface import Gallery, Recognizer
 

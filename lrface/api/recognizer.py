@@ -38,7 +38,7 @@ class Recognizer:
     """An exported lrface student (ONNX Runtime): embed, verify and identify face images.
 
     ``model``: a path to an exported ``student.onnx``, a packaged model name, or None for the
-    packaged default. ``align``: images are raw photos (MTCNN detection + alignment; imports torch).
+    packaged default. ``align``: images are raw photos (MTCNN detection + alignment, torch-free: lrface.detect).
     ``threads``: ONNX Runtime intra-op threads (0: one per core)."""
 
     def __init__(self, model: str | Path | None = None, *, align: bool = False, threads: int = 0):

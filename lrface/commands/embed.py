@@ -1,4 +1,4 @@
-"""`lrface embed IMAGES... --out vectors.npy | --json`: L2-normalised embeddings (torch-free without --align)."""
+"""`lrface embed IMAGES... --out vectors.npy | --json`: L2-normalised embeddings (torch-free)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def register(sub) -> None:
     p.add_argument(
         "--align",
         action="store_true",
-        help="images are raw photos: detect and align the face as `lrface prepare` does (imports torch)",
+        help="images are raw photos: detect and align the face as `lrface prepare` does (torch-free MTCNN)",
     )
     from .scenes import add_options
 

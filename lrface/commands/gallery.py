@@ -1,4 +1,4 @@
-"""`lrface gallery build|add|remove|list`: FAISS galleries of enrolled identities (torch-free unless --align)."""
+"""`lrface gallery build|add|remove|list`: FAISS galleries of enrolled identities (torch-free)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 
 ALIGN_HELP = (
-    "images are raw photos: detect and align the face as `lrface prepare` does (imports torch); "
+    "images are raw photos: detect and align the face as `lrface prepare` does (torch-free MTCNN); "
     "photos without a face are skipped with a warning"
 )
 

@@ -1,4 +1,4 @@
-"""`lrface identify PROBE... --gallery G`: name faces with ONNX Runtime + FAISS (no torch unless --align)."""
+"""`lrface identify PROBE... --gallery G`: name faces with ONNX Runtime + FAISS (torch-free, --align included)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 def register(sub) -> None:
     p = sub.add_parser(
         "identify",
-        help="identify face images against a gallery (torch-free without --align)",
+        help="identify face images against a gallery (torch-free)",
         description="Print, per probe, the answer (best identity, or 'unknown' below --threshold) "
         "and the top-k identities with cosine scores, tab-separated; or --json. "
         "A probe file named explicitly must be readable; unreadable images inside a "
@@ -43,8 +43,8 @@ def register(sub) -> None:
     p.add_argument(
         "--align",
         action="store_true",
-        help="probes are raw photos: detect and align the face as `lrface prepare` does (imports "
-        "torch); photos without a face are skipped with a warning",
+        help="probes are raw photos: detect and align the face as `lrface prepare` does (torch-free "
+        "MTCNN); photos without a face are skipped with a warning",
     )
     p.add_argument("--json", action="store_true", help="one JSON document with every probe")
     from .scenes import add_options

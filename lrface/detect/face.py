@@ -19,8 +19,3 @@ class Face:
     @property
     def area(self) -> float:
         return self.box[2] * self.box[3]
-
-    def corners(self) -> tuple[float, float, float, float]:
-        """The box as (x1, y1, x2, y2)."""
-        x, y, w, h = self.box
-        return x, y, x + w, y + h

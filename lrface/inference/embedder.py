@@ -24,7 +24,7 @@ class Embedder:
     """Reads the preprocessing spec and fingerprint from the model's metadata; images -> embeddings.
 
     With ``align`` the image files are raw photos: ``load`` detects and aligns the face first
-    (data_prep's MTCNN + template, as `lrface prepare`; imports torch)."""
+    (lrface.detect's torch-free MTCNN + template: the crop `lrface prepare` makes)."""
 
     def __init__(self, path: str | Path, align: bool = False, threads: int = 0):
         import onnxruntime as ort
@@ -65,7 +65,7 @@ class Embedder:
         if align:
             from .align import PhotoAligner
 
-            self.aligner = PhotoAligner()
+            self.aligner = PhotoAligner(threads=threads)
 
     @property
     def align(self) -> bool:

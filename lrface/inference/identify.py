@@ -103,7 +103,7 @@ def open_gallery(
 ) -> tuple[Gallery, Embedder]:
     """A saved gallery or a plain identity folder (built once and cached under ``<folder>/.lrface-gallery/``).
     Model: ``model`` (a path or packaged name), else the gallery's recorded model, else the packaged default. ``align``:
-    probes, and the images of a plain folder, are raw photos to detect and align (imports torch)."""
+    probes, and the images of a plain folder, are raw photos to detect and align (torch-free MTCNN)."""
     log = log or (lambda m: print(m, file=sys.stderr))
     path = Path(path)
     if is_gallery(path):
