@@ -79,6 +79,7 @@ def test_pasted_faces_are_found_at_their_boxes(detector, astronaut):
         best = max(faces, key=lambda f: iou(f.box, box))
         assert iou(best.box, box) >= 0.5, (size, box, [f.box for f in faces])
         assert best.landmarks.shape == (5, 2) and best.landmarks[0, 0] < best.landmarks[1, 0]  # eyes left, right
+        assert not best.landmarks.flags.writeable  # a Face is immutable
     assert len(faces) <= len(truth) + 1  # at most one false face
     # the background alone holds none
     assert detector.detect(texture(480, 640, seed=1)) == []

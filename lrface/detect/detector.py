@@ -19,14 +19,13 @@ class FaceDetector:
     """MTCNN with facenet-pytorch's weights and defaults (thresholds 0.6/0.7/0.7, pyramid factor 0.709).
 
     ``min_face_size``: smallest face side sought, in the input image's pixels (below 12 the pyramid starts
-    above scale 1, i.e. the frame is upsampled for P-Net). ``upscale``: resize the frame by this factor
-    (bilinear) before detecting, so R-Net and O-Net see small faces smoothly upsampled rather than blocky;
-    None (default): 2 when min_face_size < 20, else 1 (fewer false faces and more 12-16 px faces found,
-    about 10 % more time; docs/detection.md). ``max_side``: shrink larger
-    frames (area) to this longest side first, as `lrface prepare` does (None: never); ``min_face_size``
-    then applies to the shrunk frame. ``max_faces``:
-    at most this many faces are returned, and the cascade's work is bounded accordingly; frames
-    over MAX_CANVAS_PIXELS after upscaling are shrunk to it (faces then need 12 px in the shrunk frame)."""
+    above scale 1). ``upscale``: resize the frame by this factor (bilinear) before detecting, so that R-Net
+    and O-Net see small faces smoothly upsampled rather than blocky; None (default): 2 when min_face_size
+    < 20, else 1 (more 12-16 px faces found, fewer false ones, ~10 % more time; docs/detection.md).
+    ``max_side``: shrink larger frames (area) to this longest side first, as `lrface prepare` does (None:
+    never); ``min_face_size`` then applies to the shrunk frame. ``max_faces``: at most this many faces are
+    returned, and the cascade's work is bounded accordingly. Frames over MAX_CANVAS_PIXELS after upscaling
+    are shrunk to it (bounded time and memory; faces then need 12 px in the shrunk frame)."""
 
     def __init__(
         self,
@@ -90,7 +89,14 @@ class FaceDetector:
                     float((boxes[i, 3] - boxes[i, 1]) / scale),
                 ),
                 score=float(boxes[i, 4]),
-                landmarks=(points[i] / scale).astype(np.float64),
+                landmarks=_frozen(points[i] / scale),
             )
             for i in order
         ]
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """A read-only float64 copy (a Face is immutable)."""
+    a = np.array(a, dtype=np.float64)
+    a.setflags(write=False)
+    return a
