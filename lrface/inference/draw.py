@@ -32,15 +32,27 @@ def draw_boxes(image_rgb: np.ndarray, boxes, labels: list[str], keys=None) -> np
     scale = max(0.4, min(1.2, max(h, w) / 1400))
     thick = max(1, round(scale * 2))
     font = cv2.FONT_HERSHEY_SIMPLEX
+    placed: list[tuple[int, int, int, int]] = []  # tags drawn so far (x0, y0, x1, y1)
     for box, label, key in zip(boxes, labels, keys or labels):
         x, y, bw, bh = (round(float(v)) for v in box)
         c = _UNKNOWN_COLOUR if key in (None, "unknown") else colour(key)
         cv2.rectangle(out, (x, y), (x + bw, y + bh), c, thick, cv2.LINE_AA)
         (tw, th), base = cv2.getTextSize(label, font, scale, 1)
-        ty = y - 3 if y - th - base - 3 >= 0 else min(h - 1, y + bh + th + base + 3)
-        cv2.rectangle(out, (x, ty - th - base), (x + tw + 4, ty + 2), c, -1)
-        cv2.putText(out, label, (x + 2, ty - base + 1), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+        tx = max(0, min(x, w - tw - 4))  # the tag stays inside the picture
+        spots = [y - 3, y + bh + th + base + 3]  # above the box, else below it
+        spots = [ty for ty in spots if th + base <= ty < h] or [max(th + base, min(h - 1, y - 3))]
+        ty = next(
+            (t for t in spots if not any(_overlap((tx, t - th - base, tx + tw + 4, t + 2), r) for r in placed)),
+            spots[0],
+        )
+        placed.append((tx, ty - th - base, tx + tw + 4, ty + 2))
+        cv2.rectangle(out, (tx, ty - th - base), (tx + tw + 4, ty + 2), c, -1)
+        cv2.putText(out, label, (tx + 2, ty - base + 1), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
     return out
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def face_label(identity: str | None, score: float | None, prefix: str = "") -> str:
