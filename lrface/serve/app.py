@@ -29,7 +29,16 @@ from ..inference.gallery import UnknownIdentity
 from ..inference.gallery_store import GalleryUnreadable, generation_stamp
 from ..inference.model_match import check_model, mismatch
 from .batching import MicroBatcher
-from .request_parsing import MAX_IMAGES, BodyLimit, TooLarge, error_response, read_files, read_form, read_number
+from .request_parsing import (
+    MAX_IMAGES,
+    BodyLimit,
+    TooLarge,
+    error_response,
+    read_files,
+    read_flag,
+    read_form,
+    read_number,
+)
 
 CONFIG_ENV = "LRFACE_SERVE_CONFIG"
 
@@ -126,11 +135,26 @@ async def identify(request: Request) -> JSONResponse:
     if top_k < 1:
         raise HTTPException(400, "top_k must be at least 1")
     [(name, data)] = await read_files(form, "image")
+    if read_flag(request, form, "all_faces"):
+        return await identify_all_faces(svc, name, data, top_k, threshold)
     image = svc.load(data, name)
     await svc.current()
     matches, core = await svc.batcher.submit((image, top_k))
     value, source = svc.gallery.threshold(threshold, core=core)
     return JSONResponse({**asdict(decide(matches, value, source)), "probe": name})
+
+
+async def identify_all_faces(svc: Service, name: str, data: bytes, top_k: int, threshold) -> JSONResponse:
+    """`all_faces=true`: every face of the frame (within the byte and pixel caps), {"faces": [...]}."""
+    from ..inference.scenes import NO_FACE_REASON
+
+    image = svc.recognizer.decode(data, name, svc.cfg.max_pixels)
+    await svc.current()
+    faces = await asyncio.get_running_loop().run_in_executor(
+        svc.batcher.pool, lambda: svc.recognizer.identify_faces(image, svc.gallery, top_k, threshold)
+    )
+    body = {"probe": name, "faces": [{**f.to_dict(), "probe": name} for f in faces]}
+    return JSONResponse(body if faces else {**body, "reason": NO_FACE_REASON})
 
 
 async def verify(request: Request) -> JSONResponse:
