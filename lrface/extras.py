@@ -10,7 +10,7 @@ from .errors import UserError
 # extra -> the modules it provides that lrface imports ([train] includes [eval])
 EVAL = ("matplotlib", "scipy")
 EXTRAS = {
-    "train": ("torch", "torchvision", "facenet_pytorch", "albumentations", "onnx", "yaml", "tqdm", *EVAL),
+    "train": ("torch", "torchvision", "facenet_pytorch", "albumentations", "onnx", "yaml", *EVAL),
     "eval": EVAL,
     "serve": ("starlette", "uvicorn", "multipart"),
 }

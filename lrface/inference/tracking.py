@@ -1,6 +1,7 @@
 """Linking per-frame face detections into tracks: box overlap (IoU with the box moved by the track's
-velocity) plus embedding cosine similarity, matched one-to-one with the Hungarian algorithm
-(:func:`scipy.optimize.linear_sum_assignment`). A track keeps running sums only (constant memory)."""
+velocity) plus embedding cosine similarity, matched one-to-one greedily, best pair first (as the greedy
+association of CenterTrack-style trackers; the serving install has no SciPy for the Hungarian algorithm,
+and with a few faces a frame the two rarely differ). A track keeps running sums only (constant memory)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,18 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
     union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
     return inter / np.maximum(union, 1e-9)
+
+
+def greedy_pairs(scores: np.ndarray) -> list[tuple[int, int]]:
+    """One-to-one (row, column) pairs of a score matrix, best first; pairs at -BIG are never taken."""
+    order = np.argsort(-scores, axis=None, kind="stable")
+    rows, cols, pairs = set(), set(), []
+    for r, c in zip(*np.unravel_index(order, scores.shape)):
+        if scores[r, c] <= -BIG:
+            break
+        if r not in rows and c not in cols:
+            rows.add(r), cols.add(c), pairs.append((int(r), int(c)))
+    return pairs
 
 
 @dataclass
@@ -102,20 +115,16 @@ class Tracker:
 
     def update(self, time: float, boxes, embeddings: np.ndarray, scores=None) -> list[int]:
         """Assign this frame's detections (boxes N x 4 as x, y, w, h; embeddings N x D) to tracks."""
-        from scipy.optimize import linear_sum_assignment
-
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         scores = np.zeros(len(boxes)) if scores is None else np.asarray(scores, np.float64)
         ids = [-1] * len(boxes)
         matched: set[int] = set()
         if self.active and len(boxes):
             s = self._scores(time, boxes, embeddings)
-            rows, cols = linear_sum_assignment(-s)
-            for r, c in zip(rows, cols):
-                if s[r, c] > -BIG:
-                    self.active[r].add(time, boxes[c], embeddings[c], float(scores[c]))
-                    ids[c] = self.active[r].id
-                    matched.add(r)
+            for r, c in greedy_pairs(s):
+                self.active[r].add(time, boxes[c], embeddings[c], float(scores[c]))
+                ids[c] = self.active[r].id
+                matched.add(r)
         for r, t in enumerate(self.active):
             if r not in matched:
                 t.misses += 1
