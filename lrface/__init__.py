@@ -3,10 +3,10 @@
 import os
 
 # albumentations asks PyPI for a newer release on every import (up to 2 s, and a network call from
-# training and data_prep machines that are often offline); lrface pins its version, so skip that.
+# training and data-preparation machines that are often offline); lrface declares the versions it supports, so skip it.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["Gallery", "Recognizer", "__version__"]
 

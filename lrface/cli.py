@@ -15,6 +15,7 @@ import sys
 
 from . import __version__
 from .errors import UserError
+from .extras import require
 from .fileio import check_not_input, check_output, claim_output, write_error_line
 
 # what each command's --out names (and a file's required suffix), checked before the work starts
@@ -26,6 +27,15 @@ OUTPUT_KINDS = {
     "evaluate": "dir",
     "benchmark": "dir",
     "gallery build": "dir",
+}
+# the optional dependency groups (pyproject extras) each command needs beyond the serving core
+COMMAND_EXTRAS = {
+    "prepare": ("train",),
+    "train": ("train",),
+    "export": ("train",),
+    "evaluate": ("eval",),
+    "benchmark": ("train",),
+    "serve": ("serve",),
 }
 
 POSITIONAL = ("root", "folder", "images", "probes", "probe_dir", "paths", "a", "b")  # else: --KEY
@@ -42,6 +52,19 @@ COMMANDS = (
     "models",
     "serve",
 )
+
+
+EXIT_CODES = """exit status:
+  0    success (verify: the same person)
+  1    verify: different people (elsewhere only an internal error, which prints a traceback)
+  2    bad input or a usage error, or a failed read/write (one line naming the problem and the fix;
+       nothing was half-written); also a missing extra, e.g. pip install 'lrface[train]'
+  130  interrupted (Ctrl-C)"""
+
+COMMAND_EXIT = {
+    "": "Exit status: 0 success, 2 bad input (one line; nothing half-written), 130 interrupted.",
+    "verify": "Exit status: 0 same person, 1 different people, 2 bad input (one line), 130 interrupted.",
+}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -87,11 +110,18 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="lrface",
         description="Low-resolution (16x16) face recognition: prepare data, train a tiny student with "
         "Evolutionary Knowledge Distillation, export it to ONNX, and identify faces.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"lrface {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in (only,) if only else COMMANDS:
         importlib.import_module(f"lrface.commands.{name}").register(sub)
+    for name, p in sub.choices.items():
+        p.epilog = " ".join(
+            [COMMAND_EXIT.get(name, COMMAND_EXIT[""])]
+            + [f"Needs the [{e}] extra: pip install 'lrface[{e}]'." for e in COMMAND_EXTRAS.get(name, ())]
+        )
     return parser
 
 
@@ -109,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         bad = [k for k, v in vars(args).items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
             raise UserError(f"--{bad[0].replace('_', '-')} {getattr(args, bad[0])}: not a finite number; pass a number")
+        for extra in COMMAND_EXTRAS.get(args.command, ()):
+            require(extra, "this command")
         check_numbers(args)
         kind = OUTPUT_KINDS.get(args.command) or OUTPUT_KINDS.get(
             f"{args.command} {getattr(args, 'gallery_command', '')}"

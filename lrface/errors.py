@@ -7,6 +7,11 @@ class UserError(Exception):
     exit_code = 2
 
 
+class Damaged(UserError):
+    """Stored data lrface relies on - a model file, a gallery, their metadata - is damaged or does not belong
+    together: one line naming the fix; the service answers 503 (its own data, not the request, is at fault)."""
+
+
 class WrongType(UserError, TypeError):
     """An argument of the wrong type (Python API): a TypeError, as Python raises, that the CLI and the service
     still report as one line like any other bad input."""

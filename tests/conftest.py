@@ -17,6 +17,53 @@ torch.set_num_threads(1)
 SHARED_DATA = Path(os.environ.get("LRFACE_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
 
+# The slow tier: tests over ~2 s (setup included) in one `pytest --durations=0` run of the whole suite on the
+# 2-core VM (2026-12-04, under load). Listed here rather than as decorators so that edits to the test files do not
+# conflict; an entry is a module, a test function (all its parameters) or one parametrised test id.
+# `pytest -m "not slow"` is the fast tier (docs/testing.md).
+SLOW = {
+    "test_api.py::test_readers_never_fail_while_a_writer_publishes_generations",
+    "test_benchmark.py::test_benchmark_end_to_end",
+    "test_benchmark.py::test_benchmark_over_seeds_shares_the_split_and_writes_a_summary",
+    "test_classification_configs.py::test_classification_config[cifar100-cross-wide_resnet50_2-shufflenet_v1]",
+    "test_classification_models.py::test_block_split_and_output_shapes[wide_resnet50_2]",
+    "test_classification_models.py::test_parameter_count_equals_torchvision_layout[wide_resnet50_2-<lambda>]",
+    "test_classification_train.py::test_config_family_trains_one_step",
+    "test_cli_faults.py::test_a_read_only_gallery_is_one_line_and_unchanged",
+    "test_degrade.py::test_train_smoke_with_degrade_on_a_32px_set",
+    "test_engine.py::test_resume_is_bit_exact_on_cpu",
+    "test_gallery_cli.py::test_kill_during_gallery_build_then_rerun_completes",
+    "test_gallery_cli.py::test_model_and_gallery_must_match",
+    "test_heads.py::test_train_and_export_with_a_margin_head",
+    "test_identify.py::test_identify_imports_no_torch",
+    "test_identify.py::test_identify_orl",
+    "test_openset_benchmark.py::test_openset_benchmark_rows",
+    "test_pipeline.py",
+    "test_prepare_hr.py::test_first_prepare_with_hr_teacher_writes_both",
+    "test_prepare_hr.py::test_prepare_adds_hr_embeddings_to_a_finished_set",
+    "test_prepare_inputs.py::test_albumentations_makes_no_network_call_on_import",
+    "test_prepare_inputs.py::test_bad_inputs_recorded_and_odd_modes_kept",
+    "test_prepare_readers.py::test_celeba_wild_photos_mostly_aligned",
+    "test_prepare_readers.py::test_orl_end_to_end_cli",
+    "test_prepare_resume.py",
+    "test_scale.py::test_torchrun_two_processes_match_one_process",
+    "test_service.py",
+    "test_service_damage.py",
+    "test_serving_align.py",
+    "test_train_cli.py::test_train_end_to_end_on_generated_set",
+    "test_train_cli.py::test_train_on_orl_with_the_real_student",
+    "test_verification.py::test_evaluate_pairs_cli_and_cache",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the SLOW tests ``slow``."""
+    for item in items:
+        module = item.path.name
+        if {module, f"{module}::{getattr(item, 'originalname', item.name)}", f"{module}::{item.name}"} & SLOW:
+            item.add_marker(pytest.mark.slow)
+
+
 def shared_data(name: str) -> Path:
     """Path of ``../shared/data/<name>``; skips the test where it is absent."""
     path = SHARED_DATA / name
@@ -89,8 +136,8 @@ def _isolated_cache(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def detector():
-    """data_prep's MTCNN face detector (the data_prep tests)."""
-    from data_prep.detect import FaceDetector
+    """lrface.prep's MTCNN face detector (the lrface.prep tests)."""
+    from lrface.prep.detect import FaceDetector
 
     return FaceDetector()
 
@@ -98,7 +145,7 @@ def detector():
 @pytest.fixture(scope="session")
 def astronaut(detector):
     """The astronaut image and its MTCNN landmarks (5 x 2, template order)."""
-    from data_prep.align import canonical_order
+    from lrface.prep.align import canonical_order
 
     image = pytest.importorskip("skimage.data").astronaut()
     faces = detector.detect([image], [20])[0]

@@ -1,4 +1,4 @@
-"""Shared pieces for the data_prep tests: a face pasted on a canvas, saving images, running the CLI,
+"""Shared pieces for the lrface.prep tests: a face pasted on a canvas, saving images, running the CLI,
 reading items.csv, checking a one-line error."""
 
 from __future__ import annotations

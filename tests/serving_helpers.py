@@ -149,3 +149,29 @@ def assert_one_line_error(capsys, rc, needle):
     assert rc == 2, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("lrface ") and ": error: " in last and needle in last, err
+
+
+def package_model(root: Path, onnx: Path, name: str = "tiny", **card) -> dict:
+    """Make ``root`` a packaged-model folder holding a copy of ``onnx`` as ``name`` with a valid model card
+    (its sha256 included; ``card`` overrides fields); returns the card."""
+    import shutil
+
+    from lrface.model_integrity import file_sha256
+
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(onnx, root / f"{name}.onnx")
+    card = {
+        "name": name,
+        "description": "a test student",
+        "training_data": "generated",
+        "data_terms": "none",
+        "preprocessing": "16x16",
+        "accuracy": {"LFW-16": "n/a"},
+        "command": "pytest",
+        "date": "2026-11-30",
+        "sha256": file_sha256(root / f"{name}.onnx"),
+        **card,
+    }
+    (root / f"{name}.json").write_text(json.dumps(card))
+    (root / "index.json").write_text(json.dumps({"models": [name]}))
+    return card

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from serving_helpers import NAMES, generated_faces, write_identity_folder
+from serving_helpers import NAMES, generated_faces, package_model, write_identity_folder
 
 import lrface
 from lrface.cli import main
@@ -117,7 +117,7 @@ def test_calibration_threshold_is_used_and_reported(tiny, faces, tmp_path, capsy
 
 
 def test_score_equal_to_threshold_is_accepted_by_identify_and_evaluate(tiny, faces, tmp_path):
-    from lrface.inference.metrics import dir_at_far
+    from lrface.evaluation.metrics import dir_at_far
     from lrface.inference.threshold import accepts, threshold_at_far
 
     gal, probes = faces
@@ -193,7 +193,6 @@ def test_tiny_probes_are_refused(tiny, faces, tmp_path, capsys):
 
 
 def test_model_defaults_to_packaged_model(tiny, faces, tmp_path, capsys, monkeypatch):
-    import shutil
 
     from lrface import pretrained
 
@@ -206,9 +205,7 @@ def test_model_defaults_to_packaged_model(tiny, faces, tmp_path, capsys, monkeyp
     assert rc == 2 and "no packaged model is installed" in err
     with pytest.raises(UserError, match="no packaged model"):
         lrface.Recognizer()
-    shutil.copy(tiny[1], root / "tiny.onnx")
-    (root / "tiny.json").write_text("{}")
-    (root / "index.json").write_text(json.dumps({"models": ["tiny"]}))
+    package_model(root, tiny[1])
     g = tmp_path / "g"
     assert main(["gallery", "build", str(gal), "--out", str(g)]) == 0
     assert lrface.Gallery.open(g).info["model_path"] == str((root / "tiny.onnx").resolve())
@@ -221,7 +218,8 @@ def test_model_defaults_to_packaged_model(tiny, faces, tmp_path, capsys, monkeyp
 def test_import_lrface_api_imports_no_torch():
     code = (
         "import sys, lrface; lrface.Recognizer; from lrface import Gallery; import lrface.api; "
-        "import lrface.serve.app; assert 'torch' not in sys.modules, 'torch imported'; print('ok')"
+        "import lrface.serve.app, lrface.schema_check, lrface.model_integrity, lrface.checks, lrface.commands.models; "
+        "assert 'torch' not in sys.modules, 'torch imported'; print('ok')"
     )
     r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr

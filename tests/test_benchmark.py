@@ -57,7 +57,7 @@ def test_benchmark_end_to_end(tmp_path, capsys):
     ]
     assert list(report["methods"]) == ["student-only", "teacher-only", "kd", "ekd"]
     from lrface.engine.metrics_log import read_metrics
-    from lrface.inference.evaluate import evaluate_packed
+    from lrface.evaluation.evaluate import evaluate_packed
 
     for name in ("student-only", "kd", "ekd"):
         r = report["methods"][name]

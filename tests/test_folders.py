@@ -21,8 +21,8 @@ def _tree(root):
 
 
 def test_nested_folders_count_the_same_in_prepare_train_and_gallery(tmp_path, monkeypatch):
-    from data_prep.readers import read_folder
     from lrface.data.sources import load_identity_folder
+    from lrface.prep.readers import read_folder
 
     monkeypatch.setenv("LRFACE_CACHE", str(tmp_path / "cache"))
     root = _tree(tmp_path / "faces")

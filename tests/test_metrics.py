@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lrface.inference.metrics import evaluate_matches
+from lrface.evaluation.metrics import evaluate_matches
 
 # probe 0: true identity at rank 1; probe 1: rank 3; probe 2: rank 6 (absent from the top 5)
 MATCHES = [

@@ -9,8 +9,8 @@ import yaml
 
 from lrface.benchmark.openset import raw_pixel_embeddings
 from lrface.cli import main
-from lrface.inference.pair_align import aligned_pair_images
-from lrface.inference.verification import metrics_from_embeddings, parse_pairs
+from lrface.evaluation.pair_align import aligned_pair_images
+from lrface.evaluation.verification import metrics_from_embeddings, parse_pairs
 from tests.conftest import make_identity_set
 from tests.serving_helpers import generated_faces, write_identity_folder
 from tests.test_train_cli import one_line_error

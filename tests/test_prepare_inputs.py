@@ -152,7 +152,7 @@ def test_no_face_fallback_box_or_skip(tmp_path, capsys):
 def test_command_module_imports_only_argparse():
     code = (
         "import sys, lrface.commands.prepare; "
-        "bad = [m for m in ('torch', 'data_prep', 'albumentations', 'cv2') if m in sys.modules]; "
+        "bad = [m for m in ('torch', 'lrface.prep', 'albumentations', 'cv2') if m in sys.modules]; "
         "assert not bad, bad"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
@@ -160,14 +160,14 @@ def test_command_module_imports_only_argparse():
 
 def test_albumentations_makes_no_network_call_on_import():
     """albumentations checks PyPI for updates on import unless NO_ALBUMENTATIONS_UPDATE is set;
-    importing lrface or data_prep first must turn that off (training machines are often offline)."""
+    importing lrface or lrface.prep first must turn that off (training machines are often offline)."""
     code = (
         "import urllib.request\n"
         "calls = []\n"
         "def spy(self, url, *a, **k):\n"
         "    calls.append(getattr(url, 'full_url', url)); raise OSError('offline')\n"
         "urllib.request.OpenerDirector.open = spy\n"
-        "import data_prep.degrade, lrface.data.augment\n"
+        "import lrface.prep.degrade, lrface.data.augment\n"
         "assert not calls, calls\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"}
@@ -196,7 +196,7 @@ def test_tiny_and_degenerate_images_are_skipped_and_counted(tmp_path, astronaut,
 
 
 def test_detector_finds_no_face_in_images_below_its_window():
-    from data_prep.detect import FaceDetector
+    from lrface.prep.detect import FaceDetector
 
     det = FaceDetector(batch_size=2)
     found = det.detect([np.zeros((16, 16, 3), np.uint8), np.zeros((11, 400, 3), np.uint8)], [20, 12])

@@ -1,4 +1,4 @@
-"""data_prep and `lrface prepare`: alignment, the folder/UMDFaces/UCCS readers, real data."""
+"""lrface.prep and `lrface prepare`: alignment, the folder/UMDFaces/UCCS readers, real data."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from lrface.data.packed import read_packed_set
 
 pytest.importorskip("skimage.data")
 
-from data_prep.align import align_face, canonical_order, similarity_matrix, template  # noqa: E402
-from data_prep.options import PrepareConfig  # noqa: E402
-from data_prep.pipeline import prepare  # noqa: E402
-from data_prep.readers import read_folder, read_uccs  # noqa: E402
+from lrface.prep.align import align_face, canonical_order, similarity_matrix, template  # noqa: E402
+from lrface.prep.options import PrepareConfig  # noqa: E402
+from lrface.prep.pipeline import prepare  # noqa: E402
+from lrface.prep.readers import read_folder, read_uccs  # noqa: E402
 from tests.conftest import shared_data  # noqa: E402
 from tests.prepare_helpers import assert_one_line_error, items_csv, paste, run_cli, save  # noqa: E402
 

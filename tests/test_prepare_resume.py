@@ -14,10 +14,10 @@ from lrface.data.packed import is_packed_set, read_packed_set
 
 pytest.importorskip("skimage.data")
 
-from data_prep import pipeline  # noqa: E402
-from data_prep.options import PrepareConfig  # noqa: E402
-from data_prep.pipeline import prepare  # noqa: E402
-from data_prep.readers import read_folder  # noqa: E402
+from lrface.prep import pipeline  # noqa: E402
+from lrface.prep.options import PrepareConfig  # noqa: E402
+from lrface.prep.pipeline import prepare  # noqa: E402
+from lrface.prep.readers import read_folder  # noqa: E402
 from tests.prepare_helpers import paste, save  # noqa: E402
 
 

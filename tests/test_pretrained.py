@@ -1,13 +1,13 @@
 """`lrface models`, the packaged students' model cards, and identify with the packaged default model."""
 
 import json
-import shutil
 
 import pytest
 
 from lrface import pretrained
 from lrface.cli import main
-from tests.serving_helpers import generated_faces, tiny_export, write_identity_folder
+from lrface.model_integrity import file_sha256
+from tests.serving_helpers import generated_faces, package_model, tiny_export, write_identity_folder
 
 
 def run_cli(capsys, *argv):
@@ -16,38 +16,29 @@ def run_cli(capsys, *argv):
     return rc, out.out, out.err
 
 
-CARD = {
-    "name": "tiny",
-    "description": "a test student",
-    "training_data": "generated",
-    "data_terms": "none",
-    "preprocessing": "16x16",
-    "accuracy": {"LFW-16": "n/a"},
-    "command": "pytest",
-    "date": "2026-11-30",
-}
-
-
 @pytest.fixture
 def packaged(tmp_path_factory, tmp_path, monkeypatch):
     """A packaged-model folder holding one tiny exported student, in place of lrface/pretrained."""
     _, onnx = tiny_export(tmp_path_factory.mktemp("tiny"))
     root = tmp_path / "pretrained"
-    root.mkdir()
-    shutil.copy(onnx, root / "tiny.onnx")
-    (root / "tiny.json").write_text(json.dumps(CARD))
-    (root / "index.json").write_text(json.dumps({"models": ["tiny"]}))
+    package_model(root, onnx)
     monkeypatch.setattr(pretrained, "HERE", root)
     monkeypatch.setattr(pretrained.resolve_model, "__defaults__", (root,))
     monkeypatch.setattr(pretrained.list_models, "__defaults__", (root,))
     return root
 
 
+def card(root):
+    return json.loads((root / "tiny.json").read_text())
+
+
 def test_models_lists_the_cards_key_fields(packaged, capsys):
     rc, out, _ = run_cli(capsys, "models")
-    assert rc == 0 and "tiny (default): a test student" in out and "LFW-16: n/a" in out and "generated" in out
+    head, row = out.splitlines()[:2]
+    assert rc == 0 and head.split() == ["name", "size", "MB", "input", "dim", "LFW-16", "integrity", "terms"]
+    assert row.split()[:2] == ["tiny", "*"] and row.split()[-3:] == ["n/a", "ok", "none"], row
     rc, out, _ = run_cli(capsys, "models", "--json")
-    assert rc == 0 and json.loads(out)[0]["card"] == CARD
+    assert rc == 0 and json.loads(out)[0]["card"] == card(packaged)
 
 
 @pytest.mark.parametrize("damage", ["corrupt", "missing", "card"])
@@ -57,9 +48,10 @@ def test_a_damaged_packaged_model_is_one_line_exit_2(packaged, capsys, damage):
     elif damage == "missing":
         (packaged / "tiny.onnx").unlink()
     else:
-        (packaged / "tiny.json").write_text(json.dumps({k: v for k, v in CARD.items() if k != "data_terms"}))
+        (packaged / "tiny.json").write_text(json.dumps({k: v for k, v in card(packaged).items() if k != "data_terms"}))
     rc, out, err = run_cli(capsys, "models")
-    assert rc == 2 and len(err.strip().splitlines()) == 1 and "tiny" in err and not out
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "tiny" in err
+    assert ("DAMAGED" in out) if damage == "corrupt" else not out
 
 
 def test_verify_without_a_threshold_uses_the_packaged_cards(packaged, tmp_path, capsys, monkeypatch):
@@ -69,8 +61,9 @@ def test_verify_without_a_threshold_uses_the_packaged_cards(packaged, tmp_path, 
     a, b = sorted((tmp_path / "faces" / "a").iterdir())
     rc, _, err = run_cli(capsys, "verify", a, b)
     assert rc == 2 and "no verification threshold" in err  # the card has none yet
-    for threshold, expect in ((-1.0, 0), (1.5, 1)):  # every score passes / none does
-        (packaged / "tiny.json").write_text(json.dumps({**CARD, "thresholds": {"verify": threshold}}))
+    base = card(packaged)
+    for threshold, expect in ((-1.0, 0), (1.0, 1)):  # every score passes / none does (a and b differ)
+        (packaged / "tiny.json").write_text(json.dumps({**base, "thresholds": {"verify": threshold}}))
         rc, out, _ = run_cli(capsys, "verify", a, b, "--json")
         doc = json.loads(out)
         assert rc == expect and doc["threshold"] == threshold and "model card of tiny" in doc["threshold_source"]
@@ -81,7 +74,7 @@ def test_every_packaged_model_has_a_complete_card():
     if not models:
         pytest.skip("no packaged model in lrface/pretrained")
     for m in models:
-        assert not [f for f in pretrained.REQUIRED_CARD_FIELDS if not m.card.get(f)], m.name
+        assert m.card["sha256"] == file_sha256(m.path), f"{m.name}: run python tools/card_hashes.py --write"
         assert "LFW" in json.dumps(m.card["accuracy"]) and "research" in m.card["data_terms"]
 
 

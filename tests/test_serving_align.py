@@ -1,4 +1,4 @@
-"""`--align` on gallery build/add and identify: raw photos go through data_prep's MTCNN + template
+"""`--align` on gallery build/add and identify: raw photos go through lrface.prep's MTCNN + template
 alignment (the same crop `lrface prepare` makes) before the usual embedding path; and the fast PNG
 decoding of `read_image` that identify relies on."""
 

@@ -9,8 +9,8 @@ import pytest
 
 from lrface.cli import main
 from lrface.errors import UserError
-from lrface.inference import pair_align
-from lrface.inference.verification import (
+from lrface.evaluation import pair_align
+from lrface.evaluation.verification import (
     best_threshold,
     metrics_from_embeddings,
     parse_pairs,

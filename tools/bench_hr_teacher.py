@@ -28,8 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data_prep.hr_teacher import TEMPLATE_RECT, build_teacher  # noqa: E402
 from lrface.fileio import atomic_write_json  # noqa: E402
+from lrface.prep.hr_teacher import TEMPLATE_RECT, build_teacher  # noqa: E402
 
 UPSCALED = 112
 
@@ -92,8 +92,8 @@ def packed_rows(teacher, packed: str, test_fraction: float, seed: int) -> list[d
 
 
 def lfw_row(teacher, pairs: str, images_dir: str) -> dict:
-    from lrface.inference.pair_align import aligned_pair_images
-    from lrface.inference.verification import metrics_from_embeddings, parse_pairs
+    from lrface.evaluation.pair_align import aligned_pair_images
+    from lrface.evaluation.verification import metrics_from_embeddings, parse_pairs
 
     pairs_file = parse_pairs(pairs)
     by_key, counts = aligned_pair_images(pairs_file, images_dir, 16, log=lambda m: print(m, file=sys.stderr))

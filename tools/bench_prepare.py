@@ -1,4 +1,4 @@
-"""Benchmark data_prep: images/s for load + MTCNN detection + alignment + degradation, and the
+"""Benchmark lrface.prep: images/s for load + MTCNN detection + alignment + degradation, and the
 fraction aligned / box-only / skipped, on shared/data/celeba-wild-dev/faces (or --root).
 
     python tools/bench_prepare.py --limit 1000 --workers 2
@@ -30,9 +30,9 @@ def main(argv=None) -> int:
         print(f"bench_prepare: {args.root} not found (set LRFACE_SHARED_DATA or pass --root)", file=sys.stderr)
         return 2
 
-    from data_prep.options import PrepareConfig
-    from data_prep.pipeline import prepare
-    from data_prep.readers import read_folder
+    from lrface.prep.options import PrepareConfig
+    from lrface.prep.pipeline import prepare
+    from lrface.prep.readers import read_folder
 
     items = read_folder(args.root)
     items = items[: args.limit] if args.limit else items

@@ -16,8 +16,8 @@ import yaml
 from lrface.config import config_from_dict
 from lrface.data.multi import open_set_pairs
 from lrface.data.sources import load_data
+from lrface.evaluation.verification import verification_metrics
 from lrface.inference.embedder import Embedder
-from lrface.inference.verification import verification_metrics
 
 
 def scores(run: Path) -> dict[str, tuple[float, float, float]]:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's GPU measurements in one sitting on a CUDA machine (written for one H100/H200 with
+# The GPU measurements of results/2026-11-26-*.md in one sitting on a CUDA machine (written for one H100/H200 with
 # 16 CPU cores): serving on the machine's CPU cores, training-step throughput with the speed
 # switches, and the CelebA-wild benchmark in the paper's GPU setting, sized to a time budget.
 #

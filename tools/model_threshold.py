@@ -30,9 +30,9 @@ def main() -> None:
     from lrface.config import config_from_dict
     from lrface.data.multi import open_set_pairs
     from lrface.data.sources import load_data
+    from lrface.evaluation.verification import best_threshold, fold_accuracies
     from lrface.inference.embedder import Embedder
     from lrface.inference.threshold import threshold_at_far
-    from lrface.inference.verification import best_threshold, fold_accuracies
 
     cfg = config_from_dict(yaml.safe_load((args.run / "config.yaml").read_text()))
     bundle = load_data(cfg)

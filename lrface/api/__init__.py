@@ -1,4 +1,4 @@
-"""The public Python API: ``from lrface import Recognizer, Gallery`` (torch-free unless ``align=True``).
+"""The public Python API: ``from lrface import Recognizer, Gallery`` (torch-free).
 
     from lrface import Gallery, Recognizer
 
@@ -9,6 +9,8 @@
     [result] = rec.identify(["probe.png"], gallery)
     print(result.identity, result.score, result.threshold_source)
     same, score = rec.verify("a.png", "b.png", threshold=0.6)
+    for face in rec.identify_faces("hallway.jpg", gallery):   # every face of a scene (torch-free)
+        print(face.box, face.identity, face.score)
 
 Images are file paths, encoded bytes (an upload) or uint8 RGB arrays (H x W x 3). The CLI
 (`lrface identify|verify|embed|gallery`) and the HTTP service call these classes.
@@ -16,11 +18,12 @@ Images are file paths, encoded bytes (an upload) or uint8 RGB arrays (H x W x 3)
 
 from .gallery import Gallery
 from .recognizer import ImageLike, Recognizer
-from .results import UNKNOWN, Enrolment, Identification, Match, Verification, decide
+from .results import UNKNOWN, Enrolment, FaceIdentification, Identification, Match, Verification, decide
 
 __all__ = [
     "UNKNOWN",
     "Enrolment",
+    "FaceIdentification",
     "Gallery",
     "Identification",
     "ImageLike",

@@ -205,6 +205,7 @@ class Gallery:
         vectors = {n: recognizer.embedder.embed(d.images) for n, d in decoded.items() if d.images}
 
         def edit(g) -> dict[str, int]:
+            g.check_model(recognizer.embedder)  # the newest generation may have been rebuilt with another model
             return {
                 n: g.add(n, decoded[n].files, decoded[n].hashes, v, aligned=recognizer.embedder.align)
                 for n, v in vectors.items()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import UserError, WrongType
-from .results import Identification, Verification, explicit_threshold
+from .results import FaceIdentification, Identification, Verification, explicit_threshold
 
 if TYPE_CHECKING:
     from .gallery import Gallery
@@ -40,7 +40,7 @@ class Recognizer:
     """An exported lrface student (ONNX Runtime): embed, verify and identify face images.
 
     ``model``: a path to an exported ``student.onnx``, a packaged model name, or None for the
-    packaged default. ``align``: images are raw photos (MTCNN detection + alignment; imports torch).
+    packaged default. ``align``: images are raw photos (MTCNN detection + alignment, torch-free: lrface.detect).
     ``threads``: ONNX Runtime intra-op threads (0: one per core)."""
 
     def __init__(self, model: str | Path | None = None, *, align: bool = False, threads: int = 0):
@@ -53,12 +53,22 @@ class Recognizer:
         threads = thread_count(threads, "threads")
         model = None if model is None else str(path_arg(model, "model"))
         self.embedder = Embedder(resolve_model(model), align=align, threads=threads)
+        self._detector = None
 
     @classmethod
     def from_embedder(cls, embedder) -> Recognizer:
         rec = cls.__new__(cls)
-        rec.embedder = embedder
+        rec.embedder, rec._detector = embedder, None
         return rec
+
+    @property
+    def detector(self):
+        """The torch-free face detector of :meth:`identify_faces` (built on first use)."""
+        if self._detector is None:
+            from ..inference.scenes import make_detector
+
+            self._detector = make_detector()
+        return self._detector
 
     @property
     def model_path(self) -> Path:
@@ -92,6 +102,59 @@ class Recognizer:
                 name or "array", "odd-shape", f"expected a uint8 RGB array H x W x 3, got {arr.dtype} {arr.shape}"
             )
         return self.embedder.prepare(arr, name or "array")
+
+    def decode(self, image: ImageLike, name: str | None = None, max_pixels: int | None = None) -> np.ndarray:
+        """One image at its own size -> uint8 RGB H x W x 3 (BadImage names what is wrong)."""
+        from ..imageio import MAX_PIXELS, BadImage, decode_image, read_image
+
+        max_pixels = max_pixels or MAX_PIXELS
+        if isinstance(image, (str, Path)):
+            arr = read_image(image)
+        elif isinstance(image, (bytes, bytearray, memoryview)):
+            arr = decode_image(bytes(image), name or "upload", max_pixels)
+        elif isinstance(image, np.ndarray):
+            arr = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
+        else:
+            raise BadImage(
+                name or "image",
+                "odd-type",
+                f"expected a path, encoded bytes or a uint8 array, got {type(image).__name__}",
+            )
+        if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+            raise BadImage(
+                name or "array", "odd-shape", f"expected a uint8 RGB array H x W x 3, got {arr.dtype} {arr.shape}"
+            )
+        if arr.shape[0] * arr.shape[1] > max_pixels:
+            raise BadImage(
+                name or "array", "too-large", f"{arr.shape[1]}x{arr.shape[0]} is over {max_pixels / 1e6:g} megapixels"
+            )
+        return np.ascontiguousarray(arr)
+
+    def identify_faces(
+        self,
+        image: ImageLike,
+        gallery: Gallery | str | Path,
+        top_k: int = 5,
+        threshold: float | None = None,
+        max_pixels: int | None = None,
+    ) -> list[FaceIdentification]:
+        """Every face of one photo or frame (detected torch-free, from about 12 px across, at most 500),
+        aligned and identified; best detection first; [] when there is no face."""
+        from ..inference.scenes import embed_faces, find_faces
+
+        gallery = _as_gallery(gallery)
+        gallery.check_model(self)
+        name = image_name(image, 0)
+        faces = find_faces(self.detector, self.decode(image, name, max_pixels))
+        if not faces:
+            return []
+        results = gallery.search(embed_faces(self.embedder, faces), top_k, threshold)
+        return [
+            FaceIdentification(
+                r.identity, r.score, r.matches, r.threshold, r.threshold_source, name, f.box, f.face, f.det_score
+            )
+            for f, r in zip(faces, results)
+        ]
 
     def embed(self, images: ImageLike | list[ImageLike]) -> np.ndarray:
         """Images (one, or a list) -> float32 N x D L2-normalised embeddings (cosine = dot product)."""

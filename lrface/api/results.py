@@ -30,6 +30,16 @@ class Identification:
 
 
 @dataclass(frozen=True)
+class FaceIdentification(Identification):
+    """One face of a scene: its answer plus ``box`` (x, y, w, h in the image's pixels), its index
+    ``face`` within the image and the detector's ``det_score``."""
+
+    box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    face: int = 0
+    det_score: float = 0.0
+
+
+@dataclass(frozen=True)
 class Verification:
     """1:1 answer; unpacks as ``same, score = ...``."""
 

@@ -27,12 +27,12 @@ def freeze_data(source: str, out: Path, base_cfg, align: bool, log) -> Path:
     d = base_cfg.data
     if not is_packed_set(src) and align:
         try:
-            from data_prep.options import PrepareConfig
-            from data_prep.pipeline import prepare
-            from data_prep.readers import read_folder
+            from lrface.prep.options import PrepareConfig
+            from lrface.prep.pipeline import prepare
+            from lrface.prep.readers import read_folder
         except ImportError:
             raise UserError(
-                "aligning an identity folder needs data_prep (a source checkout); "
+                "aligning an identity folder needs the [train] extra (pip install 'lrface[train]'); "
                 "pass --no-align to resize whole images instead"
             ) from None
         aligned, items = out.parent / "aligned", read_folder(src)
@@ -40,7 +40,7 @@ def freeze_data(source: str, out: Path, base_cfg, align: bool, log) -> Path:
         if _prepared_from(aligned, src, pcfg, len(items)):
             log(f"reusing {aligned} (aligned from {src} with the same options)")
         else:
-            log(f"aligning {src} with data_prep (MTCNN) into {aligned}")
+            log(f"aligning {src} with lrface.prep (MTCNN) into {aligned}")
             prepare(items, aligned, pcfg, kind="folder", root=src, log=log)
         src = aligned
     cfg = load_config(
@@ -76,7 +76,7 @@ def freeze_data(source: str, out: Path, base_cfg, align: bool, log) -> Path:
 
 
 def _prepared_from(aligned: Path, src: Path, pcfg, n_items: int) -> bool:
-    """Whether ``aligned`` is a finished data_prep set of the same folder, options and file count."""
+    """Whether ``aligned`` is a finished lrface.prep set of the same folder, options and file count."""
     from ..data.packed import is_packed_set
 
     if not is_packed_set(aligned):

@@ -25,8 +25,8 @@ def raw_pixel_embeddings(images: dict[str, np.ndarray]) -> dict[str, np.ndarray]
 
 
 def _lfw(verify: dict, size: int, embeddings_of, log) -> dict:
-    from ..inference.pair_align import aligned_pair_images
-    from ..inference.verification import metrics_from_embeddings, parse_pairs
+    from ..evaluation.pair_align import aligned_pair_images
+    from ..evaluation.verification import metrics_from_embeddings, parse_pairs
 
     pairs_file = parse_pairs(verify["pairs"])
     images, _ = aligned_pair_images(pairs_file, verify["images"], size, log)

@@ -88,8 +88,8 @@ def _backbone_params(state_dict: dict) -> int:
 
 def gallery_eval(run_dir: Path, data_dir: Path, log) -> dict:
     """Export the val-selected student to ONNX (verified) and score train-as-gallery / test-as-probes."""
+    from ..evaluation.evaluate import evaluate_packed
     from ..export import export_onnx
-    from ..inference.evaluate import evaluate_packed
 
     onnx_path = export_onnx(run_dir, run_dir / "export" / "student.onnx", log=lambda m: None)
     result = evaluate_packed(data_dir, onnx_path, [], max_rank=20, warn=log)

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "data.val_fraction), export each student to ONNX, score it as a gallery and "
         "write OUT/results.md, OUT/results.json and pictures.",
     )
-    p.add_argument("--data", help="packed set or identity folder (folders are aligned with data_prep first)")
+    p.add_argument("--data", help="packed set or identity folder (folders are aligned with lrface.prep first)")
     p.add_argument("--out", required=True, help="output directory (finished identical runs in it are reused)")
     p.add_argument("--config", help="base training config (the EKD method), e.g. configs/face/celeba-wild-ekd.yaml")
     p.add_argument(

@@ -1,4 +1,4 @@
-"""`lrface embed IMAGES... --out vectors.npy | --json`: L2-normalised embeddings (torch-free without --align)."""
+"""`lrface embed IMAGES... --out vectors.npy | --json`: L2-normalised embeddings (torch-free)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,11 @@ def register(sub) -> None:
     p.add_argument(
         "--align",
         action="store_true",
-        help="images are raw photos: detect and align the face as `lrface prepare` does (imports torch)",
+        help="images are raw photos: detect and align the face as `lrface prepare` does (torch-free MTCNN)",
     )
+    from .scenes import add_options
+
+    add_options(p, draw=False)
     p.set_defaults(func=run)
 
 
@@ -40,12 +43,16 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None  # checked before the work by the CLI (cli.OUTPUT_KINDS)
     warn = lambda m: print(m, file=sys.stderr)
     files, explicit = collect_probes(args.images)
-    rec = Recognizer(args.model, align=args.align)
-    files, vectors = embed_probes(rec.embedder, files, explicit, warn)
+    if args.all_faces:
+        rows, vectors, fingerprint = _all_faces(args, files, explicit, warn)
+    else:
+        rec = Recognizer(args.model, align=args.align)
+        files, vectors = embed_probes(rec.embedder, files, explicit, warn)
+        rows, fingerprint = [{"image": str(f)} for f in files], rec.fingerprint
     if out is None:
         print(
             json.dumps(
-                [{"image": str(f), "embedding": [round(float(v), 7) for v in row]} for f, row in zip(files, vectors)],
+                [{**r, "embedding": [round(float(v), 7) for v in row]} for r, row in zip(rows, vectors)],
                 ensure_ascii=False,
             )
         )
@@ -56,6 +63,40 @@ def run(args: argparse.Namespace) -> int:
             np.save(fh, vectors)
 
     atomic_write(out, write)
-    print("\n".join(map(str, files)))
-    warn(f"wrote {vectors.shape[0]} x {vectors.shape[1]} embeddings (model {rec.fingerprint[:12]}) to {out}")
+    print("\n".join("\t".join(str(v) for v in r.values()) for r in rows))
+    warn(f"wrote {vectors.shape[0]} x {vectors.shape[1]} embeddings (model {fingerprint[:12]}) to {out}")
     return 0
+
+
+def _all_faces(args, files, explicit, warn):
+    """One row per detected face of each image: ({image, face, box, det_score}, embedding)."""
+    import numpy as np
+
+    from ..errors import UserError
+    from ..imageio import BadImage, read_image
+    from ..inference.embedder import Embedder
+    from ..inference.scenes import cap_note, capped, embed_faces, find_faces, make_detector
+    from ..pretrained import resolve_model
+
+    if args.align:
+        raise UserError("--align with --all-faces: every face is aligned already; drop --align")
+    embedder, detector = Embedder(resolve_model(args.model)), make_detector()
+    rows, parts = [], []
+    for f in files:
+        try:
+            image = read_image(f)
+        except BadImage as e:
+            if f in explicit:
+                raise
+            warn(f"warning: skipped {e}")
+            continue
+        faces = find_faces(detector, image)
+        if not faces:
+            warn(f"warning: {f}: no face found")
+        if capped(detector, faces):
+            warn(cap_note(f, detector))
+        rows.extend({"image": str(f), **x.location()} for x in faces)
+        parts.append(embed_faces(embedder, faces))
+    if not rows:
+        raise UserError("no face found in any image")
+    return rows, np.concatenate(parts), embedder.fingerprint

@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..errors import UserError
+    from ..evaluation.evaluate import evaluate_folder, evaluate_packed, plot_cmc
     from ..fileio import atomic_write, atomic_write_json
-    from ..inference.evaluate import evaluate_folder, evaluate_packed, plot_cmc
     from ..pretrained import resolve_model
 
     verify = bool(args.pairs or args.images)
@@ -113,9 +113,9 @@ def _verify(args: argparse.Namespace, fars: list[float], warn) -> int:
     import json
     from pathlib import Path
 
+    from ..evaluation.evaluate import evaluate_pairs
+    from ..evaluation.verification import plot_roc
     from ..fileio import atomic_write, atomic_write_json
-    from ..inference.evaluate import evaluate_pairs
-    from ..inference.verification import plot_roc
 
     result, scores, same = evaluate_pairs(args.pairs, args.images, args.model, fars, warn)
     out = Path(args.out)

@@ -1,4 +1,4 @@
-"""`lrface gallery build|add|remove|list`: FAISS galleries of enrolled identities (torch-free unless --align)."""
+"""`lrface gallery build|add|remove|list`: FAISS galleries of enrolled identities (torch-free)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 
 ALIGN_HELP = (
-    "images are raw photos: detect and align the face as `lrface prepare` does (imports torch); "
+    "images are raw photos: detect and align the face as `lrface prepare` does (torch-free MTCNN); "
     "photos without a face are skipped with a warning"
 )
 
@@ -195,7 +195,9 @@ def list_(args: argparse.Namespace) -> int:
                     "identities": [{"identity": n, "samples": c} for n, c in rows],
                     "aligned_samples": g.count_aligned(),
                     "model_fingerprint": g.fingerprint,
+                    "model_sha256": g.info.get("model_sha256"),
                     "model_path": g.info["model_path"],
+                    "lrface_version": g.info.get("lrface_version"),
                     "embedding_dim": g.dim,
                     "index": g.kind,
                     "index_params": g.params,
@@ -211,7 +213,8 @@ def list_(args: argparse.Namespace) -> int:
         print(f"{name}\t{count}")
     print(
         f"{len(rows)} identities, {sum(c for _, c in rows)} samples; {g.kind} index, {g.template} template, "
-        f"model {g.fingerprint[:12]} ({g.info['model_path']})",
+        f"model {g.fingerprint[:12]} ({g.info['model_path']}, sha256 {(g.info.get('model_sha256') or '-')[:12]}); "
+        f"written by lrface {g.info.get('lrface_version', '(unknown version)')}",
         file=sys.stderr,
     )
     return 0

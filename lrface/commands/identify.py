@@ -1,4 +1,4 @@
-"""`lrface identify PROBE... --gallery G`: name faces with ONNX Runtime + FAISS (no torch unless --align)."""
+"""`lrface identify PROBE... --gallery G`: name faces with ONNX Runtime + FAISS (torch-free, --align included)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,18 @@ import sys
 def register(sub) -> None:
     p = sub.add_parser(
         "identify",
-        help="identify face images against a gallery (torch-free without --align)",
+        help="identify face images against a gallery (torch-free)",
         description="Print, per probe, the answer (best identity, or 'unknown' below --threshold) "
         "and the top-k identities with cosine scores, tab-separated; or --json. "
         "A probe file named explicitly must be readable; unreadable images inside a "
         "probe folder are skipped with a warning.",
     )
-    p.add_argument("probes", nargs="+", metavar="PROBE", help="image files and/or folders of images")
+    p.add_argument(
+        "probes",
+        nargs="+",
+        metavar="PROBE",
+        help="image files, folders of images, and/or video files (.mp4, .avi, ...)",
+    )
     p.add_argument(
         "--gallery",
         required=True,
@@ -38,10 +43,13 @@ def register(sub) -> None:
     p.add_argument(
         "--align",
         action="store_true",
-        help="probes are raw photos: detect and align the face as `lrface prepare` does (imports "
-        "torch); photos without a face are skipped with a warning",
+        help="probes are raw photos: detect and align the face as `lrface prepare` does (torch-free "
+        "MTCNN); photos without a face are skipped with a warning",
     )
     p.add_argument("--json", action="store_true", help="one JSON document with every probe")
+    from .scenes import add_options
+
+    add_options(p)
     p.set_defaults(func=run)
 
 
@@ -69,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise UserError("--top-k must be at least 1")
     warn = lambda m: print(m, file=sys.stderr)
+    from . import scenes
+
+    if scenes.wanted(args):
+        return run_scenes(args, warn)
     files, explicit = collect_probes(args.probes)
     gallery, embedder = open_gallery(args.gallery, args.model, log=warn, align=args.align)
     files, embeddings = embed_probes(embedder, files, explicit, warn)
@@ -87,3 +99,34 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     return 0
+
+
+def run_scenes(args: argparse.Namespace, warn) -> int:
+    """`--all-faces` and video: every face of each image, the identified tracks of each video."""
+    import json
+
+    from ..api import Gallery
+    from ..errors import UserError
+    from ..inference.identify import open_gallery
+    from ..inference.scenes import make_detector
+    from . import scenes
+
+    streams, images, explicit = scenes.split_inputs(args)
+    gallery, embedder = open_gallery(args.gallery, args.model, log=warn, align=args.align)  # the folder's photos
+    api = Gallery.wrap(gallery, args.gallery)
+    search = lambda e: api.search(e, args.top_k, args.threshold)
+    detector = make_detector()
+    entries = scenes.identify_images(images, explicit, detector, embedder, search, args, warn)
+    tracks, stops = scenes.identify_streams(streams, detector, embedder, search, args, warn)
+    entries += tracks
+    if not entries:
+        raise UserError("no usable probe images (all unreadable)")
+    if args.json:
+        print(json.dumps(entries, ensure_ascii=False, indent=2))
+    else:
+        threshold, source = api.threshold(args.threshold)
+        warn(f"threshold: {'none' if threshold is None else f'{threshold:.4f}'} ({source})")
+        print("\n".join(map(scenes.text_line, entries)))
+    for line in stops:
+        warn(f"lrface identify: error: {line}")
+    return 2 if stops else 0

@@ -1,6 +1,6 @@
 """`lrface prepare folder|umdfaces|uccs ROOT --out DIR`: detect, align, degrade to a packed set.
 
-Imports only argparse at load time; data_prep (torch, MTCNN, albumentations) is imported on use.
+Imports only argparse at load time; lrface.prep (torch, MTCNN, albumentations) is imported on use.
 """
 
 from __future__ import annotations
@@ -83,9 +83,9 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import sys
 
-    from data_prep.options import PrepareConfig, made_by
-    from data_prep.pipeline import prepare
-    from data_prep.readers import read_folder, read_uccs, read_umdfaces
+    from lrface.prep.options import PrepareConfig, made_by
+    from lrface.prep.pipeline import prepare
+    from lrface.prep.readers import read_folder, read_uccs, read_umdfaces
 
     cfg = PrepareConfig(
         size=args.size,
@@ -102,7 +102,7 @@ def run(args) -> int:
     )
     cfg.validate()
     if args.hr_teacher:
-        from data_prep.hr_teacher import build_teacher
+        from lrface.prep.hr_teacher import build_teacher
 
         build_teacher(args.hr_teacher)  # the extra is installed and its weights load, before any work
     if args.kind == "folder":
@@ -118,7 +118,7 @@ def run(args) -> int:
             print(f"lrface prepare: warning: {w}", file=sys.stderr)
         print(result.summary())
     if args.hr_teacher:
-        from data_prep.hr_pass import add_hr_embeddings
+        from lrface.prep.hr_pass import add_hr_embeddings
 
         print(add_hr_embeddings(args.out, items, cfg, args.hr_teacher))
     return 0

@@ -63,14 +63,9 @@ def run(args: argparse.Namespace) -> int:
     for name in ("max_bytes", "max_pixels", "workers", "threads"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
-    try:
-        import uvicorn
+    import uvicorn  # the CLI entry checked the [serve] extra (lrface/extras.py)
 
-        from ..serve.app import CONFIG_ENV, ServeConfig, Service, create_app
-    except ImportError as e:
-        raise UserError(
-            f"lrface serve needs the serve extra ({e.name} is missing): pip install 'lrface[serve]'"
-        ) from None
+    from ..serve.app import CONFIG_ENV, ServeConfig, Service, create_app
 
     token = args.token if args.token is not None else os.environ.get("LRFACE_TOKEN")
     if token is not None and not token.strip():

@@ -1,4 +1,4 @@
-"""`lrface verify A B`: are two face images the same person? (torch-free without --align)
+"""`lrface verify A B`: are two face images the same person? (torch-free)
 
 Exit status: 0 same person, 1 different people, 2 bad input (one-line error)."""
 
@@ -29,7 +29,7 @@ def register(sub) -> None:
     p.add_argument(
         "--align",
         action="store_true",
-        help="images are raw photos: detect and align the face as `lrface prepare` does (imports torch)",
+        help="images are raw photos: detect and align the face as `lrface prepare` does (torch-free MTCNN)",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)

@@ -1,6 +1,7 @@
 """Typed run configuration: the schema (``schema.py``) and its validated loading (``load.py``)."""
 
-from .load import config_from_dict, load_config, read_yaml_mapping, yaml_value
+from .files import read_yaml_mapping, yaml_value
+from .load import config_from_dict, load_config
 from .schema import (
     AugmentConfig,
     Config,

@@ -9,21 +9,18 @@ import types
 import typing
 from pathlib import Path
 
-import yaml
-
 from ..checks import thread_count
 from ..errors import UserError
+from .files import read_config_file, yaml_value
 from .schema import Config
 
 CHOICES = {
-    "strategy": ("ekd", "student-only", "teacher-only", "kd", "byot"),
     "data.merge": ("source", "name"),
     "data.kind": ("auto", "packed", "folder", "cifar10", "cifar100", "tiny-imagenet"),
     "teacher.mode": ("evolutionary", "fixed"),
     "loss.within_teachers": ("head", "all_deeper"),
     "loss.l2_reduction": ("element_mean", "squared_norm"),
     "init.which": ("best", "last"),
-    "head.type": ("softmax", "cosface", "arcface"),
     "hr.point_kind": ("cosine", "l2"),
     "hr.relation_kind": ("mse", "kl"),
     "train.device": ("auto", "cpu", "cuda"),
@@ -34,6 +31,29 @@ CHOICES = {
     "train.compile": ("auto", "on", "off"),
     "train.fused_sgd": ("auto", "on", "off"),
 }
+
+# keys whose choices are a registry's names: a new strategy, model or head module needs no edit here
+REGISTRY_KEYS = ("strategy", "student.arch", "teacher.arch", "head.type")
+
+
+def registry_choices(path: str) -> tuple[str, ...]:
+    """The registered names that ``path`` (one of REGISTRY_KEYS) may take."""
+    if path == "strategy":
+        from ..distill.strategy import strategy_names
+
+        return strategy_names()
+    if path == "head.type":
+        from ..models.heads import HEAD_TYPES
+
+        return HEAD_TYPES
+    from ..models import list_models
+
+    return tuple(list_models())
+
+
+def choices(path: str) -> tuple[str, ...] | None:
+    """The allowed values of config key ``path``, or None where any value of its type goes."""
+    return registry_choices(path) if path in REGISTRY_KEYS else CHOICES.get(path)
 
 
 # every number of the schema is >= 0 (finite; optim.lr=0 freezes the weights); these must also be > 0
@@ -96,8 +116,9 @@ def _build(cls, raw, where: str):
         if isinstance(value, bool) and "on" in CHOICES.get(path, ()):
             value = "on" if value else "off"  # YAML 1.1 reads on/off as booleans
         kwargs[key] = _build(tp, value, path) if dataclasses.is_dataclass(tp) else _coerce(value, tp, path)
-        if path in CHOICES and kwargs[key] not in CHOICES[path]:
-            raise UserError(f"config key {path}: {kwargs[key]!r} is not one of {', '.join(CHOICES[path])}")
+        allowed = choices(path)
+        if allowed is not None and kwargs[key] not in allowed:
+            raise UserError(f"config key {path}: {kwargs[key]!r} is not one of {', '.join(allowed)}")
     return cls(**kwargs)
 
 
@@ -133,66 +154,14 @@ def _set_dotted(raw: dict, dotted: str, value) -> None:
     node[keys[-1]] = value
 
 
-def yaml_value(text: str, what: str):
-    """One KEY=VALUE value (--set, --ablation) read as YAML; UserError naming ``what`` when it is not YAML."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise UserError(
-            f"{what}: the value is not valid YAML ({(str(e).splitlines() or ['?'])[0]}); quote it or fix the "
-            "brackets, e.g. --set 'student.kwargs={width: 16}'"
-        ) from None
-
-
-class _UniqueKeys(yaml.SafeLoader):
-    """safe_load that refuses a key given twice in one mapping (PyYAML keeps the last one silently)."""
-
-
-def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False):
-    seen = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, (str, int, float, bool)):
-            continue
-        if key in seen:
-            line = key_node.start_mark.line + 1
-            raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} is given twice (line {line})")
-        seen.add(key)
-    return loader.construct_mapping(node, deep)
-
-
-_UniqueKeys.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
-
-
-def read_yaml_mapping(path: Path, what: str) -> dict:
-    """A YAML file that must hold a mapping (sections); UserError for binary, invalid or other YAML, and for a
-    key given twice."""
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeys)  # a SafeLoader
-    except UnicodeDecodeError:
-        raise UserError(f"{what} {path}: not a text (UTF-8) YAML file; pass a .yaml config") from None
-    except OSError as e:
-        raise UserError(f"{what} {path}: cannot read it ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise UserError(f"{what} {path}: not valid YAML ({(str(e).splitlines() or ['?'])[0]})") from None
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise UserError(
-            f"{what} {path}: expected a mapping of sections (e.g. train: {{epochs: 5}}), "
-            f"got a YAML {type(raw).__name__}"
-        )
-    return raw
-
-
 def load_config(path: str | Path | None = None, overrides: list[str] = (), base: dict | None = None) -> Config:
-    """Read YAML (or start from ``base``), apply ``key=value`` overrides, validate."""
+    """Read YAML (with its ``base:`` configs, or start from ``base``), apply ``key=value`` overrides, validate."""
     raw: dict = dict(base or {})
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise UserError(f"config {path} not found; pass a file such as configs/face/orl-smoke.yaml")
-        raw = read_yaml_mapping(path, "config")
+        raw = read_config_file(path)
     for item in overrides:
         if "=" not in item:
             raise UserError(f"--set {item!r}: expected key=value, e.g. --set train.epochs=5")
@@ -238,8 +207,9 @@ def _check(cfg: Config) -> None:
     if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
         raise UserError("train.epochs and train.batch_size must be at least 1")
     thread_count(cfg.train.threads, "train.threads", zero="leave torch's default")
-    if cfg.strategy == "kd" and not cfg.teacher.checkpoint:
-        raise UserError("strategy kd needs a fixed teacher: set teacher.checkpoint to a teacher-only run")
+    from ..distill.strategy import strategy_class
+
+    strategy_class(cfg.strategy).check(cfg)
     _check_degrade(cfg)
     if len(cfg.preprocess.mean) != 3 or len(cfg.preprocess.std) != 3 or min(cfg.preprocess.std) <= 0:
         raise UserError("preprocess.mean and preprocess.std need three values, std positive")

@@ -79,7 +79,7 @@ class GuidedConfig:
 
 @dataclass
 class HeadConfig:
-    type: str = "softmax"  # softmax (the paper) | cosface | arcface (models/heads.py), both streams
+    type: str = "softmax"  # models/heads.py HEAD_TYPES: softmax (the paper), cosface, arcface; both streams
     s: float = 30.0  # scale of the cosine logits (margin heads)
     m: float = 0.35  # margin: CosFace subtracts m from cos, ArcFace adds m (radians) to the angle
 
@@ -158,7 +158,9 @@ class InitConfig:
 @dataclass
 class Config:
     name: str = "run"
-    strategy: str = "ekd"  # ekd | student-only | teacher-only | kd | byot
+    strategy: str = (
+        "ekd"  # a registered strategy (lrface/distill/strategies/): ekd, student-only, teacher-only, kd, byot
+    )
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)

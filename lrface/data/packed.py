@@ -1,4 +1,4 @@
-"""The packed set contract (ARCHITECTURE.md): manifest.json, items.csv, <split>/{images,labels}.npy.
+"""The packed set contract (docs/formats.md, docs/design/architecture.md): manifest.json, items.csv, <split>/{images,labels}.npy.
 
 Torch-free. Writers put every file in place atomically and write manifest.json last, so a set
 without a manifest (or with counts that disagree) is never mistaken for a complete one.

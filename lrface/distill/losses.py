@@ -1,4 +1,4 @@
-"""The EKD losses, one function per equation of the paper (numbers as in ekd-paper.txt).
+"""The EKD losses, one function per equation of the paper (numbers as in the paper; docs/design/ekd-paper-reading.md).
 
 Every KL is KL(p_teacher^T || p_student^T) * T^2 (Hinton scaling), batch-mean. Every L2 (Eq. 4, 7) is,
 by ``reduction``, the element-mean squared error (``"element_mean"``, the default) or the paper's

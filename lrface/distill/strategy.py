@@ -1,7 +1,9 @@
 """Strategies: which streams exist, which learn, and each stream's loss. One engine runs them all.
 
 A new baseline is one module in ``lrface/distill/strategies/`` defining a ``Strategy`` subclass
-decorated with ``@register_strategy``.
+decorated with ``@register_strategy``: the package imports every module in it, and the config's
+``strategy`` choices are this registry's names (nothing else to edit). A strategy owns the order of
+its update step (``step``) and may refuse a config it cannot train (``check``).
 """
 
 from __future__ import annotations
@@ -22,16 +24,28 @@ def register_strategy(cls):
     return cls
 
 
-def build_strategy(cfg: Config) -> Strategy:
+def strategy_class(name: str) -> type[Strategy]:
+    """The registered strategy ``name`` (the built-in ones are registered on first use)."""
     from . import strategies  # noqa: F401  (registers the built-in strategies)
 
-    if cfg.strategy not in _STRATEGIES:
-        raise UserError(f"unknown strategy {cfg.strategy!r}; choose one of: {', '.join(sorted(_STRATEGIES))}")
-    return _STRATEGIES[cfg.strategy](cfg)
+    if name not in _STRATEGIES:
+        raise UserError(f"unknown strategy {name!r}; choose one of: {', '.join(strategy_names())}")
+    return _STRATEGIES[name]
+
+
+def strategy_names() -> tuple[str, ...]:
+    """Every registered strategy's name: the config's ``strategy`` choices."""
+    from . import strategies  # noqa: F401
+
+    return tuple(sorted(_STRATEGIES))
+
+
+def build_strategy(cfg: Config) -> Strategy:
+    return strategy_class(cfg.strategy)(cfg)
 
 
 class Strategy:
-    """Default behaviour = full EKD (EKD-SPEC); subclasses switch parts off."""
+    """Default behaviour = full EKD (docs/design/ekd-paper-reading.md); subclasses switch parts off."""
 
     name = ""
     streams: tuple[str, ...] = ("teacher", "student")
@@ -65,6 +79,34 @@ class Strategy:
         }
         hr = ramp(self.cfg.hr.warmup_epochs)
         self.epoch_weights.update({k: self.weights[k] * hr for k in ("hr_point", "hr_relation", "hr_proto")})
+
+    @classmethod
+    def check(cls, cfg: Config) -> None:
+        """Refuse (UserError) a config this strategy cannot train; called by the config loader."""
+
+    # --- the update step ------------------------------------------------------------------------
+    def step(self, run, x: dict[str, torch.Tensor], y: torch.Tensor, idx=None) -> dict[str, torch.Tensor]:
+        """One training step on ``run`` (the Trainer: ``forward``, ``update``, ``autocast``, ``hr``), in
+        Algorithm 1's order: teacher forward + update, then student forward + update with the step-1 teacher
+        outputs (detached, from before the teacher's update). With ``mutual`` the student's forward comes
+        first, so the teacher can learn from it. Returns the step's detached logs."""
+        logs: dict[str, torch.Tensor] = {}
+        t_out = s_out = None
+        if "teacher" in run.streams:
+            with run.autocast, torch.set_grad_enabled("teacher" in run.optimizers):
+                t_out = run.forward("teacher", x["teacher"])
+        if self.mutual:
+            with run.autocast:
+                s_out = run.forward("student", x["student"])
+        if "teacher" in run.optimizers:
+            run.update("teacher", t_out, y, s_out.detach() if s_out is not None else None, logs)
+        if "student" in run.streams:
+            if s_out is None:
+                with run.autocast:
+                    s_out = run.forward("student", x["student"])
+            extra = run.hr.parts(s_out, idx) if run.hr is not None else None
+            run.update("student", s_out, y, t_out.detach() if t_out is not None else None, logs, extra)
+        return logs
 
     # --- structure -------------------------------------------------------------------------
     def guided(self, stream: str) -> bool:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..data.multi import open_set_pairs
-from ..inference.verification import verification_metrics
+from ..evaluation.verification import verification_metrics
 
 
 class OpenSetValidation:

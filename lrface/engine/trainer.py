@@ -177,30 +177,14 @@ class Trainer:
             return self.runners[stream](x)
 
     def train_step(self, x: dict[str, torch.Tensor], y: torch.Tensor, idx=None) -> dict[str, torch.Tensor]:
-        """Teacher forward + update, then student forward + update with the step-1 teacher outputs.
+        """One step in the order the strategy owns (``Strategy.step``; EKD: Algorithm 1).
 
         ``idx`` (the batch's training-split indices) finds the HR descriptors where hr.* asks for them.
         Returns detached device tensors (no host synchronisation inside the step).
         """
-        logs: dict[str, torch.Tensor] = {}
-        t_out = s_out = None
-        if "teacher" in self.streams:
-            with self.autocast, torch.set_grad_enabled("teacher" in self.optimizers):
-                t_out = self.forward("teacher", x["teacher"])
-        if self.strategy.mutual:
-            with self.autocast:
-                s_out = self.forward("student", x["student"])
-        if "teacher" in self.optimizers:
-            self._update("teacher", t_out, y, s_out.detach() if s_out is not None else None, logs)
-        if "student" in self.streams:
-            if s_out is None:
-                with self.autocast:
-                    s_out = self.forward("student", x["student"])
-            extra = self.hr.parts(s_out, idx) if self.hr is not None else None
-            self._update("student", s_out, y, t_out.detach() if t_out is not None else None, logs, extra)
-        return logs
+        return self.strategy.step(self, x, y, idx)
 
-    def _update(
+    def update(
         self,
         stream: str,
         out: StreamOutput,
@@ -209,6 +193,7 @@ class Trainer:
         logs: dict,
         extra: dict | None = None,
     ) -> None:
+        """Back-propagate ``stream``'s loss (Eq. 11) and step its optimizer; its terms go into ``logs``."""
         loss, parts = self.strategy.stream_loss(stream, out, y, other, extra)
         opt = self.optimizers[stream]
         opt.zero_grad(set_to_none=True)

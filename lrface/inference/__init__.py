@@ -1,1 +1,1 @@
-"""Torch-free serving: ONNX Runtime embedder, FAISS galleries, identification and its metrics."""
+"""Torch-free serving: ONNX Runtime embedder, FAISS galleries, enrolment, identification and thresholds."""

@@ -61,8 +61,8 @@ def calibrate(gallery: Gallery, far: float, seed: int = 0) -> dict:
     pairs = _verify_impostors(owners[pair_pick], x[pair_pick])
     result = {
         "far": far,
-        "identify_threshold": threshold_at_far(ident, far),
-        "verify_threshold": threshold_at_far(pairs, far),
+        "identify_threshold": max(-1.0, threshold_at_far(ident, far)),  # -inf (all pass) is -1 for cosines
+        "verify_threshold": max(-1.0, threshold_at_far(pairs, far)),
         "identify_impostor_scores": len(ident),
         "verify_impostor_pairs": len(pairs),
         "identities": n_ids,

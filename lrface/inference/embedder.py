@@ -7,9 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import Damaged, UserError
 from ..imageio import MAX_PIXELS, BadImage, decode_image, read_image
+from ..model_integrity import check_embeddings, file_sha256
 from ..preprocess import PreprocessSpec, preprocess, resize_uint8
+from ..pretrained import check_packaged
+from ..schema_check import ONNX_METADATA, SchemaError, check
 
 BATCH = 1024  # images per ONNX Runtime call
 TOO_SMALL = "too-small"
@@ -23,8 +26,11 @@ def min_side(input_size: int) -> int:
 class Embedder:
     """Reads the preprocessing spec and fingerprint from the model's metadata; images -> embeddings.
 
+    ``sha256`` is the file's hash (checked against the model card for a packaged model); ``fingerprint``
+    the exported weights' fingerprint from the metadata. Both are recorded by a gallery.
+
     With ``align`` the image files are raw photos: ``load`` detects and aligns the face first
-    (data_prep's MTCNN + template, as `lrface prepare`; imports torch)."""
+    (lrface.detect's torch-free MTCNN + template: the crop `lrface prepare` makes)."""
 
     def __init__(self, path: str | Path, align: bool = False, threads: int = 0):
         import onnxruntime as ort
@@ -34,23 +40,34 @@ class Embedder:
             raise UserError(f"{path}: model not found; pass the .onnx written by `lrface export --onnx`")
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
             raise UserError(f"threads={threads!r}: pass a whole number >= 0 (0: one per core)")
+        self.sha256 = file_sha256(self.path)  # before loading: a damaged packaged file is named as such
+        check_packaged(self.path, self.sha256)
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         opts.intra_op_num_threads = threads  # 0: ONNX Runtime's default (one per core)
         try:
             self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+            meta = dict(self.session.get_modelmeta().custom_metadata_map)
         except Exception as e:  # noqa: BLE001  (onnxruntime raises its own pybind exception types)
             raise UserError(
-                f"{path}: truncated or not an ONNX model ({str(e).splitlines()[0][:160]}); "
+                f"{path}: truncated, damaged or not an ONNX model ({str(e).splitlines()[0][:160]}); "
                 "re-run `lrface export --onnx`"
             ) from None
-        meta = self.session.get_modelmeta().custom_metadata_map
-        outputs = {o.name for o in self.session.get_outputs()}
+        outputs = {o.name: o.shape for o in self.session.get_outputs()}
         if meta.get("lrface.format") != "lrface-onnx/1" or "embedding" not in outputs:
             raise UserError(
                 f"{path}: an ONNX model but not one exported by `lrface export --onnx` "
                 "(no lrface metadata or no 'embedding' output)"
             )
+        try:
+            check(meta, ONNX_METADATA)
+            dim, width = int(meta["lrface.embedding_dim"]), (outputs["embedding"] or [None])[-1]
+            if isinstance(width, int) and width != dim:
+                raise SchemaError(f"the 'embedding' output has {width} values, not lrface.embedding_dim {dim}")
+        except SchemaError as e:
+            raise Damaged(
+                f"{path}: damaged lrface metadata in the model ({e}); re-run `lrface export --onnx RUN_DIR`"
+            ) from None
         self.spec = PreprocessSpec(
             size=int(meta["lrface.input_size"]),
             mean=tuple(json.loads(meta["lrface.mean"])),
@@ -58,14 +75,14 @@ class Embedder:
             channel_order=meta["lrface.channel_order"],
         )
         self.fingerprint = meta["lrface.fingerprint"]
-        self.dim = int(meta["lrface.embedding_dim"])
+        self.dim = dim
         self.class_names = json.loads(meta["lrface.class_names"])
-        self.metadata = dict(meta)
+        self.metadata = meta
         self.aligner = None
         if align:
             from .align import PhotoAligner
 
-            self.aligner = PhotoAligner()
+            self.aligner = PhotoAligner(threads=threads)
 
     @property
     def align(self) -> bool:
@@ -101,4 +118,5 @@ class Embedder:
         for i in range(0, len(images), BATCH):
             chunk = np.stack([resize_uint8(np.asarray(im), self.spec.size) for im in images[i : i + BATCH]])
             out[i : i + len(chunk)] = self.session.run(["embedding"], {"image": preprocess(chunk, self.spec)})[0]
+        check_embeddings(out, self.path)
         return out

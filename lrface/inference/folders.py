@@ -1,6 +1,6 @@
 """Identity folders (``<root>/<identity>/...``) and identity-name validation (torch-free).
 
-The one scanner of identity folders: training, data_prep, gallery and evaluate all read folders with
+The one scanner of identity folders: training, lrface.prep, gallery and evaluate all read folders with
 ``scan_identity_folder``, so a nested folder counts the same everywhere (its images belong to the
 top-level identity).
 """

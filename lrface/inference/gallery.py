@@ -18,7 +18,17 @@ from .. import __version__
 from ..errors import UserError
 from .folders import check_identity_name
 from .gallery_search import search_gallery
-from .gallery_store import FORMAT, SCHEMA, has_aligned_column, is_gallery, load_generation, save_generation
+from .gallery_store import (
+    FORMAT,
+    SCHEMA,
+    TEMPLATES,
+    embeddings_from_blobs,
+    has_aligned_column,
+    is_gallery,
+    load_generation,
+    save_generation,
+)
+from .model_match import check_model
 from .vector_index import (
     INDEX_TYPES,
     apply_search_params,
@@ -30,8 +40,6 @@ from .vector_index import (
 )
 
 __all__ = ["INDEX_TYPES", "TEMPLATES", "Gallery", "is_gallery"]
-
-TEMPLATES = ("mean", "all")
 
 
 class UnknownIdentity(UserError):
@@ -80,6 +88,7 @@ class Gallery:
             "format": FORMAT,
             "lrface_version": __version__,
             "model_fingerprint": embedder.fingerprint,
+            "model_sha256": embedder.sha256,
             "model_path": str(embedder.path),
             "embedding_dim": embedder.dim,
             "template": template,
@@ -104,6 +113,7 @@ class Gallery:
     def save(self, root: str | Path) -> None:
         """Write a new generation of the gallery at ``root`` (readers see the old one or the new one)."""
         root = Path(root)
+        self.set_info("lrface_version", __version__)  # the version that wrote this generation
         save_generation(root, self.conn, self.index, self.kind == "flat", self.dim, self.count_identities())
         self.root = root
 
@@ -114,18 +124,8 @@ class Gallery:
 
     # -- contents ------------------------------------------------------------------------------
     def check_model(self, embedder) -> None:
-        """Refuse a model other than the one the gallery was built with."""
-        where = self.root or "the gallery"
-        if embedder.dim != self.dim:
-            raise UserError(
-                f"{where} holds {self.dim}-d embeddings but {embedder.path} makes {embedder.dim}-d ones; "
-                "use the gallery's model or rebuild the gallery with this one"
-            )
-        if embedder.fingerprint != self.fingerprint:
-            raise UserError(
-                f"{where} was built with model {self.fingerprint[:12]} ({self.info['model_path']}) but "
-                f"{embedder.path} is model {embedder.fingerprint[:12]}; use that model or rebuild the gallery"
-            )
+        """Refuse a model other than the one the gallery was built with (:func:`.model_match.check_model`)."""
+        check_model(self.info, embedder, self.root)
 
     def count_identities(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM identities").fetchone()[0]
@@ -215,11 +215,8 @@ class Gallery:
         return len(sample_ids)
 
     def _identity_mean(self, ident: int) -> np.ndarray:
-        embs = [
-            np.frombuffer(b, np.float32)
-            for (b,) in self.conn.execute("SELECT embedding FROM samples WHERE identity_id = ?", (ident,))
-        ]
-        return np.mean(embs, axis=0)
+        blobs = [b for (b,) in self.conn.execute("SELECT embedding FROM samples WHERE identity_id = ?", (ident,))]
+        return np.mean(embeddings_from_blobs(blobs, self.dim, self.root), axis=0)
 
     def _all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         if self.template == "mean":
@@ -227,17 +224,16 @@ class Gallery:
             vecs = [normalise(self._identity_mean(i)) for i in ids]
         else:
             rows = self.conn.execute("SELECT id, embedding FROM samples ORDER BY id").fetchall()
-            ids, vecs = [r[0] for r in rows], [normalise(np.frombuffer(r[1], np.float32)) for r in rows]
-        return np.asarray(ids, np.int64), (np.stack(vecs) if vecs else np.zeros((0, self.dim), np.float32))
+            ids, vecs = (
+                [r[0] for r in rows],
+                normalise(embeddings_from_blobs([r[1] for r in rows], self.dim, self.root)),
+            )
+        return np.asarray(ids, np.int64), (np.stack(vecs) if len(vecs) else np.zeros((0, self.dim), np.float32))
 
     def sample_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(identity id per sample, L2-normalised sample embeddings), by sample id."""
         rows = self.conn.execute("SELECT identity_id, embedding FROM samples ORDER BY id").fetchall()
-        vecs = (
-            normalise(np.stack([np.frombuffer(r[1], np.float32) for r in rows]))
-            if rows
-            else np.zeros((0, self.dim), np.float32)
-        )
+        vecs = normalise(embeddings_from_blobs([r[1] for r in rows], self.dim, self.root))
         return np.asarray([r[0] for r in rows], np.int64), vecs
 
     def template_vectors(self) -> tuple[np.ndarray, np.ndarray]:

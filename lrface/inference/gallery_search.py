@@ -49,13 +49,13 @@ def _search_top_k(gallery, queries: np.ndarray, k: int) -> list[list[tuple[str, 
 def _search(gallery, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
     index = gallery.index
     if gallery.template == "mean":
-        scores, ids = index.search(queries, k)
+        scores, ids = _checked(gallery, *index.search(queries, k))
         names = _names(gallery, ids)
         return [[(names[i], float(s)) for s, i in zip(srow, irow) if i >= 0] for srow, irow in zip(scores, ids)]
     results: list[list[tuple[str, float]] | None] = [None] * len(queries)
     todo, ks = np.arange(len(queries)), min(index.ntotal, 4 * k)
     while len(todo):
-        scores, ids = index.search(queries[todo], ks)
+        scores, ids = _checked(gallery, *index.search(queries[todo], ks))
         names = _names(gallery, ids)
         again = []
         for q, srow, irow in zip(todo, scores, ids):
@@ -71,6 +71,19 @@ def _search(gallery, queries: np.ndarray, k: int) -> list[list[tuple[str, float]
     return results
 
 
+def _checked(gallery, scores: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, ids) of a search, or GalleryUnreadable when a found score is not a cosine (NaN, infinite or
+    beyond [-1, 1]): the gallery's stored vectors were tampered with and any answer would be silently wrong."""
+    found = scores[ids >= 0]
+    if not (np.abs(found) <= 1.0 + 1e-3).all():  # False for NaN too
+        root = gallery.root or "the gallery"
+        raise GalleryUnreadable(
+            f"{root}: damaged gallery vectors (a search score of {found[~(np.abs(found) <= 1.0 + 1e-3)][0]:.4g} is "
+            f"not a cosine similarity); {REBUILD.format(root=root)}"
+        )
+    return scores, ids
+
+
 def _names(gallery, ids: np.ndarray) -> dict[int, str]:
     """Identity name per vector id found (``ids`` as FAISS returns them, -1 = none)."""
     ids = sorted(set(ids[ids >= 0].tolist()))  # not np.unique: it imports numpy.ma (~30 ms)
@@ -83,4 +96,9 @@ def _names(gallery, ids: np.ndarray) -> dict[int, str]:
     for j in range(0, len(ids), 900):
         chunk = ids[j : j + 900]
         out.update(gallery.conn.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall())
+    if not all(isinstance(n, str) for n in out.values()) or len(out) < len(ids):
+        root = gallery.root or "the gallery"
+        raise GalleryUnreadable(
+            f"{root}: damaged gallery metadata (identity names missing or not text); {REBUILD.format(root=root)}"
+        )
     return out

@@ -30,14 +30,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
-from .vector_index import faiss_id_map, read_exact
+from ..errors import Damaged
+from ..schema_check import POINTER as POINTER_SCHEMA
+from ..schema_check import check, gallery_info
+from .vector_index import INDEX_TYPES, faiss_id_map, read_exact
 
 FORMAT = "lrface-gallery/1"
 POINTER = "gallery.json"
 READ_RETRIES = 10  # re-reads when a writer publishes a new generation while a reader opens the old one
 REBUILD = "rebuild with `lrface gallery build FOLDER --out {root} --force`"
-INFO_KEYS = ("model_fingerprint", "model_path", "embedding_dim", "template", "index_type", "index_params")
+TEMPLATES = ("mean", "all")
+INFO_SCHEMA = gallery_info(TEMPLATES, INDEX_TYPES)
 SCHEMA = """
 CREATE TABLE info(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE identities(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL);
@@ -48,7 +51,7 @@ CREATE INDEX samples_identity ON samples(identity_id);
 """
 
 
-class GalleryUnreadable(UserError):
+class GalleryUnreadable(Damaged):
     """A gallery on disk that cannot be read: missing, not a gallery, or with damaged or missing files. The
     service answers it 503 (its own gallery, not the request, is at fault)."""
 
@@ -92,6 +95,22 @@ def writer_lock(root: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def embeddings_from_blobs(blobs: list, dim: int, root: Path | None) -> np.ndarray:
+    """Stored sample embeddings (float32 bytes each) -> N x ``dim``; GalleryUnreadable when one is not ``dim``
+    finite values (a tampered or damaged metadata file)."""
+    where, fix = root or "the gallery", REBUILD.format(root=root or "GALLERY")
+    bad = next((b for b in blobs if not isinstance(b, bytes) or len(b) != 4 * dim), None)
+    if bad is not None:
+        raise GalleryUnreadable(
+            f"{where}: damaged gallery metadata (a sample embedding of {type(bad).__name__} "
+            f"{len(bad) if isinstance(bad, (bytes, str)) else ''} is not {dim} float32 values); {fix}"
+        )
+    v = np.frombuffer(b"".join(blobs), np.float32).reshape(len(blobs), dim)
+    if not np.isfinite(v).all():
+        raise GalleryUnreadable(f"{where}: damaged gallery metadata (a sample embedding holds NaN or infinity); {fix}")
+    return v
+
+
 def has_aligned_column(conn: sqlite3.Connection) -> bool:
     return any(row[1] == "aligned" for row in conn.execute("PRAGMA table_info(samples)"))
 
@@ -107,12 +126,13 @@ def _pointer_files(root: Path) -> dict[str, Path]:
         )
     try:
         ptr = json.loads(pointer.read_text(encoding="utf-8"))
+        check(ptr, POINTER_SCHEMA, POINTER)  # file names of this generation only: no path leaves the gallery
         files = {"index": root / ptr["index"], "meta": root / ptr["meta"]}
         if ptr.get("flat"):
             files["vectors"] = root / ptr["flat"]
         sizes = ptr["sizes"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise GalleryUnreadable(f"{pointer}: corrupt gallery pointer ({e}); {REBUILD.format(root=root)}") from None
+    except ValueError as e:  # SchemaError and JSONDecodeError are ValueErrors
+        raise GalleryUnreadable(f"{pointer}: damaged gallery pointer ({e}); {REBUILD.format(root=root)}") from None
     if ptr.get("format") != FORMAT:
         raise GalleryUnreadable(
             f"{root}: gallery format {ptr.get('format')!r} is not {FORMAT}; {REBUILD.format(root=root)}"
@@ -130,10 +150,13 @@ def _pointer_files(root: Path) -> dict[str, Path]:
 def _read_index(files: dict[str, Path], root: Path, writable: bool):
     if "vectors" in files and not writable:
         try:
-            return read_exact(files["vectors"])
+            exact = read_exact(files["vectors"])
+            if not np.isfinite(exact.vectors).all():
+                raise ValueError("NaN or infinity among the vectors")
+            return exact
         except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as e:
             raise GalleryUnreadable(
-                f"{files['vectors']}: unreadable gallery vectors ({e}); {REBUILD.format(root=root)}"
+                f"{files['vectors']}: damaged gallery vectors ({e}); {REBUILD.format(root=root)}"
             ) from None
     import faiss
 
@@ -184,15 +207,13 @@ def _load_generation(root: Path, writable: bool) -> tuple[sqlite3.Connection, ob
         else:
             conn = disk
         info = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM info")}
-        missing = sorted(set(INFO_KEYS) - set(info))
-        if missing:
-            raise KeyError(f"info lacks {', '.join(missing)}")
+        check(info, INFO_SCHEMA, "info")
         table = "identities" if info["template"] == "mean" else "samples"
         count = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
         dim = int(info["embedding_dim"])
-    except (sqlite3.DatabaseError, ValueError, KeyError, TypeError) as e:
+    except (sqlite3.DatabaseError, ValueError, TypeError) as e:  # SchemaError is a ValueError
         detail = " ".join(str(e).split())[:160]
-        raise GalleryUnreadable(f"{meta}: corrupt gallery metadata ({detail}); {REBUILD.format(root=root)}") from None
+        raise GalleryUnreadable(f"{meta}: damaged gallery metadata ({detail}); {REBUILD.format(root=root)}") from None
     if count != index.ntotal or index.d != dim:
         raise GalleryUnreadable(
             f"{root}: index ({index.ntotal} x {index.d}) disagrees with its metadata "

@@ -75,10 +75,10 @@ def embed_probes(embedder: Embedder, files: list[Path], explicit: set[Path], war
 
 
 def _folder_key(folder: Path, embedder: Embedder, template: str, index_type: str) -> str:
-    """Cache key: model fingerprint, gallery options and the folder listing (path, size, mtime)."""
+    """Cache key: the model file's sha256, gallery options and the folder listing (path, size, mtime)."""
     import hashlib
 
-    h = hashlib.sha256(f"{embedder.fingerprint}|{template}|{index_type}|align={embedder.align}".encode())
+    h = hashlib.sha256(f"{embedder.sha256}|{template}|{index_type}|align={embedder.align}".encode())
     files = list_images(folder)
     if not files:  # refused before a cache folder is made in it
         raise UserError(f"{folder}: no identity sub-folders with images (expected {folder}/<identity>/*.jpg|png|...)")
@@ -103,7 +103,7 @@ def open_gallery(
 ) -> tuple[Gallery, Embedder]:
     """A saved gallery or a plain identity folder (built once and cached under ``<folder>/.lrface-gallery/``).
     Model: ``model`` (a path or packaged name), else the gallery's recorded model, else the packaged default. ``align``:
-    probes, and the images of a plain folder, are raw photos to detect and align (imports torch)."""
+    probes, and the images of a plain folder, are raw photos to detect and align (torch-free MTCNN)."""
     log = log or (lambda m: print(m, file=sys.stderr))
     path = Path(path)
     if is_gallery(path):

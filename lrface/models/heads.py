@@ -14,7 +14,7 @@ teacher passes on); the cross-entropy of Eq. 9 uses the margin logits. One head 
 streams and every guided classifier.
 
 The head is training-only for open-set use: the deployed model is the embedding network; the
-classifier's ``num_classes x D`` weights grow with the training identities (see README).
+classifier's ``num_classes x D`` weights grow with the training identities (see docs/train.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A stream = backbone split into C blocks + guided modules after blocks b = 1..C-1 (EKD-SPEC).
+"""A stream = backbone split into C blocks + guided modules after blocks b = 1..C-1 (docs/design/ekd-paper-reading.md).
 
 Guided module: 1x1 reduce -> 3x3 conv(s), strided until the spatial size equals the last block's
 -> 1x1 to D -> BN/ReLU -> global average pool -> F_g^(b) in R^D -> FC -> logits. D is shared by

@@ -1,6 +1,6 @@
 """Packaged ONNX students and their model cards, found by name (torch-free).
 
-Layout (the ARCHITECTURE contract): ``lrface/pretrained/<name>.onnx`` beside ``<name>.json`` (the
+Layout (docs/formats.md, "Packaged model"): ``lrface/pretrained/<name>.onnx`` beside ``<name>.json`` (the
 model card). ``index.json`` lists the names in order; the first is the default wherever ``--model``
 is omitted.
 """
@@ -11,19 +11,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import Damaged, UserError
+from ..schema_check import MODEL_CARD, MODEL_INDEX, SchemaError, check
 
 HERE = Path(__file__).resolve().parent
-REQUIRED_CARD_FIELDS = (
-    "name",
-    "description",
-    "training_data",
-    "data_terms",
-    "preprocessing",
-    "accuracy",
-    "command",
-    "date",
-)
+REINSTALL = "reinstall lrface (pip install --force-reinstall lrface) or pass --model"
 
 
 @dataclass(frozen=True)
@@ -40,26 +32,51 @@ def _names(root: Path) -> list[str]:
     if not index.is_file():
         return []
     try:
-        names = json.loads(index.read_text(encoding="utf-8"))["models"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UserError(f"the packaged model index {index} is unreadable ({e}); reinstall lrface") from None
-    return [str(n) for n in names]
+        names = json.loads(index.read_text(encoding="utf-8"))
+        check(names, MODEL_INDEX)
+    except (OSError, ValueError) as e:  # SchemaError is a ValueError
+        raise Damaged(f"the packaged model index {index} is damaged ({e}); reinstall lrface") from None
+    return names["models"]
 
 
 def _load(root: Path, name: str) -> PackagedModel:
     onnx, card_path = root / f"{name}.onnx", root / f"{name}.json"
-    reinstall = "reinstall lrface (pip install --force-reinstall lrface) or pass --model"
     if not onnx.is_file() or onnx.stat().st_size == 0:
-        raise UserError(f"packaged model {name!r} is missing or empty ({onnx}); {reinstall}")
+        raise Damaged(f"packaged model {name!r} is missing or empty ({onnx}); {REINSTALL}")
     try:
         card = json.loads(card_path.read_text(encoding="utf-8"))
-        if not isinstance(card, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, ValueError) as e:
-        raise UserError(
-            f"the model card of packaged model {name!r} is unreadable ({card_path}: {e}); {reinstall}"
-        ) from None
+        check(card, MODEL_CARD)
+        if card["name"] != name:
+            raise SchemaError(f"name: {card['name']!r} is not {name!r}")
+    except (OSError, ValueError) as e:  # SchemaError is a ValueError
+        raise Damaged(f"the model card of packaged model {name!r} is damaged ({card_path}: {e}); {REINSTALL}") from None
     return PackagedModel(name=name, path=onnx, card=card)
+
+
+def packaged_card(path: str | Path, root: Path | None = None) -> PackagedModel | None:
+    """The packaged model whose ONNX file is ``path`` (by location), or None for any other file."""
+    root = root or HERE
+    path = Path(path).resolve()
+    if path.parent != root.resolve() or path.suffix != ".onnx" or path.stem not in _names(root):
+        return None
+    return _load(root, path.stem)
+
+
+def check_packaged(path: str | Path, sha256: str, root: Path | None = None) -> None:
+    """Damaged when ``path`` is a packaged model whose file's ``sha256`` is not the one its card records."""
+    m = packaged_card(path, root)
+    if m is not None and m.card["sha256"] != sha256:
+        raise Damaged(
+            f"packaged model {m.name!r} is damaged or was replaced: {m.path} has sha256 {sha256[:16]}..., its model "
+            f"card records {m.card['sha256'][:16]}...; {REINSTALL}"
+        )
+
+
+def integrity(m: PackagedModel) -> str:
+    """'ok' when the packaged file's sha256 is the one on its card, else 'DAMAGED'."""
+    from ..model_integrity import file_sha256
+
+    return "ok" if file_sha256(m.path) == m.card["sha256"] else "DAMAGED"
 
 
 def list_models(root: Path = HERE) -> list[PackagedModel]:
@@ -89,6 +106,6 @@ def card_threshold(model_path: str | Path, root: Path = HERE) -> tuple[float, st
     target = Path(model_path).resolve()
     for m in list_models(root):
         verify = m.card.get("thresholds", {}).get("verify")
-        if m.path.resolve() == target and isinstance(verify, (int, float)):
+        if m.path.resolve() == target and verify is not None:
             return float(verify), f"model card of {m.name}: best accuracy on its open-set validation"
     return None

@@ -23,13 +23,23 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..api import Gallery, Recognizer, decide
-from ..errors import UserError
+from ..errors import Damaged, UserError
 from ..fileio import write_error_line
 from ..imageio import BadImage
 from ..inference.gallery import UnknownIdentity
 from ..inference.gallery_store import GalleryUnreadable, generation_stamp
+from ..inference.model_match import check_model, mismatch
 from .batching import MicroBatcher
-from .request_parsing import MAX_IMAGES, BodyLimit, TooLarge, error_response, read_files, read_form, read_number
+from .request_parsing import (
+    MAX_IMAGES,
+    BodyLimit,
+    TooLarge,
+    error_response,
+    read_files,
+    read_flag,
+    read_form,
+    read_number,
+)
 
 CONFIG_ENV = "LRFACE_SERVE_CONFIG"
 
@@ -60,13 +70,15 @@ class Service:
         self._refresh: asyncio.Future | None = None
 
     # -- generations -----------------------------------------------------------------------
-    async def current(self) -> None:
-        """Pick up a generation published since the last request (by this service or `lrface gallery add`)."""
-        if generation_stamp(self.gallery.path) == self.gallery._stamp:
-            return
-        if self._refresh is None or self._refresh.done():
-            self._refresh = asyncio.get_running_loop().run_in_executor(self.writer, self.gallery.refresh)
-        await asyncio.shield(self._refresh)
+    async def current(self, check: bool = True) -> None:
+        """Pick up a generation published since the last request (by this service or `lrface gallery add`);
+        with ``check``, ModelMismatch (503) when it was built with another model than the one served."""
+        if generation_stamp(self.gallery.path) != self.gallery._stamp:
+            if self._refresh is None or self._refresh.done():
+                self._refresh = asyncio.get_running_loop().run_in_executor(self.writer, self.gallery.refresh)
+            await asyncio.shield(self._refresh)
+        if check:
+            check_model(self.gallery.core.info, self.recognizer.embedder, self.gallery.path)
 
     async def write(self, fn, *args):
         await self.current()
@@ -75,6 +87,7 @@ class Service:
     # -- work on the threads ---------------------------------------------------------------
     def _identify_batch(self, items: list[tuple]) -> list[tuple]:
         core = self.gallery.core  # one generation for the whole batch
+        check_model(core.info, self.recognizer.embedder, self.gallery.path)
         embeddings = self.recognizer.embedder.embed([image for image, _ in items])
         found = core.search(embeddings, max(k for _, k in items))
         return [(m[:k], core) for m, (_, k) in zip(found, items)]
@@ -94,18 +107,25 @@ class Service:
 # -- endpoints -----------------------------------------------------------------------------------
 async def health(request: Request) -> JSONResponse:
     svc: Service = request.app.state.service
-    await svc.current()
+    await svc.current(check=False)
     g = svc.gallery
-    return JSONResponse(
-        {
-            "status": "ok",
-            "identities": len(g),
-            "gallery": str(g.path),
-            "model": svc.recognizer.fingerprint,
-            "model_path": str(svc.recognizer.model_path),
-            "thresholds": {k: dict(zip(("value", "source"), g.threshold(None, k))) for k in ("identify", "verify")},
-        }
-    )
+    why = mismatch(g.core.info, svc.recognizer.embedder)
+    body = {
+        "status": "ok",
+        "identities": len(g),
+        "gallery": str(g.path),
+        "model": svc.recognizer.fingerprint,
+        "model_sha256": svc.recognizer.embedder.sha256,
+        "model_path": str(svc.recognizer.model_path),
+        "gallery_model_sha256": g.info.get("model_sha256"),
+        "gallery_matches_model": why is None,
+        "thresholds": {k: dict(zip(("value", "source"), g.threshold(None, k))) for k in ("identify", "verify")},
+    }
+    if why is not None:  # the error answer of every endpoint, with the details above
+        body.update(
+            status=503, error=f"the served gallery {why}; rebuild it with the served model or restart the service"
+        )
+    return JSONResponse(body, 200 if why is None else 503)
 
 
 async def identify(request: Request) -> JSONResponse:
@@ -116,11 +136,26 @@ async def identify(request: Request) -> JSONResponse:
     if top_k < 1:
         raise HTTPException(400, "top_k must be at least 1")
     [(name, data)] = await read_files(form, "image")
+    if read_flag(request, form, "all_faces"):
+        return await identify_all_faces(svc, name, data, top_k, threshold)
     image = svc.load(data, name)
     await svc.current()
     matches, core = await svc.batcher.submit((image, top_k))
     value, source = svc.gallery.threshold(threshold, core=core)
     return JSONResponse({**asdict(decide(matches, value, source)), "probe": name})
+
+
+async def identify_all_faces(svc: Service, name: str, data: bytes, top_k: int, threshold) -> JSONResponse:
+    """`all_faces=true`: every face of the frame (within the byte and pixel caps), {"faces": [...]}."""
+    from ..inference.scenes import NO_FACE_REASON
+
+    image = svc.recognizer.decode(data, name, svc.cfg.max_pixels)
+    await svc.current()
+    faces = await asyncio.get_running_loop().run_in_executor(
+        svc.batcher.pool, lambda: svc.recognizer.identify_faces(image, svc.gallery, top_k, threshold)
+    )
+    body = {"probe": name, "faces": [{**f.to_dict(), "probe": name} for f in faces]}
+    return JSONResponse(body if faces else {**body, "reason": NO_FACE_REASON})
 
 
 async def verify(request: Request) -> JSONResponse:
@@ -176,6 +211,9 @@ async def _user_error(request: Request, exc: Exception) -> JSONResponse:
         message = f"the served gallery cannot be read: {exc}; the service picks up a rebuilt or restored gallery"
         print(f"lrface serve: {request.method} {request.url.path}: {message}", file=sys.stderr)
         return error_response(503, message)
+    if isinstance(exc, Damaged):  # e.g. the gallery was rebuilt with another model than the one served
+        print(f"lrface serve: {request.method} {request.url.path}: {exc}", file=sys.stderr)
+        return error_response(503, str(exc))
     if isinstance(exc, UnknownIdentity):
         return error_response(404, str(exc))
     if isinstance(exc, BadImage) and exc.reason == "too-large":

@@ -48,6 +48,16 @@ def read_number(request: Request, form, name: str, kind, default):
     return value
 
 
+def read_flag(request: Request, form, name: str) -> bool:
+    """A true/false parameter (true, 1, yes / false, 0, no; absent: false)."""
+    raw = request.query_params.get(name, form.get(name) if form is not None else None)
+    if raw is None or str(raw).strip().lower() in ("", "false", "0", "no"):
+        return False
+    if str(raw).strip().lower() in ("true", "1", "yes"):
+        return True
+    raise HTTPException(400, f"{name}={raw!r} is not true or false")
+
+
 class BodyLimit:
     """ASGI middleware: refuse bodies over ``max_bytes`` (by Content-Length up front, else while reading)."""
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from .cases_api import api_cases
 from .cases_files import image_cases, mixed_folder_cases, packed_cases, path_cases, special_file_cases
 from .cases_http import http_cases
+from .cases_integrity import metadata_cases, model_cases, served_model_cases
 from .cases_interrupt import interrupt_cases
 from .cases_own import own_cases
 from .cases_runs import config_cases, damage_cases, identity_cases, option_cases, run_dir_cases
@@ -52,7 +53,10 @@ def main() -> int:
         damage_cases,
         config_cases,
         api_cases,
+        model_cases,
+        metadata_cases,
         http_cases,
+        served_model_cases,
         interrupt_cases,
         own_cases,
     ):

@@ -1,3 +1,7 @@
-"""Built-in strategies, one module each."""
+"""Built-in strategies, one module each: every module here is imported (and so registered) on first use."""
 
-from . import byot, ekd, kd, student_only, teacher_only  # noqa: F401
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

@@ -1,6 +1,6 @@
 """The one canonical 5-point face template and the similarity alignment onto it.
 
-Torch-free (NumPy + OpenCV): serving's `gallery --align` imports this module too.
+Torch-free (NumPy + OpenCV): serving (`--align`, lrface.detect) and `lrface prepare` (re-exported as lrface.prep.align) share it.
 Point order everywhere: image-left eye, image-right eye, nose tip, image-left mouth corner,
 image-right mouth corner, in pixel (x, y).
 """

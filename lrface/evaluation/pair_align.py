@@ -1,10 +1,10 @@
 """The images named in a pairs file, aligned and reduced to a model's input size, cached.
 
-The first call runs data_prep on them exactly as `lrface prepare folder` does (MTCNN detection,
+The first call runs lrface.prep on them exactly as `lrface prepare folder` does (MTCNN detection,
 5-point alignment, the whole-image box crop where no face is found, area reduction to ``size``)
 into a packed set under ``$LRFACE_CACHE/pairs/<key>`` (default ``~/.cache/lrface``); the key covers
 the images folder, the list of images and the preparation settings. Later calls only read that set.
-An interrupted first run resumes where it stopped (data_prep's chunked work cache).
+An interrupted first run resumes where it stopped (lrface.prep's chunked work cache).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .. import fileio
 from ..errors import UserError
 from .verification import PairsFile
 
-# What decides the pixels: data_prep's defaults for `lrface prepare folder`, at the model's input size.
+# What decides the pixels: lrface.prep's defaults for `lrface prepare folder`, at the model's input size.
 SETTINGS = {"prepare": "folder defaults", "downsample": "area", "fallback": "box", "version": 1}
 
 
@@ -74,7 +74,7 @@ def aligned_pair_images(pairs_file: PairsFile, images_dir: str | Path, size: int
             raise UserError(
                 f"{pairs_file.path}:{line}: image {r['source']} could not be used ({r['status']}); replace the file"
             )
-    if duplicates:  # byte-identical files: data_prep keeps the first; give the copies its pixels
+    if duplicates:  # byte-identical files: lrface.prep keeps the first; give the copies its pixels
         digest = {k: hashlib.sha1((root / k).read_bytes()).hexdigest() for k in [*by_key, *duplicates]}
         first = {}
         for k in by_key:
@@ -85,9 +85,12 @@ def aligned_pair_images(pairs_file: PairsFile, images_dir: str | Path, size: int
 
 
 def _prepare(pairs_file: PairsFile, root: Path, out: Path, size: int) -> None:
-    from data_prep.options import PrepareConfig
-    from data_prep.pipeline import prepare
-    from data_prep.readers import Item
+    from ..extras import require
+
+    require("train", "aligning the pairs' photos (MTCNN)")
+    from ..prep.options import PrepareConfig
+    from ..prep.pipeline import prepare
+    from ..prep.readers import Item
 
     items = [Item(key=k, identity=k.split("/")[0], source=k, path=root / k) for k in sorted(pairs_file.keys)]
     prepare(items, out, PrepareConfig(size=size), kind="pairs", root=root, log=lambda m: None)

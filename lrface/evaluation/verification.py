@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .threshold import accepts, threshold_at_far
+from ..inference.threshold import accepts, threshold_at_far
 
 DEFAULT_FARS = (1e-2, 1e-3)
 

@@ -8,10 +8,10 @@ import numpy as np
 
 from ..errors import UserError
 from ..imageio import BadImage
-from .embedder import Embedder
-from .folders import scan_identity_folder
-from .gallery import Gallery
-from .identify import open_gallery
+from ..inference.embedder import Embedder
+from ..inference.folders import scan_identity_folder
+from ..inference.gallery import Gallery
+from ..inference.identify import open_gallery
 from .metrics import evaluate_matches
 from .verification import DEFAULT_FARS, metrics_from_embeddings, parse_pairs
 

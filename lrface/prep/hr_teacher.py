@@ -2,7 +2,7 @@
 
 dlib (``pip install dlib-bin face-recognition-models``, the ``hr`` extra) is imported only here and
 only on use; training never imports it. The descriptor is computed from the full-resolution image:
-the face region that data_prep found (the MTCNN landmarks' similarity, or the box fallback) gives a
+the face region that lrface.prep found (the MTCNN landmarks' similarity, or the box fallback) gives a
 rectangle, dlib's own 5-point shape predictor places its landmarks in it, ``get_face_chip`` cuts the
 150 px chip, and the ResNet gives 128 numbers, L2-normalised here.
 """

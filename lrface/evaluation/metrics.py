@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .threshold import accepts, threshold_at_far
+from ..inference.threshold import accepts, threshold_at_far
 
 
 def true_ranks(matches: list[list[tuple[str, float]]], truth: list[str]) -> np.ndarray:

@@ -1,0 +1,143 @@
+"""`identify --all-faces` and video inputs: every face of each image, and identified tracks of each video
+or folder of frames (``--frames``); `--draw` pictures. Imported by the commands when used (torch-free)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DRAW_IMAGE_TYPES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def add_options(p: argparse.ArgumentParser, draw: bool = True) -> None:
+    g = p.add_argument_group("scenes and video (torch-free detection)")
+    g.add_argument(
+        "--all-faces",
+        action="store_true",
+        help="probes are photos or frames: detect every face (from about 12 px across; at most 500 per image), "
+        "align and answer each; a video file (.mp4, .avi, ...) is always read this way (--align then only "
+        "means that a plain gallery folder holds raw photos)",
+    )
+    if not draw:
+        return
+    g.add_argument(
+        "--frames",
+        action="store_true",
+        help="each PROBE folder is the frames of one video (name order), answered as tracks",
+    )
+    g.add_argument("--every", type=int, help="video: use every N-th frame (default 1: all)")
+    g.add_argument("--fps", type=float, help="video: sample about F frames per second instead of --every")
+    g.add_argument("--frame-rate", type=float, default=25.0, help="frames per second of a --frames folder (default 25)")
+    g.add_argument(
+        "--draw",
+        metavar="OUT",
+        help="write the picture with boxes and names: an image file for one image, a folder for several, "
+        "a video file (.mp4 or .avi) for one video",
+    )
+
+
+def wanted(args) -> bool:
+    """Whether the scene/video path answers this command line."""
+    from ..inference.video import is_video_file
+
+    return args.all_faces or getattr(args, "frames", False) or any(is_video_file(p) for p in args.probes)
+
+
+def split_inputs(args) -> tuple[list[Path], list[Path], set[Path]]:
+    """(videos and frame folders, image files, images named explicitly); checks the options first."""
+    from ..errors import UserError
+    from ..fileio import check_output
+    from ..inference.draw import check_video_output
+    from ..inference.identify import collect_probes
+    from ..inference.video import check_sampling, is_video_file
+
+    check_sampling(args.every, args.fps)
+    streams = [Path(p) for p in args.probes if is_video_file(p) or (args.frames and Path(p).is_dir())]
+    rest = [p for p in args.probes if Path(p) not in streams]
+    images, explicit = collect_probes(rest) if rest else ([], set())
+    if args.draw:
+        if streams and (len(streams) > 1 or images):
+            raise UserError("--draw with a video takes exactly one video (or --frames folder) and no images")
+        if streams:
+            check_video_output(args.draw)
+        elif len(images) == 1 and not Path(args.draw).is_dir():
+            if Path(args.draw).suffix.lower() not in DRAW_IMAGE_TYPES:
+                raise UserError(f"--draw {args.draw}: name an image file (.jpg or .png) for one image")
+            check_output(args.draw, "file", label="--draw")
+        else:
+            check_output(args.draw, "dir", label="--draw")
+    return streams, images, explicit
+
+
+def identify_images(images, explicit, detector, embedder, search, args, warn) -> list[dict]:
+    """identify's entries for every face of each image (one entry with a reason where there is none)."""
+    from ..imageio import BadImage, read_image
+    from ..inference.draw import draw_boxes, face_label, write_image
+    from ..inference.scenes import cap_note, capped, embed_faces, find_faces, scene_entries
+
+    entries = []
+    for f in images:
+        try:
+            image = read_image(f)
+        except BadImage as e:
+            if f in explicit:
+                raise
+            warn(f"warning: skipped {e}")
+            continue
+        faces = find_faces(detector, image)
+        if capped(detector, faces):
+            warn(cap_note(f, detector))
+        results = search(embed_faces(embedder, faces)) if faces else []
+        entries.extend(scene_entries(str(f), faces, results))
+        if args.draw:
+            labels = [face_label(r.identity, r.score) for r in results]
+            out = Path(args.draw)
+            target = out if len(images) == 1 and not out.is_dir() else out / f"{f.stem}.jpg"
+            write_image(target, draw_boxes(image, [x.box for x in faces], labels, [r.identity for r in results]))
+    return entries
+
+
+def identify_streams(streams, detector, embedder, search, args, warn) -> tuple[list[dict], list[str]]:
+    """identify's track entries of each video / frame folder, and the lines saying where reading stopped."""
+    from ..inference.draw import VideoDrawer
+    from ..inference.video import FrameFolder, VideoSource
+    from ..inference.video_tracks import identify_tracks
+
+    entries, stops = [], []
+    for path in streams:
+        if path.is_dir():
+            source = FrameFolder(path, args.every, args.fps, args.frame_rate)
+        else:
+            source = VideoSource(path, args.every, args.fps)
+        drawer = VideoDrawer(args.draw, source.rate / source.sampler.step) if args.draw else None
+        try:
+            run = identify_tracks(source, detector, embedder, search, str(path), drawer, warn)
+            if drawer is not None:
+                drawer.close()
+        finally:
+            if drawer is not None:
+                drawer.abort()
+        for line in getattr(source, "skipped", []):
+            warn(f"warning: skipped {line}")
+        if source.stopped:
+            stops.append(source.stopped)
+        fps = run["frames"] / max(run["seconds"], 1e-9)
+        warn(f"{path}: {run['frames']} frames sampled, {len(run['tracks'])} tracks ({fps:.1f} frames/s)")
+        entries.extend(run["tracks"])
+        if not run["tracks"]:
+            reason = f"no face found in {run['frames']} sampled frames"
+            entries.append({"identity": None, "score": None, "matches": [], "probe": str(path), "reason": reason})
+    return entries, stops
+
+
+def text_line(e: dict) -> str:
+    """identify's tab-separated line of one entry (a face of an image, or a track of a video)."""
+    where = (
+        f"track {e['track']} {e['start']:.2f}-{e['end']:.2f}s {e['frames']} frames"
+        if "track" in e
+        else f"face {e['face']} box {','.join(f'{v:g}' for v in e['box'])}"
+        if "face" in e
+        else e["reason"]
+    )
+    matches = "\t".join(f"{m['identity']}:{m['score']:.4f}" for m in e["matches"])
+    return f"{e['probe']}\t{where}\t{e['identity']}" + (f"\t{matches}" if matches else "")

@@ -1,0 +1,114 @@
+"""The MTCNN cascade (Zhang et al. 2016: P-Net on an image pyramid, R-Net, O-Net) on ONNX Runtime + NumPy,
+step for step as facenet-pytorch's ``detect_face`` (same resampling, NMS, box regression), without torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .nms import nms
+from .resample import AreaSampler
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+CELL, STRIDE = 12, 2  # P-Net's window and output stride (pixels of its pyramid level)
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    """N x H x W x 3 float 0..255 -> N x 3 x H x W network input, (x - 127.5) / 128."""
+    return np.ascontiguousarray(((x - np.float32(127.5)) * np.float32(0.0078125)).transpose(0, 3, 1, 2))
+
+
+def _square(b: np.ndarray) -> np.ndarray:
+    """Boxes (x1 y1 x2 y2 ...) made square around their centre, side max(w, h) (``rerec``)."""
+    b = b.copy()
+    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    side = np.maximum(w, h)
+    b[:, 0] += w * 0.5 - side * 0.5
+    b[:, 1] += h * 0.5 - side * 0.5
+    b[:, 2] = b[:, 0] + side
+    b[:, 3] = b[:, 1] + side
+    return b
+
+
+def _regress(b: np.ndarray, reg: np.ndarray) -> np.ndarray:
+    """Apply the networks' box offsets (fractions of the +1 pixel width/height) (``bbreg``)."""
+    b = b.copy()
+    w, h = b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1
+    b[:, :4] += reg[:, :4] * np.stack([w, h, w, h], axis=1)
+    return b
+
+
+class Cascade:
+    """The three ONNX networks (exported by tools/export_mtcnn.py from facenet-pytorch's weights)."""
+
+    def __init__(self, threads: int = 0, weights: Path = WEIGHTS):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self.nets = {
+            n: ort.InferenceSession(str(weights / f"{n}.onnx"), opts, providers=["CPUExecutionProvider"])
+            for n in ("pnet", "rnet", "onet")
+        }
+
+    def _stage(self, name: str, img: AreaSampler, boxes: np.ndarray, side: int) -> tuple[np.ndarray, list]:
+        """Crop boxes (clipped to the image, facenet's ``pad``) area-resized to side x side -> network outputs."""
+        h, w = img.h, img.w
+        b = np.trunc(boxes[:, :4]).astype(np.int64)
+        x0, y0 = np.maximum(b[:, 0], 1) - 1, np.maximum(b[:, 1], 1) - 1
+        x1, y1 = np.minimum(b[:, 2], w), np.minimum(b[:, 3], h)
+        ok = (x1 > x0) & (y1 > y0)
+        crops = img.crops(x0[ok], y0[ok], x1[ok], y1[ok], (side, side))
+        return ok, self.nets[name].run(None, {"image": _normalise(crops)})
+
+    def _pnet(self, img: AreaSampler, minsize: float, threshold: float, factor: float) -> np.ndarray:
+        """Candidates from every pyramid level: N x 9 (x1 y1 x2 y2 score, 4 offsets), per-level NMS 0.5."""
+        h, w = img.h, img.w
+        scale, minl, found = CELL / minsize, min(h, w) * CELL / minsize, []
+        while minl >= CELL:
+            level = img.resize((int(h * scale + 1), int(w * scale + 1)))[None]
+            reg, prob = self.nets["pnet"].run(None, {"image": _normalise(level)})
+            ys, xs = np.nonzero(prob[0, 1] >= threshold)
+            if len(ys):
+                cell = np.stack([xs, ys], axis=1).astype(np.float32)
+                q1 = np.floor((STRIDE * cell + 1) / np.float32(scale))
+                q2 = np.floor((STRIDE * cell + CELL) / np.float32(scale))
+                boxes = np.concatenate([q1, q2, prob[0, 1, ys, xs, None], reg[0][:, ys, xs].T], axis=1)
+                found.append(boxes[nms(boxes[:, :4], boxes[:, 4], 0.5)])
+            scale, minl = scale * factor, minl * factor
+        return np.concatenate(found) if found else np.zeros((0, 9), np.float32)
+
+    def run(self, image: np.ndarray, minsize: float, thresholds, factor: float, max_faces: int):
+        """uint8 RGB -> boxes (N x 5: x1 y1 x2 y2 score) and landmarks (N x 5 x 2) in its pixels.
+        Work is bounded: at most 10 x max_faces candidates reach R-Net and 2 x max_faces reach O-Net."""
+        img = AreaSampler(image)
+        none = np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)
+        boxes = self._pnet(img, minsize, thresholds[0], factor)
+        boxes = boxes[nms(boxes[:, :4], boxes[:, 4], 0.7)][: max(500, 10 * max_faces)]
+        if not len(boxes):
+            return none
+        w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        boxes = _square(np.concatenate([boxes[:, :4] + boxes[:, 5:9] * np.stack([w, h, w, h], 1), boxes[:, 4:5]], 1))
+
+        ok, (reg, prob) = self._stage("rnet", img, boxes, 24)
+        boxes, keep = boxes[ok], prob[:, 1] > thresholds[1]
+        boxes = np.concatenate([boxes[keep, :4], prob[keep, 1:2]], axis=1)
+        reg = reg[keep]
+        pick = nms(boxes[:, :4], boxes[:, 4], 0.7)[: max(100, 2 * max_faces)]
+        boxes = _square(_regress(boxes[pick], reg[pick]))
+        if not len(boxes):
+            return none
+
+        ok, (reg, points, prob) = self._stage("onet", img, boxes, 48)
+        boxes, keep = boxes[ok], prob[:, 1] > thresholds[2]
+        boxes = np.concatenate([boxes[keep, :4], prob[keep, 1:2]], axis=1)
+        reg, points = reg[keep], points[keep]
+        bw, bh = boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1
+        px = bw[:, None] * points[:, :5] + boxes[:, 0:1] - 1
+        py = bh[:, None] * points[:, 5:10] + boxes[:, 1:2] - 1
+        boxes = _regress(boxes, reg)
+        pick = nms(boxes[:, :4], boxes[:, 4], 0.7, mode="min")
+        return boxes[pick], np.stack([px, py], axis=2)[pick]

@@ -1,0 +1,66 @@
+"""Every face of an image (torch-free): detect with the ONNX cascade, align each face to the working crop
+with the 5-point template, embed and identify; the work is bounded by the detector's ``max_faces``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_FACES = 500  # faces per image or frame: detection, alignment and embedding stay bounded
+MIN_FACE = 12  # smallest face side (px) the detector looks for
+NO_FACE_REASON = "no face found (ONNX MTCNN cascade, faces from about 12 px across)"
+
+
+def make_detector(min_face_size: int = MIN_FACE, max_faces: int | None = None):
+    """The torch-free face detector used by ``--all-faces``, video and the service's ``all_faces``."""
+    from ..detect import FaceDetector
+
+    return FaceDetector(min_face_size=min_face_size, max_faces=max_faces or MAX_FACES)
+
+
+@dataclass(frozen=True)
+class SceneFace:
+    """One detected face: ``box`` (x, y, w, h) in image pixels, its index in the image and the aligned crop."""
+
+    face: int
+    box: tuple[float, float, float, float]
+    det_score: float
+    crop: np.ndarray
+
+    def location(self) -> dict:
+        return {"box": [round(float(v), 1) for v in self.box], "face": self.face, "det_score": round(self.det_score, 4)}
+
+
+def find_faces(detector, image: np.ndarray) -> list[SceneFace]:
+    """Every face of a uint8 RGB image, largest-score first as the detector returns them, each aligned."""
+    from ..detect import align_face
+
+    return [
+        SceneFace(i, tuple(float(v) for v in f.box), float(f.score), align_face(image, f))
+        for i, f in enumerate(detector.detect(image))
+    ]
+
+
+def capped(detector, faces: list) -> bool:
+    """Whether the detector stopped at its ``max_faces`` cap (more faces may be in the image)."""
+    cap = getattr(detector, "max_faces", None)
+    return cap is not None and len(faces) >= cap
+
+
+def cap_note(name, detector) -> str:
+    return f"warning: {name}: stopped at {detector.max_faces} faces (the per-image cap); more may be in the image"
+
+
+def embed_faces(embedder, faces: list[SceneFace]) -> np.ndarray:
+    """The faces' L2-normalised embeddings (N x D, N may be 0)."""
+    if not faces:
+        return np.zeros((0, embedder.dim), np.float32)
+    return embedder.embed([f.crop for f in faces])
+
+
+def scene_entries(name: str, faces: list[SceneFace], results) -> list[dict]:
+    """identify's JSON entries of one image: one per face, or one with identity null and a reason."""
+    if not faces:
+        return [{"identity": None, "score": None, "matches": [], "probe": name, "reason": NO_FACE_REASON}]
+    return [{**r.to_dict(), "probe": name, **f.location()} for f, r in zip(faces, results)]
