@@ -122,7 +122,9 @@ def test_bench_switch_table_lists_each_switch_with_its_ratio(capsys, monkeypatch
     spec = importlib.util.spec_from_file_location("bench_train", "tools/bench_train.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    monkeypatch.setattr(bench, "time_loop", lambda cfg, *a: 0.5 if cfg.train.amp == "bf16" else 1.0)
+    monkeypatch.setattr(bench.LoopCell, "__init__", lambda self, cfg, *a: setattr(self, "cfg", cfg))
+    monkeypatch.setattr(bench.LoopCell, "run", lambda self, steps, skip: None)
+    monkeypatch.setattr(bench.LoopCell, "img_per_s", lambda self: 2.0 if self.cfg.train.amp == "bf16" else 1.0)
     argv = ["bench_train.py", "--config", "configs/face/packaged-student.yaml", "--no-table", "--with-data"]
     monkeypatch.setattr(sys, "argv", [*argv, "--batch-sizes", "64", "--switches", "bf16,prefetch"])
     bench.main()

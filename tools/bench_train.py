@@ -5,12 +5,13 @@ share of an EKD step spent in guided modules (EKD step minus the same step with 
 Goals (issue 2): ratio <= 1.05, guided share <= 8 %. With --switches, also the EKD step with each
 named speed switch on, beside the step with all of them off, in one table with the ratio to "off"
 (issues 6 and 21; lrface/engine/speed.py). ``--with-data`` times what the training loop does per
-step: the batch drawn and augmented as the configured backend does it, then the step.
+step: the batch drawn and augmented as the configured backend does it, then the step; the rows take
+turns over ``--rounds`` rounds so that a shared machine's drifting load falls on all of them alike.
 
     python tools/bench_train.py --config configs/face/uccs-r50-sr18-ekd.yaml --batch-sizes 64 256
     python tools/bench_train.py --device cuda --batch-sizes 256 1024 --switches bf16,channels_last,fused_sgd,fast,all
     python tools/bench_train.py --config configs/face/packaged-student.yaml --classes 565 --batch-sizes 64 \
-        --no-table --with-data --steps 20 --warmup 3 --switches threads2,channels_last,bf16,prefetch,speed
+        --no-table --with-data --rounds 4 --steps 5 --warmup 3 --switches threads2,channels_last,bf16,prefetch,speed
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from lrface.fileio import atomic_write_json
 
 FAST = ["train.amp=bf16", "train.channels_last=on", "train.fused_sgd=on"]
 SPEED = ["train.amp=bf16", "train.channels_last=on", "train.prefetch=2"]  # the CPU choice, docs/train-speed.md
+THREADS = torch.get_num_threads()  # torch's own default, for rows that leave train.threads at 0
 SWITCHES = {
     "bf16": ["train.amp=bf16"],
     "channels_last": ["train.channels_last=on"],
@@ -74,28 +76,71 @@ def time_step(cfg, classes: int, batch: int, steps: int, warmup: int, tmp: str) 
     return float(np.median(times))
 
 
-def time_loop(cfg, classes: int, steps: int, warmup: int, tmp: str) -> float:
-    """Seconds per training-loop step (median): the next batch drawn and augmented, then the step."""
-    bs = cfg.train.batch_size
-    rng = np.random.default_rng(0)
-    n = bs * (warmup + steps)
-    images = rng.integers(0, 255, (n, cfg.data.image_size, cfg.data.image_size, 3), dtype=np.uint8)
-    labels = rng.integers(0, classes, n)
-    data = DataBundle([str(i) for i in range(classes)], {"train": (images, labels), "test": (images, labels)})
-    tr = Trainer(cfg, data, tmp)
-    for m in tr.streams.values():
-        m.train()
-    batches = prefetched(train_batches(tr, 1), cfg.train.prefetch)
-    times, t0 = [], time.perf_counter()
-    for i, (x_t, x_s, y, idx) in enumerate(batches):
-        tr.train_step({"teacher": x_t, "student": x_s}, y, idx)
-        if tr.device.type == "cuda":
-            torch.cuda.synchronize()
-        t1 = time.perf_counter()
-        if i >= warmup:
-            times.append(t1 - t0)
-        t0 = t1
-    return float(np.median(times))
+class LoopCell:
+    """One configuration's training loop on synthetic data, run in blocks of steps so that several
+    configurations can take turns (``--rounds``): the shared machine's load then drifts over all of them
+    alike. A step here is what the loop does: the next batch drawn and augmented, then the EKD step."""
+
+    def __init__(self, cfg, classes: int, tmp: str):
+        bs, rng = cfg.train.batch_size, np.random.default_rng(0)
+        images = rng.integers(0, 255, (bs * 8, cfg.data.image_size, cfg.data.image_size, 3), dtype=np.uint8)
+        labels = rng.integers(0, classes, bs * 8)
+        data = DataBundle([str(i) for i in range(classes)], {"train": (images, labels), "test": (images, labels)})
+        self.threads = cfg.train.threads or THREADS
+        self.tr, self.bs, self.times = Trainer(cfg, data, tmp), bs, []
+        for m in self.tr.streams.values():
+            m.train()
+        self.batches = self._forever()
+
+    def _forever(self):
+        for epoch in range(1_000_000):
+            yield from prefetched(train_batches(self.tr, epoch), self.tr.cfg.train.prefetch)
+
+    def run(self, steps: int, skip: int) -> None:
+        """``steps`` loop steps, the first ``skip`` untimed (compilation, a prefetcher filling its queue)."""
+        torch.set_num_threads(self.threads)
+        t0 = time.perf_counter()
+        for i in range(skip + steps):
+            x_t, x_s, y, idx = next(self.batches)
+            self.tr.train_step({"teacher": x_t, "student": x_s}, y, idx)
+            if self.tr.device.type == "cuda":
+                torch.cuda.synchronize()
+            t1 = time.perf_counter()
+            if i >= skip:
+                self.times.append(t1 - t0)
+            t0 = t1
+
+    def img_per_s(self) -> float:
+        return self.bs / float(np.median(self.times))
+
+
+def loop_table(args, base: list[str], names: list[str], record: dict) -> None:
+    """The switch table of --with-data: every configuration built once, then ``--rounds`` rounds in which
+    each runs ``--steps`` timed steps (after 2 untimed; ``--warmup`` in the first round), order rotated."""
+    print("\n| batch | switch | keys | EKD loop step (data + step) img/s | x off |")
+    print("|---:|---|---|---:|---:|")
+    rows = ["off", *names]
+    with tempfile.TemporaryDirectory() as tmp:
+        for bs in args.batch_sizes:
+            cells = {
+                n: LoopCell(
+                    load_config(args.config, [*base, f"train.batch_size={bs}", "strategy=ekd", *SWITCHES.get(n, [])]),
+                    args.classes,
+                    f"{tmp}/{bs}-{n}",
+                )
+                for n in rows
+            }
+            for r in range(args.rounds):
+                for n in rows[r % len(rows) :] + rows[: r % len(rows)]:
+                    cells[n].run(args.steps, args.warmup if r == 0 else 2)
+            off = cells["off"].img_per_s()
+            for n in rows:
+                v = cells[n].img_per_s()
+                record["img_per_s"][f"loop-{n}@{bs}"] = round(v, 1)
+                keys = " ".join(SWITCHES.get(n, [])) or "(none)"
+                print(f"| {bs} | {n} | {keys} | {v:.0f} | {v / off:.2f} |", flush=True)
+    if args.json:
+        atomic_write_json(args.json, record)
 
 
 def main() -> None:
@@ -115,6 +160,7 @@ def main() -> None:
     )
     ap.add_argument("--no-table", dest="table", action="store_false", help="skip the step-kind table")
     ap.add_argument("--with-data", action="store_true", help="switch rows: time batch assembly + augmentation too")
+    ap.add_argument("--rounds", type=int, default=1, help="--with-data: rounds in which the rows take turns")
     ap.add_argument("--json", help="also write every measured img/s to this JSON file")
     args = ap.parse_args()
     names = [n for n in args.switches.split(",") if n]
@@ -143,15 +189,12 @@ def main() -> None:
     )
     record = {"device": device, "torch": torch.__version__, "config": args.config, "img_per_s": {}}
 
-    def measure(bs: int, extra: list[str], key: str, loop: bool = False) -> float:
+    def measure(bs: int, extra: list[str], key: str) -> float:
         """img/s of one cell (the batch size is the config's after ``extra``: a switch may change it)."""
         with tempfile.TemporaryDirectory() as tmp:
             cfg = load_config(args.config, [*base, f"train.batch_size={bs}", *extra])
             b = cfg.train.batch_size
-            if loop:
-                seconds = time_loop(cfg, args.classes, args.steps, args.warmup, tmp)
-            else:
-                seconds = time_step(cfg, args.classes, b, args.steps, args.warmup, tmp)
+            seconds = time_step(cfg, args.classes, b, args.steps, args.warmup, tmp)
         record["img_per_s"][f"{key}@{bs}"] = round(b / seconds, 1)
         if args.json:  # rewritten after every cell, so a run cut short keeps what it measured
             atomic_write_json(args.json, record)
@@ -169,15 +212,16 @@ def main() -> None:
                 f"{ratio:.3f} | {100 * share:.1f} % |",
                 flush=True,
             )
-    if names:
-        what = "loop step (data + step)" if args.with_data else "step"
-        print(f"\n| batch | switch | keys | EKD {what} img/s | x off |")
+    if names and args.with_data:
+        loop_table(args, base, names, record)
+    elif names:
+        print("\n| batch | switch | keys | EKD step img/s | x off |")
         print("|---:|---|---|---:|---:|")
         for bs in args.batch_sizes:
-            off = measure(bs, ["strategy=ekd"], "ekd-switches-off", args.with_data)
+            off = measure(bs, ["strategy=ekd"], "ekd-switches-off")
             print(f"| {bs} | off | (none) | {off:.0f} | 1.00 |", flush=True)
             for name in names:
-                on = measure(bs, ["strategy=ekd", *SWITCHES[name]], f"ekd+{name}", args.with_data)
+                on = measure(bs, ["strategy=ekd", *SWITCHES[name]], f"ekd+{name}")
                 keys = " ".join(SWITCHES[name])
                 print(f"| {bs} | {name} | {keys} | {on:.0f} | {on / off:.2f} |", flush=True)
 

@@ -49,18 +49,19 @@ def load_identity_folder(root: Path, size: int, use_cache: bool = True) -> tuple
             return z["images"], z["labels"], [str(n) for n in z["class_names"]]
     class_names = sorted({ident for ident, _ in items})
     index = {n: i for i, n in enumerate(class_names)}
-    images, labels, bad = [], [], 0
+    images, labels, bad = [], [], []
     for ident, f in items:
         try:
             images.append(resize_uint8(read_image(f), size))
             labels.append(index[ident])
         except BadImage as e:
-            bad += 1
-            print(f"lrface: skipping {e}", file=sys.stderr)
+            bad.append(str(e))
     if bad and not images:
-        raise UserError(f"{root}: none of its {bad} images could be read; replace them or remove the folder")
+        raise UserError(f"{root}: none of its {len(bad)} images could be read; replace them or remove the folder")
+    for why in bad:
+        print(f"lrface: skipping {why}", file=sys.stderr)
     if bad:
-        print(f"lrface: skipped {bad} unreadable image(s) under {root}", file=sys.stderr)
+        print(f"lrface: skipped {len(bad)} unreadable image(s) under {root}", file=sys.stderr)
     images, labels = np.stack(images), np.asarray(labels, dtype=np.int64)
     if use_cache:
         from ..fileio import atomic_write
