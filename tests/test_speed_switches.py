@@ -19,8 +19,15 @@ SWITCHES = {
     "fused_sgd": (["train.fused_sgd=on"], 1e-6),
     "bf16": (["train.amp=bf16"], 1e-2),
     "prefetch": (["train.prefetch=2"], 0.0),
+    "parallel_streams": (["train.parallel_streams=true"], 0.0),
 }
-ALL_ON = ["train.channels_last=on", "train.fused_sgd=on", "train.amp=bf16", "train.prefetch=2"]
+ALL_ON = [
+    "train.channels_last=on",
+    "train.fused_sgd=on",
+    "train.amp=bf16",
+    "train.prefetch=2",
+    "train.parallel_streams=true",
+]
 
 
 def first_losses(tmp_path, *overrides):
@@ -62,13 +69,17 @@ def test_resume_stays_bit_exact_with_the_switches_on(tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a), s
 
 
-def test_prefetch_trains_the_same_weights(tmp_path):
-    runs = {}
-    for depth in (0, 3):
-        tr = Trainer(tiny_cfg("augment.enabled=true", f"train.prefetch={depth}"), tiny_data(), tmp_path / str(depth))
+@pytest.mark.parametrize("mutual", [True, False])
+def test_prefetch_and_parallel_streams_train_the_same_weights(tmp_path, mutual):
+    runs = []
+    for extra in ([], ["train.prefetch=3", "train.parallel_streams=true"]):
+        cfg = tiny_cfg("augment.enabled=true", f"loss.cross_stream_to_teacher={mutual}", *extra)
+        tr = Trainer(cfg, tiny_data(), tmp_path / str(len(extra)))
+        assert (tr.parallel is not None) == bool(extra)
         tr.fit()
-        runs[depth] = params(tr.streams["student"])
-    assert all(torch.equal(runs[0][k], runs[3][k]) for k in runs[0])
+        runs.append({s: params(m) for s, m in tr.streams.items()})
+    for s in runs[0]:
+        assert all(torch.equal(runs[0][s][k], runs[1][s][k]) for k in runs[0][s]), s
 
 
 def test_prefetch_hands_on_a_producer_error():
@@ -108,6 +119,11 @@ def test_bf16_without_kernels_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(speed, "bf16_supported", lambda device: False)
     rc, err = train_cli(tmp_path, capsys, "train.amp=bf16", "train.device=cpu")
     assert_refused(rc, err, "train.amp=bf16", tmp_path)
+
+
+def test_parallel_streams_with_compile_is_one_line_exit_2(tmp_path, capsys):
+    rc, err = train_cli(tmp_path, capsys, "train.parallel_streams=true", "train.compile=on")
+    assert_refused(rc, err, "train.compile=off", tmp_path)
 
 
 def test_prefetch_depth_must_be_a_whole_number(tmp_path, capsys):

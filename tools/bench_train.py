@@ -33,7 +33,7 @@ from lrface.engine.trainer import Trainer
 from lrface.fileio import atomic_write_json
 
 FAST = ["train.amp=bf16", "train.channels_last=on", "train.fused_sgd=on"]
-SPEED = ["train.amp=bf16", "train.channels_last=on", "train.prefetch=2"]  # the CPU choice, docs/train-speed.md
+SPEED = ["train.amp=bf16", "train.channels_last=on", "train.parallel_streams=true", "train.prefetch=2"]  # CPU choice
 THREADS = torch.get_num_threads()  # torch's own default, for rows that leave train.threads at 0
 SWITCHES = {
     "bf16": ["train.amp=bf16"],
@@ -42,8 +42,10 @@ SWITCHES = {
     "fused_sgd": ["train.fused_sgd=on"],
     "threads2": ["train.threads=2"],
     "prefetch": ["train.prefetch=2"],
+    "parallel": ["train.parallel_streams=true"],
     "torch_aug": ["augment.backend=torch"],
     "batch128": ["train.batch_size=128", "optim.lr=0.2"],  # lr scaled linearly with the batch
+    "bf16+channels_last": ["train.amp=bf16", "train.channels_last=on"],
     "fast": FAST,
     "all": [*FAST, "train.compile=on"],
     "speed": SPEED,

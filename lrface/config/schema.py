@@ -147,6 +147,7 @@ class TrainConfig:
     compile: str = "auto"  # torch.compile both streams; falls back to eager with a message
     fused_sgd: str = "auto"
     prefetch: int = 0  # batches assembled ahead on a background thread (augmentation beside the step); 0 = off
+    parallel_streams: bool = False  # EKD: teacher and student forward/update on two threads (bit-identical)
     sync_bn: bool = True  # under torchrun on CUDA: SyncBatchNorm (PyTorch has none for CPU/gloo)
 
 

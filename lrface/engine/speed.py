@@ -1,5 +1,5 @@
 """The training speed switches (train.*): what each asks of this machine and torch build, checked before
-any work starts, and the batch prefetcher (train.prefetch).
+any work starts; the batch prefetcher (train.prefetch) and the two-thread EKD step (train.parallel_streams).
 
 Measured side by side by ``tools/bench_train.py --switches``; the choice for the packaged recipe on a
 2-core CPU is in docs/train-speed.md.
@@ -11,6 +11,7 @@ import shutil
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from queue import Queue
 
 import torch
@@ -52,6 +53,8 @@ def check_switches(cfg: Config, device: torch.device) -> None:
                 "train.compile=on needs a C++ compiler on CPU (torch.compile builds its kernels with g++, or $CXX) "
                 "and none is on PATH; install g++ or set train.compile=off"
             )
+    if t.parallel_streams and switch(t.compile, device):
+        raise UserError("train.parallel_streams runs the streams eagerly on two threads; set train.compile=off")
     if t.amp == "bf16" and not bf16_supported(device):
         raise UserError(
             f"train.amp=bf16: this {device.type.upper()} and torch build have no bfloat16 kernels "
@@ -92,3 +95,33 @@ def prefetched(batches: Iterator, depth: int) -> Iterator:
             while not queue.empty():
                 queue.get_nowait()
             worker.join(timeout=0.05)
+
+
+class ParallelStep:
+    """train.parallel_streams: one EKD step with the teacher's forward and update on a second thread beside
+    the student's. The arithmetic is Trainer.train_step's (each stream learns from the other's outputs of
+    this step's forwards, taken before either update), so the weights are bit-identical; the two threads
+    share no intra-op parallel region, so neither waits at a barrier for the other (train.threads=1)."""
+
+    def __init__(self, trainer):
+        self.tr = trainer
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="lrface-teacher")
+
+    def _amp(self):  # autocast state is per thread and an autocast object is not re-entrant across threads
+        return torch.autocast(self.tr.device.type, dtype=torch.bfloat16, enabled=self.tr.cfg.train.amp == "bf16")
+
+    def _forward(self, stream: str, x: torch.Tensor):
+        with self._amp():
+            return self.tr.forward(stream, x)
+
+    def __call__(self, x: dict[str, torch.Tensor], y: torch.Tensor, idx=None) -> dict[str, torch.Tensor]:
+        tr, t_logs, s_logs = self.tr, {}, {}
+        t_future = self.pool.submit(self._forward, "teacher", x["teacher"])
+        s_out = self._forward("student", x["student"])
+        t_out = t_future.result()
+        other = s_out.detach() if tr.strategy.mutual else None
+        t_future = self.pool.submit(tr._update, "teacher", t_out, y, other, t_logs)
+        extra = tr.hr.parts(s_out, idx) if tr.hr is not None else None
+        tr._update("student", s_out, y, t_out.detach(), s_logs, extra)
+        t_future.result()
+        return {**t_logs, **s_logs}

@@ -32,7 +32,7 @@ from .distributed import DistInfo, all_reduce_sum
 from .evaluate import evaluate
 from .metrics_log import tensorboard_writer
 from .run_dir import end_epoch
-from .speed import check_switches, prefetched, switch
+from .speed import ParallelStep, check_switches, prefetched, switch
 
 
 class TrainingDiverged(UserError):
@@ -110,6 +110,8 @@ class Trainer:
 
             self.open_set = OpenSetValidation(*data.splits["val_open"], cfg.train.seed, cfg.data.val_pairs)
         self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.train.amp == "bf16")
+        both = {"teacher", "student"} <= set(self.optimizers)
+        self.parallel = ParallelStep(self) if cfg.train.parallel_streams and both and not dist.enabled else None
 
     def _parameters(self, stream: str) -> list:
         """What ``stream``'s optimizer updates: the stream, and for the student the HR projection."""
@@ -184,6 +186,8 @@ class Trainer:
         ``idx`` (the batch's training-split indices) finds the HR descriptors where hr.* asks for them.
         Returns detached device tensors (no host synchronisation inside the step).
         """
+        if self.parallel is not None:
+            return self.parallel(x, y, idx)
         logs: dict[str, torch.Tensor] = {}
         t_out = s_out = None
         if "teacher" in self.streams:
