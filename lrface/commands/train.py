@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.build import select_device
     from ..engine.distributed import barrier, init_distributed
     from ..engine.run_dir import prepare_run_dir, resume_state
+    from ..engine.speed import check_switches
     from ..engine.trainer import Trainer
     from ..errors import UserError
 
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(args.config, overrides)
         run_dir = Path(args.out or Path("runs") / cfg.name)
         state = None
-    select_device(cfg.train.device)  # fail before anything is written
+    check_switches(cfg, select_device(cfg.train.device))  # fail before anything is written
     if cfg.init.run and state is None:
         from ..engine.transfer import init_state
 
