@@ -9,7 +9,7 @@ import pytest
 from lrface import pretrained
 from lrface.inference.threshold import DEFAULT_FAR, verify_threshold
 from tests.serving_helpers import generated_faces, write_identity_folder
-from tests.test_pretrained import CARD, packaged, run_cli  # noqa: F401  (packaged is a fixture)
+from tests.test_pretrained import card, packaged, run_cli  # noqa: F401  (packaged is a fixture)
 
 
 @pytest.fixture
@@ -20,31 +20,31 @@ def pair(tmp_path):
 
 
 def write_card(root, **thresholds):
-    (root / "tiny.json").write_text(json.dumps({**CARD, "thresholds": thresholds}))
+    (root / "tiny.json").write_text(json.dumps({**card(root), "thresholds": thresholds}))
 
 
 def test_verify_defaults_to_the_cards_far_threshold_and_prints_the_far(packaged, pair, capsys, monkeypatch):  # noqa: F811
     monkeypatch.setattr(pretrained.card_threshold, "__defaults__", (packaged,))
     a, b = pair
-    # best accuracy would refuse every pair (1.5); the FAR 1e-3 threshold accepts every pair (-1)
-    write_card(packaged, verify=1.5, verify_far={"0.01": 1.5, "0.001": -1.0}, default_far=0.001)
+    # best accuracy would refuse every pair (1.0); the FAR 1e-3 threshold accepts every pair (-1)
+    write_card(packaged, verify=1.0, verify_far={"0.01": 1.0, "0.001": -1.0}, default_far=0.001)
     rc, out, _ = run_cli(capsys, "verify", a, b)
     assert rc == 0 and out.startswith("same\t") and "threshold -1.0000 at FAR 0.001 (model card of tiny" in out
     rc, out, _ = run_cli(capsys, "verify", a, b, "--json")
     doc = json.loads(out)
     assert rc == 0 and doc["threshold"] == -1.0 and doc["threshold_far"] == 0.001
     assert "FAR 0.001 on its open-set validation" in doc["threshold_source"]
-    rc, out, _ = run_cli(capsys, "verify", a, b, "--threshold", "1.5", "--json")
+    rc, out, _ = run_cli(capsys, "verify", a, b, "--threshold", "1.0", "--json")
     assert rc == 1 and json.loads(out)["threshold_far"] is None  # an explicit threshold states no FAR
 
 
 def test_a_card_names_its_default_far(packaged, pair, capsys, monkeypatch):  # noqa: F811
     monkeypatch.setattr(pretrained.card_threshold, "__defaults__", (packaged,))
     a, b = pair
-    write_card(packaged, verify=-1.0, verify_far={"0.01": 1.5, "0.001": -1.0}, default_far=0.01)
+    write_card(packaged, verify=-1.0, verify_far={"0.01": 1.0, "0.001": -1.0}, default_far=0.01)
     rc, out, _ = run_cli(capsys, "verify", a, b, "--json")
     assert rc == 1 and json.loads(out)["threshold_far"] == 0.01
-    write_card(packaged, verify=-1.0, verify_far={"0.01": 1.5, "0.001": 1.5})  # no default_far: 1e-3
+    write_card(packaged, verify=-1.0, verify_far={"0.01": 1.0, "0.001": 1.0})  # no default_far: 1e-3
     rc, out, _ = run_cli(capsys, "verify", a, b, "--json")
     assert rc == 1 and json.loads(out)["threshold_far"] == DEFAULT_FAR
 
