@@ -166,6 +166,7 @@ def test_a_config_that_needs_hr_on_a_set_without_them_names_the_prepare_flag(tmp
 
 def test_hr_descriptors_follow_images_merged_from_several_sources(tmp_path):
     a, b = _packed(tmp_path / "a", with_hr=True), _packed(tmp_path / "b", with_hr=False, n_classes=2, seed=2)
+    b = b.rename(b.with_name("set-b"))  # two sources both named "set" are refused (data/multi.py check_sources)
     cfg = load_config(None, ["data.path=[" + f"{a},{b}" + "]", "hr.point=1.0"])
     bundle = load_data(cfg)
     hr, found = bundle.hr.lookup(bundle.splits["train"][0])

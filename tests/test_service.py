@@ -112,10 +112,11 @@ def test_calibration_by_the_cli_is_picked_up_and_reported(served):  # last: it c
     status, h = request(port, "GET", "/health")
     assert h["thresholds"]["identify"]["value"] == cal["identify_threshold"]
     assert h["thresholds"]["verify"]["source"].startswith("gallery calibration (FAR 0.05")
+    assert h["thresholds"]["verify"]["far"] == 0.05
     status, r = request(port, "POST", "/identify", [("image", (probes / "Bob" / "0013.png").read_bytes())])
     assert status == 200 and r["threshold"] == cal["identify_threshold"]
     assert r["identity"] == ("Bob" if r["score"] >= cal["identify_threshold"] else "unknown")
     a, b = (probes / "Bob" / "0013.png").read_bytes(), (probes / "Bob" / "0014.png").read_bytes()
     status, v = request(port, "POST", "/verify", [("a", a), ("b", b)])
-    assert status == 200 and v["threshold"] == cal["verify_threshold"]
+    assert status == 200 and v["threshold"] == cal["verify_threshold"] and v["threshold_far"] == 0.05
     assert v["same"] == (v["score"] >= cal["verify_threshold"])

@@ -2,7 +2,8 @@
 
 The identities a run held out of training (``data.val_identities``, the ``val_open`` split) are
 embedded with the exported ONNX student and scored as the same seeded verification pairs the
-trainer used; this prints the threshold of best accuracy and the thresholds at FAR 1e-2 / 1e-3, as
+trainer used; this prints the threshold of best accuracy and the thresholds at FAR 1e-2 / 1e-3 (the
+default is the one at ``default_far``, 1e-3: docs/verify-threshold.md), as
 the JSON ``thresholds`` block of a model card (``lrface/pretrained/<name>.json``), which
 ``Recognizer.verify`` / ``lrface verify`` use when no threshold and no calibrated gallery is given.
 Never LFW: it is the test set.
@@ -32,7 +33,7 @@ def main() -> None:
     from lrface.data.sources import load_data
     from lrface.evaluation.verification import best_threshold, fold_accuracies
     from lrface.inference.embedder import Embedder
-    from lrface.inference.threshold import threshold_at_far
+    from lrface.inference.threshold import DEFAULT_FAR, threshold_at_far
 
     cfg = config_from_dict(yaml.safe_load((args.run / "config.yaml").read_text()))
     bundle = load_data(cfg)
@@ -50,6 +51,7 @@ def main() -> None:
             {
                 "verify": round(value, 4),
                 "verify_far": {f"{far:g}": round(threshold_at_far(impostors, far), 4) for far in (1e-2, 1e-3)},
+                "default_far": DEFAULT_FAR,
                 "source": (
                     f"open-set validation of the training run: {len(np.unique(labels))} identities held out of "
                     f"training, {int(same.sum())} same + {int((~same).sum())} different pairs; 'verify' maximises "

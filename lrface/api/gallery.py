@@ -126,6 +126,11 @@ class Gallery:
             )
         return None, NO_THRESHOLD
 
+    def calibrated_far(self) -> float | None:
+        """The false-alarm rate the stored thresholds were calibrated at, or None when uncalibrated."""
+        cal = self.core.info.get("calibration")
+        return float(cal["far"]) if cal and cal.get("far") is not None else None
+
     def search(self, embeddings: np.ndarray, top_k: int = 5, threshold: float | None = None) -> list[Identification]:
         """Identifications of L2-normalised embeddings (the decision shared by the CLI, API and service)."""
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import UserError, WrongType
-from .results import FaceIdentification, Identification, Verification, explicit_threshold
+from .results import FaceIdentification, Identification, Verification
 
 if TYPE_CHECKING:
     from .gallery import Gallery
@@ -168,34 +168,25 @@ class Recognizer:
     ) -> Verification:
         """Are ``a`` and ``b`` the same person? ``same`` when the cosine score >= the threshold: ``threshold``,
         else the verify threshold calibrated in ``gallery`` (see :meth:`Gallery.calibrate`), else the one in
-        a packaged model's card (chosen on its training run's open-set validation)."""
-        from ..inference.threshold import accepts
-        from ..pretrained import card_threshold
+        a packaged model's card at FAR 1e-3 on its training run's open-set validation
+        (:func:`lrface.inference.threshold.verify_threshold`); ``threshold_far`` says the FAR."""
+        from ..inference.threshold import accepts, verify_threshold
 
-        if threshold is None and gallery is None:
-            from_card = card_threshold(self.model_path)
-            if from_card is None:
-                raise UserError(
-                    "no verification threshold: pass threshold=T (--threshold T) or a gallery calibrated "
-                    "with `lrface gallery calibrate G --far 0.01` (--gallery G)"
-                )
-            e = self.embed([a, b])
-            score = float(e[0] @ e[1])
-            return Verification(bool(accepts(score, from_card[0])), score, *from_card)
         if gallery is not None:
             gallery = _as_gallery(gallery)
             gallery.check_model(self)
-            value, source = gallery.threshold(threshold, "verify")
-        else:
-            value, source = explicit_threshold(threshold)
+        value, source, far = verify_threshold(threshold, gallery, self.model_path)
         if value is None:
             raise UserError(
-                f"{gallery.path} has no calibrated threshold; run `lrface gallery calibrate {gallery.path} --far 0.01` "
-                "or pass --threshold"
+                f"{gallery.path} has no calibrated threshold and {self.model_path.name} is no packaged model with "
+                f"one; run `lrface gallery calibrate {gallery.path} --far 0.01` or pass --threshold"
+                if gallery is not None
+                else "no verification threshold: pass threshold=T (--threshold T) or a gallery calibrated "
+                "with `lrface gallery calibrate G --far 0.01` (--gallery G)"
             )
         e = self.embed([a, b])
         score = float(e[0] @ e[1])
-        return Verification(same=bool(accepts(score, value)), score=score, threshold=value, threshold_source=source)
+        return Verification(bool(accepts(score, value)), score, value, source, far)
 
     def identify(
         self,

@@ -41,12 +41,14 @@ class FaceIdentification(Identification):
 
 @dataclass(frozen=True)
 class Verification:
-    """1:1 answer; unpacks as ``same, score = ...``."""
+    """1:1 answer; unpacks as ``same, score = ...``. ``threshold_far``: the false-accept rate the threshold
+    was chosen at (a model card's or a gallery calibration's), None for a threshold given by the caller."""
 
     same: bool
     score: float
     threshold: float
     threshold_source: str
+    threshold_far: float | None = None
 
     def __iter__(self):
         return iter((self.same, self.score))

@@ -84,10 +84,11 @@ def _train(args: argparse.Namespace, cfg, state, run_dir: Path) -> int:
     from ..engine.build import select_device
     from ..engine.distributed import barrier, init_distributed
     from ..engine.run_dir import prepare_run_dir
+    from ..engine.speed import check_switches
     from ..engine.trainer import Trainer
     from ..errors import UserError
 
-    select_device(cfg.train.device)  # fail before anything is written
+    check_switches(cfg, select_device(cfg.train.device))  # fail before anything is written
     if cfg.init.run and state is None:
         from ..engine.transfer import init_state
 

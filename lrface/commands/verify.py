@@ -15,8 +15,9 @@ def register(sub) -> None:
         help="1:1 verification of two face images (exit 0 same, 1 different, 2 bad input)",
         description="Prints the cosine score and the answer; the images are the same person when "
         "score >= threshold. Threshold: --threshold, else the verify threshold of "
-        "--gallery calibrated by `lrface gallery calibrate`. Exit status 0 same, "
-        "1 different, 2 bad input.",
+        "--gallery calibrated by `lrface gallery calibrate`, else the packaged model card's threshold at "
+        "FAR 1e-3 on its open-set validation (printed with the answer; docs/verify-threshold.md). "
+        "Exit status 0 same, 1 different, 2 bad input.",
     )
     p.add_argument("a", metavar="A", help="first image")
     p.add_argument("b", metavar="B", help="second image")
@@ -49,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"a": args.a, "b": args.b, **result.to_dict()}, ensure_ascii=False, indent=2))
     else:
+        far = "" if result.threshold_far is None else f" at FAR {result.threshold_far:g}"
         print(
-            f"{'same' if result.same else 'different'}\t{result.score:.4f}\tthreshold {result.threshold:.4f} "
+            f"{'same' if result.same else 'different'}\t{result.score:.4f}\tthreshold {result.threshold:.4f}{far} "
             f"({result.threshold_source})"
         )
     return SAME if result.same else DIFFERENT

@@ -142,10 +142,12 @@ class TrainConfig:
     log_every: int = 20
     eval_batch_size: int = 512
     select_on: str = "student"  # which top-1 picks best.pt: student | teacher
-    # speed switches: auto = on where they help (CUDA), off on CPU
+    # speed switches (engine/speed.py, docs/train-speed.md): auto = on where they help (CUDA), off on CPU
     channels_last: str = "auto"
     compile: str = "auto"  # torch.compile both streams; falls back to eager with a message
     fused_sgd: str = "auto"
+    prefetch: int = 0  # batches assembled ahead on a background thread (augmentation beside the step); 0 = off
+    parallel_streams: bool = False  # EKD: teacher and student forward/update on two threads (bit-identical)
     sync_bn: bool = True  # under torchrun on CUDA: SyncBatchNorm (PyTorch has none for CPU/gloo)
 
 

@@ -3,8 +3,11 @@
 ``data.path`` may list several packed sets and/or identity folders. ``data.merge`` decides how
 their identities meet: ``source`` (default) names each class ``<source>/<identity>`` so that equal
 folder names in different sets stay different people; ``name`` merges equal identity names (sets
-that share an identity namespace, e.g. CelebA's numbers) and drops an image whose identity and file
-name were already read from an earlier packed set (the same photo prepared twice).
+that share an identity namespace, e.g. CelebA's numbers; one line says how many identities were
+joined) and drops an image whose identity and file name were already read from an earlier packed
+set (the same photo prepared twice). Ambiguous lists are refused (``check_sources``): a source
+listed twice, and under ``source`` two sources whose folder names are equal (their classes would
+join silently as ``<name>/<identity>``).
 
 ``data.val_identities`` (a fraction < 1 or a count >= 1) takes whole identities out of training,
 seeded: the open-set validation split ``val_open`` (labels local to it), scored as verification
@@ -17,12 +20,13 @@ so data choices compare on one validation.
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
-from .packed import is_packed_set, read_packed_set
+from .packed import is_packed_set, read_packed_set, warn_if_no_face
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -30,6 +34,7 @@ Split = tuple[np.ndarray, np.ndarray]
 def _packed_source(root: Path) -> tuple[np.ndarray, np.ndarray, list[str], list[str], int]:
     """All splits of a packed set: images, labels, class names, file name per image, image size."""
     ps = read_packed_set(root, mmap=False)
+    warn_if_no_face(ps)
     files: dict[tuple[str, int], str] = {}
     if (root / "items.csv").is_file():
         with open(root / "items.csv", newline="", encoding="utf-8") as fh:
@@ -54,6 +59,39 @@ def _folder_source(root: Path, size: int, cache: bool) -> tuple[np.ndarray, np.n
     return load_identity_folder(root, size, cache)
 
 
+def check_sources(roots: list[Path], merge: str) -> None:
+    """UserError for a data.path whose identities would meet ambiguously (see the module docstring)."""
+    seen: dict[Path, Path] = {}
+    named: dict[str, Path] = {}
+    for r in roots:
+        real = r.resolve()
+        if real in seen:
+            raise UserError(f"data.path lists {seen[real]} twice (also as {r}); list each source once")
+        seen[real] = r
+        if merge == "source" and r.name in named:
+            raise UserError(
+                f"data.path entries {named[r.name]} and {r} are both named {r.name!r}, so data.merge=source would "
+                f"join their identities as {r.name}/<identity>; rename one folder, or set data.merge=name if "
+                "equal identity names are the same people"
+            )
+        named[r.name] = r
+
+
+def _report_joined(per_source: list[set[str]]) -> None:
+    """data.merge=name: one line naming how many identities appear in more than one source (joined)."""
+    counts: dict[str, int] = {}
+    for names in per_source:
+        for n in names:
+            counts[n] = counts.get(n, 0) + 1
+    joined = sorted(n for n, c in counts.items() if c > 1)
+    if joined:
+        print(
+            f"lrface: data.merge=name joins {len(joined)} identities found in more than one source "
+            f"(e.g. {', '.join(joined[:3])}) into one class each",
+            file=sys.stderr,
+        )
+
+
 def load_sources(
     paths: list[str], size: int, merge: str = "source", cache: bool = True, native: bool = False
 ) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
@@ -66,6 +104,7 @@ def load_sources(
     roots = [Path(p).expanduser() for p in paths]
     if not roots:
         raise UserError("data.path is an empty list; name at least one packed set or identity folder")
+    check_sources(roots, merge)
     sizes = {}
     for r in roots:
         if not r.exists():
@@ -82,7 +121,7 @@ def load_sources(
             check_native_size(r, s, size)
     class_of: dict[str, int] = {}
     seen: set[tuple[str, str]] = set()
-    all_images, all_labels, origin = [], [], []
+    all_images, all_labels, origin, per_source = [], [], [], []
     for k, r in enumerate(roots):
         if is_packed_set(r):
             images, labels, names, files, _ = _packed_source(r)
@@ -91,6 +130,7 @@ def load_sources(
         else:
             raise UserError(f"data path {r} is neither a packed set nor an identity folder")
         qualified = [n if merge == "name" else f"{r.name}/{n}" for n in names]
+        per_source.append(set(qualified))
         keep = np.ones(len(labels), bool)
         if merge == "name" and files is not None:
             for i, (lb, f) in enumerate(zip(labels, files)):
@@ -104,6 +144,8 @@ def load_sources(
         all_images.append(images[keep])
         all_labels.append(remap[labels[keep]])
         origin.append(np.full(int(keep.sum()), k, np.int64))
+    if merge == "name":
+        _report_joined(per_source)
     class_names = sorted(class_of, key=class_of.get)
     return np.concatenate(all_images), np.concatenate(all_labels), class_names, np.concatenate(origin)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,3 +143,18 @@ def _read_hr(path: Path, count: int, dim: int, mmap: bool) -> np.ndarray:
             f"{hr.shape}; re-run `lrface prepare ... --hr-teacher dlib`"
         )
     return hr
+
+
+def no_face_warning(source: str, n: int) -> str:
+    """The one line for a source in which the detector found no face at all (every crop the box fallback)."""
+    return (
+        f"no face found in any image of {source}: all {n} crops are the whole image or the given box "
+        "(--no-detect-fallback box); fine for images that are already face crops, otherwise check the input"
+    )
+
+
+def warn_if_no_face(ps: PackedSet) -> None:
+    """Training on a set that `lrface prepare` made without finding one face: say so on one line."""
+    counts = (ps.manifest.get("params") or {}).get("status_counts") or {}
+    if counts and not counts.get("aligned"):
+        print(f"lrface: warning: {no_face_warning(str(ps.root), counts.get('box-only', 0))}", file=sys.stderr)

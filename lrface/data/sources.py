@@ -18,7 +18,7 @@ from ..preprocess import resize_uint8
 from .exclude import drop_excluded, exclude_paths, excluded_names
 from .hr_table import HrTable
 from .native import check_native_size, refuse_folder, resize_eval_splits
-from .packed import is_packed_set, read_packed_set
+from .packed import is_packed_set, read_packed_set, warn_if_no_face
 from .splits import few_sample_subset, per_class_split
 
 Split = tuple[np.ndarray, np.ndarray]
@@ -49,16 +49,19 @@ def load_identity_folder(root: Path, size: int, use_cache: bool = True) -> tuple
             return z["images"], z["labels"], [str(n) for n in z["class_names"]]
     class_names = sorted({ident for ident, _ in items})
     index = {n: i for i, n in enumerate(class_names)}
-    images, labels, bad = [], [], 0
+    images, labels, bad = [], [], []
     for ident, f in items:
         try:
             images.append(resize_uint8(read_image(f), size))
             labels.append(index[ident])
         except BadImage as e:
-            bad += 1
-            print(f"lrface: skipping {e}", file=sys.stderr)
+            bad.append(str(e))
+    if bad and not images:
+        raise UserError(f"{root}: none of its {len(bad)} images could be read; replace them or remove the folder")
+    for why in bad:
+        print(f"lrface: skipping {why}", file=sys.stderr)
     if bad:
-        print(f"lrface: skipped {bad} unreadable image(s) under {root}", file=sys.stderr)
+        print(f"lrface: skipped {len(bad)} unreadable image(s) under {root}", file=sys.stderr)
     images, labels = np.stack(images), np.asarray(labels, dtype=np.int64)
     if use_cache:
         from ..fileio import atomic_write
@@ -132,6 +135,7 @@ def load_data(cfg: Config) -> DataBundle:
             kind = "packed" if is_packed_set(root) else "folder"
         if kind == "packed":
             ps = read_packed_set(root, mmap=False)
+            warn_if_no_face(ps)
             class_names, splits = (
                 ps.class_names,
                 {k: (np.asarray(v[0]), np.asarray(v[1])) for k, v in ps.splits.items()},

@@ -14,6 +14,7 @@ from ..models import Stream, build_model
 from ..models.heads import attach_head
 from ..models.stream import guided_positions
 from .checkpoint import load_checkpoint
+from .speed import switch
 
 
 def select_device(name: str, local_rank: int = 0) -> torch.device:
@@ -22,11 +23,6 @@ def select_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(f"cuda:{local_rank}" if name == "cuda" else name)
-
-
-def switch(value: str, device: torch.device) -> bool:
-    """An on/off/auto setting: auto means on for CUDA."""
-    return value == "on" or (value == "auto" and device.type == "cuda")
 
 
 def build_streams(cfg: Config, strategy: Strategy, num_classes: int) -> dict[str, Stream]:

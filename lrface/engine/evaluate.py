@@ -9,7 +9,7 @@ import torch
 from .distributed import all_reduce_sum
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate(trainer, split: str) -> dict[str, float]:
     """Top-1 of every classifier (heads and guided) of every stream on ``split``."""
     images, labels = trainer.data.splits[split]

@@ -19,7 +19,7 @@ class OpenSetValidation:
         self.images = images
         self.a, self.b, self.same, self.fold = open_set_pairs(labels, seed, n_pairs)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def __call__(self, trainer) -> dict[str, float]:
         """``val_open_{acc,acc_std,tar1e-2,auc}_{stream}`` (percent, AUC as a fraction) for every stream."""
         row = {}

@@ -27,11 +27,12 @@ from ..errors import UserError
 from ..models import StreamOutput
 from ..preprocess import PreprocessSpec, preprocess
 from .batches import train_batches
-from .build import build_optimizers, build_streams, load_teacher_weights, select_device, switch
+from .build import build_optimizers, build_streams, load_teacher_weights, select_device
 from .distributed import DistInfo, all_reduce_sum
 from .evaluate import evaluate
 from .metrics_log import tensorboard_writer
 from .run_dir import end_epoch
+from .speed import ParallelStep, check_switches, prefetched, switch
 
 
 class TrainingDiverged(UserError):
@@ -42,6 +43,7 @@ class Trainer:
     def __init__(self, cfg: Config, data: DataBundle, run_dir: Path, dist: DistInfo = DistInfo()):
         self.cfg, self.data, self.run_dir, self.dist = cfg, data, Path(run_dir), dist
         self.device = select_device(cfg.train.device, dist.local_rank)
+        check_switches(cfg, self.device)
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         self.spec = PreprocessSpec(cfg.data.image_size, tuple(cfg.preprocess.mean), tuple(cfg.preprocess.std))
@@ -108,6 +110,8 @@ class Trainer:
 
             self.open_set = OpenSetValidation(*data.splits["val_open"], cfg.train.seed, cfg.data.val_pairs)
         self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.train.amp == "bf16")
+        both = {"teacher", "student"} <= set(self.optimizers)
+        self.parallel = ParallelStep(self) if cfg.train.parallel_streams and both and not dist.enabled else None
 
     def _parameters(self, stream: str) -> list:
         """What ``stream``'s optimizer updates: the stream, and for the student the HR projection."""
@@ -182,6 +186,8 @@ class Trainer:
         ``idx`` (the batch's training-split indices) finds the HR descriptors where hr.* asks for them.
         Returns detached device tensors (no host synchronisation inside the step).
         """
+        if self.parallel is not None:  # train.parallel_streams: the same order, teacher on a second thread
+            return self.parallel(x, y, idx)
         return self.strategy.step(self, x, y, idx)
 
     def update(
@@ -236,7 +242,7 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         t0, seen, done = time.perf_counter(), 0, 0
         bar = tqdm(
-            train_batches(self, cfg.train.seed * 100_003 + self.epoch),
+            prefetched(train_batches(self, cfg.train.seed * 100_003 + self.epoch), cfg.train.prefetch),
             total=steps_per_epoch,
             desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}",
             leave=False,

@@ -11,7 +11,7 @@ from collections import Counter
 import cv2
 import numpy as np
 
-from lrface.data.packed import write_packed_set
+from lrface.data.packed import no_face_warning, write_packed_set
 from lrface.errors import UserError
 from lrface.fileio import atomic_write
 
@@ -109,6 +109,8 @@ def finish(items, out, cfg, kind, root, lows, statuses, preview_crops, preview_l
         atomic_write(out / "preview.png", lambda p: p.write_bytes(cv2.imencode(".png", grid)[1].tobytes()))
     shutil.rmtree(out / WORK_DIR, ignore_errors=True)
     warnings = []
+    if not counts.get("aligned"):
+        warnings.append(no_face_warning(str(root), counts.get("box-only", 0)))
     if singles:
         warnings.append(
             f"{len(singles)} identities have a single image (kept; they cannot be tested): "

@@ -29,6 +29,7 @@ from ..imageio import BadImage
 from ..inference.gallery import UnknownIdentity
 from ..inference.gallery_store import GalleryUnreadable, generation_stamp
 from ..inference.model_match import check_model, mismatch
+from ..inference.threshold import verify_threshold
 from .batching import MicroBatcher
 from .request_parsing import (
     MAX_IMAGES,
@@ -119,7 +120,10 @@ async def health(request: Request) -> JSONResponse:
         "model_path": str(svc.recognizer.model_path),
         "gallery_model_sha256": g.info.get("model_sha256"),
         "gallery_matches_model": why is None,
-        "thresholds": {k: dict(zip(("value", "source"), g.threshold(None, k))) for k in ("identify", "verify")},
+        "thresholds": {
+            "identify": dict(zip(("value", "source"), g.threshold(None, "identify"))),
+            "verify": dict(zip(("value", "source", "far"), verify_threshold(None, g, svc.recognizer.model_path))),
+        },
     }
     if why is not None:  # the error answer of every endpoint, with the details above
         body.update(
@@ -165,7 +169,7 @@ async def verify(request: Request) -> JSONResponse:
     [(name_a, a)], [(name_b, b)] = await read_files(form, "a"), await read_files(form, "b")
     images = [svc.load(a, name_a), svc.load(b, name_b)]
     await svc.current()
-    value, source = svc.gallery.threshold(threshold, "verify")
+    value, source, far = verify_threshold(threshold, svc.gallery, svc.recognizer.model_path)
     if value is None:
         raise HTTPException(
             400,
@@ -175,7 +179,7 @@ async def verify(request: Request) -> JSONResponse:
     result = await asyncio.get_running_loop().run_in_executor(
         svc.batcher.pool, lambda: svc.recognizer.verify(images[0], images[1], threshold=value)
     )
-    return JSONResponse({**result.to_dict(), "threshold_source": source})
+    return JSONResponse({**result.to_dict(), "threshold_source": source, "threshold_far": far})
 
 
 async def list_identities(request: Request) -> JSONResponse:
