@@ -1,0 +1,187 @@
+"""Low-FAR verification of exported students on the training run's open-set validation (inference only).
+
+The validation identities, faces and the 3,000 + 3,000 pairs are the ones the trainer scored (the config's
+``data.val_identities`` split, ``open_set_pairs``); the training faces (training split, validation identities
+excluded) fit the embedding normalisations. Variants: plain; test-time flip (mean of the image's and the mirror
+image's embeddings, renormalised); centering / shrunk PCA whitening fitted on training embeddings
+(lrface.evaluation.whitening); flip + those. For each: the protocol's 10-fold accuracy and TAR at FAR 1e-2 / 1e-3
+on the 6,000 pairs (lrface.evaluation.verification, as the model card), and TAR at FAR on the dense pairs (every
+same-identity and every cross-identity pair of the validation faces) with a bootstrap over identities.
+``--lfw`` then scores LFW-16 for the named variants (test only: choose on validation first).
+
+    python tools/lowfar_eval.py --data /work/data [--models sr18-celeba-ekd60 ...] [--lfw plain,flip+white-s0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+FARS = (1e-2, 1e-3)
+SHRINKS = (0.0, 0.1, 0.3, 0.5, 0.7)
+DIMS = (None, 80, 48)
+
+
+def weighted_tar(gen_s, gen_w, imp_sorted_desc, imp_w_sorted, far):
+    """TAR at the threshold letting at most ``far`` of the impostor weight through (pairs weighted)."""
+    cw = np.cumsum(imp_w_sorted)
+    k = int(np.searchsorted(cw, far * cw[-1] + 1e-9, side="right"))  # impostors that may pass
+    if k >= len(imp_sorted_desc):
+        return 1.0
+    t = imp_sorted_desc[k]  # the first impostor that must be rejected: accept scores above it
+    return float(np.sum(gen_w * (gen_s > t)) / np.sum(gen_w))
+
+
+def dense_pairs(labels):
+    """Every pair i < j of the validation faces: (i, j, same)."""
+    i, j = np.triu_indices(len(labels), 1)
+    return i, j, labels[i] == labels[j]
+
+
+def dense_report(emb, labels, boot: int, seed: int = 0) -> dict:
+    """TAR at FAR on all pairs (project rule) and its bootstrap over identities (2.5 / 97.5 percentiles)."""
+    from lrface.evaluation.verification import tar_at_far
+
+    i, j, same = dense_pairs(labels)
+    s = (emb @ emb.T)[i, j]
+    out = {"same_pairs": int(same.sum()), "impostor_pairs": int((~same).sum())}
+    for far in FARS:
+        out[f"tar{far:g}"] = 100 * tar_at_far(s, same, far)["tar"]
+    ids = np.unique(labels)
+    li, lj = np.searchsorted(ids, labels[i]), np.searchsorted(ids, labels[j])
+    gi, gs = li[same], s[same]
+    order = np.argsort(-s[~same], kind="stable")
+    imp_s, ia, ib = s[~same][order], li[~same][order], lj[~same][order]
+    rng = np.random.default_rng(seed)
+    draws = {far: [] for far in FARS}
+    for _ in range(boot):
+        w = np.bincount(rng.integers(0, len(ids), len(ids)), minlength=len(ids)).astype(np.float64)
+        for far in FARS:
+            draws[far].append(weighted_tar(gs, w[gi], imp_s, w[ia] * w[ib], far))
+    for far in FARS:
+        lo, hi = np.percentile(100 * np.array(draws[far]), [2.5, 97.5]) if boot else (np.nan, np.nan)
+        out[f"tar{far:g}_ci"] = [float(lo), float(hi)]
+    return out
+
+
+def protocol_report(emb, a, b, same, fold) -> dict:
+    from lrface.evaluation.verification import verification_metrics
+
+    r = verification_metrics(np.sum(emb[a] * emb[b], axis=1), same, fold, fars=FARS)
+    out = {"acc": 100 * r["accuracy"], "acc_std": 100 * r["accuracy_std"], "auc": r["auc"]}
+    for t in r["tar_at_far"]:
+        out[f"tar{t['far']:g}"] = 100 * t["tar"]
+        out[f"impostors_passing{t['far']:g}"] = int(np.floor(t["far"] * (~same).sum() + 1e-9))
+    return out
+
+
+def variants(embed, train_images, val_images) -> dict:
+    """{variant name: (validation embeddings, transform applied to (plain, flipped) embeddings of new faces)}."""
+    from lrface.evaluation.whitening import apply_whitening, fit_whitening
+
+    def flip_avg(p, f):
+        m = p + f
+        return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+    tr_p, tr_f = embed(train_images), embed(np.ascontiguousarray(train_images[:, :, ::-1]))
+    va_p, va_f = embed(val_images), embed(np.ascontiguousarray(val_images[:, :, ::-1]))
+    out = {"plain": (lambda p, f: p.astype(np.float64)), "flip": flip_avg}
+    for base, fn in (("", lambda p, f: p), ("flip+", flip_avg)):
+        tr = fn(tr_p, tr_f)
+        fits = {"center": fit_whitening(tr, whiten=False)}
+        for s in SHRINKS:
+            for d in DIMS:
+                fits[f"white-s{s:g}" + (f"-d{d}" if d else "")] = fit_whitening(tr, shrink=s, dim=d, eps=1e-6)
+        for name, w in fits.items():
+            out[base + name] = lambda p, f, fn=fn, w=w: apply_whitening(fn(p, f), w)
+    return {name: (t(va_p, va_f), t) for name, t in out.items()}, (tr_p.shape[0], va_p.shape[0])
+
+
+def lfw_report(model, transforms: dict, pairs: Path, images: Path) -> dict:
+    from lrface.evaluation.pair_align import aligned_pair_images
+    from lrface.evaluation.verification import metrics_from_embeddings, parse_pairs
+    from lrface.inference.embedder import Embedder
+
+    pf = parse_pairs(pairs)
+    emb = Embedder(model)
+    faces, _ = aligned_pair_images(pf, images, emb.spec.size)
+    keys = pf.keys
+    x = np.stack([faces[k] for k in keys])
+    p, f = emb.embed(x), emb.embed(np.ascontiguousarray(x[:, :, ::-1]))
+    out = {}
+    for name, t in transforms.items():
+        r, _ = metrics_from_embeddings(pf, dict(zip(keys, t(p, f))), FARS)
+        out[name] = {"acc": 100 * r["accuracy"], "acc_std": 100 * r["accuracy_std"], "auc": r["auc"]}
+        out[name].update({f"tar{t_['far']:g}": 100 * t_["tar"] for t_ in r["tar_at_far"]})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="configs/face/packaged-student.yaml")
+    ap.add_argument("--data", type=Path, required=True, help="folder holding celeba-wild16 and celeba-deep16")
+    ap.add_argument("--models", nargs="+", default=["sr18-celeba-ekd60"])
+    ap.add_argument("--bootstrap", type=int, default=200, help="bootstrap draws over identities (0: none)")
+    ap.add_argument("--lfw", default="", help="comma-separated variants to score on LFW-16 (test only)")
+    ap.add_argument("--pairs", type=Path, default=Path("../shared/data/lfw/pairs.txt"))
+    ap.add_argument("--images", type=Path, default=Path("../shared/data/lfw/lfw-deepfunneled"))
+    ap.add_argument("--out", type=Path, help="write every number as JSON here")
+    args = ap.parse_args()
+
+    from lrface.config import load_config
+    from lrface.data.multi import open_set_pairs
+    from lrface.data.sources import load_data
+    from lrface.inference.embedder import Embedder
+    from lrface.pretrained import resolve_model
+
+    paths = [str(args.data / "celeba-wild16"), str(args.data / "celeba-deep16")]
+    cfg = load_config(args.config, [f"data.path={json.dumps(paths)}"])
+    bundle = load_data(cfg)
+    val_images, labels = (np.asarray(v) for v in bundle.splits["val_open"])
+    train_images = np.asarray(bundle.splits["train"][0])
+    a, b, same, fold = open_set_pairs(labels, cfg.train.seed, cfg.data.val_pairs)
+    results = {}
+    for model in args.models:
+        embedder = Embedder(resolve_model(model))
+        table, (n_train, n_val) = variants(embedder.embed, train_images, val_images)
+        rows = {}
+        for name, (emb, _) in table.items():
+            rows[name] = {"protocol": protocol_report(emb, a, b, same, fold)}
+            rows[name]["dense"] = dense_report(emb, labels, args.bootstrap if name in ("plain", "flip") else 0)
+        best = max(rows, key=lambda n: (rows[n]["dense"]["tar0.001"], rows[n]["protocol"]["acc"]))
+        rows[best]["dense"] = dense_report(table[best][0], labels, args.bootstrap)
+        results[model] = {"train_faces": n_train, "val_faces": n_val, "chosen": best, "variants": rows}
+        print(f"\n{model}: {n_train} training faces fit the normalisations, {n_val} validation faces; best {best}")
+        print("| variant | val acc | TAR@1e-2 | TAR@1e-3 (6k) | dense TAR@1e-2 | dense TAR@1e-3 [95% CI] |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name, r in rows.items():
+            p, d = r["protocol"], r["dense"]
+            ci = "" if np.isnan(d["tar0.001_ci"][0]) else " [{:.1f}, {:.1f}]".format(*d["tar0.001_ci"])
+            print(
+                f"| {name} | {p['acc']:.2f} +- {p['acc_std']:.2f} | {p['tar0.01']:.2f} | {p['tar0.001']:.2f} | "
+                f"{d['tar0.01']:.2f} | {d['tar0.001']:.2f}{ci} |"
+            )
+        d = rows["plain"]["dense"]
+        print(
+            f"6k pairs: {int(same.sum())} same + {int((~same).sum())} impostors; dense: {d['same_pairs']} same + "
+            f"{d['impostor_pairs']} impostors"
+        )
+        if args.lfw:
+            names = [n.strip() for n in args.lfw.split(",")]
+            results[model]["lfw"] = lfw_report(
+                resolve_model(model), {n: table[n][1] for n in names}, args.pairs, args.images
+            )
+            for n, r in results[model]["lfw"].items():
+                print(
+                    f"LFW-16 {model} {n}: acc {r['acc']:.2f} +- {r['acc_std']:.2f}, TAR@1e-2 {r['tar0.01']:.2f}, "
+                    f"TAR@1e-3 {r['tar0.001']:.2f}, AUC {r['auc']:.4f}"
+                )
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
