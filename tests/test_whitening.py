@@ -40,3 +40,12 @@ def test_full_shrinkage_is_isotropic_and_dim_cut_keeps_leading_directions():
 def test_bad_shrink_is_refused():
     with pytest.raises(ValueError):
         fit_whitening(np.eye(3), shrink=1.5)
+
+
+def test_within_class_whitening_uses_the_spread_around_each_identity_mean():
+    # two identities far apart on x; around their means both spread +-1 on x and +-3 on y
+    base = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 3.0], [0.0, -3.0]])
+    x = np.r_[base + [10.0, 0.0], base - [10.0, 0.0]]
+    w = fit_whitening(x, labels=[0] * 4 + [1] * 4, eps=0.0)
+    # within-class variances: x 0.5, y 4.5 -> scales 1/sqrt(4.5) (leading, y) and 1/sqrt(0.5)
+    np.testing.assert_allclose(np.abs(w.matrix), [[0.0, np.sqrt(2)], [1 / np.sqrt(4.5), 0.0]], atol=1e-12)
