@@ -51,7 +51,8 @@ def dense_report(emb, labels, boot: int, seed: int = 0, draws: bool = False):
     s = (emb @ emb.T)[i, j]
     out = {"same_pairs": int(same.sum()), "impostor_pairs": int((~same).sum())}
     for far in FARS:
-        out[f"tar{far:g}"] = 100 * tar_at_far(s, same, far)["tar"]
+        r = tar_at_far(s, same, far)
+        out[f"tar{far:g}"], out[f"threshold{far:g}"] = 100 * r["tar"], r["threshold"]
     ids = np.unique(labels)
     li, lj = np.searchsorted(ids, labels[i]), np.searchsorted(ids, labels[j])
     gi, gs = li[same], s[same]
