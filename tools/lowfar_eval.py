@@ -4,7 +4,7 @@ The validation identities, faces and the 3,000 + 3,000 pairs are the ones the tr
 ``data.val_identities`` split, ``open_set_pairs``); the training faces (training split, validation identities
 excluded) fit the embedding normalisations. Variants: plain; test-time flip (mean of the image's and the mirror
 image's embeddings, renormalised); centering / shrunk PCA whitening fitted on training embeddings
-(lrface.evaluation.whitening); flip + those. For each: the protocol's 10-fold accuracy and TAR at FAR 1e-2 / 1e-3
+(lrface.evaluation.whitening); AS-norm of the pair scores against a cohort of training faces; flip + those. For each: the protocol's 10-fold accuracy and TAR at FAR 1e-2 / 1e-3
 on the 6,000 pairs (lrface.evaluation.verification, as the model card), and TAR at FAR on the dense pairs (every
 same-identity and every cross-identity pair of the validation faces) with a bootstrap over identities.
 ``--lfw`` then scores LFW-16 for the named variants (test only: choose on validation first).
@@ -23,6 +23,7 @@ import numpy as np
 FARS = (1e-2, 1e-3)
 SHRINKS = (0.0, 0.3, 0.6)
 DIMS = (None, 64)
+COHORT_K = (100, 1000, None)  # AS-norm: the top-k cohort scores per face (None: all)
 ACC_SLACK = 0.5  # a variant may cost at most this much validation accuracy (points) to be chosen
 
 
@@ -42,13 +43,42 @@ def dense_pairs(labels):
     return i, j, labels[i] == labels[j]
 
 
+def cohort_stats(e, cohort, k: int | None, chunk: int = 1024):
+    """Mean and sd of each row's cosine scores against the cohort (its ``k`` highest only, adaptive)."""
+    mu, sd = np.empty(len(e)), np.empty(len(e))
+    for i in range(0, len(e), chunk):
+        s = e[i : i + chunk] @ cohort.T
+        if k:
+            s = np.partition(s, -k, axis=1)[:, -k:]
+        mu[i : i + chunk], sd[i : i + chunk] = s.mean(axis=1), s.std(axis=1)
+    return mu, sd
+
+
+def pair_scores(v, ia, ib):
+    """Cosine per pair for embeddings ``v``; for ``v = (E, mu, sd)`` the (adaptive) symmetric score normalisation
+    (AS-norm): ((s - mu_a) / sd_a + (s - mu_b) / sd_b) / 2."""
+    if not isinstance(v, tuple):
+        return np.sum(v[ia] * v[ib], axis=1)
+    e, mu, sd = v
+    s = np.sum(e[ia] * e[ib], axis=1)
+    return 0.5 * ((s - mu[ia]) / sd[ia] + (s - mu[ib]) / sd[ib])
+
+
+def score_matrix(v):
+    if not isinstance(v, tuple):
+        return v @ v.T
+    e, mu, sd = v
+    s = e @ e.T
+    return 0.5 * ((s - mu[:, None]) / sd[:, None] + (s - mu[None]) / sd[None])
+
+
 def dense_report(emb, labels, boot: int, seed: int = 0, draws: bool = False):
     """TAR at FAR on all pairs (project rule) and its bootstrap over identities (2.5 / 97.5 percentiles); the same
     identity draws for every variant (seeded), so paired differences can be taken."""
     from lrface.evaluation.verification import tar_at_far
 
     i, j, same = dense_pairs(labels)
-    s = (emb @ emb.T)[i, j]
+    s = score_matrix(emb)[i, j]
     out = {"same_pairs": int(same.sum()), "impostor_pairs": int((~same).sum())}
     for far in FARS:
         r = tar_at_far(s, same, far)
@@ -73,7 +103,7 @@ def dense_report(emb, labels, boot: int, seed: int = 0, draws: bool = False):
 def protocol_report(emb, a, b, same, fold) -> dict:
     from lrface.evaluation.verification import verification_metrics
 
-    r = verification_metrics(np.sum(emb[a] * emb[b], axis=1), same, fold, fars=FARS)
+    r = verification_metrics(pair_scores(emb, a, b), same, fold, fars=FARS)
     out = {"acc": 100 * r["accuracy"], "acc_std": 100 * r["accuracy_std"], "auc": r["auc"]}
     for t in r["tar_at_far"]:
         out[f"tar{t['far']:g}"] = 100 * t["tar"]
@@ -106,6 +136,11 @@ def variants(embed, fit_sets: dict, val_images) -> tuple[dict, dict]:
                     fits["wccn" + tag] = fit_whitening(tr, shrink=s, dim=d, labels=lb)
             for name, w in fits.items():
                 out[f"{base}{src}-{name}"] = lambda p, f, fn=fn, w=w: apply_whitening(fn(p, f), w)
+            for k in COHORT_K:
+                out[f"{base}{src}-asnorm-k{k or 'all'}"] = lambda p, f, fn=fn, c=tr, k=k: (
+                    fn(p, f),
+                    *cohort_stats(fn(p, f), c, k),
+                )
     va = both(val_images)
     return {name: (t(*va), t) for name, t in out.items()}, {k: len(v[1]) for k, v in fit_sets.items()}
 
@@ -127,7 +162,7 @@ def fit_sets(bundle, data: Path, extra: Path | None) -> dict:
 
 def lfw_report(model, transforms: dict, pairs: Path, images: Path) -> dict:
     from lrface.evaluation.pair_align import aligned_pair_images
-    from lrface.evaluation.verification import metrics_from_embeddings, parse_pairs
+    from lrface.evaluation.verification import metrics_from_embeddings, parse_pairs, verification_metrics
     from lrface.inference.embedder import Embedder
 
     pf = parse_pairs(pairs)
@@ -137,8 +172,16 @@ def lfw_report(model, transforms: dict, pairs: Path, images: Path) -> dict:
     x = np.stack([faces[k] for k in keys])
     p, f = emb.embed(x), emb.embed(np.ascontiguousarray(x[:, :, ::-1]))
     out = {}
+    index = {k: i for i, k in enumerate(keys)}
+    ia, ib = (np.array([index[getattr(q, side)] for q in pf.pairs]) for side in "ab")
     for name, t in transforms.items():
-        r, _ = metrics_from_embeddings(pf, dict(zip(keys, t(p, f))), FARS)
+        v = t(p, f)
+        if isinstance(v, tuple):
+            r = verification_metrics(
+                pair_scores(v, ia, ib), [q.same for q in pf.pairs], [q.fold for q in pf.pairs], FARS
+            )
+        else:
+            r, _ = metrics_from_embeddings(pf, dict(zip(keys, v)), FARS)
         out[name] = {"acc": 100 * r["accuracy"], "acc_std": 100 * r["accuracy_std"], "auc": r["auc"]}
         out[name].update({f"tar{t_['far']:g}": 100 * t_["tar"] for t_ in r["tar_at_far"]})
     return out
