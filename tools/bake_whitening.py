@@ -7,7 +7,7 @@ changes (galleries never mix these embeddings with the plain model's); the metad
 The normalisation is fitted on the training split of the run's config (validation identities excluded), the
 choice made on the open-set validation by tools/lowfar_eval.py. The written file is checked against numpy.
 
-    python tools/bake_whitening.py --data /work/data --model sr18-celeba-ekd60 --flip --center --out /tmp/m.onnx
+    python tools/bake_whitening.py --data /work/data --model sr18-celeba-ekd60 --flip [--norm center] --out /tmp/m.onnx
 """
 
 from __future__ import annotations
@@ -96,12 +96,18 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True, help="folder holding celeba-wild16 and celeba-deep16")
     ap.add_argument("--model", default="sr18-celeba-ekd60")
     ap.add_argument("--flip", action="store_true", help="average each face's and its mirror image's embeddings")
-    ap.add_argument("--center", action="store_true", help="mean-centering only (no whitening)")
-    ap.add_argument("--shrink", type=float, default=0.3)
-    ap.add_argument("--dim", type=int)
-    ap.add_argument("--within", action="store_true", help="whiten the within-identity covariance (WCCN)")
+    ap.add_argument(
+        "--norm",
+        choices=("none", "center", "white", "wccn"),
+        default="none",
+        help="none (flip only), mean-centering, PCA whitening, or whitening of the within-identity covariance",
+    )
+    ap.add_argument("--shrink", type=float, default=0.3, help="white/wccn: shrinkage towards the identity")
+    ap.add_argument("--dim", type=int, help="white/wccn: keep this many leading directions")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
+    if args.norm == "none" and not args.flip:
+        ap.error("nothing to bake: pass --flip and/or --norm center|white|wccn")
 
     from lrface.config import load_config
     from lrface.data.sources import load_data
@@ -123,13 +129,15 @@ def main() -> None:
         m = p + emb.embed(np.ascontiguousarray(x[:, :, ::-1]))
         return m / np.linalg.norm(m, axis=1, keepdims=True)
 
-    tr = embed(images)
-    if args.center:
-        w, recipe = fit_whitening(tr, whiten=False), "center"
+    tr = embed(images) if args.norm != "none" else np.zeros((1, emb.dim))
+    if args.norm in ("none", "center"):
+        w, recipe = fit_whitening(tr, whiten=False), args.norm
     else:
-        w = fit_whitening(tr, shrink=args.shrink, dim=args.dim, labels=labels if args.within else None)
-        recipe = f"{'wccn' if args.within else 'white'}-s{args.shrink:g}" + (f"-d{args.dim}" if args.dim else "")
-    recipe = ("flip+" if args.flip else "") + f"train-{recipe} fitted on {len(tr)} training faces ({args.config})"
+        w = fit_whitening(tr, shrink=args.shrink, dim=args.dim, labels=labels if args.norm == "wccn" else None)
+        recipe = f"{args.norm}-s{args.shrink:g}" + (f"-d{args.dim}" if args.dim else "")
+    if args.norm != "none":
+        recipe = f"train-{recipe} fitted on {len(tr)} training faces ({args.config})"
+    recipe = "flip" if args.norm == "none" else ("flip+" if args.flip else "") + recipe
     bake(model, args.out, w.mean, w.matrix, args.flip, recipe)
     val = np.asarray(bundle.splits["val_open"][0])[:256]
     got, want = Embedder(args.out).embed(val), apply_whitening(embed(val), w)
