@@ -181,3 +181,18 @@ def test_align_serving_path_imports_no_torch(tmp_path):
         )
         assert r.returncode == 0, r.stderr
     assert "astronaut" in r.stdout
+
+
+def test_pnet_on_opencv_matches_onnxruntime(astronaut):
+    """P-Net runs on OpenCV's DNN (faster): same outputs as ONNX Runtime within 1e-4 on every pyramid level
+    of a real image, whatever the order of level shapes; OpenCV's thread count is left as it was."""
+    from lrface.detect.mtcnn import Cascade, _normalise
+    from lrface.detect.resample import AreaSampler
+
+    fast, ref = Cascade(threads=1).nets["pnet"], Cascade(threads=1, pnet_engine="onnxruntime").nets["pnet"]
+    before, img = cv2.getNumThreads(), AreaSampler(astronaut[0])
+    for side in (256, 181, 128, 256, 91):
+        x = _normalise(img.resize((side, side + 7))[None])
+        for a, b in zip(fast.run(None, {"image": x}), ref.run(None, {"image": x})):
+            assert a.shape == b.shape and np.abs(a - b).max() < 1e-4
+    assert cv2.getNumThreads() == before

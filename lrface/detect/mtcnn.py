@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .nms import nms
+from .opencv_net import OpenCVNet
 from .resample import AreaSampler
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
@@ -15,8 +16,10 @@ CELL, STRIDE = 12, 2  # P-Net's window and output stride (pixels of its pyramid 
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
-    """N x H x W x 3 float 0..255 -> N x 3 x H x W network input, (x - 127.5) / 128."""
-    return np.ascontiguousarray(((x - np.float32(127.5)) * np.float32(0.0078125)).transpose(0, 3, 1, 2))
+    """(N x) 3 x H x W float32 0..255 -> the network input, (x - 127.5) / 128, in place."""
+    x -= np.float32(127.5)
+    x *= np.float32(0.0078125)
+    return x
 
 
 def _square(b: np.ndarray) -> np.ndarray:
@@ -42,17 +45,27 @@ def _regress(b: np.ndarray, reg: np.ndarray) -> np.ndarray:
 class Cascade:
     """The three ONNX networks (exported by tools/export_mtcnn.py from facenet-pytorch's weights)."""
 
-    def __init__(self, threads: int = 0, weights: Path = WEIGHTS):
+    def __init__(self, threads: int = 0, weights: Path = WEIGHTS, pnet_engine: str = "opencv"):
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        # idle pool threads sleep instead of spinning: spinning burns a shared machine's cores for nothing
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.nets = {
             n: ort.InferenceSession(str(weights / f"{n}.onnx"), opts, providers=["CPUExecutionProvider"])
             for n in ("pnet", "rnet", "onet")
         }
+        if pnet_engine == "opencv":
+            self.nets["pnet"] = OpenCVNet(
+                weights / "pnet.onnx", [o.name for o in self.nets["pnet"].get_outputs()], threads
+            )
+        elif pnet_engine != "onnxruntime":
+            raise ValueError(f"pnet_engine={pnet_engine!r}: use 'opencv' or 'onnxruntime'")
 
     def _stage(self, name: str, img: AreaSampler, boxes: np.ndarray, side: int) -> tuple[np.ndarray, list]:
         """Crop boxes (clipped to the image, facenet's ``pad``) area-resized to side x side -> network outputs."""
@@ -61,7 +74,7 @@ class Cascade:
         x0, y0 = np.maximum(b[:, 0], 1) - 1, np.maximum(b[:, 1], 1) - 1
         x1, y1 = np.minimum(b[:, 2], w), np.minimum(b[:, 3], h)
         ok = (x1 > x0) & (y1 > y0)
-        crops = img.crops(x0[ok], y0[ok], x1[ok], y1[ok], (side, side))
+        crops = img.crops(x0[ok], y0[ok], x1[ok], y1[ok], (side, side))  # N x 3 x side x side
         return ok, self.nets[name].run(None, {"image": _normalise(crops)})
 
     def _pnet(self, img: AreaSampler, minsize: float, threshold: float, factor: float) -> np.ndarray:
@@ -69,7 +82,7 @@ class Cascade:
         h, w = img.h, img.w
         scale, minl, found = CELL / minsize, min(h, w) * CELL / minsize, []
         while minl >= CELL:
-            level = img.resize((int(h * scale + 1), int(w * scale + 1)))[None]
+            level = img.resize((int(h * scale + 1), int(w * scale + 1)))[None]  # 1 x 3 x h x w
             reg, prob = self.nets["pnet"].run(None, {"image": _normalise(level)})
             ys, xs = np.nonzero(prob[0, 1] >= threshold)
             if len(ys):
