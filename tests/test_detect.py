@@ -112,6 +112,20 @@ def test_large_frames_are_shrunk_to_bounded_work(astronaut, monkeypatch):
     assert seen[0][0] * seen[0][1] <= 200 * 150 and len(faces) == 1 and iou(faces[0].box, box) >= 0.5
 
 
+def test_max_candidates_bounds_what_reaches_r_net(astronaut, monkeypatch):
+    """At most max_candidates P-Net candidates (best first) reach R-Net; the face is still found."""
+    image, ref = astronaut
+    frame = texture(240, 320, seed=5)
+    box = paste(frame, image, ref, 40, (150, 90))
+    det, seen = FaceDetector(min_face_size=12, threads=1, max_candidates=20), []
+    stage = det.cascade._stage
+    monkeypatch.setattr(
+        det.cascade, "_stage", lambda name, img, b, side: seen.append(len(b)) or stage(name, img, b, side)
+    )
+    faces = det.detect(frame)
+    assert seen[0] <= 20 and len(faces) >= 1 and iou(faces[0].box, box) >= 0.5
+
+
 def test_align_face_is_the_prepare_template_crop(astronaut):
     from lrface.detect.template import align_face as template_align
 
@@ -125,7 +139,13 @@ def test_bad_input_is_refused(detector):
         detector.detect(np.zeros((32, 32), np.uint8))
     with pytest.raises(UserError, match="uint8 H x W x 3"):
         detector.detect(np.zeros((32, 32, 3), np.float32))
-    for kwargs in ({"min_face_size": 0}, {"factor": 1.0}, {"max_faces": 0}, {"thresholds": (0.6, 0.7)}):
+    for kwargs in (
+        {"min_face_size": 0},
+        {"factor": 1.0},
+        {"max_faces": 0},
+        {"thresholds": (0.6, 0.7)},
+        {"max_candidates": 0},
+    ):
         with pytest.raises(UserError):
             FaceDetector(**kwargs)
     assert detector.detect(np.zeros((8, 8, 3), np.uint8)) == []  # smaller than any face sought

@@ -94,13 +94,13 @@ class Cascade:
             scale, minl = scale * factor, minl * factor
         return np.concatenate(found) if found else np.zeros((0, 9), np.float32)
 
-    def run(self, image: np.ndarray, minsize: float, thresholds, factor: float, max_faces: int):
+    def run(self, image: np.ndarray, minsize: float, thresholds, factor: float, max_faces: int, candidates: int):
         """uint8 RGB -> boxes (N x 5: x1 y1 x2 y2 score) and landmarks (N x 5 x 2) in its pixels.
-        Work is bounded: at most 10 x max_faces candidates reach R-Net and 2 x max_faces reach O-Net."""
+        Work is bounded: at most ``candidates`` (best P-Net score first) reach R-Net, 2 x max_faces O-Net."""
         img = AreaSampler(image)
         none = np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)
         boxes = self._pnet(img, minsize, thresholds[0], factor)
-        boxes = boxes[nms(boxes[:, :4], boxes[:, 4], 0.7)][: max(500, 10 * max_faces)]
+        boxes = boxes[nms(boxes[:, :4], boxes[:, 4], 0.7)][:candidates]
         if not len(boxes):
             return none
         w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]

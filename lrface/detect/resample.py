@@ -25,8 +25,10 @@ class AreaSampler:
 
     def __init__(self, image: np.ndarray):
         self.h, self.w = image.shape[:2]
-        depth = cv2.CV_32S if self.h * self.w * 255 < 2**31 else cv2.CV_64F
-        self.sat = np.stack([cv2.integral(np.ascontiguousarray(p), sdepth=depth) for p in cv2.split(image)])
+        exact32 = self.h * self.w * 255 < 2**31
+        self.sat = np.empty((3, self.h + 1, self.w + 1), np.int32 if exact32 else np.float64)
+        for plane, sat in zip(cv2.split(np.ascontiguousarray(image)), self.sat):
+            cv2.integral(plane, sum=sat, sdepth=cv2.CV_32S if exact32 else cv2.CV_64F)  # written in place
 
     def resize(self, size: tuple[int, int]) -> np.ndarray:
         """The whole image area-resized to size = (h, w): 3 x h x w float32."""
