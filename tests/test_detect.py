@@ -203,16 +203,22 @@ def test_align_serving_path_imports_no_torch(tmp_path):
     assert "astronaut" in r.stdout
 
 
-def test_pnet_on_opencv_matches_onnxruntime(astronaut):
-    """P-Net runs on OpenCV's DNN (faster): same outputs as ONNX Runtime within 1e-4 on every pyramid level
-    of a real image, whatever the order of level shapes; OpenCV's thread count is left as it was."""
+def test_opencv_networks_match_onnxruntime(astronaut):
+    """The three networks run on OpenCV's DNN (faster): same outputs as ONNX Runtime within 1e-4 on pyramid
+    levels and crops of a real image, whatever the order of shapes and batch sizes; OpenCV's thread count
+    is left as it was."""
     from lrface.detect.mtcnn import Cascade, _normalise
     from lrface.detect.resample import AreaSampler
 
-    fast, ref = Cascade(threads=1).nets["pnet"], Cascade(threads=1, pnet_engine="onnxruntime").nets["pnet"]
-    before, img = cv2.getNumThreads(), AreaSampler(astronaut[0])
-    for side in (256, 181, 128, 256, 91):
-        x = _normalise(img.resize((side, side + 7))[None])
-        for a, b in zip(fast.run(None, {"image": x}), ref.run(None, {"image": x})):
-            assert a.shape == b.shape and np.abs(a - b).max() < 1e-4
+    fast, ref = Cascade(threads=1).nets, Cascade(threads=1, engine="onnxruntime").nets
+    before, img, rng = cv2.getNumThreads(), AreaSampler(astronaut[0]), np.random.default_rng(0)
+    inputs = [("pnet", img.resize((side, side + 7))[None]) for side in (256, 181, 128, 256, 91)]
+    for n in (5, 17, 5):
+        x0, y0 = rng.integers(0, 400, n), rng.integers(0, 400, n)
+        x1, y1 = x0 + rng.integers(8, 100, n), y0 + rng.integers(8, 100, n)
+        inputs += [(net, img.crops(x0, y0, x1, y1, (side, side))) for net, side in (("rnet", 24), ("onet", 48))]
+    for net, x in inputs:
+        x = _normalise(x)
+        for a, b in zip(fast[net].run(None, {"image": x}), ref[net].run(None, {"image": x}), strict=True):
+            assert a.shape == b.shape and np.abs(a - b).max() < 1e-4, net
     assert cv2.getNumThreads() == before

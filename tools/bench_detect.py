@@ -172,6 +172,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--before", metavar="GIT_REF", help="also run each setting with this commit's detector")
     p.add_argument("--rounds", type=int, default=1, help="timing rounds (the fastest counts)")
+    p.add_argument("--timed", type=int, default=10, help="640x480 frames timed per round (default 10)")
     args = p.parse_args()
     rng = np.random.default_rng(args.seed)
     if not (DATA / "celeba-wild-dev").is_dir():
@@ -208,7 +209,7 @@ def main() -> None:
         times = {name: [] for name in dets}
         for _ in range(args.rounds):
             for name, det in dets.items():
-                _, wall, cpu = timed(det, [d[0] for d in data[:10]], embedder)
+                _, wall, cpu = timed(det, [d[0] for d in data[: args.timed]], embedder)
                 _, wall_hd, cpu_hd = timed(det, hd, embedder)
                 times[name].append((cpu + cpu_hd, wall, cpu, wall_hd, cpu_hd))
         for name, det in dets.items():

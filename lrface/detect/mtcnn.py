@@ -1,5 +1,6 @@
 """The MTCNN cascade (Zhang et al. 2016: P-Net on an image pyramid, R-Net, O-Net) on ONNX Runtime + NumPy,
-step for step as facenet-pytorch's ``detect_face`` (same resampling, NMS, box regression), without torch."""
+step for step as facenet-pytorch's ``detect_face`` (same resampling, NMS, box regression), without torch;
+the networks run on OpenCV's DNN module (faster than ONNX Runtime here, same outputs)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from .resample import AreaSampler
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 CELL, STRIDE = 12, 2  # P-Net's window and output stride (pixels of its pyramid level)
+OUTPUTS = {"pnet": ["reg", "prob"], "rnet": ["reg", "prob"], "onet": ["reg", "points", "prob"]}  # export_mtcnn.py
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -43,9 +45,15 @@ def _regress(b: np.ndarray, reg: np.ndarray) -> np.ndarray:
 
 
 class Cascade:
-    """The three ONNX networks (exported by tools/export_mtcnn.py from facenet-pytorch's weights)."""
+    """The three ONNX networks (exported by tools/export_mtcnn.py from facenet-pytorch's weights), run on
+    OpenCV's DNN module (``engine="opencv"``) or ONNX Runtime (the reference; same outputs within 1e-4)."""
 
-    def __init__(self, threads: int = 0, weights: Path = WEIGHTS, pnet_engine: str = "opencv"):
+    def __init__(self, threads: int = 0, weights: Path = WEIGHTS, engine: str = "opencv"):
+        if engine == "opencv":  # faster on all three (results/2026-12-04-detection.md), outputs within 1e-4
+            self.nets = {n: OpenCVNet(weights / f"{n}.onnx", out, threads) for n, out in OUTPUTS.items()}
+            return
+        if engine != "onnxruntime":
+            raise ValueError(f"engine={engine!r}: use 'opencv' or 'onnxruntime'")
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -58,14 +66,8 @@ class Cascade:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.nets = {
             n: ort.InferenceSession(str(weights / f"{n}.onnx"), opts, providers=["CPUExecutionProvider"])
-            for n in ("pnet", "rnet", "onet")
+            for n in OUTPUTS
         }
-        if pnet_engine == "opencv":
-            self.nets["pnet"] = OpenCVNet(
-                weights / "pnet.onnx", [o.name for o in self.nets["pnet"].get_outputs()], threads
-            )
-        elif pnet_engine != "onnxruntime":
-            raise ValueError(f"pnet_engine={pnet_engine!r}: use 'opencv' or 'onnxruntime'")
 
     def _stage(self, name: str, img: AreaSampler, boxes: np.ndarray, side: int) -> tuple[np.ndarray, list]:
         """Crop boxes (clipped to the image, facenet's ``pad``) area-resized to side x side -> network outputs."""
