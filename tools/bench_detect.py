@@ -167,7 +167,12 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=40, help="640x480 frames for recall (default 40)")
     p.add_argument("--per-frame", type=int, default=8, help="faces pasted per frame")
     p.add_argument("--settings", default="12:1,12:2,16:1,20:1", help="min_face_size:upscale[:max_candidates]")
-    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (0: one per core)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="network threads: detection (OpenCV) and embedding (ONNX Runtime); 0: one per core",
+    )
     p.add_argument("--noise", type=float, default=0.0, help="Gaussian pixel noise sigma added to each frame")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--before", metavar="GIT_REF", help="also run each setting with this commit's detector")
@@ -187,7 +192,7 @@ def main() -> None:
     n_true = sum(len(t) for _, t, _ in data)
     print(
         f"{len(faces)} source faces, {args.frames} frames 640x480, {n_true} pasted faces; noise {args.noise}; "
-        f"ONNX Runtime threads {args.threads}; load average {os.getloadavg()[0]:.1f}"
+        f"network threads {args.threads}; load average {os.getloadavg()[0]:.1f}"
     )
     head = " | ".join(f"recall {a}-{b - 1} px" for a, b in BUCKETS)
     versions = ([(f"before ({args.before})", detector_of(args.before))] if args.before else []) + [
