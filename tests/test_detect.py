@@ -222,3 +222,7 @@ def test_opencv_networks_match_onnxruntime(astronaut):
         for a, b in zip(fast[net].run(None, {"image": x}), ref[net].run(None, {"image": x}), strict=True):
             assert a.shape == b.shape and np.abs(a - b).max() < 1e-4, net
     assert cv2.getNumThreads() == before
+    outside = np.array([[900.0, 900.0, 950.0, 950.0, 0.9]])  # beyond the 512 x 512 image: an empty batch
+    for net, side in (("rnet", 24), ("onet", 48)):
+        ok, outs = Cascade(threads=1)._stage(net, img, outside, side)
+        assert not ok.any() and all(len(o) == 0 for o in outs)

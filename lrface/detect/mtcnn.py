@@ -1,6 +1,6 @@
-"""The MTCNN cascade (Zhang et al. 2016: P-Net on an image pyramid, R-Net, O-Net) on ONNX Runtime + NumPy,
-step for step as facenet-pytorch's ``detect_face`` (same resampling, NMS, box regression), without torch;
-the networks run on OpenCV's DNN module (faster than ONNX Runtime here, same outputs)."""
+"""The MTCNN cascade (Zhang et al. 2016: P-Net on an image pyramid, R-Net, O-Net) on OpenCV DNN + NumPy,
+step for step as facenet-pytorch's ``detect_face`` (same resampling, NMS, box regression), without torch; the networks
+run faster on OpenCV than on ONNX Runtime here, with the same outputs."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from .resample import AreaSampler
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 CELL, STRIDE = 12, 2  # P-Net's window and output stride (pixels of its pyramid level)
 OUTPUTS = {"pnet": ["reg", "prob"], "rnet": ["reg", "prob"], "onet": ["reg", "points", "prob"]}  # export_mtcnn.py
+WIDTH = {"reg": 4, "prob": 2, "points": 10}  # R-Net's and O-Net's outputs per crop
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -76,6 +77,8 @@ class Cascade:
         x0, y0 = np.maximum(b[:, 0], 1) - 1, np.maximum(b[:, 1], 1) - 1
         x1, y1 = np.minimum(b[:, 2], w), np.minimum(b[:, 3], h)
         ok = (x1 > x0) & (y1 > y0)
+        if not ok.any():  # every box lies outside the image; the networks refuse an empty batch
+            return ok, [np.zeros((0, WIDTH[o]), np.float32) for o in OUTPUTS[name]]
         crops = img.crops(x0[ok], y0[ok], x1[ok], y1[ok], (side, side))  # N x 3 x side x side
         return ok, self.nets[name].run(None, {"image": _normalise(crops)})
 
