@@ -226,3 +226,18 @@ def test_opencv_networks_match_onnxruntime(astronaut):
     for net, side in (("rnet", 24), ("onet", 48)):
         ok, outs = Cascade(threads=1)._stage(net, img, outside, side)
         assert not ok.any() and all(len(o) == 0 for o in outs)
+
+
+def test_concurrent_detection_agrees_and_restores_opencv_threads(detector, astronaut):
+    """One detector used from several threads at once (the service) gives the sequential answer, and
+    OpenCV's process-wide thread count is back to what it was afterwards."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    image, ref = astronaut
+    before, small = cv2.getNumThreads(), cv2.resize(image, (320, 240))
+    expected = [detector.detect(small), [ref]]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(detector.detect, [small, image] * 4))
+    for faces, want in zip(got, expected * 4):
+        assert [f.box for f in faces] == [f.box for f in want]
+    assert cv2.getNumThreads() == before
