@@ -112,6 +112,20 @@ def test_large_frames_are_shrunk_to_bounded_work(astronaut, monkeypatch):
     assert seen[0][0] * seen[0][1] <= 200 * 150 and len(faces) == 1 and iou(faces[0].box, box) >= 0.5
 
 
+def test_max_candidates_bounds_what_reaches_r_net(astronaut, monkeypatch):
+    """At most max_candidates P-Net candidates (best first) reach R-Net; the face is still found."""
+    image, ref = astronaut
+    frame = texture(240, 320, seed=5)
+    box = paste(frame, image, ref, 40, (150, 90))
+    det, seen = FaceDetector(min_face_size=12, threads=1, max_candidates=20), []
+    stage = det.cascade._stage
+    monkeypatch.setattr(
+        det.cascade, "_stage", lambda name, img, b, side: seen.append(len(b)) or stage(name, img, b, side)
+    )
+    faces = det.detect(frame)
+    assert seen[0] <= 20 and len(faces) >= 1 and iou(faces[0].box, box) >= 0.5
+
+
 def test_align_face_is_the_prepare_template_crop(astronaut):
     from lrface.detect.template import align_face as template_align
 
@@ -125,7 +139,13 @@ def test_bad_input_is_refused(detector):
         detector.detect(np.zeros((32, 32), np.uint8))
     with pytest.raises(UserError, match="uint8 H x W x 3"):
         detector.detect(np.zeros((32, 32, 3), np.float32))
-    for kwargs in ({"min_face_size": 0}, {"factor": 1.0}, {"max_faces": 0}, {"thresholds": (0.6, 0.7)}):
+    for kwargs in (
+        {"min_face_size": 0},
+        {"factor": 1.0},
+        {"max_faces": 0},
+        {"thresholds": (0.6, 0.7)},
+        {"max_candidates": 0},
+    ):
         with pytest.raises(UserError):
             FaceDetector(**kwargs)
     assert detector.detect(np.zeros((8, 8, 3), np.uint8)) == []  # smaller than any face sought
@@ -181,3 +201,43 @@ def test_align_serving_path_imports_no_torch(tmp_path):
         )
         assert r.returncode == 0, r.stderr
     assert "astronaut" in r.stdout
+
+
+def test_opencv_networks_match_onnxruntime(astronaut):
+    """The three networks run on OpenCV's DNN (faster): same outputs as ONNX Runtime within 1e-4 on pyramid
+    levels and crops of a real image, whatever the order of shapes and batch sizes; OpenCV's thread count
+    is left as it was."""
+    from lrface.detect.mtcnn import Cascade, _normalise
+    from lrface.detect.resample import AreaSampler
+
+    fast, ref = Cascade(threads=1).nets, Cascade(threads=1, engine="onnxruntime").nets
+    before, img, rng = cv2.getNumThreads(), AreaSampler(astronaut[0]), np.random.default_rng(0)
+    inputs = [("pnet", img.resize((side, side + 7))[None]) for side in (256, 181, 128, 256, 91)]
+    for n in (5, 17, 5):
+        x0, y0 = rng.integers(0, 400, n), rng.integers(0, 400, n)
+        x1, y1 = x0 + rng.integers(8, 100, n), y0 + rng.integers(8, 100, n)
+        inputs += [(net, img.crops(x0, y0, x1, y1, (side, side))) for net, side in (("rnet", 24), ("onet", 48))]
+    for net, x in inputs:
+        x = _normalise(x)
+        for a, b in zip(fast[net].run(None, {"image": x}), ref[net].run(None, {"image": x}), strict=True):
+            assert a.shape == b.shape and np.abs(a - b).max() < 1e-4, net
+    assert cv2.getNumThreads() == before
+    outside = np.array([[900.0, 900.0, 950.0, 950.0, 0.9]])  # beyond the 512 x 512 image: an empty batch
+    for net, side in (("rnet", 24), ("onet", 48)):
+        ok, outs = Cascade(threads=1)._stage(net, img, outside, side)
+        assert not ok.any() and all(len(o) == 0 for o in outs)
+
+
+def test_concurrent_detection_agrees_and_restores_opencv_threads(detector, astronaut):
+    """One detector used from several threads at once (the service) gives the sequential answer, and
+    OpenCV's process-wide thread count is back to what it was afterwards."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    image, ref = astronaut
+    before, small = cv2.getNumThreads(), cv2.resize(image, (320, 240))
+    expected = [detector.detect(small), [ref]]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(detector.detect, [small, image] * 4))
+    for faces, want in zip(got, expected * 4):
+        assert [f.box for f in faces] == [f.box for f in want]
+    assert cv2.getNumThreads() == before

@@ -3,7 +3,12 @@ synthetic surveillance-like frames: real faces (celeba-wild-dev/faces) pasted at
 known boxes) into backgrounds made from celeba-wild-dev/photos (their own faces painted out) and generated
 textures. Prints a markdown table, one row per setting; the times include aligning and embedding every face.
 
-    PYTHONPATH=. python tools/bench_detect.py [--frames 40] [--settings 12:1,12:2,16:1,20:1] [--threads 1]
+    PYTHONPATH=. python tools/bench_detect.py [--frames 40] [--settings 12:1,12:2,16:1,20:1] [--threads 1] \
+        [--before GIT_REF] [--rounds 2]
+
+A setting is min_face_size:upscale[:max_candidates]. ``--before REF`` runs every setting also with the
+detector of that commit (its lrface package, imported under another name), interleaved with this tree's
+in each of ``--rounds`` timing rounds (the fastest round counts): a side-by-side on the same load.
 
 A face counts as found when a detection overlaps its true box with IoU >= 0.5 (greedy, best score first);
 every unmatched detection is a false face. Face size = the side of MTCNN's box on the full-size source face.
@@ -13,7 +18,13 @@ from __future__ import annotations
 
 import argparse
 import glob
+import importlib
+import io
 import os
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -140,14 +151,33 @@ def timed(detector, frames, embedder=None) -> tuple[list, float, float]:
     return out, (time.perf_counter() - wall) * 1000 / n, (time.process_time() - cpu) * 1000 / n
 
 
+def detector_of(ref: str):
+    """The FaceDetector class of git commit ``ref`` (its lrface package extracted as ``lrface_before``)."""
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(["git", "archive", ref, "lrface"], cwd=root, capture_output=True, check=True).stdout
+    tmp = Path(tempfile.mkdtemp(prefix="bench_detect_"))
+    tarfile.open(fileobj=io.BytesIO(archive)).extractall(tmp, filter="data")
+    (tmp / "lrface").rename(tmp / "lrface_before")
+    sys.path.insert(0, str(tmp))
+    return importlib.import_module("lrface_before.detect").FaceDetector
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=int, default=40, help="640x480 frames for recall (default 40)")
     p.add_argument("--per-frame", type=int, default=8, help="faces pasted per frame")
-    p.add_argument("--settings", default="12:1,12:2,16:1,20:1", help="min_face_size:upscale pairs")
-    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (0: one per core)")
+    p.add_argument("--settings", default="12:1,12:2,16:1,20:1", help="min_face_size:upscale[:max_candidates]")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="network threads: detection (OpenCV) and embedding (ONNX Runtime); 0: one per core",
+    )
     p.add_argument("--noise", type=float, default=0.0, help="Gaussian pixel noise sigma added to each frame")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--before", metavar="GIT_REF", help="also run each setting with this commit's detector")
+    p.add_argument("--rounds", type=int, default=1, help="timing rounds (the fastest counts)")
+    p.add_argument("--timed", type=int, default=10, help="640x480 frames timed per round (default 10)")
     args = p.parse_args()
     rng = np.random.default_rng(args.seed)
     if not (DATA / "celeba-wild-dev").is_dir():
@@ -162,32 +192,54 @@ def main() -> None:
     n_true = sum(len(t) for _, t, _ in data)
     print(
         f"{len(faces)} source faces, {args.frames} frames 640x480, {n_true} pasted faces; noise {args.noise}; "
-        f"ONNX Runtime threads {args.threads}; load average {os.getloadavg()[0]:.1f}"
+        f"network threads {args.threads}; load average {os.getloadavg()[0]:.1f}"
     )
     head = " | ".join(f"recall {a}-{b - 1} px" for a, b in BUCKETS)
+    versions = ([(f"before ({args.before})", detector_of(args.before))] if args.before else []) + [
+        ("this tree", FaceDetector)
+    ]
     print(
-        f"| min face | upscale | {head} | false faces / frame | ms/frame 640x480 (CPU ms) | ms/frame 1280x720 (CPU ms) |"
+        f"| detector | min face | upscale | max candidates | {head} | false faces / frame "
+        "| ms/frame 640x480 (CPU ms) | ms/frame 1280x720 (CPU ms) | load |"
     )
-    print("|" + "---|" * (5 + len(BUCKETS)))
+    print("|" + "---|" * (8 + len(BUCKETS)))
     for setting in args.settings.split(","):
-        min_face, up = (float(v) for v in setting.split(":"))
-        det = FaceDetector(min_face_size=min_face, upscale=up, threads=args.threads)
-        found, _, _ = timed(det, [d[0] for d in data])
-        hits = {b: [0, 0] for b in BUCKETS}
-        false = 0
-        for dets, (_, truth, sizes) in zip(found, data):
-            ok, f = match(dets, truth)
-            false += f
-            for s, o in zip(sizes, ok):
-                b = next(b for b in BUCKETS if b[0] <= s < b[1])
-                hits[b][0] += o
-                hits[b][1] += 1
-        _, wall, cpu = timed(det, [d[0] for d in data[:10]], embedder)
-        _, wall_hd, cpu_hd = timed(det, hd, embedder)
-        rec = " | ".join(f"{100 * h / max(n, 1):.1f} % ({n})" for h, n in hits.values())
-        print(
-            f"| {min_face:g} | {up:g} | {rec} | {false / len(data):.2f} | {wall:.0f} ({cpu:.0f}) | {wall_hd:.0f} ({cpu_hd:.0f}) |"
-        )
+        min_face, up, *cap = (float(v) for v in setting.split(":"))
+        kw = {"max_candidates": int(cap[0])} if cap else {}
+        dets = {  # max_candidates is new: such settings run on this tree only
+            name: cls(min_face_size=min_face, upscale=up, threads=args.threads, **kw)
+            for name, cls in versions
+            if not (kw and name.startswith("before"))
+        }
+        times = {name: [] for name in dets}
+        for _ in range(args.rounds):
+            for name, det in dets.items():
+                _, wall, cpu = timed(det, [d[0] for d in data[: args.timed]], embedder)
+                _, wall_hd, cpu_hd = timed(det, hd, embedder)
+                times[name].append((cpu + cpu_hd, wall, cpu, wall_hd, cpu_hd))
+        for name, det in dets.items():
+            report(name, det, data, min(times[name])[1:], cap)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+
+
+def report(name, det, data, times, cap) -> None:
+    """One table row: recall by size bucket and false faces over ``data``, and the given times."""
+    found, _, _ = timed(det, [d[0] for d in data])
+    hits = {b: [0, 0] for b in BUCKETS}
+    false = 0
+    for dets, (_, truth, sizes) in zip(found, data):
+        ok, f = match(dets, truth)
+        false += f
+        for s, o in zip(sizes, ok):
+            b = next(b for b in BUCKETS if b[0] <= s < b[1])
+            hits[b][0] += o
+            hits[b][1] += 1
+    wall, cpu, wall_hd, cpu_hd = times
+    rec = " | ".join(f"{100 * h / max(n, 1):.1f} % ({n})" for h, n in hits.values())
+    print(
+        f"| {name} | {det.min_face_size:g} | {det.upscale:g} | {int(cap[0]) if cap else 'default'} | {rec} "
+        f"| {false / len(data):.2f} | {wall:.0f} ({cpu:.0f}) | {wall_hd:.0f} ({cpu_hd:.0f}) | {os.getloadavg()[0]:.1f} |"
+    )
 
 
 if __name__ == "__main__":

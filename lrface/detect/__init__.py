@@ -1,4 +1,4 @@
-"""Torch-free face detection (MTCNN's three networks in ONNX Runtime) and 5-point alignment.
+"""Torch-free face detection (MTCNN's three ONNX networks on OpenCV's DNN module) and 5-point alignment.
 
 ``FaceDetector(...).detect(rgb) -> list[Face]`` (best first); ``align_face(rgb, face)`` gives the working crop
 that `lrface prepare` and `--align` use."""

@@ -24,7 +24,9 @@ class FaceDetector:
     < 20, else 1 (more 12-16 px faces found, fewer false ones, ~10 % more time; docs/detection.md).
     ``max_side``: shrink larger frames (area) to this longest side first, as `lrface prepare` does (None:
     never); ``min_face_size`` then applies to the shrunk frame. ``max_faces``: at most this many faces are
-    returned, and the cascade's work is bounded accordingly. Frames over MAX_CANVAS_PIXELS after upscaling
+    returned, and the cascade's work is bounded accordingly. ``max_candidates``: at most this many P-Net
+    candidates, best P-Net score first, reach R-Net (None: max(500, 10 x max_faces); fewer is faster, and may
+    miss faces in crowded frames; docs/detection.md). Frames over MAX_CANVAS_PIXELS after upscaling
     are shrunk to it (bounded time and memory; faces then need 12 px in the shrunk frame)."""
 
     def __init__(
@@ -36,6 +38,7 @@ class FaceDetector:
         upscale: float | None = None,
         max_side: int | None = None,
         threads: int = 0,
+        max_candidates: int | None = None,
     ):
         if not min_face_size > 0:
             raise UserError(f"min_face_size={min_face_size}: use a face size > 0 px (e.g. 12)")
@@ -45,6 +48,8 @@ class FaceDetector:
             raise UserError(f"factor={factor}: the pyramid scale factor must be in [0.1, 1)")
         if not 1 <= max_faces <= 10_000:
             raise UserError(f"max_faces={max_faces}: use 1..10000")
+        if max_candidates is not None and not 1 <= max_candidates <= 100_000:
+            raise UserError(f"max_candidates={max_candidates}: use 1..100000, or None")
         if upscale is None:
             upscale = AUTO_UPSCALE if min_face_size < AUTO_UPSCALE_BELOW else 1.0
         if not 0.25 <= upscale <= 4:
@@ -53,6 +58,7 @@ class FaceDetector:
             raise UserError(f"max_side={max_side}: use at least {P_NET_CELL} px, or None")
         self.min_face_size, self.thresholds, self.factor = float(min_face_size), tuple(thresholds), float(factor)
         self.max_faces, self.upscale, self.max_side = int(max_faces), float(upscale), max_side
+        self.max_candidates = max(500, 10 * self.max_faces) if max_candidates is None else int(max_candidates)
         from .mtcnn import Cascade
 
         self.cascade = Cascade(threads=threads)
@@ -78,7 +84,9 @@ class FaceDetector:
         minsize = max(minsize, P_NET_CELL * math.sqrt(canvas.shape[0] * canvas.shape[1] / MAX_CANVAS_PIXELS))
         if min(canvas.shape[:2]) * P_NET_CELL / minsize < P_NET_CELL:  # no pyramid level holds a 12 px window
             return []
-        boxes, points = self.cascade.run(canvas, minsize, self.thresholds, self.factor, self.max_faces)
+        boxes, points = self.cascade.run(
+            canvas, minsize, self.thresholds, self.factor, self.max_faces, self.max_candidates
+        )
         order = np.argsort(-boxes[:, 4], kind="stable")[: self.max_faces]
         return [
             Face(
