@@ -3,6 +3,8 @@ pasted at known boxes and sizes onto a textured background, and a tiny MJPG vide
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -97,3 +99,15 @@ def box_iou(a, b) -> float:
     from lrface.inference.tracking import iou
 
     return float(iou(np.asarray(a), np.asarray(b))[0, 0])
+
+
+def assert_cli_imports_no_torch(argv: list[str]) -> None:
+    """Run `lrface ARGV` in a fresh interpreter: it must succeed without torch in sys.modules."""
+    from serving_helpers import REPO
+
+    code = (
+        f"import sys; from lrface.cli import main; rc = main({[str(a) for a in argv]!r}); "
+        "assert rc == 0, rc; assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]

@@ -4,14 +4,11 @@ generated frame with two real faces pasted at known boxes and sizes (24, 40 and 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
-from scene_helpers import FACES, background, box_iou, gallery_folder, scene
-from serving_helpers import REPO
+from scene_helpers import FACES, assert_cli_imports_no_torch, background, box_iou, gallery_folder, scene
 
 from lrface.cli import main
 
@@ -124,13 +121,7 @@ def test_api_identify_faces(setup):
 
 def test_all_faces_path_imports_no_torch(setup):
     gallery, frame, _, _ = setup
-    code = (
-        "import sys; from lrface.cli import main; "
-        f"rc = main(['identify', {str(frame)!r}, '--gallery', {str(gallery)!r}, '--all-faces', '--json']); "
-        "assert rc == 0, rc; assert 'torch' not in sys.modules, 'torch imported'"
-    )
-    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
+    assert_cli_imports_no_torch(["identify", frame, "--gallery", gallery, "--all-faces", "--json"])
 
 
 def test_service_all_faces(setup, tmp_path):

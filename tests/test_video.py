@@ -8,7 +8,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from scene_helpers import gallery_folder, write_video
+from scene_helpers import assert_cli_imports_no_torch, gallery_folder, write_video
 
 from lrface.cli import main
 from lrface.inference.tracking import Tracker, iou
@@ -85,19 +85,9 @@ def test_video_tracks_identities_and_drawn_video(clip, tmp_path, capsys):
 
 
 def test_video_path_imports_no_torch(clip):
-    import subprocess
-    import sys
-
-    from serving_helpers import REPO
 
     gallery, video, _ = clip
-    code = (
-        "import sys; from lrface.cli import main; "
-        f"rc = main(['identify', {str(video)!r}, '--gallery', {str(gallery)!r}, '--json', '--every', '4']); "
-        "assert rc == 0, rc; assert 'torch' not in sys.modules, 'torch imported'"
-    )
-    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
+    assert_cli_imports_no_torch(["identify", video, "--gallery", gallery, "--json", "--every", "4"])
 
 
 def test_sampling_every_and_fps(clip, capsys):

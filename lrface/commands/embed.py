@@ -73,28 +73,17 @@ def _all_faces(args, files, explicit, warn):
     import numpy as np
 
     from ..errors import UserError
-    from ..imageio import BadImage, read_image
     from ..inference.embedder import Embedder
-    from ..inference.scenes import cap_note, capped, embed_faces, find_faces, make_detector
+    from ..inference.scenes import embed_faces, faces_of_images, make_detector
     from ..pretrained import resolve_model
 
     if args.align:
         raise UserError("--align with --all-faces: every face is aligned already; drop --align")
     embedder, detector = Embedder(resolve_model(args.model)), make_detector()
     rows, parts = [], []
-    for f in files:
-        try:
-            image = read_image(f)
-        except BadImage as e:
-            if f in explicit:
-                raise
-            warn(f"warning: skipped {e}")
-            continue
-        faces = find_faces(detector, image)
+    for f, _image, faces in faces_of_images(files, explicit, detector, warn):
         if not faces:
             warn(f"warning: {f}: no face found")
-        if capped(detector, faces):
-            warn(cap_note(f, detector))
         rows.extend({"image": str(f), **x.location()} for x in faces)
         parts.append(embed_faces(embedder, faces))
     if not rows:

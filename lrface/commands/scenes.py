@@ -71,22 +71,11 @@ def split_inputs(args) -> tuple[list[Path], list[Path], set[Path]]:
 
 def identify_images(images, explicit, detector, embedder, search, args, warn) -> list[dict]:
     """identify's entries for every face of each image (one entry with a reason where there is none)."""
-    from ..imageio import BadImage, read_image
     from ..inference.draw import draw_boxes, face_label, write_image
-    from ..inference.scenes import cap_note, capped, embed_faces, find_faces, scene_entries
+    from ..inference.scenes import embed_faces, faces_of_images, scene_entries
 
     entries = []
-    for f in images:
-        try:
-            image = read_image(f)
-        except BadImage as e:
-            if f in explicit:
-                raise
-            warn(f"warning: skipped {e}")
-            continue
-        faces = find_faces(detector, image)
-        if capped(detector, faces):
-            warn(cap_note(f, detector))
+    for f, image, faces in faces_of_images(images, explicit, detector, warn):
         results = search(embed_faces(embedder, faces)) if faces else []
         entries.extend(scene_entries(str(f), faces, results))
         if args.draw:

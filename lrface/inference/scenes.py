@@ -52,6 +52,25 @@ def cap_note(name, detector) -> str:
     return f"warning: {name}: stopped at {detector.max_faces} faces (the per-image cap); more may be in the image"
 
 
+def faces_of_images(files, explicit, detector, warn):
+    """(file, image, faces) for each readable image: an unreadable file named on the command line
+    (``explicit``) raises BadImage, one found in a folder is skipped with a warning; a capped image warns."""
+    from ..imageio import BadImage, read_image
+
+    for f in files:
+        try:
+            image = read_image(f)
+        except BadImage as e:
+            if f in explicit:
+                raise
+            warn(f"warning: skipped {e}")
+            continue
+        faces = find_faces(detector, image)
+        if capped(detector, faces):
+            warn(cap_note(f, detector))
+        yield f, image, faces
+
+
 def embed_faces(embedder, faces: list[SceneFace]) -> np.ndarray:
     """The faces' L2-normalised embeddings (N x D, N may be 0)."""
     if not faces:
