@@ -79,6 +79,18 @@ def test_embed_all_faces(setup, tmp_path, capsys):
     assert vectors.shape[0] == len(truth) == len(lines) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-4)
 
 
+def test_min_face_trades_small_faces_for_speed(setup, capsys):
+    gallery, frame, truth, _ = setup
+    args = ["identify", str(frame), "--gallery", str(gallery), "--all-faces", "--json"]
+    assert main([*args, "--min-face", "20"]) == 0  # the pasted faces are 24-64 px: all still found
+    assert len(json.loads(capsys.readouterr().out)) == len(truth)
+    assert main([*args, "--min-face", "200"]) == 0  # far larger than every pasted face: none
+    assert json.loads(capsys.readouterr().out)[0]["identity"] is None
+    for bad in ("0", "5000"):
+        assert main([*args, "--min-face", bad]) == 2
+        assert "--min-face" in capsys.readouterr().err
+
+
 def test_bad_options_are_one_line(setup, capsys):
     gallery, frame, _, _ = setup
     for extra, words in ((["--draw", str(frame.parent / "x")], "image file"), (["--every", "-1"], "--every -1")):

@@ -74,12 +74,13 @@ def _all_faces(args, files, explicit, warn):
 
     from ..errors import UserError
     from ..inference.embedder import Embedder
-    from ..inference.scenes import embed_faces, faces_of_images, make_detector
+    from ..inference.scenes import embed_faces, faces_of_images
     from ..pretrained import resolve_model
+    from . import scenes
 
     if args.align:
         raise UserError("--align with --all-faces: every face is aligned already; drop --align")
-    embedder, detector = Embedder(resolve_model(args.model)), make_detector()
+    embedder, detector = Embedder(resolve_model(args.model)), scenes.detector_for(args)
     rows, parts = [], []
     for f, _image, faces in faces_of_images(files, explicit, detector, warn):
         if not faces:

@@ -108,14 +108,13 @@ def run_scenes(args: argparse.Namespace, warn) -> int:
     from ..api import Gallery
     from ..errors import UserError
     from ..inference.identify import open_gallery
-    from ..inference.scenes import make_detector
     from . import scenes
 
+    detector = scenes.detector_for(args)
     streams, images, explicit = scenes.split_inputs(args)
     gallery, embedder = open_gallery(args.gallery, args.model, log=warn, align=args.align)  # the folder's photos
     api = Gallery.wrap(gallery, args.gallery)
     search = lambda e: api.search(e, args.top_k, args.threshold)
-    detector = make_detector()
     entries = scenes.identify_images(images, explicit, detector, embedder, search, args, warn)
     tracks, stops = scenes.identify_streams(streams, detector, embedder, search, args, warn)
     entries += tracks
