@@ -22,6 +22,13 @@ SHARED_DATA = Path(os.environ.get("LRFACE_SHARED_DATA", Path(__file__).resolve()
 # conflict; an entry is a module, a test function (all its parameters) or one parametrised test id.
 # `pytest -m "not slow"` is the fast tier (docs/testing.md).
 SLOW = {
+    "test_detect.py::test_matches_facenet_pytorch_on_real_photos",
+    "test_detect.py::test_align_serving_path_imports_no_torch",
+    "test_service_model_integrity.py::test_a_gallery_rebuilt_with_another_model_is_refused_while_serving",
+    "test_service_model_integrity.py::test_tampered_metadata_while_serving_is_503",
+    "test_all_faces.py::test_service_all_faces",
+    "test_all_faces.py::test_all_faces_path_imports_no_torch",
+    "test_video.py::test_video_path_imports_no_torch",
     "test_api.py::test_readers_never_fail_while_a_writer_publishes_generations",
     "test_benchmark.py::test_benchmark_end_to_end",
     "test_benchmark.py::test_benchmark_over_seeds_shares_the_split_and_writes_a_summary",
