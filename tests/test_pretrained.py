@@ -6,7 +6,6 @@ import pytest
 
 from lrface import pretrained
 from lrface.cli import main
-from lrface.model_integrity import file_sha256
 from tests.serving_helpers import generated_faces, package_model, tiny_export, write_identity_folder
 
 
@@ -73,8 +72,7 @@ def test_every_packaged_model_has_a_complete_card():
     models = pretrained.list_models()
     if not models:
         pytest.skip("no packaged model in lrface/pretrained")
-    for m in models:
-        assert m.card["sha256"] == file_sha256(m.path), f"{m.name}: run python tools/card_hashes.py --write"
+    for m in models:  # the sha256 against its file: tests/test_model_integrity.py
         assert "LFW" in json.dumps(m.card["accuracy"]) and "research" in m.card["data_terms"]
 
 
