@@ -1,15 +1,17 @@
 """Sources whose identities meet ambiguously (one line, exit 2), merge=name joins reported, and sources
-in which no face was found (prepare and train say so on one line)."""
+in which no face was found (prepare warns; train refuses, exit 2, unless data.allow_no_face)."""
 
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from lrface.cli import main
 from lrface.config import load_config
 from lrface.data.packed import write_packed_set
 from lrface.data.sources import load_data
+from lrface.errors import UserError
 from tests.test_multi_source import packed
 from tests.test_train_cli import TINY, one_line_error
 
@@ -51,7 +53,7 @@ def test_a_folder_of_unreadable_images_is_one_line(tmp_path, capsys):
     one_line_error(capsys, train(tmp_path, "--set", f"data.path=[{a},{bad}]"), "none of its 2 images could be read")
 
 
-def test_training_on_a_set_prepared_without_finding_a_face_says_so(tmp_path, capsys):
+def test_training_on_a_set_prepared_without_finding_a_face_is_refused_unless_allowed(tmp_path, capsys):
     rng = np.random.default_rng(0)
     images, labels = rng.integers(0, 255, (6, 16, 16, 3), dtype=np.uint8), np.repeat([0, 1], 3)
     rows = [
@@ -60,13 +62,20 @@ def test_training_on_a_set_prepared_without_finding_a_face_says_so(tmp_path, cap
     ]
     params = {"status_counts": {"box-only": 6}}
     root = write_packed_set(tmp_path / "boxes", {"all": (images, labels)}, ["a", "b"], rows, params=params)
-    load_data(load_config(None, [f"data.path={root}", "data.min_per_class=1", "data.test_fraction=0.3"]))
+    base = ["data.min_per_class=1", "data.test_fraction=0.3"]
+    other = write_packed_set(tmp_path / "faces", {"all": (images, labels)}, ["c", "d"], rows, params={})
+    for path in (str(root), f"[{other},{root}]"):  # alone, and as the second of two sources
+        with pytest.raises(UserError, match=r"no face found in any image of .*boxes \(all 6 crops.*allow_no_face=true"):
+            load_data(load_config(None, [f"data.path={path}", *base]))
+    one_line_error(capsys, train(tmp_path, "--set", f"data.path={root}"), "no face found", "allow_no_face=true")
+    assert not (tmp_path / "run").exists()
+    load_data(load_config(None, [f"data.path={root}", "data.allow_no_face=true", *base]))
     err = capsys.readouterr().err
-    assert "no face found in any image of" in err and "all 6 crops" in err
+    assert "warning: no face found in any image of" in err and "all 6 crops" in err
     manifest = json.loads((root / "manifest.json").read_text())
     manifest["params"]["status_counts"] = {"aligned": 6}
     (root / "manifest.json").write_text(json.dumps(manifest))
-    load_data(load_config(None, [f"data.path={root}", "data.min_per_class=1", "data.test_fraction=0.3"]))
+    load_data(load_config(None, [f"data.path={root}", *base]))
     assert "no face found" not in capsys.readouterr().err
 
 

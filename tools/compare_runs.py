@@ -7,7 +7,15 @@ pairs, so differences within a seed are paired. Per row: the protocol's 10-fold 
 FAR 1e-2 / 1e-3 on validation; with ``--lfw PAIRS IMAGES``, the same on LFW-16 (the test set: read it
 after choosing on validation). ``--json`` keeps every number.
 
-    python tools/compare_runs.py RUN [RUN ...] [--models sr18-celeba-ekd60] [--lfw PAIRS IMAGES] [--json F]
+``--unseen PACKED --exclude SOURCE ...`` adds a validation that no compared model trained on: the identities
+of the packed set PACKED (e.g. `lrface prepare folder` of celeba-aligned) whose names are in none of the
+EXCLUDE sets (every training source of every model compared) and have two faces or more. Every same-identity
+pair is a genuine pair and every cross-identity pair an impostor (dense), so TAR is read down to FAR 1e-4;
+the accuracy is the protocol's 10-fold one on the genuine pairs and as many impostors drawn at random
+(seed 0), folds by identity. It is scored once per model (independent of the runs' seeds).
+
+    python tools/compare_runs.py RUN [RUN ...] [--models sr18-celeba-ekd60] [--lfw PAIRS IMAGES] \
+        [--unseen PACKED --exclude SRC [SRC ...]] [--json F]
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 FARS = (1e-2, 1e-3)
+UNSEEN_FARS = (1e-2, 1e-3, 1e-4)
 
 
 def row_numbers(metrics: dict) -> list[float]:
@@ -40,11 +49,51 @@ def validation(run: Path):
     return cfg.train.seed, list(np.asarray(images)), a, b, same, fold
 
 
+def unseen_set(packed: Path, exclude: list[Path]):
+    """(images, labels) of the identities of ``packed`` with >= 2 faces whose names no EXCLUDE set holds."""
+    from lrface.data.packed import read_packed_set
+
+    seen = set()
+    for src in exclude:
+        seen.update(read_packed_set(src).manifest["class_names"])
+    ps = read_packed_set(packed)
+    names = ps.manifest["class_names"]
+    images, labels = (np.asarray(x) for x in ps.splits["all"])
+    counts = np.bincount(labels, minlength=len(names))
+    keep = np.array([names[c] not in seen and counts[c] >= 2 for c in labels])
+    return images[keep], labels[keep]
+
+
+def unseen_metrics(emb: np.ndarray, labels: np.ndarray) -> dict:
+    """Dense TAR at FAR and the 10-fold accuracy on genuine + as many random impostor pairs."""
+    from lrface.evaluation.verification import fold_accuracies
+    from lrface.inference.threshold import accepts, threshold_at_far
+
+    sim = emb @ emb.T
+    iu = np.triu_indices(len(labels), 1)
+    same = labels[iu[0]] == labels[iu[1]]
+    scores = sim[iu]
+    gen, imp = scores[same], scores[~same]
+    out = {"identities": int(len(np.unique(labels))), "faces": int(len(labels)), "genuine": int(same.sum())}
+    out["impostors"] = int(len(imp))
+    out["tar"] = {f"{f:g}": float(np.mean(accepts(gen, threshold_at_far(imp, f)))) for f in UNSEEN_FARS}
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(imp), size=len(gen), replace=False)
+    ga, ia = iu[0][same], iu[0][~same][pick]
+    bal = np.r_[gen, imp[pick]]
+    truth = np.r_[np.ones(len(gen), bool), np.zeros(len(gen), bool)]
+    folds = np.r_[labels[ga], labels[ia]] % 10
+    out["accuracy"] = float(fold_accuracies(bal, truth, folds)[0].mean())
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--models", nargs="*", default=[], help="packaged model names or ONNX files, scored on every seed")
     ap.add_argument("--lfw", nargs=2, metavar=("PAIRS", "IMAGES"))
+    ap.add_argument("--unseen", type=Path, help="packed set of people no compared model trained on")
+    ap.add_argument("--exclude", nargs="*", type=Path, default=[], help="with --unseen: every training source")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -53,6 +102,10 @@ def main() -> None:
     from lrface.inference.embedder import Embedder
     from lrface.pretrained import resolve_model
 
+    unseen = unseen_set(args.unseen, args.exclude) if args.unseen else None
+    if unseen is not None:
+        print(f"unseen: {len(np.unique(unseen[1]))} identities, {len(unseen[1])} faces", flush=True)
+    unseen_cache: dict = {}
     by_seed: dict[int, list[Path]] = {}
     for run in args.runs:
         by_seed.setdefault(validation_seed(run), []).append(run)
@@ -63,13 +116,23 @@ def main() -> None:
         models += [(m, Path(resolve_model(m))) for m in args.models]
         for label, onnx in models:
             emb = Embedder(onnx).embed(images)
-            rec = {"seed": seed, "model": label, "val": verification_metrics(np.sum(emb[a] * emb[b], 1), same, fold, FARS)}
+            rec = {
+                "seed": seed,
+                "model": label,
+                "val": verification_metrics(np.sum(emb[a] * emb[b], 1), same, fold, FARS),
+            }
             if args.lfw:
                 if onnx not in lfw_cache:
                     lfw_cache[onnx] = evaluate_pairs(args.lfw[0], args.lfw[1], onnx, FARS, warn=lambda *_: None)[0]
                 rec["lfw"] = lfw_cache[onnx]
+            if unseen is not None:
+                if onnx not in unseen_cache:
+                    unseen_cache[onnx] = unseen_metrics(Embedder(onnx).embed(list(unseen[0])), unseen[1])
+                rec["unseen"] = unseen_cache[onnx]
             out.append(rec)
             cells = row_numbers(rec["val"]) + (row_numbers(rec["lfw"]) if args.lfw else [])
+            if unseen is not None:
+                cells += [100 * rec["unseen"]["accuracy"], *(100 * v for v in rec["unseen"]["tar"].values())]
             print(f"| {seed} | {label} | " + " | ".join(f"{v:.2f}" for v in cells) + " |", flush=True)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))

@@ -51,6 +51,8 @@ DESCRIPTIONS = {
     "data.low_res": "classification: down-sample to data.image_size (paper Fig. 6)",
     "data.download": "classification: let torchvision download CIFAR when online",
     "data.cache": "identity folders: cache the resized arrays",
+    "data.allow_no_face": "train on a packed set in which lrface prepare found no face at all (every crop the box "
+    "fallback); off: exit 2",
     "augment.enabled": "turn the geometric and photometric augmentation on",
     "augment.flip": "random horizontal flip",
     "augment.shift": "max shift, as a fraction of the side",

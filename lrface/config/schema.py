@@ -25,6 +25,7 @@ class DataConfig:
     low_res: bool = False  # classification: downsample to image_size (Fig. 6)
     download: bool = False  # classification: let torchvision download CIFAR when online
     cache: bool = True  # identity folders: cache the resized arrays beside the run
+    allow_no_face: bool = False  # train on a packed set in which lrface prepare found no face (else exit 2)
 
 
 @dataclass

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .packed import is_packed_set, read_packed_set, warn_if_no_face
+from .packed import check_face_found, is_packed_set, read_packed_set
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -34,7 +34,6 @@ Split = tuple[np.ndarray, np.ndarray]
 def _packed_source(root: Path) -> tuple[np.ndarray, np.ndarray, list[str], list[str], int]:
     """All splits of a packed set: images, labels, class names, file name per image, image size."""
     ps = read_packed_set(root, mmap=False)
-    warn_if_no_face(ps)
     files: dict[tuple[str, int], str] = {}
     if (root / "items.csv").is_file():
         with open(root / "items.csv", newline="", encoding="utf-8") as fh:
@@ -93,11 +92,17 @@ def _report_joined(per_source: list[set[str]]) -> None:
 
 
 def load_sources(
-    paths: list[str], size: int, merge: str = "source", cache: bool = True, native: bool = False
+    paths: list[str],
+    size: int,
+    merge: str = "source",
+    cache: bool = True,
+    native: bool = False,
+    allow_no_face: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
     """Every image of every source, labels in one merged label space (see the module docstring), and
     the index of the source each image came from. ``native`` (augment.degrade) keeps the packed sets'
-    own size, which must exceed ``size``; identity folders are refused then."""
+    own size, which must exceed ``size``; identity folders are refused then. Every source is checked
+    (sizes, a face found: ``allow_no_face``) before any is loaded."""
     from ..preprocess import resize_uint8
     from .native import check_native_size, refuse_folder
 
@@ -110,7 +115,9 @@ def load_sources(
         if not r.exists():
             raise UserError(f"data path {r} does not exist; pass packed sets or identity folders")
         if is_packed_set(r):
-            sizes[r] = read_packed_set(r).image_size
+            ps = read_packed_set(r)
+            check_face_found(ps, allow_no_face)
+            sizes[r] = ps.image_size
         elif native:
             refuse_folder(r)
     if len(set(sizes.values())) > 1:

@@ -153,8 +153,16 @@ def no_face_warning(source: str, n: int) -> str:
     )
 
 
-def warn_if_no_face(ps: PackedSet) -> None:
-    """Training on a set that `lrface prepare` made without finding one face: say so on one line."""
+def check_face_found(ps: PackedSet, allowed: bool) -> None:
+    """Training on a set that `lrface prepare` made without finding one face: an error (exit 2) unless
+    ``data.allow_no_face`` says the crops are faces already; then a one-line warning."""
     counts = (ps.manifest.get("params") or {}).get("status_counts") or {}
-    if counts and not counts.get("aligned"):
-        print(f"lrface: warning: {no_face_warning(str(ps.root), counts.get('box-only', 0))}", file=sys.stderr)
+    if not counts or counts.get("aligned"):
+        return
+    n = counts.get("box-only", 0)
+    if not allowed:
+        raise UserError(
+            f"no face found in any image of {ps.root} (all {n} crops are the whole image or the given box): "
+            "re-prepare the photos with faces in them, or set data.allow_no_face=true if they are face crops already"
+        )
+    print(f"lrface: warning: {no_face_warning(str(ps.root), n)}", file=sys.stderr)

@@ -18,7 +18,7 @@ from ..preprocess import resize_uint8
 from .exclude import drop_excluded, exclude_paths, excluded_names
 from .hr_table import HrTable
 from .native import check_native_size, refuse_folder, resize_eval_splits
-from .packed import is_packed_set, read_packed_set, warn_if_no_face
+from .packed import check_face_found, is_packed_set, read_packed_set
 from .splits import few_sample_subset, per_class_split
 
 Split = tuple[np.ndarray, np.ndarray]
@@ -110,7 +110,9 @@ def load_data(cfg: Config) -> DataBundle:
     elif root is None:
         from .multi import load_sources
 
-        images, labels, class_names, origin = load_sources(path, d.image_size, d.merge, d.cache, native)
+        images, labels, class_names, origin = load_sources(
+            path, d.image_size, d.merge, d.cache, native, d.allow_no_face
+        )
         kept, class_names = drop_excluded(
             {"all": (images, labels, origin)}, class_names, exclude, names, prefixed=d.merge == "source"
         )
@@ -135,7 +137,7 @@ def load_data(cfg: Config) -> DataBundle:
             kind = "packed" if is_packed_set(root) else "folder"
         if kind == "packed":
             ps = read_packed_set(root, mmap=False)
-            warn_if_no_face(ps)
+            check_face_found(ps, d.allow_no_face)
             class_names, splits = (
                 ps.class_names,
                 {k: (np.asarray(v[0]), np.asarray(v[1])) for k, v in ps.splits.items()},
