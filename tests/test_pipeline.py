@@ -71,6 +71,7 @@ def test_pipeline_on_generated_faces(tmp_path, capsys):
             "train.threads=1",
             "optim.milestones=[9]",
             "train.epochs=12",
+            "data.allow_no_face=true",  # generated blobs: MTCNN finds no face, the crops are the faces
         ],
     )
     assert hits >= 4 and top1 >= 80  # 5 identities; the classifier reached 100 % (2026-11-30), chance is 20 %

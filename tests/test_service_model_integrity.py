@@ -40,7 +40,11 @@ def test_a_gallery_rebuilt_with_another_model_is_refused_while_serving(setup, tm
     with running_service(g) as port:
         status, h = request(port, "GET", "/health")
         assert status == 200 and h["gallery_matches_model"] and h["status"] == "ok", h
-        assert h["model_sha256"] == h["gallery_model_sha256"] == pretrained.list_models()[0].card["sha256"], h
+        assert (
+            h["model_sha256"]
+            == h["gallery_model_sha256"]
+            == {m.name: m for m in pretrained.list_models()}[SERVED].card["sha256"]
+        ), h
         assert request(port, "POST", "/identify", [("image", probe)])[0] == 200
         for other, needle in ((OTHER, "was built with model"), (tiny, "-d embeddings but")):
             run_lrface("gallery", "build", gal, "--model", other, "--out", g, "--force")

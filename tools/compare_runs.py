@@ -12,7 +12,8 @@ of the packed set PACKED (e.g. `lrface prepare folder` of celeba-aligned) whose 
 EXCLUDE sets (every training source of every model compared) and have two faces or more. Every same-identity
 pair is a genuine pair and every cross-identity pair an impostor (dense), so TAR is read down to FAR 1e-4;
 the accuracy is the protocol's 10-fold one on the genuine pairs and as many impostors drawn at random
-(seed 0), folds by identity. It is scored once per model (independent of the runs' seeds).
+(seed 0), folds by identity; top-1 enrols each identity's first face and names every other face among all
+of them. It is scored once per model (independent of the runs' seeds).
 
     python tools/compare_runs.py RUN [RUN ...] [--models sr18-celeba-ekd60] [--lfw PAIRS IMAGES] \
         [--unseen PACKED --exclude SRC [SRC ...]] [--json F]
@@ -84,6 +85,10 @@ def unseen_metrics(emb: np.ndarray, labels: np.ndarray) -> dict:
     truth = np.r_[np.ones(len(gen), bool), np.zeros(len(gen), bool)]
     folds = np.r_[labels[ga], labels[ia]] % 10
     out["accuracy"] = float(fold_accuracies(bal, truth, folds)[0].mean())
+    first = np.zeros(len(labels), bool)
+    first[np.unique(labels, return_index=True)[1]] = True
+    hits = labels[~first] == labels[first][np.argmax(sim[~first][:, first], axis=1)]
+    out["top1"] = float(hits.mean())  # each identity's first face enrolled, every other face a probe
     return out
 
 
@@ -132,7 +137,8 @@ def main() -> None:
             out.append(rec)
             cells = row_numbers(rec["val"]) + (row_numbers(rec["lfw"]) if args.lfw else [])
             if unseen is not None:
-                cells += [100 * rec["unseen"]["accuracy"], *(100 * v for v in rec["unseen"]["tar"].values())]
+                u = rec["unseen"]
+                cells += [100 * u["accuracy"], *(100 * v for v in u["tar"].values()), 100 * u["top1"]]
             print(f"| {seed} | {label} | " + " | ".join(f"{v:.2f}" for v in cells) + " |", flush=True)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
