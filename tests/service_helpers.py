@@ -45,9 +45,11 @@ def running_service(gallery: Path, *args: str) -> Iterator[int]:
     else:
         p.kill()
         pytest.fail(f"server did not start: {p.communicate()[1]}")
-    yield port
-    p.terminate()
-    _, err = p.communicate(timeout=30)
+    try:
+        yield port
+    finally:  # a failing assertion in the block must not leave the server running
+        p.terminate()
+        _, err = p.communicate(timeout=30)
     assert "Traceback" not in err and "internal error" not in err, err
 
 
