@@ -1,0 +1,40 @@
+"""tools/compare_runs.py's unseen-people validation: the people kept, and TAR / top-1 by hand."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lrface.data.packed import write_packed_set
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import compare_runs  # noqa: E402
+
+
+def _unit(degrees):
+    a = np.radians(degrees)
+    return np.stack([np.cos(a), np.sin(a)], 1)
+
+
+def test_tar_and_top1_of_a_hand_made_embedding():
+    # three people, two faces each; the second face of person 2 (120 deg) lies nearer person 1 (90 deg)
+    emb, labels = _unit([0, 10, 90, 100, 180, 120]), np.array([0, 0, 1, 1, 2, 2])
+    m = compare_runs.unseen_metrics(emb, labels)
+    assert (m["identities"], m["faces"], m["genuine"], m["impostors"]) == (3, 6, 3, 12)
+    # highest impostor: 120 vs 100 deg (cos 20 = 0.940); genuine cos 10, cos 10 pass, cos 60 does not
+    assert m["tar"]["0.01"] == pytest.approx(2 / 3)
+    assert m["top1"] == pytest.approx(2 / 3)  # 10 -> person 0, 100 -> person 1, 120 -> person 1 (wrong)
+
+
+def test_the_unseen_set_drops_trained_people_and_people_with_one_face(tmp_path):
+    def packed(name, names, labels):
+        images = np.zeros((len(labels), 16, 16, 3), np.uint8) + np.array(labels, np.uint8)[:, None, None, None]
+        rows = [{"split": "all", "index": i, "label": int(lb), "identity": names[lb]} for i, lb in enumerate(labels)]
+        return write_packed_set(tmp_path / name, {"all": (images, np.array(labels))}, names, rows)
+
+    pool = packed("pool", ["a", "b", "c", "d"], [0, 0, 1, 1, 2, 3, 3])  # c has one face
+    trained = packed("trained", ["b", "x"], [0, 1])
+    images, labels = compare_runs.unseen_set(pool, [trained])
+    assert sorted(set(labels.tolist())) == [0, 3] and len(labels) == 4  # a and d stay
+    assert images[:, 0, 0, 0].tolist() == labels.tolist()
