@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import glob
 import json
 import os
 import tempfile
@@ -143,7 +144,8 @@ def check_not_input(out: str | os.PathLike, inputs, kind: str = "dir", label: st
 def claim_output(out: str | os.PathLike, label: str = "--out") -> Iterator[None]:
     """Hold an exclusive claim on the output ``out`` while the command runs (a lock file beside it, removed at the
     end; the kernel drops the lock of a killed process), so that a second command writing the same output at the
-    same time is refused in one line instead of both reporting success."""
+    same time is refused in one line instead of both reporting success. Temporary files that a killed earlier
+    writer of ``out`` left beside it (``atomic_path``'s ``.<name>.*.tmp``) are removed once the claim is held."""
     target = Path(os.path.realpath(out))
     target.parent.mkdir(parents=True, exist_ok=True)
     lock = target.parent / f".{target.name}.lrface-lock"
@@ -166,6 +168,8 @@ def claim_output(out: str | os.PathLike, label: str = "--out") -> Iterator[None]
         if same:
             break
         os.close(fd)
+    for debris in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):  # left by a killed earlier writer:
+        debris.unlink(missing_ok=True)  # with the claim held, no other lrface command is writing them
     try:
         yield
     finally:

@@ -106,3 +106,25 @@ def test_api_gallery_create_claims_its_path(tiny, tmp_path):
             Gallery.create(tmp_path / "g", rec)
     assert len(Gallery.create(tmp_path / "g", rec)) == 0
     assert len(Gallery.create(tmp_path / "g", rec, exist_ok=True)) == 0
+
+
+def test_the_claim_removes_temporary_files_a_killed_writer_of_the_same_output_left(tmp_path):
+    target = tmp_path / "emb.npy"
+    debris = tmp_path / ".emb.npy.k2j4x9.tmp"  # atomic_path's name for a temporary file of emb.npy
+    other = tmp_path / ".other.npy.k2j4x9.tmp"
+    debris.write_bytes(b"half")
+    other.write_bytes(b"half")
+    with claim_output(target):
+        assert not debris.exists() and other.exists()
+
+
+def test_prepare_resumes_an_out_holding_only_a_work_cache_just_begun(tmp_path):
+    from lrface.prep.options import WORK_DIR, check_out_dir
+
+    out = tmp_path / "packed"
+    (out / WORK_DIR).mkdir(parents=True)
+    (out / WORK_DIR / ".run.json.x1y2.tmp").write_text("{")  # killed before run.json was renamed into place
+    check_out_dir(out, force=False)
+    (out / "notes.txt").write_text("someone else's")
+    with pytest.raises(UserError, match="exists and is not a packed set"):
+        check_out_dir(out, force=False)

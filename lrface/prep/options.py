@@ -102,7 +102,8 @@ def check_out_dir(out: Path, force: bool) -> None:
         return
     if not out.is_dir():
         raise UserError(f"{out}: exists and is not a directory; choose another --out")
-    if (out / WORK_DIR / "run.json").is_file() or is_packed_set(out) or force or not any(out.iterdir()):
+    ours = (out / WORK_DIR / "run.json").is_file() or not any(p.name != WORK_DIR for p in out.iterdir())
+    if ours or is_packed_set(out) or force:  # ours: our interrupted work, or empty but for a work cache just begun
         return
     raise UserError(f"{out}: exists and is not a packed set; choose another --out or pass --force to write into it")
 

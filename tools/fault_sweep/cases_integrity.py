@@ -38,8 +38,9 @@ def _package_copy(F, name: str, damage) -> dict:
 
 def model_cases(s: Sweep, F):
     good = F["img"]["good.png"]
-    flipped = {"flipped": lambda p: flip_weights(p / "sr18-celeba-ekd60.onnx", p / "sr18-celeba-ekd60.onnx")}
-    swapped = {"swapped": lambda p: shutil.copy(p / "sr18-celeba-ekd.onnx", p / "sr18-celeba-ekd60.onnx")}
+    default = json.loads((REPO / "lrface" / "pretrained" / "index.json").read_text())["models"][0]  # what commands use
+    flipped = {"flipped": lambda p: flip_weights(p / f"{default}.onnx", p / f"{default}.onnx")}
+    swapped = {"swapped": lambda p: shutil.copy(p / "sr18-celeba-ekd.onnx", p / f"{default}.onnx")}
     for label, damage in (*flipped.items(), *swapped.items()):
         if not s.wanted(f"packaged {label}"):
             continue

@@ -46,7 +46,12 @@ def interrupt_cases(s: Sweep, F):
         if out is not None and p.returncode != 0 and out.exists():  # killed after the rename: it must be whole
             why = why or _partial_npy(out, n_new)
         if out is not None:
-            why = why or no_temp_files(out)()
+            left = no_temp_files(out)()
+            if left and sig == signal.SIGKILL:  # a killed writer cannot clean up: the next run of the same --out must
+                again = subprocess.run([PY, "-m", "lrface", *map(str, argv)], env=ENV, capture_output=True)
+                left = f"rerun exit {again.returncode}" if again.returncode else no_temp_files(out)()
+                left = left or _partial_npy(out, n_new)
+            why = why or left
         s.record(case, f"killed at {at:.1f} s", p.returncode, (lines or [""])[-1], why)
 
     g = gallery_copy(F, "gint")
