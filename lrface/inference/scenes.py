@@ -8,8 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 
 MAX_FACES = 500  # faces per image or frame: detection, alignment and embedding stay bounded
-MIN_FACE = 12  # smallest face side (px) the detector looks for
-NO_FACE_REASON = "no face found (ONNX MTCNN cascade, faces from about 12 px across)"
+# smallest face side (px) the detector looks for, the default of --min-face, identify_faces and video: with the x2
+# upscale below 20 px it still finds ~92 % of 12-15 px faces, at ~1.6x the frame rate of 12 (tools/bench_detect.py,
+# results/2026-12-04-scenes-2.md)
+MIN_FACE = 18
+NO_FACE_REASON = "no face found (ONNX MTCNN cascade, faces from about 12-18 px across)"
 
 
 def make_detector(min_face_size: int = MIN_FACE, max_faces: int | None = None):
@@ -33,11 +36,13 @@ class SceneFace:
 
 
 def find_faces(detector, image: np.ndarray) -> list[SceneFace]:
-    """Every face of a uint8 RGB image, largest-score first as the detector returns them, each aligned."""
+    """Every face of a uint8 RGB image, largest-score first as the detector returns them, each aligned; the
+    landmarks of faces under 32 px are first moved part of the way toward their box's (lrface.detect.align:
+    O-Net's landmarks are a pixel or two off on such faces)."""
     from ..detect import align_face
 
     return [
-        SceneFace(i, tuple(float(v) for v in f.box), float(f.score), align_face(image, f))
+        SceneFace(i, tuple(float(v) for v in f.box), float(f.score), align_face(image, f, steady=True))
         for i, f in enumerate(detector.detect(image))
     ]
 
