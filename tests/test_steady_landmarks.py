@@ -75,3 +75,63 @@ def test_find_faces_aligns_small_faces_steadied():
     assert np.array_equal(got[0].crop, align_face(image, small, steady=True))
     assert not np.array_equal(got[0].crop, align_face(image, small))
     assert np.array_equal(got[1].crop, align_face(image, large))
+
+
+# O-Net run again on the final box and on its mirror (FaceDetector(refine_landmarks=True), the scene detector)
+
+
+@pytest.fixture(scope="module")
+def small_scene():
+    from scene_helpers import scene
+
+    frame, _truth = scene(sizes=(16, 24, 40), h=240, w=260)
+    return frame
+
+
+def test_refine_keeps_boxes_and_scores_and_moves_landmarks_a_little(small_scene):
+    from lrface.detect import FaceDetector
+
+    plain = FaceDetector(min_face_size=14, threads=1).detect(small_scene)
+    refined = FaceDetector(min_face_size=14, threads=1, refine_landmarks=True).detect(small_scene)
+    assert len(plain) >= 4 and [f.box for f in plain] == [f.box for f in refined]
+    assert [f.score for f in plain] == [f.score for f in refined]
+    moved = [np.abs(p.landmarks - r.landmarks).max() for p, r in zip(plain, refined)]
+    assert max(moved) > 0.01  # changed ...
+    assert all(m < 0.15 * p.box[2] for m, p in zip(moved, plain))  # ... by a fraction of the face
+
+
+def test_refined_mirror_pass_is_onet_on_the_mirrored_image(small_scene):
+    """_refined's mirrored crops are the flipped crops; this recomputes them from the mirrored frame instead."""
+    from lrface.detect import FaceDetector
+    from lrface.detect.mtcnn import _normalise, _square
+    from lrface.detect.resample import AreaSampler
+
+    det = FaceDetector(min_face_size=14, threads=1, upscale=1)
+    faces = det.detect(small_scene)
+    boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (f.box for f in faces)])
+    got = det.cascade._refined(AreaSampler(small_scene), boxes)
+
+    W = small_scene.shape[1]
+    b = np.round(_square(boxes)).astype(np.int64)
+    bw, bh = b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1
+
+    def onet(image, bx):
+        crops = AreaSampler(image).crops(bx[:, 0] - 1, bx[:, 1] - 1, bx[:, 2], bx[:, 3], (48, 48))
+        return det.cascade.nets["onet"].run(None, {"image": _normalise(crops)})[1]
+
+    p = onet(small_scene, b)
+    again = np.stack([bw[:, None] * p[:, :5] + b[:, :1] - 1, bh[:, None] * p[:, 5:] + b[:, 1:2] - 1], axis=2)
+    mb = b.copy()
+    mb[:, 0], mb[:, 2] = W - b[:, 2] + 1, W - b[:, 0] + 1
+    q = onet(np.ascontiguousarray(small_scene[:, ::-1]), mb)
+    mirror = np.stack([b[:, :1] - 1 + bw[:, None] * (1 - q[:, :5]), bh[:, None] * q[:, 5:] + b[:, 1:2] - 1], axis=2)
+    np.testing.assert_allclose(got, again + mirror[:, [1, 0, 2, 4, 3]], atol=0.05)
+
+
+def test_the_scene_detector_refines_and_the_alignment_detector_does_not():
+    from lrface.inference.align import PhotoAligner
+    from lrface.inference.scenes import MIN_FACE, make_detector
+
+    det = make_detector()
+    assert det.refine_landmarks and det.min_face_size == MIN_FACE
+    assert not PhotoAligner(threads=1).detector.refine_landmarks

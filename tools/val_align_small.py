@@ -79,6 +79,19 @@ def onet_again(detector, frame: np.ndarray, faces) -> tuple[np.ndarray, np.ndarr
     return plain / k, mirror / k
 
 
+def find_faces_crop(frame, face):
+    """The crop lrface.inference.scenes.find_faces makes of a detected face."""
+    from lrface.inference.scenes import find_faces
+
+    class One:
+        max_faces = 1
+
+        def detect(self, _image):
+            return [face]
+
+    return find_faces(One(), frame)[0].crop
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", default="1,3,5")
@@ -88,12 +101,12 @@ def main() -> int:
     p.add_argument("--weights", default="0.25,0.5,0.75,1.0", help="shrink weights tried")
     args = p.parse_args()
     from lrface import Gallery, Recognizer
+    from lrface.detect import FaceDetector
     from lrface.inference.scenes import make_detector
 
     started = time.time()
-    detector, rec = make_detector(args.min_face), Recognizer(threads=0)
-    from lrface.detect import FaceDetector
-
+    serving, rec = make_detector(args.min_face), Recognizer(threads=0)  # what find_faces runs (refined landmarks)
+    detector = FaceDetector(min_face_size=args.min_face, max_faces=serving.max_faces)  # plain O-Net landmarks
     locator = FaceDetector(min_face_size=12)  # the ground truth, as tools/bench_scenes.py: fixed whatever --min-face
     sources = synth.load_sources(SHARED / "faces", locator, 5, 40)
     probes = {n: s[3:] for n, s in sources.items()}
@@ -128,6 +141,8 @@ def main() -> int:
         "onet2 mirror",
         "mean onet+onet2+mirror",
         "steady of that",
+        "refined (lrface)",
+        "refined+steady (lrface)",
         "avg",
         "flip",
         "avg+flip",
@@ -143,6 +158,8 @@ def main() -> int:
             frame, placed = synth.place_scene(backgrounds, probes, rng, sides, 480, 640)
             faces = detector.detect(frame)
             again, mirrored = onet_again(detector, frame, faces) if faces else (None, None)
+            served = serving.detect(frame)
+            assert [f.box for f in served] == [f.box for f in faces]  # refine_landmarks changes landmarks only
             for i, j in sorted(match([q.box for q in placed], [f.box for f in faces]).items()):
                 f, truth = faces[j], placed[i]
                 b = bucket(truth.box[2])
@@ -168,6 +185,9 @@ def main() -> int:
                 mean3 = (onet + again[j] + mirrored[j]) / 3
                 crops["mean onet+onet2+mirror"] = aligned(frame, mean3)
                 crops["steady of that"] = align_face(frame, Face(f.box, f.score, mean3), steady=True)
+                crops["refined (lrface)"] = align_face(frame, served[j])
+                crops["refined+steady (lrface)"] = find_faces_crop(frame, served[j])
+                err[b]["refined"].append(np.linalg.norm(served[j].landmarks - truth.points, axis=1).mean() / box[2])
                 for name, pts in (("onet2", again[j]), ("mirror", mirrored[j]), ("mean3", mean3)):
                     err[b][name].append(np.linalg.norm(pts - truth.points, axis=1).mean() / box[2])
                 names = list(crops)

@@ -9,7 +9,7 @@ import numpy as np
 
 MAX_FACES = 500  # faces per image or frame: detection, alignment and embedding stay bounded
 # smallest face side (px) the detector looks for, the default of --min-face, identify_faces and video: with the x2
-# upscale below 20 px it still finds ~92 % of 12-15 px faces, at ~1.6x the frame rate of 12 (tools/bench_detect.py,
+# upscale below 20 px it still finds ~92 % of 12-15 px faces, at ~1.5x the frame rate of 12 (tools/bench_detect.py,
 # results/2026-12-04-scenes-2.md)
 MIN_FACE = 18
 NO_FACE_REASON = "no face found (ONNX MTCNN cascade, faces from about 12-18 px across)"
@@ -19,7 +19,7 @@ def make_detector(min_face_size: int = MIN_FACE, max_faces: int | None = None):
     """The torch-free face detector used by ``--all-faces``, video and the service's ``all_faces``."""
     from ..detect import FaceDetector
 
-    return FaceDetector(min_face_size=min_face_size, max_faces=max_faces or MAX_FACES)
+    return FaceDetector(min_face_size=min_face_size, max_faces=max_faces or MAX_FACES, refine_landmarks=True)
 
 
 @dataclass(frozen=True)
