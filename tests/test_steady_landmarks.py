@@ -61,8 +61,8 @@ def test_a_noisy_small_face_is_aligned_closer_to_its_true_landmarks():
 
 
 class Stub:
-    def __init__(self, faces):
-        self.faces, self.max_faces = faces, 500
+    def __init__(self, faces, upscale=2.0):
+        self.faces, self.max_faces, self.upscale = faces, 500, upscale
 
     def detect(self, image):
         return self.faces
@@ -75,6 +75,12 @@ def test_find_faces_aligns_small_faces_steadied():
     assert np.array_equal(got[0].crop, align_face(image, small, steady=True))
     assert not np.array_equal(got[0].crop, align_face(image, small))
     assert np.array_equal(got[1].crop, align_face(image, large))
+
+
+def test_find_faces_keeps_onet_landmarks_without_the_upscale():
+    image, small = texture(), face((60, 40, 16, 16), OFFSET)
+    [got] = find_faces(Stub([small], upscale=1.0), image)
+    assert np.array_equal(got.crop, align_face(image, small))
 
 
 # O-Net run again on the final box and on its mirror (FaceDetector(refine_landmarks=True), the scene detector)

@@ -79,12 +79,15 @@ def onet_again(detector, frame: np.ndarray, faces) -> tuple[np.ndarray, np.ndarr
     return plain / k, mirror / k
 
 
-def find_faces_crop(frame, face):
-    """The crop lrface.inference.scenes.find_faces makes of a detected face."""
+def find_faces_crop(frame, face, upscale: float):
+    """The crop lrface.inference.scenes.find_faces makes of a face detected by a detector with this upscale."""
     from lrface.inference.scenes import find_faces
 
     class One:
         max_faces = 1
+
+        def __init__(self):
+            self.upscale = upscale
 
         def detect(self, _image):
             return [face]
@@ -143,6 +146,7 @@ def main() -> int:
         "steady of that",
         "refined (lrface)",
         "refined+steady (lrface)",
+        "find_faces (lrface)",
         "avg",
         "flip",
         "avg+flip",
@@ -186,7 +190,8 @@ def main() -> int:
                 crops["mean onet+onet2+mirror"] = aligned(frame, mean3)
                 crops["steady of that"] = align_face(frame, Face(f.box, f.score, mean3), steady=True)
                 crops["refined (lrface)"] = align_face(frame, served[j])
-                crops["refined+steady (lrface)"] = find_faces_crop(frame, served[j])
+                crops["refined+steady (lrface)"] = align_face(frame, served[j], steady=True)
+                crops["find_faces (lrface)"] = find_faces_crop(frame, served[j], serving.upscale)
                 err[b]["refined"].append(np.linalg.norm(served[j].landmarks - truth.points, axis=1).mean() / box[2])
                 for name, pts in (("onet2", again[j]), ("mirror", mirrored[j]), ("mean3", mean3)):
                     err[b][name].append(np.linalg.norm(pts - truth.points, axis=1).mean() / box[2])

@@ -27,8 +27,8 @@ def add_options(p: argparse.ArgumentParser, draw: bool = True) -> None:
         default=MIN_FACE,
         metavar="PX",
         help=f"smallest face side sought, 8..512 px (default {MIN_FACE}; under 20 the frame is doubled first); "
-        "the default still finds about 9 in 10 faces of 12-15 px, 12 finds a few more at about 0.7x the "
-        "frame rate, 20 is faster still (docs/scenes-and-video.md)",
+        "the default still finds about 9 in 10 faces of 12-15 px; 12 finds a few more at about 0.7x the frame "
+        "rate, 20 is about 10 %% faster (docs/scenes-and-video.md)",
     )
     if not draw:
         return
