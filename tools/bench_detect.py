@@ -6,7 +6,8 @@ textures. Prints a markdown table, one row per setting; the times include aligni
     PYTHONPATH=. python tools/bench_detect.py [--frames 40] [--settings 12:1,12:2,16:1,20:1] [--threads 1] \
         [--before GIT_REF] [--rounds 2]
 
-A setting is min_face_size:upscale[:max_candidates]. ``--before REF`` runs every setting also with the
+A setting is min_face_size:upscale[:max_candidates][+r] (``+r``: refine_landmarks=True, the scene detector's
+landmarks: O-Net run again on each final box and its mirror). ``--before REF`` runs every setting also with the
 detector of that commit (its lrface package, imported under another name), interleaved with this tree's
 in each of ``--rounds`` timing rounds (the fastest round counts): a side-by-side on the same load.
 
@@ -204,12 +205,15 @@ def main() -> None:
     )
     print("|" + "---|" * (8 + len(BUCKETS)))
     for setting in args.settings.split(","):
-        min_face, up, *cap = (float(v) for v in setting.split(":"))
+        refine = setting.endswith("+r")
+        min_face, up, *cap = (float(v) for v in setting.removesuffix("+r").split(":"))
         kw = {"max_candidates": int(cap[0])} if cap else {}
+        if refine:
+            kw["refine_landmarks"] = True
         dets = {  # max_candidates is new: such settings run on this tree only
             name: cls(min_face_size=min_face, upscale=up, threads=args.threads, **kw)
             for name, cls in versions
-            if not (kw and name.startswith("before"))
+            if not (kw and name.startswith("before"))  # max_candidates and refine_landmarks are new
         }
         times = {name: [] for name in dets}
         for _ in range(args.rounds):
@@ -218,7 +222,7 @@ def main() -> None:
                 _, wall_hd, cpu_hd = timed(det, hd, embedder)
                 times[name].append((cpu + cpu_hd, wall, cpu, wall_hd, cpu_hd))
         for name, det in dets.items():
-            report(name, det, data, min(times[name])[1:], cap)
+            report(name + (" +refine" if refine else ""), det, data, min(times[name])[1:], cap)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

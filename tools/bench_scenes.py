@@ -66,14 +66,18 @@ def aligned(image, points):
 class Bench:
     def __init__(self, args):
         from lrface import Gallery, Recognizer
-        from lrface.inference.scenes import make_detector
+        from lrface.detect import FaceDetector
+        from lrface.inference.scenes import MIN_FACE, make_detector
 
         self.args, self.rng = args, np.random.default_rng(args.seed)
-        self.detector, self.rec = make_detector(), Recognizer(threads=0)
-        sources = synth.load_sources(args.faces, self.detector, args.min_images, args.identities)
+        self.detector, self.rec = make_detector(args.min_face or MIN_FACE), Recognizer(threads=0)
+        # the ground truth (source faces' boxes and landmarks, faceless backgrounds) is located by one fixed
+        # detector, whatever the setting under test: the frames, gallery and probes stay the same across settings
+        locator = FaceDetector(min_face_size=12)
+        sources = synth.load_sources(args.faces, locator, args.min_images, args.identities)
         self.gallery_sources = {n: s[: args.enrol] for n, s in sources.items()}
         self.probes = {n: s[args.enrol :] for n, s in sources.items()}
-        self.backgrounds = synth.load_backgrounds(args.photos, self.detector)
+        self.backgrounds = synth.load_backgrounds(args.photos, locator)
         self.tmp = tempfile.TemporaryDirectory()
         self.gallery = Gallery.create(Path(self.tmp.name) / "g", self.rec)
         self.gallery.add_many(
@@ -237,6 +241,7 @@ def main(argv=None) -> int:
     p.add_argument("--people", type=int, default=4, help="faces per clip")
     p.add_argument("--speed-frames", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min-face", type=int, help="the scene detector's smallest face (default: --min-face's default)")
     p.add_argument("--report", type=Path, help="write the markdown report here")
     args = p.parse_args(argv)
     started = time.time()
@@ -259,7 +264,8 @@ def main(argv=None) -> int:
             f"Gallery: {len(bench.gallery_sources)} identities of celeba-wild-dev ({args.enrol} aligned crops each, "
             f"packaged model {bench.rec.fingerprint[:12]}); probes: other crops of them pasted into 640x480 frames "
             f"({args.frames} frames x {args.faces_per_frame} faces) and {args.clips} clips of {args.clip_frames} "
-            f"frames x {args.people} people. torch imported: {torch}. Wall time {time.time() - started:.0f} s.",
+            f"frames x {args.people} people. Scene detector: min face {bench.detector.min_face_size:g} px, upscale "
+            f"x{bench.detector.upscale:g}. torch imported: {torch}. Wall time {time.time() - started:.0f} s.",
             "",
             *rows,
             "",

@@ -138,7 +138,7 @@ class Recognizer:
         threshold: float | None = None,
         max_pixels: int | None = None,
     ) -> list[FaceIdentification]:
-        """Every face of one photo or frame (detected torch-free, from about 12 px across, at most 500),
+        """Every face of one photo or frame (detected torch-free, from about 12-18 px across, at most 500),
         aligned and identified; best detection first; [] when there is no face."""
         from ..inference.scenes import embed_faces, find_faces
 

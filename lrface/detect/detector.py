@@ -27,7 +27,10 @@ class FaceDetector:
     returned, and the cascade's work is bounded accordingly. ``max_candidates``: at most this many P-Net
     candidates, best P-Net score first, reach R-Net (None: max(500, 10 x max_faces); fewer is faster, and may
     miss faces in crowded frames; docs/detection.md). Frames over MAX_CANVAS_PIXELS after upscaling
-    are shrunk to it (bounded time and memory; faces then need 12 px in the shrunk frame)."""
+    are shrunk to it (bounded time and memory; faces then need 12 px in the shrunk frame). ``refine_landmarks``:
+    each face's landmarks are the mean of O-Net's and of O-Net run again on the face's final box and on its
+    mirror image - steadier on small faces, one more O-Net batch per frame, no longer facenet-pytorch's output
+    (the all-faces / video path turns it on; docs/detection.md)."""
 
     def __init__(
         self,
@@ -39,6 +42,7 @@ class FaceDetector:
         max_side: int | None = None,
         threads: int = 0,
         max_candidates: int | None = None,
+        refine_landmarks: bool = False,
     ):
         if not min_face_size > 0:
             raise UserError(f"min_face_size={min_face_size}: use a face size > 0 px (e.g. 12)")
@@ -59,6 +63,7 @@ class FaceDetector:
         self.min_face_size, self.thresholds, self.factor = float(min_face_size), tuple(thresholds), float(factor)
         self.max_faces, self.upscale, self.max_side = int(max_faces), float(upscale), max_side
         self.max_candidates = max(500, 10 * self.max_faces) if max_candidates is None else int(max_candidates)
+        self.refine_landmarks = bool(refine_landmarks)
         from .mtcnn import Cascade
 
         self.cascade = Cascade(threads=threads)
@@ -85,7 +90,7 @@ class FaceDetector:
         if min(canvas.shape[:2]) * P_NET_CELL / minsize < P_NET_CELL:  # no pyramid level holds a 12 px window
             return []
         boxes, points = self.cascade.run(
-            canvas, minsize, self.thresholds, self.factor, self.max_faces, self.max_candidates
+            canvas, minsize, self.thresholds, self.factor, self.max_faces, self.max_candidates, self.refine_landmarks
         )
         order = np.argsort(-boxes[:, 4], kind="stable")[: self.max_faces]
         return [

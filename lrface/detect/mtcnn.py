@@ -52,6 +52,8 @@ class Cascade:
     def __init__(self, threads: int = 0, weights: Path = WEIGHTS, engine: str = "opencv"):
         if engine == "opencv":  # faster on all three (results/2026-12-04-detection.md), outputs within 1e-4
             self.nets = {n: OpenCVNet(weights / f"{n}.onnx", out, threads) for n, out in OUTPUTS.items()}
+            # refine's O-Net batches (2 crops per face) get their own Net: a cv2 Net re-plans when its batch changes
+            self.refine_net = OpenCVNet(weights / "onet.onnx", OUTPUTS["onet"], threads)
             return
         if engine != "onnxruntime":
             raise ValueError(f"engine={engine!r}: use 'opencv' or 'onnxruntime'")
@@ -69,6 +71,7 @@ class Cascade:
             n: ort.InferenceSession(str(weights / f"{n}.onnx"), opts, providers=["CPUExecutionProvider"])
             for n in OUTPUTS
         }
+        self.refine_net = self.nets["onet"]
 
     def _stage(self, name: str, img: AreaSampler, boxes: np.ndarray, side: int) -> tuple[np.ndarray, list]:
         """Crop boxes (clipped to the image, facenet's ``pad``) area-resized to side x side -> network outputs."""
@@ -99,9 +102,20 @@ class Cascade:
             scale, minl = scale * factor, minl * factor
         return np.concatenate(found) if found else np.zeros((0, 9), np.float32)
 
-    def run(self, image: np.ndarray, minsize: float, thresholds, factor: float, max_faces: int, candidates: int):
+    def run(
+        self,
+        image: np.ndarray,
+        minsize: float,
+        thresholds,
+        factor: float,
+        max_faces: int,
+        candidates: int,
+        refine: bool = False,
+    ):
         """uint8 RGB -> boxes (N x 5: x1 y1 x2 y2 score) and landmarks (N x 5 x 2) in its pixels.
-        Work is bounded: at most ``candidates`` (best P-Net score first) reach R-Net, 2 x max_faces O-Net."""
+        Work is bounded: at most ``candidates`` (best P-Net score first) reach R-Net, 2 x max_faces O-Net.
+        ``refine``: each final face's landmarks are the mean of O-Net's (facenet's) and of O-Net run again on the
+        face's final box and on its mirror image (``_refined``; not facenet's output)."""
         img = AreaSampler(image)
         none = np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)
         boxes = self._pnet(img, minsize, thresholds[0], factor)
@@ -129,4 +143,25 @@ class Cascade:
         py = bh[:, None] * points[:, 5:10] + boxes[:, 1:2] - 1
         boxes = _regress(boxes, reg)
         pick = nms(boxes[:, :4], boxes[:, 4], 0.7, mode="min")
-        return boxes[pick], np.stack([px, py], axis=2)[pick]
+        points = np.stack([px, py], axis=2)[pick]
+        if refine and len(pick):
+            points = (points + self._refined(img, boxes[pick])) / 3
+        return boxes[pick], points
+
+    def _refined(self, img: AreaSampler, boxes: np.ndarray) -> np.ndarray:
+        """O-Net's landmarks of the final boxes (squared, rounded to whole pixels) plus those of the mirrored
+        crops (mirrored back, image-left and image-right points swapped): N x 5 x 2, summed. On small faces the
+        final box is better centred than the box O-Net first saw, and the mean of the three landmark sets is
+        steadier (tools/val_align_small.py)."""
+        b = np.round(_square(boxes[:, :4].astype(np.float64))).astype(np.int64)
+        b[:, :2] = np.clip(b[:, :2], 1, [img.w, img.h])
+        b[:, 2], b[:, 3] = np.minimum(b[:, 2], img.w), np.minimum(b[:, 3], img.h)
+        b[:, 2:] = np.maximum(b[:, 2:], b[:, :2])  # a box wholly outside the image: a 1 px crop at its edge
+        crops = img.crops(b[:, 0] - 1, b[:, 1] - 1, b[:, 2], b[:, 3], (48, 48))  # N x 3 x 48 x 48
+        n = len(b)
+        _, p, _ = self.refine_net.run(None, {"image": _normalise(np.concatenate([crops, crops[..., ::-1]]))})
+        bw, bh = (b[:, 2] - b[:, 0] + 1)[:, None], (b[:, 3] - b[:, 1] + 1)[:, None]
+        x0, y0 = b[:, 0:1] - 1, b[:, 1:2] - 1
+        again = np.stack([bw * p[:n, :5] + x0, bh * p[:n, 5:] + y0], axis=2)
+        mirror = np.stack([bw * (1 - p[n:, :5]) + x0, bh * p[n:, 5:] + y0], axis=2)[:, [1, 0, 2, 4, 3]]
+        return again + mirror

@@ -8,15 +8,20 @@ from dataclasses import dataclass
 import numpy as np
 
 MAX_FACES = 500  # faces per image or frame: detection, alignment and embedding stay bounded
-MIN_FACE = 12  # smallest face side (px) the detector looks for
-NO_FACE_REASON = "no face found (ONNX MTCNN cascade, faces from about 12 px across)"
+# smallest face side (px) the detector looks for, the default of --min-face, identify_faces and video. 18 (with the
+# x2 upscale below 20 px) still finds ~92 % of 12-15 px faces at ~1.5x the frame rate of 12 (whole pipeline on one
+# core of the shared VM: 9.8 against 6.7 frames/s at 640x480, 5.4 against 3.2 at 1280x720); 20 (no upscale) is ~10 %
+# faster but had more false faces and worse landmarks on small faces (tools/bench_scene_speed.py,
+# results/2026-12-04-scenes-2.md)
+MIN_FACE = 18
+NO_FACE_REASON = "no face found (ONNX MTCNN cascade, faces from about 12-18 px across)"
 
 
 def make_detector(min_face_size: int = MIN_FACE, max_faces: int | None = None):
     """The torch-free face detector used by ``--all-faces``, video and the service's ``all_faces``."""
     from ..detect import FaceDetector
 
-    return FaceDetector(min_face_size=min_face_size, max_faces=max_faces or MAX_FACES)
+    return FaceDetector(min_face_size=min_face_size, max_faces=max_faces or MAX_FACES, refine_landmarks=True)
 
 
 @dataclass(frozen=True)
@@ -33,11 +38,15 @@ class SceneFace:
 
 
 def find_faces(detector, image: np.ndarray) -> list[SceneFace]:
-    """Every face of a uint8 RGB image, largest-score first as the detector returns them, each aligned."""
+    """Every face of a uint8 RGB image, largest-score first as the detector returns them, each aligned. When the
+    detector upscales the frame (min face < 20 px), the landmarks of faces under 32 px are first moved part of the
+    way toward their box's (lrface.detect.align: measured to help there, and to hurt without the upscale, whose
+    boxes sit differently on small faces; results/2026-12-04-scenes-2.md)."""
     from ..detect import align_face
 
+    steady = getattr(detector, "upscale", 1.0) > 1.0
     return [
-        SceneFace(i, tuple(float(v) for v in f.box), float(f.score), align_face(image, f))
+        SceneFace(i, tuple(float(v) for v in f.box), float(f.score), align_face(image, f, steady=steady))
         for i, f in enumerate(detector.detect(image))
     ]
 
