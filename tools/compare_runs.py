@@ -63,7 +63,11 @@ def main() -> None:
         models += [(m, Path(resolve_model(m))) for m in args.models]
         for label, onnx in models:
             emb = Embedder(onnx).embed(images)
-            rec = {"seed": seed, "model": label, "val": verification_metrics(np.sum(emb[a] * emb[b], 1), same, fold, FARS)}
+            rec = {
+                "seed": seed,
+                "model": label,
+                "val": verification_metrics(np.sum(emb[a] * emb[b], 1), same, fold, FARS),
+            }
             if args.lfw:
                 if onnx not in lfw_cache:
                     lfw_cache[onnx] = evaluate_pairs(args.lfw[0], args.lfw[1], onnx, FARS, warn=lambda *_: None)[0]
