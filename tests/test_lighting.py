@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from lrface.cli import main
 from lrface.config import AugmentConfig, load_config
 from lrface.data import lighting
 from lrface.data.augment import augment_batch, build_augment
 from lrface.data.device import augment
 from lrface.errors import UserError
+from tests.conftest import TINY_TRAIN, make_identity_set, sets
 
 ON = dict(lighting=1.0, lighting_strength=0.7, gamma=0.4, grey=0.5)
 
@@ -139,3 +141,14 @@ def test_bad_values_are_refused():
     for key in ("lighting", "grey", "lighting_strength"):
         with pytest.raises(UserError, match=f"augment.{key}"):
             load_config(None, [f"augment.{key}=1.5"])
+
+
+@pytest.mark.parametrize("backend", ["albumentations", "torch"])
+def test_train_smoke_with_lighting_on(tmp_path, backend):
+    data, run = make_identity_set(tmp_path / "faces", identities=4, per_identity=6, size=16), tmp_path / "run"
+    args = ["train", "--config", "configs/face/orl-smoke.yaml", "--data", str(data), "--out", str(run), *TINY_TRAIN]
+    args += sets("train.epochs=1", "train.max_steps=2", f"augment.backend={backend}", "augment.lighting=0.5")
+    args += sets("augment.lighting_strength=0.7", "augment.gamma=0.4", "augment.grey=0.2")
+    assert main(args) == 0
+    saved = torch.load(run / "checkpoints/last.pt", weights_only=True)["config"]["augment"]
+    assert (saved["lighting"], saved["gamma"], saved["grey"]) == (0.5, 0.4, 0.2)
