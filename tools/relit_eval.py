@@ -22,7 +22,8 @@ x 10 grey faces; each person's first 5 faces (by file name) are enrolled as a me
     python tools/relit_eval.py RUN [--models A.onnx sr18-celeba-ekd60 ...] [--orl ../data/orl16] [--json F]
         [--preview relit.png]
 
-``--models`` takes ONNX files, packaged model names, or LABEL=MODEL; a bare ONNX under RUN/export is
+``--json`` keeps every number and, per probe, whether it was named (1) or not (0), relit and unlit, so two
+models can be compared paired (McNemar). ``--models`` takes ONNX files, packaged model names, or LABEL=MODEL; a bare ONNX under RUN/export is
 labelled with its run's directory name. With no ``--models``: RUN/export/student.onnx.
 """
 
@@ -76,12 +77,16 @@ def l2n(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def top1(gal_emb: np.ndarray, gal_lab: np.ndarray, probe_emb: np.ndarray, probe_lab: np.ndarray) -> float:
-    """Closed-set top-1 (%) against mean templates (L2-normalised) of the gallery's labels."""
+def named(gal_emb: np.ndarray, gal_lab: np.ndarray, probe_emb: np.ndarray, probe_lab: np.ndarray) -> np.ndarray:
+    """Per probe: is the nearest mean template (L2-normalised, of the gallery's labels) its own identity's."""
     classes = np.unique(gal_lab)
     templates = l2n(np.stack([gal_emb[gal_lab == c].mean(0) for c in classes]))
-    pred = classes[np.argmax(l2n(probe_emb) @ templates.T, axis=1)]
-    return float(100 * np.mean(pred == probe_lab))
+    return classes[np.argmax(l2n(probe_emb) @ templates.T, axis=1)] == probe_lab
+
+
+def top1(gal_emb: np.ndarray, gal_lab: np.ndarray, probe_emb: np.ndarray, probe_lab: np.ndarray) -> float:
+    """Closed-set top-1 (%) against mean templates."""
+    return float(100 * np.mean(named(gal_emb, gal_lab, probe_emb, probe_lab)))
 
 
 def raw_pixels(images: np.ndarray) -> np.ndarray:
@@ -162,10 +167,12 @@ def main() -> None:
 
     def scores(embed) -> dict:
         e_gal = embed(images[gal])
-        rec = {
-            "relit_top1": top1(e_gal, labels[gal], embed(relit), labels[probe]),
-            "unlit_top1": top1(e_gal, labels[gal], embed(images[probe]), labels[probe]),
+        hits = {
+            k: named(e_gal, labels[gal], embed(x), labels[probe])
+            for k, x in (("relit", relit), ("unlit", images[probe]))
         }
+        rec = {f"{k}_top1": float(100 * v.mean()) for k, v in hits.items()}
+        rec |= {f"{k}_named": v.astype(int).tolist() for k, v in hits.items()}  # per probe, for paired tests
         if orl is not None:
             o_im, o_lab, enrol = orl
             e = embed(o_im)
