@@ -48,6 +48,11 @@ class AugmentConfig:
     degrade_blur: float = 0.0  # max Gaussian blur sigma (pixels at the native size), drawn in [0, max]; 0 = off
     degrade_noise: float = 0.0  # max Gaussian noise std (0..255 units, at data.image_size), drawn in [0, max]; 0 = off
     degrade_jpeg: int = 0  # min JPEG quality, drawn per image in [q, 95] (at data.image_size); 0 = off
+    # photometric lighting (data/lighting.py, both backends; off by default): directional shading, gamma, grey
+    lighting: float = 0.0  # probability per image of a directional shading (a linear ramp at a random angle); 0 = off
+    lighting_strength: float = 0.5  # max shading strength s: intensities multiplied between 1 - s and 1 + s
+    gamma: float = 0.0  # max |ln gamma|: every image gets 255 (x/255)^g, g uniform in [e^-gamma, e^gamma]; 0 = off
+    grey: float = 0.0  # probability per image of grey conversion (0.299 R + 0.587 G + 0.114 B); 0 = off
 
 
 @dataclass

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..config import AugmentConfig
 from .degrade import degrade_ops
+from .lighting import grey_ops, shading_and_gamma_ops
 
 
 def _geometric(cfg: AugmentConfig, image_size: int) -> list:
@@ -36,7 +37,8 @@ def _geometric(cfg: AugmentConfig, image_size: int) -> list:
 
 
 def build_augment(cfg: AugmentConfig, image_size: int, seed: int) -> A.Compose | None:
-    """Flip, small shift/scale/rotation, brightness/contrast (and pad+crop for CIFAR-style sets).
+    """Flip, small shift/scale/rotation, brightness/contrast (and pad+crop for CIFAR-style sets); with
+    augment.lighting / gamma / grey also directional shading and gamma before brightness/contrast, grey last.
 
     With ``cfg.degrade`` the degradation to ``image_size`` (data/degrade.py) runs between the geometric
     steps (at the native size) and brightness/contrast; also where ``cfg.enabled`` is false, alone.
@@ -46,8 +48,12 @@ def build_augment(cfg: AugmentConfig, image_size: int, seed: int) -> A.Compose |
     ops = _geometric(cfg, image_size) if cfg.enabled else []
     if cfg.degrade:
         ops += degrade_ops(cfg, image_size)
+    if cfg.enabled:
+        ops += shading_and_gamma_ops(cfg)  # augment.lighting / gamma (data/lighting.py): none when off
     if cfg.enabled and cfg.brightness_contrast:
         ops.append(A.RandomBrightnessContrast(cfg.brightness_contrast, cfg.brightness_contrast, p=0.8))
+    if cfg.enabled:
+        ops += grey_ops(cfg)
     return A.Compose(ops, seed=seed)
 
 

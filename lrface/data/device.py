@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from ..config import AugmentConfig
 from ..preprocess import PreprocessSpec
+from . import lighting
 
 
 def normalize(images: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
@@ -27,7 +28,10 @@ def normalize(images: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
 
 
 def augment(images: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
-    """Random flip, shift/scale/rotation (one affine grid per image), brightness/contrast; uint8 in, float 0..255 out."""
+    """Random flip, shift/scale/rotation (one affine grid per image), brightness/contrast; uint8 in, float 0..255 out.
+
+    With augment.lighting / gamma / grey (data/lighting.py): shading and gamma before brightness/contrast, grey last.
+    """
     n, h, w, _ = images.shape
     x = images.permute(0, 3, 1, 2).float()
     dev = x.device
@@ -50,9 +54,15 @@ def augment(images: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> t
     theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    if cfg.lighting:
+        x = lighting.shade(x, cfg, gen)
+    if cfg.gamma:
+        x = lighting.gamma(x, cfg, gen)
     if cfg.brightness_contrast:
         bc = cfg.brightness_contrast
         alpha = uniform(1 - bc, 1 + bc).view(n, 1, 1, 1)
         beta = (uniform(-bc, bc) * 255).view(n, 1, 1, 1)
         x = x * alpha + beta
+    if cfg.grey:
+        x = lighting.grey(x.clamp(0, 255), cfg, gen)
     return x.clamp(0, 255).permute(0, 2, 3, 1)
