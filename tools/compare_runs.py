@@ -38,16 +38,12 @@ def row_numbers(metrics: dict) -> list[float]:
 
 def validation(run: Path):
     """(images, pairs a, pairs b, same, fold) of a run's open-set validation, as its trainer drew them."""
-    import yaml
-
-    from lrface.config import config_from_dict
     from lrface.data.multi import open_set_pairs
-    from lrface.data.sources import load_data
+    from lrface.data.sources import run_validation
 
-    cfg = config_from_dict(yaml.safe_load((run / "config.yaml").read_text()))
-    images, labels = load_data(cfg).splits["val_open"]
+    cfg, images, labels = run_validation(run)
     a, b, same, fold = open_set_pairs(labels, cfg.train.seed, cfg.data.val_pairs)
-    return cfg.train.seed, list(np.asarray(images)), a, b, same, fold
+    return cfg.train.seed, list(images), a, b, same, fold
 
 
 def unseen_set(packed: Path, exclude: list[Path]):

@@ -26,20 +26,13 @@ def main() -> None:
     ap.add_argument("--model", type=Path, help="exported student (default RUN/export/student.onnx)")
     args = ap.parse_args()
 
-    import yaml
-
-    from lrface.config import config_from_dict
     from lrface.data.multi import open_set_pairs
-    from lrface.data.sources import load_data
+    from lrface.data.sources import run_validation
     from lrface.evaluation.verification import best_threshold, fold_accuracies
     from lrface.inference.embedder import Embedder
     from lrface.inference.threshold import DEFAULT_FAR, threshold_at_far
 
-    cfg = config_from_dict(yaml.safe_load((args.run / "config.yaml").read_text()))
-    bundle = load_data(cfg)
-    if "val_open" not in bundle.splits:
-        raise SystemExit(f"{args.run}: its config holds no identities out (data.val_identities); nothing to choose on")
-    images, labels = bundle.splits["val_open"]
+    cfg, images, labels = run_validation(args.run)
     emb = Embedder(args.model or args.run / "export" / "student.onnx").embed(list(np.asarray(images)))
     a, b, same, fold = open_set_pairs(labels, cfg.train.seed, cfg.data.val_pairs)
     scores = np.sum(emb[a] * emb[b], axis=1)

@@ -126,18 +126,11 @@ def main() -> None:
     ap.add_argument("--preview", type=Path, help="PNG: a row of probes unlit over the same probes relit")
     args = ap.parse_args()
 
-    import yaml
-
-    from lrface.config import config_from_dict
-    from lrface.data.sources import load_data
+    from lrface.data.sources import run_validation
     from lrface.inference.embedder import Embedder
     from lrface.pretrained import resolve_model
 
-    cfg = config_from_dict(yaml.safe_load((args.run / "config.yaml").read_text()))
-    bundle = load_data(cfg)
-    if "val_open" not in bundle.splits:
-        raise SystemExit(f"{args.run}: its config holds no identities out (data.val_identities)")
-    images, labels = (np.asarray(x) for x in bundle.splits["val_open"])
+    _, images, labels = run_validation(args.run)
     gal, probe = split_half(labels)
     relit = relight_all(images[probe], args.seed)
     print(

@@ -230,3 +230,16 @@ def _finish(bundle: DataBundle, cfg: Config) -> DataBundle:
     if cfg.augment.degrade:
         bundle.splits = resize_eval_splits(bundle.splits, d.image_size)
     return bundle
+
+
+def run_validation(run_dir: str | Path) -> tuple[Config, np.ndarray, np.ndarray]:
+    """(config, images, labels) of a training run's open-set validation: the identities its ``config.yaml``
+    held out of training (``data.val_identities``), rebuilt as the trainer drew them."""
+    from ..config import config_from_dict, read_yaml_mapping
+
+    cfg = config_from_dict(read_yaml_mapping(Path(run_dir) / "config.yaml", "the run"))
+    bundle = load_data(cfg)
+    if "val_open" not in bundle.splits:
+        raise UserError(f"{run_dir}: its config holds no identities out of training (data.val_identities)")
+    images, labels = bundle.splits["val_open"]
+    return cfg, np.asarray(images), np.asarray(labels)
