@@ -74,7 +74,8 @@ def test_held_out_identities_and_pairs_are_seeded_and_disjoint(tmp_path):
     assert ((v_lab[a] == v_lab[b]) == same).all() and (a != b).all()
 
 
-def test_training_scores_open_set_and_picks_best_on_it(tmp_path):
+@pytest.mark.parametrize("select", ["acc", "dense_tar1e-3"])
+def test_training_scores_open_set_and_picks_best_on_it(tmp_path, select):
     data = make_identity_set(tmp_path / "faces", identities=8, per_identity=6)
     run = tmp_path / "run"
     assert (
@@ -96,17 +97,20 @@ def test_training_scores_open_set_and_picks_best_on_it(tmp_path):
                 "data.val_identities=3",
                 "--set",
                 "data.val_pairs=20",
+                f"train.select_metric={select}",
             ]
         )
         == 0
     )
     rows = list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
-    assert {"val_open_acc_student", "val_open_tar1e-2_student", "val_open_auc_student"} <= set(rows[0])
+    column = {"acc": "val_open_acc_student", "dense_tar1e-3": "val_open_dense_tar1e-3_student"}[select]
+    assert {"val_open_tar1e-2_student", "val_open_auc_student", column} <= set(rows[0])
     import torch
 
     best = torch.load(run / "checkpoints/best.pt", weights_only=True)
-    accs = [float(r["val_open_acc_student"]) for r in rows]
-    assert best["best"] == pytest.approx(max(accs)) and len(best["class_names"]) == 5
+    scores = [float(r[column]) for r in rows]
+    assert best["best"] == pytest.approx(max(scores)) and len(best["class_names"]) == 5
+    assert best["best_epoch"] == max(i + 1 for i, v in enumerate(scores) if v == max(scores))
 
 
 def test_bad_sources(tmp_path, capsys):

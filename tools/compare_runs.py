@@ -63,17 +63,14 @@ def unseen_set(packed: Path, exclude: list[Path]):
 
 def unseen_metrics(emb: np.ndarray, labels: np.ndarray) -> dict:
     """Dense TAR at FAR and the 10-fold accuracy on genuine + as many random impostor pairs."""
-    from lrface.evaluation.verification import fold_accuracies
-    from lrface.inference.threshold import accepts, threshold_at_far
+    from lrface.evaluation.verification import dense_tar, fold_accuracies
 
-    sim = emb @ emb.T
+    tars, gen, imp = dense_tar(emb, labels, UNSEEN_FARS)
     iu = np.triu_indices(len(labels), 1)
     same = labels[iu[0]] == labels[iu[1]]
-    scores = sim[iu]
-    gen, imp = scores[same], scores[~same]
     out = {"identities": int(len(np.unique(labels))), "faces": int(len(labels)), "genuine": int(same.sum())}
     out["impostors"] = int(len(imp))
-    out["tar"] = {f"{f:g}": float(np.mean(accepts(gen, threshold_at_far(imp, f)))) for f in UNSEEN_FARS}
+    out["tar"] = {f"{f:g}": t for f, t in tars.items()}
     rng = np.random.default_rng(0)
     pick = rng.choice(len(imp), size=len(gen), replace=False)
     ga, ia = iu[0][same], iu[0][~same][pick]
@@ -81,6 +78,7 @@ def unseen_metrics(emb: np.ndarray, labels: np.ndarray) -> dict:
     truth = np.r_[np.ones(len(gen), bool), np.zeros(len(gen), bool)]
     folds = np.r_[labels[ga], labels[ia]] % 10
     out["accuracy"] = float(fold_accuracies(bal, truth, folds)[0].mean())
+    sim = emb @ emb.T
     first = np.zeros(len(labels), bool)
     first[np.unique(labels, return_index=True)[1]] = True
     hits = labels[~first] == labels[first][np.argmax(sim[~first][:, first], axis=1)]

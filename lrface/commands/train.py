@@ -115,7 +115,11 @@ def _train(args: argparse.Namespace, cfg, state, run_dir: Path) -> int:
     trainer.fit()
     barrier(dist)
     if dist.main:
-        measure = "open-set validation accuracy" if trainer.open_set is not None else "top-1"
+        measure = "top-1"
+        if trainer.open_set is not None:
+            measure = {"acc": "open-set validation accuracy", "dense_tar1e-3": "open-set dense TAR@1e-3"}[
+                cfg.train.select_metric
+            ]
         print(
             f"lrface train: done after epoch {trainer.epoch}; best {cfg.train.select_on} {measure} "
             f"{trainer.best:.2f} at epoch {trainer.best_epoch}; checkpoints in {run_dir / 'checkpoints'}"

@@ -26,6 +26,7 @@ CHOICES = {
     "train.device": ("auto", "cpu", "cuda"),
     "train.amp": ("none", "bf16"),
     "train.select_on": ("student", "teacher"),
+    "train.select_metric": ("acc", "dense_tar1e-3"),
     "augment.backend": ("auto", "albumentations", "torch"),
     "train.channels_last": ("auto", "on", "off"),
     "train.compile": ("auto", "on", "off"),

@@ -148,6 +148,7 @@ class TrainConfig:
     log_every: int = 20
     eval_batch_size: int = 512
     select_on: str = "student"  # which top-1 picks best.pt: student | teacher
+    select_metric: str = "acc"  # with an open-set validation, what picks best.pt: acc (10-fold) | dense_tar1e-3
     # speed switches (engine/speed.py, docs/train-speed.md): auto = on where they help (CUDA), off on CPU
     channels_last: str = "auto"
     compile: str = "auto"  # torch.compile both streams; falls back to eager with a message

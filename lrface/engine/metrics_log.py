@@ -71,6 +71,7 @@ def epoch_summary(row: dict, split: str) -> str:
             f"{split}_gap",
             "val_open_acc_teacher",
             "val_open_acc_student",
+            "val_open_dense_tar1e-3_student",
         )
         if k in row
     ]

@@ -69,7 +69,9 @@ def _flat(d: dict, prefix: str = "") -> dict:
 
 def end_epoch(trainer, row: dict, eval_split: str, writer) -> None:
     """Append the row to metrics.csv/TensorBoard and save last.pt (and best.pt on a new best score)."""
-    key = "val_open_acc" if trainer.open_set is not None else f"{eval_split}_top1"  # open-set accuracy picks best.pt
+    from .openset import SELECT_KEYS
+
+    key = SELECT_KEYS[trainer.cfg.train.select_metric] if trainer.open_set is not None else f"{eval_split}_top1"
     score = row.get(f"{key}_{trainer.cfg.train.select_on}", row.get(f"{key}_{trainer.trainable[0]}"))
     if not trainer.dist.main:
         trainer.best = max(trainer.best, score)

@@ -149,6 +149,20 @@ def tar_at_far(scores, same, far: float) -> dict:
     }
 
 
+def dense_tar(emb: np.ndarray, labels, fars) -> tuple[dict, np.ndarray, np.ndarray]:
+    """TAR at each FAR over every pair of the faces ``emb`` (rows L2-normalised) of identities ``labels``:
+    same-identity pairs genuine, all others impostors. Returns ({far: tar}, genuine scores, impostor scores)."""
+    labels = np.asarray(labels)
+    sim = np.asarray(emb, np.float64) @ np.asarray(emb, np.float64).T
+    iu = np.triu_indices(len(labels), 1)
+    same = labels[iu[0]] == labels[iu[1]]
+    scores = sim[iu]
+    gen, imp = scores[same], scores[~same]
+    if not len(gen) or not len(imp):
+        raise UserError("dense TAR needs two faces of one identity and two identities")
+    return {f: float(np.mean(accepts(gen, threshold_at_far(imp, f)))) for f in fars}, gen, imp
+
+
 def roc_auc(scores, same) -> float:
     """Area under the ROC curve: P(score of a same pair > score of a different pair), ties half."""
     from scipy.stats import rankdata
