@@ -4,7 +4,7 @@ Each RUN is a training run directory with ``export/student.onnx``; runs are grou
 seed's validation (the identities its config held out, the trainer's 3,000 + 3,000 seeded pairs) scores
 every run of that seed and every ``--models`` entry (packaged model names or ONNX files) on the same
 pairs, so differences within a seed are paired. Per row: the protocol's 10-fold accuracy and TAR at
-FAR 1e-2 / 1e-3 on validation; with ``--lfw PAIRS IMAGES``, the same on LFW-16 (the test set: read it
+FAR 1e-2 / 1e-3 on validation, then the dense TAR at FAR 1e-3 over every pair of the validation faces; with ``--lfw PAIRS IMAGES``, the same on LFW-16 (the test set: read it
 after choosing on validation). ``--json`` keeps every number.
 
 ``--unseen PACKED --exclude SOURCE ...`` adds a validation that no compared model trained on: the identities
@@ -37,13 +37,13 @@ def row_numbers(metrics: dict) -> list[float]:
 
 
 def validation(run: Path):
-    """(images, pairs a, pairs b, same, fold) of a run's open-set validation, as its trainer drew them."""
+    """(seed, images, labels, pairs a, pairs b, same, fold) of a run's open-set validation, as its trainer drew them."""
     from lrface.data.multi import open_set_pairs
     from lrface.data.sources import run_validation
 
     cfg, images, labels = run_validation(run)
     a, b, same, fold = open_set_pairs(labels, cfg.train.seed, cfg.data.val_pairs)
-    return cfg.train.seed, list(images), a, b, same, fold
+    return cfg.train.seed, list(images), np.asarray(labels), a, b, same, fold
 
 
 def unseen_set(packed: Path, exclude: list[Path]):
@@ -97,7 +97,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from lrface.evaluation.evaluate import evaluate_pairs
-    from lrface.evaluation.verification import verification_metrics
+    from lrface.evaluation.verification import dense_tar, verification_metrics
     from lrface.inference.embedder import Embedder
     from lrface.pretrained import resolve_model
 
@@ -110,7 +110,7 @@ def main() -> None:
         by_seed.setdefault(validation_seed(run), []).append(run)
     out, lfw_cache = [], {}
     for seed, runs in sorted(by_seed.items()):
-        _, images, a, b, same, fold = validation(runs[0])
+        _, images, labels, a, b, same, fold = validation(runs[0])
         models = [(r.name, r / "export" / "student.onnx") for r in runs]
         models += [(m, Path(resolve_model(m))) for m in args.models]
         for label, onnx in models:
@@ -119,6 +119,7 @@ def main() -> None:
                 "seed": seed,
                 "model": label,
                 "val": verification_metrics(np.sum(emb[a] * emb[b], 1), same, fold, FARS),
+                "val_dense_tar1e-3": dense_tar(emb, labels, (1e-3,))[0][1e-3],
             }
             if args.lfw:
                 if onnx not in lfw_cache:
@@ -129,7 +130,8 @@ def main() -> None:
                     unseen_cache[onnx] = unseen_metrics(Embedder(onnx).embed(list(unseen[0])), unseen[1])
                 rec["unseen"] = unseen_cache[onnx]
             out.append(rec)
-            cells = row_numbers(rec["val"]) + (row_numbers(rec["lfw"]) if args.lfw else [])
+            cells = [*row_numbers(rec["val"]), 100 * rec["val_dense_tar1e-3"]]
+            cells += row_numbers(rec["lfw"]) if args.lfw else []
             if unseen is not None:
                 u = rec["unseen"]
                 cells += [100 * u["accuracy"], *(100 * v for v in u["tar"].values()), 100 * u["top1"]]
