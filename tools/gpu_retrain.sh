@@ -12,8 +12,9 @@
 # (default 256) with lr LR (default 0.2, the square-root scaling of 0.1 at 64) and a one-epoch lr
 # warm-up; the epoch count is the packaged 60 when it fits TRAIN_BUDGET_S, else the most that fits
 # (from a measured EKD step), with the lr steps and the distillation ramp kept at the recipe's
-# fractions (36/60, 50/60, 10/60). Runs land in $WORK; runs-s<seed>.tgz (logs, metrics, config, ONNX; no checkpoints) and
-# the tables in $OUT. A CPU dry run: DEVICE=cpu EPOCHS=1 MAX_STEPS=3 SEEDS=5 bash tools/gpu_retrain.sh DIR
+# fractions (36/60, 50/60, 10/60); FINETUNE=1 then continues each x2 run with a CosFace head and a softmax
+# control (stage 4). Runs land in $WORK; runs-s<seed>.tgz (logs, metrics, config, ONNX; no checkpoints) and
+# the tables in $OUT. A CPU dry run: DEVICE=cpu EPOCHS=1 MAX_STEPS=3 SEEDS=5 FINETUNE=1 bash tools/gpu_retrain.sh DIR
 set -u
 OUT=${OUT:-gpu-out}
 DATA=$1
@@ -80,9 +81,30 @@ for r in "$WORK"/*-s*/; do
   (timeout 120 $PY -m lrface.cli export --onnx "$r" > "${r%/}.export.log" 2>&1; echo "== export $r rc=$?") &
 done
 wait
+# 4. FINETUNE=1 (issue 21 item 3): each x2 run continued FT_EPOCHS (5) epochs from its best.pt with fresh
+# classifiers, CosFace (configs/face/packaged-student-x2-cosface-ft.yaml) against the softmax control, side by side
+FT=()
+if [ "${FINETUNE:-0}" = 1 ]; then
+  pids=()
+  for seed in $SEEDS; do
+    for head in softmax cosface; do
+      n=x2ft-$head-s$seed; FT+=($n $n.log $n.export.log)
+      timeout $(( BUDGET / 4 + 60 )) $PY -m lrface.cli train --config configs/face/packaged-student-x2-cosface-ft.yaml \
+          --init "$WORK/x2-s$seed" --out "$WORK/$n" --force --set "data.path=[$W,$D,$X]" --set head.type=$head \
+          --set train.seed=$seed --set train.epochs=${FT_EPOCHS:-5} --set train.device="$DEVICE" \
+          --set train.compile=off --set train.threads=2 ${MAX_STEPS:+--set train.max_steps=$MAX_STEPS} > "$WORK/$n.log" 2>&1 &
+      pids+=($!)
+    done
+  done
+  for p in "${pids[@]}"; do wait "$p"; echo "== fine-tune pid $p rc=$? ($(( $(date +%s) - t0 )) s)"; done
+  for r in "$WORK"/x2ft-*/; do
+    (timeout 120 $PY -m lrface.cli export --onnx "$r" > "${r%/}.export.log" 2>&1; echo "== export $r rc=$?") &
+  done
+  wait
+fi
 for seed in $SEEDS; do   # one archive per seed: a file that comes back is at most 16 MB
   tar czf "$OUT/runs-s$seed.tgz" --exclude='tb' --exclude='checkpoints' -C "$WORK" base-s$seed x2-s$seed \
-      base-s$seed.log x2-s$seed.log base-s$seed.export.log x2-s$seed.export.log
+      base-s$seed.log x2-s$seed.log base-s$seed.export.log x2-s$seed.export.log $(printf '%s\n' "${FT[@]}" | grep -- "-s$seed")
 done
 for f in "$WORK"/*.log; do echo "== $f"; grep -v "it/s\]" "$f" | tail -4; done
 echo "== done ($(( $(date +%s) - t0 )) s)"
