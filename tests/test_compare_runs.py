@@ -10,6 +10,7 @@ from lrface.data.packed import write_packed_set
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import compare_runs  # noqa: E402
+import epoch_scores  # noqa: E402
 
 
 def _unit(degrees):
@@ -38,3 +39,18 @@ def test_the_unseen_set_drops_trained_people_and_people_with_one_face(tmp_path):
     images, labels = compare_runs.unseen_set(pool, [trained])
     assert sorted(set(labels.tolist())) == [0, 3] and len(labels) == 4  # a and d stay
     assert images[:, 0, 0, 0].tolist() == labels.tolist()
+
+
+def test_epoch_rules_pick_the_best_later_epoch_on_ties(tmp_path):
+    rows = [
+        {"epoch": 1, "val_acc": 80.0, "val_dense_tar1e-3": 5.0},
+        {"epoch": 2, "val_acc": 81.0, "val_dense_tar1e-3": 3.0},
+        {"epoch": 3, "val_acc": 81.0, "val_dense_tar1e-3": 4.0},
+        {"epoch": 4, "val_acc": 79.0, "val_dense_tar1e-3": 5.0},
+    ]
+    picks = {rule: epoch_scores.choose(rows[::-1], rule)["epoch"] for rule in ("acc", "dense_tar1e-3", "last")}
+    assert picks == {"acc": 3, "dense_tar1e-3": 4, "last": 4}
+    for name in ("epoch-10.pt", "epoch-2.pt", "last.pt", "epoch-x.pt"):
+        (tmp_path / "checkpoints").mkdir(exist_ok=True)
+        (tmp_path / "checkpoints" / name).touch()
+    assert [e for e, _ in epoch_scores.kept_epochs(tmp_path)] == [2, 10]

@@ -98,6 +98,7 @@ def test_training_scores_open_set_and_picks_best_on_it(tmp_path, select):
                 "--set",
                 "data.val_pairs=20",
                 f"train.select_metric={select}",
+                f"train.keep_epochs={select != 'acc'}",
             ]
         )
         == 0
@@ -111,6 +112,8 @@ def test_training_scores_open_set_and_picks_best_on_it(tmp_path, select):
     scores = [float(r[column]) for r in rows]
     assert best["best"] == pytest.approx(max(scores)) and len(best["class_names"]) == 5
     assert best["best_epoch"] == max(i + 1 for i, v in enumerate(scores) if v == max(scores))
+    kept = sorted(p.name for p in (run / "checkpoints").glob("epoch-*.pt"))
+    assert kept == ([] if select == "acc" else ["epoch-1.pt", "epoch-2.pt"])
 
 
 def test_bad_sources(tmp_path, capsys):

@@ -130,6 +130,8 @@ DESCRIPTIONS = {
     "train.select_on": "whose top-1 picks best.pt: student | teacher (open-set validation wins when set)",
     "train.select_metric": "with an open-set validation, what picks best.pt: acc (the 10-fold accuracy) | "
     "dense_tar1e-3 (TAR at FAR 1e-3 over every pair of the held-out faces)",
+    "train.keep_epochs": "also keep every epoch's checkpoint as checkpoints/epoch-<N>.pt (scored by "
+    "tools/epoch_scores.py)",
     "train.channels_last": "channels-last memory format: auto (on for CUDA) | on | off",
     "train.compile": "torch.compile both streams: auto (on for CUDA) | on | off; on needs a C++ compiler on CPU (checked before work)",
     "train.fused_sgd": "fused SGD kernels: auto (on for CUDA) | on | off",

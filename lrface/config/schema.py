@@ -149,6 +149,7 @@ class TrainConfig:
     eval_batch_size: int = 512
     select_on: str = "student"  # which top-1 picks best.pt: student | teacher
     select_metric: str = "acc"  # with an open-set validation, what picks best.pt: acc (10-fold) | dense_tar1e-3
+    keep_epochs: bool = False  # also keep every epoch's checkpoint, checkpoints/epoch-<N>.pt (tools/epoch_scores.py)
     # speed switches (engine/speed.py, docs/train-speed.md): auto = on where they help (CUDA), off on CPU
     channels_last: str = "auto"
     compile: str = "auto"  # torch.compile both streams; falls back to eager with a message

@@ -83,6 +83,8 @@ def end_epoch(trainer, row: dict, eval_split: str, writer) -> None:
         trainer.best, trainer.best_epoch = score, trainer.epoch
     state = trainer.state_dict()
     save_checkpoint(state, trainer.run_dir / "checkpoints" / "last.pt")
+    if trainer.cfg.train.keep_epochs:
+        save_checkpoint(state, trainer.run_dir / "checkpoints" / f"epoch-{trainer.epoch}.pt")
     if improved:
         save_checkpoint(state, trainer.run_dir / "checkpoints" / "best.pt")
     print(epoch_summary(row, eval_split), file=sys.stderr)
