@@ -12,6 +12,7 @@ from lrface.errors import UserError
 from lrface.evaluation import pair_align
 from lrface.evaluation.verification import (
     best_threshold,
+    dense_pairs,
     dense_tar,
     metrics_from_embeddings,
     parse_pairs,
@@ -62,7 +63,9 @@ def test_dense_tar_by_hand():
     # faces on the unit circle at angles 0, 10, 90 (identity 0, 0, 1) and 100, 180 (identity 1, 2)
     ang = np.radians([0, 10, 90, 100, 180])
     emb = np.c_[np.cos(ang), np.sin(ang)]
-    tars, gen, imp = dense_tar(emb, [0, 0, 1, 1, 2], (0.0, 0.15))
+    tars = dense_tar(emb, [0, 0, 1, 1, 2], (0.0, 0.15))
+    scores, same, _ = dense_pairs(emb, [0, 0, 1, 1, 2])
+    gen, imp = scores[same], scores[~same]
     assert sorted(np.round(gen, 6)) == pytest.approx(sorted(np.cos(np.radians([10, 10]))))
     assert len(imp) == 8  # 10 pairs, 2 genuine
     # genuine both cos 10; the highest impostor cos 80 (10 vs 90) < cos 10: every genuine pair passes at FAR 0
@@ -70,7 +73,7 @@ def test_dense_tar_by_hand():
     # angles 0, 5, 90, 100, 180 of identities 0, 0, 1, 2, 1: genuine cos 5 and cos 90 = 0; impostors in
     # descending order cos 10, cos 80, cos 85, 0 (0-90), -cos 85, ...; FAR 0.5 of 8 lets 4 pass: threshold above -cos 85
     emb = np.c_[np.cos(np.radians([0, 5, 90, 100, 180])), np.sin(np.radians([0, 5, 90, 100, 180]))]
-    tars, gen, imp = dense_tar(emb, [0, 0, 1, 2, 1], (0.0, 0.15, 0.4, 0.5))
+    tars = dense_tar(emb, [0, 0, 1, 2, 1], (0.0, 0.15, 0.4, 0.5))
     assert tars == {0.0: 0.5, 0.15: 0.5, 0.4: 0.5, 0.5: 1.0}
     with pytest.raises(UserError, match="dense TAR"):
         dense_tar(emb[:2], [0, 1], (0.1,))

@@ -63,26 +63,34 @@ def unseen_set(packed: Path, exclude: list[Path]):
 
 def unseen_metrics(emb: np.ndarray, labels: np.ndarray) -> dict:
     """Dense TAR at FAR and the 10-fold accuracy on genuine + as many random impostor pairs."""
-    from lrface.evaluation.verification import dense_tar, fold_accuracies
+    from lrface.evaluation.verification import dense_pairs, fold_accuracies, tar_at_far
 
-    tars, gen, imp = dense_tar(emb, labels, UNSEEN_FARS)
-    iu = np.triu_indices(len(labels), 1)
-    same = labels[iu[0]] == labels[iu[1]]
+    scores, same, (i, _) = dense_pairs(emb, labels)
+    gen, imp = scores[same], scores[~same]
     out = {"identities": int(len(np.unique(labels))), "faces": int(len(labels)), "genuine": int(same.sum())}
     out["impostors"] = int(len(imp))
-    out["tar"] = {f"{f:g}": t for f, t in tars.items()}
+    out["tar"] = {f"{f:g}": tar_at_far(scores, same, f)["tar"] for f in UNSEEN_FARS}
     rng = np.random.default_rng(0)
     pick = rng.choice(len(imp), size=len(gen), replace=False)
-    ga, ia = iu[0][same], iu[0][~same][pick]
+    ga, ia = i[same], i[~same][pick]
     bal = np.r_[gen, imp[pick]]
     truth = np.r_[np.ones(len(gen), bool), np.zeros(len(gen), bool)]
     folds = np.r_[labels[ga], labels[ia]] % 10
     out["accuracy"] = float(fold_accuracies(bal, truth, folds)[0].mean())
-    sim = emb @ emb.T
     first = np.zeros(len(labels), bool)
     first[np.unique(labels, return_index=True)[1]] = True
-    hits = labels[~first] == labels[first][np.argmax(sim[~first][:, first], axis=1)]
+    hits = labels[~first] == labels[first][np.argmax(emb[~first] @ emb[first].T, axis=1)]
     out["top1"] = float(hits.mean())  # each identity's first face enrolled, every other face a probe
+    return out
+
+
+def validation_metrics(emb: np.ndarray, val) -> dict:
+    """The protocol's numbers on a run's validation pairs (``validation``) and the dense TAR@1e-3 over its faces."""
+    from lrface.evaluation.verification import dense_tar, verification_metrics
+
+    _, _, labels, a, b, same, fold = val
+    out = verification_metrics(np.sum(emb[a] * emb[b], 1), same, fold, FARS)
+    out["dense_tar1e-3"] = dense_tar(emb, labels, (1e-3,))[1e-3]
     return out
 
 
@@ -97,7 +105,6 @@ def main() -> None:
     args = ap.parse_args()
 
     from lrface.evaluation.evaluate import evaluate_pairs
-    from lrface.evaluation.verification import dense_tar, verification_metrics
     from lrface.inference.embedder import Embedder
     from lrface.pretrained import resolve_model
 
@@ -110,7 +117,8 @@ def main() -> None:
         by_seed.setdefault(validation_seed(run), []).append(run)
     out, lfw_cache = [], {}
     for seed, runs in sorted(by_seed.items()):
-        _, images, labels, a, b, same, fold = validation(runs[0])
+        val = validation(runs[0])
+        images = val[1]
         models = [(r.name, r / "export" / "student.onnx") for r in runs]
         models += [(m, Path(resolve_model(m))) for m in args.models]
         for label, onnx in models:
@@ -118,8 +126,7 @@ def main() -> None:
             rec = {
                 "seed": seed,
                 "model": label,
-                "val": verification_metrics(np.sum(emb[a] * emb[b], 1), same, fold, FARS),
-                "val_dense_tar1e-3": dense_tar(emb, labels, (1e-3,))[0][1e-3],
+                "val": validation_metrics(emb, val),
             }
             if args.lfw:
                 if onnx not in lfw_cache:
@@ -130,7 +137,7 @@ def main() -> None:
                     unseen_cache[onnx] = unseen_metrics(Embedder(onnx).embed(list(unseen[0])), unseen[1])
                 rec["unseen"] = unseen_cache[onnx]
             out.append(rec)
-            cells = [*row_numbers(rec["val"]), 100 * rec["val_dense_tar1e-3"]]
+            cells = [*row_numbers(rec["val"]), 100 * rec["val"]["dense_tar1e-3"]]
             cells += row_numbers(rec["lfw"]) if args.lfw else []
             if unseen is not None:
                 u = rec["unseen"]

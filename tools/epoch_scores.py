@@ -18,8 +18,6 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
-
 RULES = {"acc": "val_acc", "dense_tar1e-3": "val_dense_tar1e-3"}
 
 
@@ -51,7 +49,6 @@ def main() -> None:
 
     import compare_runs as cr
 
-    from lrface.evaluation.verification import dense_tar, verification_metrics
     from lrface.export import export_onnx
     from lrface.inference.embedder import Embedder
 
@@ -61,17 +58,18 @@ def main() -> None:
         epochs = kept_epochs(run)
         if not epochs:
             raise SystemExit(f"{run}: no checkpoints/epoch-<N>.pt; train with --set train.keep_epochs=true")
-        seed, images, labels, a, b, same, fold = cr.validation(run)
+        val = cr.validation(run)
+        seed, images = val[0], val[1]
         rows = []
         for epoch, pt in epochs:
             onnx = run / "export" / f"epoch-{epoch}.onnx"
             if not onnx.exists():
                 export_onnx(pt, onnx, log=lambda *_: None)
             emb = Embedder(onnx).embed(images)
-            val = verification_metrics(np.sum(emb[a] * emb[b], 1), same, fold, (1e-2,))
-            row = {"run": str(run), "seed": seed, "epoch": epoch, "val_acc": 100 * val["accuracy"]}
-            row["val_tar1e-2"] = 100 * val["tar_at_far"][0]["tar"]
-            row["val_dense_tar1e-3"] = 100 * dense_tar(emb, labels, (1e-3,))[0][1e-3]
+            v = cr.validation_metrics(emb, val)
+            row = {"run": str(run), "seed": seed, "epoch": epoch, "val_acc": 100 * v["accuracy"]}
+            row["val_tar1e-2"] = 100 * v["tar_at_far"][0]["tar"]
+            row["val_dense_tar1e-3"] = 100 * v["dense_tar1e-3"]
             if unseen is not None:
                 u = cr.unseen_metrics(Embedder(onnx).embed(list(unseen[0])), unseen[1])
                 row |= {"unseen_acc": 100 * u["accuracy"], "unseen_top1": 100 * u["top1"]}

@@ -48,7 +48,7 @@ class OpenSetValidation:
                     f"val_open_tar1e-2_{name}": 100 * res["tar_at_far"][0]["tar"],
                     f"val_open_auc_{name}": res["auc"],
                     f"val_open_dense_tar1e-3_{name}": 100
-                    * dense_tar(f[self.dense], self.labels[self.dense], (1e-3,))[0][1e-3],
+                    * dense_tar(f[self.dense], self.labels[self.dense], (1e-3,))[1e-3],
                 }
             )
         return row

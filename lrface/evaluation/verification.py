@@ -149,18 +149,21 @@ def tar_at_far(scores, same, far: float) -> dict:
     }
 
 
-def dense_tar(emb: np.ndarray, labels, fars) -> tuple[dict, np.ndarray, np.ndarray]:
-    """TAR at each FAR over every pair of the faces ``emb`` (rows L2-normalised) of identities ``labels``:
-    same-identity pairs genuine, all others impostors. Returns ({far: tar}, genuine scores, impostor scores)."""
-    labels = np.asarray(labels)
-    sim = np.asarray(emb, np.float64) @ np.asarray(emb, np.float64).T
-    iu = np.triu_indices(len(labels), 1)
-    same = labels[iu[0]] == labels[iu[1]]
-    scores = sim[iu]
-    gen, imp = scores[same], scores[~same]
-    if not len(gen) or not len(imp):
+def dense_pairs(emb: np.ndarray, labels) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Every pair i < j of the faces ``emb`` (rows L2-normalised) of identities ``labels``: (cosine score,
+    same identity, (i, j))."""
+    labels, emb = np.asarray(labels), np.asarray(emb, np.float64)
+    i, j = np.triu_indices(len(labels), 1)
+    return (emb @ emb.T)[i, j], labels[i] == labels[j], (i, j)
+
+
+def dense_tar(emb: np.ndarray, labels, fars) -> dict:
+    """{far: TAR} over every pair of the faces (``dense_pairs``): same-identity pairs genuine, all others
+    impostors, each threshold by ``tar_at_far``."""
+    scores, same, _ = dense_pairs(emb, labels)
+    if same.all() or not same.any():
         raise UserError("dense TAR needs two faces of one identity and two identities")
-    return {f: float(np.mean(accepts(gen, threshold_at_far(imp, f)))) for f in fars}, gen, imp
+    return {f: tar_at_far(scores, same, f)["tar"] for f in fars}
 
 
 def roc_auc(scores, same) -> float:
