@@ -54,3 +54,29 @@ def test_epoch_rules_pick_the_best_later_epoch_on_ties(tmp_path):
         (tmp_path / "checkpoints").mkdir(exist_ok=True)
         (tmp_path / "checkpoints" / name).touch()
     assert [e for e, _ in epoch_scores.kept_epochs(tmp_path)] == [2, 10]
+
+
+def test_misaligned_probes_leave_the_enrolled_faces_and_are_seeded():
+    images = np.zeros((4, 16, 16, 3), np.uint8)
+    images[:, 4:12, 4:12] = np.array([40, 80, 120, 160], np.uint8)[:, None, None, None]  # a square face on black
+    moved = compare_runs.misalign(images)
+    np.testing.assert_array_equal(moved, compare_runs.misalign(images))
+    assert not np.array_equal(moved, compare_runs.misalign(images, seed=1))
+    # every face shrunk by 0.7-0.9 on a side: 49-81 % of its brightness left (black border reflected)
+    assert np.all(
+        (moved.sum((1, 2, 3)) / images.sum((1, 2, 3)) < 0.85) & (moved.sum((1, 2, 3)) / images.sum((1, 2, 3)) > 0.45)
+    )
+
+    class Recorder:  # embeds a face as (1, its brightness), and keeps what it was asked to embed
+        calls: list = []
+
+        def embed(self, faces):
+            faces = np.asarray(faces)
+            self.calls.append(faces)
+            v = np.stack([np.ones(len(faces)), faces.mean((1, 2, 3)) / 255], 1)
+            return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    rec = Recorder()
+    out = compare_runs.unseen_scores(rec, images, np.array([0, 0, 1, 1]), misaligned=True)
+    assert set(out) == {"unseen", "unseen_misaligned"}
+    np.testing.assert_array_equal(rec.calls[1], compare_runs.misalign(images[[1, 3]]))

@@ -99,7 +99,7 @@ def test_degrade_off_is_the_pipeline_of_before():
         [
             A.HorizontalFlip(p=0.5),
             A.Affine(
-                translate_percent=(-0.0625, 0.0625), scale=(0.9, 1.1), rotate=(0, 0), border_mode=4, p=0.8
+                translate_px=(-1, 1), scale=(0.9, 1.1), rotate=(0, 0), border_mode=4, p=0.8
             ),  # cv2.BORDER_REFLECT_101
             A.RandomBrightnessContrast(0.2, 0.2, p=0.8),
         ],

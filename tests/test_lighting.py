@@ -43,7 +43,7 @@ def test_off_leaves_the_existing_augmentation_bit_identical():
         [
             A.HorizontalFlip(p=0.5),
             A.Affine(
-                translate_percent=(-cfg.shift, cfg.shift),
+                translate_px=(-1, 1),  # shift 0.0625 of 16 px, in whole pixels
                 scale=(1 - cfg.scale, 1 + cfg.scale),
                 rotate=(0, 0),
                 border_mode=4,  # cv2.BORDER_REFLECT_101

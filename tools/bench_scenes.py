@@ -70,7 +70,7 @@ class Bench:
         from lrface.inference.scenes import MIN_FACE, make_detector
 
         self.args, self.rng = args, np.random.default_rng(args.seed)
-        self.detector, self.rec = make_detector(args.min_face or MIN_FACE), Recognizer(threads=0)
+        self.detector, self.rec = make_detector(args.min_face or MIN_FACE), Recognizer(args.model, threads=0)
         # the ground truth (source faces' boxes and landmarks, faceless backgrounds) is located by one fixed
         # detector, whatever the setting under test: the frames, gallery and probes stay the same across settings
         locator = FaceDetector(min_face_size=12)
@@ -242,6 +242,7 @@ def main(argv=None) -> int:
     p.add_argument("--speed-frames", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--min-face", type=int, help="the scene detector's smallest face (default: --min-face's default)")
+    p.add_argument("--model", help="packaged model name or ONNX file (default: the packaged default)")
     p.add_argument("--report", type=Path, help="write the markdown report here")
     args = p.parse_args(argv)
     started = time.time()

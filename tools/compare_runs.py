@@ -13,10 +13,12 @@ EXCLUDE sets (every training source of every model compared) and have two faces 
 pair is a genuine pair and every cross-identity pair an impostor (dense), so TAR is read down to FAR 1e-4;
 the accuracy is the protocol's 10-fold one on the genuine pairs and as many impostors drawn at random
 (seed 0), folds by identity; top-1 enrols each identity's first face and names every other face among all
-of them. It is scored once per model (independent of the runs' seeds).
+of them. It is scored once per model (independent of the runs' seeds). ``--misaligned`` scores it again with
+every face but each identity's enrolled first one shrunk and shifted (``misalign``: faces that were not aligned
+to the template, e.g. whole heads or a detector's loose crops): accuracy, TAR at FAR 1e-3 and top-1.
 
     python tools/compare_runs.py RUN [RUN ...] [--models sr18-celeba-ekd60] [--lfw PAIRS IMAGES] \
-        [--unseen PACKED --exclude SRC [SRC ...]] [--json F]
+        [--unseen PACKED --exclude SRC [SRC ...] [--misaligned]] [--json F]
 """
 
 from __future__ import annotations
@@ -61,6 +63,27 @@ def unseen_set(packed: Path, exclude: list[Path]):
     return images[keep], labels[keep]
 
 
+def first_faces(labels: np.ndarray) -> np.ndarray:
+    """True at each identity's first face (the one enrolled)."""
+    first = np.zeros(len(labels), bool)
+    first[np.unique(labels, return_index=True)[1]] = True
+    return first
+
+
+def misalign(images: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Each face scaled by U(0.7, 0.9) about its centre and shifted by U(-0.08, 0.08) of the side on each axis
+    (reflected border; numpy's default_rng(seed)): what an unaligned crop looks like to a 16x16 model."""
+    import cv2
+
+    rng, out = np.random.default_rng(seed), np.empty_like(images)
+    for k, im in enumerate(images):
+        side = im.shape[0]
+        m = cv2.getRotationMatrix2D(((side - 1) / 2, (side - 1) / 2), 0, rng.uniform(0.7, 0.9))
+        m[:, 2] += rng.uniform(-0.08, 0.08, 2) * side
+        out[k] = cv2.warpAffine(im, m, (side, side), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101)
+    return out
+
+
 def unseen_metrics(emb: np.ndarray, labels: np.ndarray) -> dict:
     """Dense TAR at FAR and the 10-fold accuracy on genuine + as many random impostor pairs."""
     from lrface.evaluation.verification import dense_pairs, fold_accuracies, tar_at_far
@@ -77,8 +100,7 @@ def unseen_metrics(emb: np.ndarray, labels: np.ndarray) -> dict:
     truth = np.r_[np.ones(len(gen), bool), np.zeros(len(gen), bool)]
     folds = np.r_[labels[ga], labels[ia]] % 10
     out["accuracy"] = float(fold_accuracies(bal, truth, folds)[0].mean())
-    first = np.zeros(len(labels), bool)
-    first[np.unique(labels, return_index=True)[1]] = True
+    first = first_faces(labels)
     hits = labels[~first] == labels[first][np.argmax(emb[~first] @ emb[first].T, axis=1)]
     out["top1"] = float(hits.mean())  # each identity's first face enrolled, every other face a probe
     return out
@@ -101,6 +123,7 @@ def main() -> None:
     ap.add_argument("--lfw", nargs=2, metavar=("PAIRS", "IMAGES"))
     ap.add_argument("--unseen", type=Path, help="packed set of people no compared model trained on")
     ap.add_argument("--exclude", nargs="*", type=Path, default=[], help="with --unseen: every training source")
+    ap.add_argument("--misaligned", action="store_true", help="with --unseen: also with misaligned probes")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -134,17 +157,33 @@ def main() -> None:
                 rec["lfw"] = lfw_cache[onnx]
             if unseen is not None:
                 if onnx not in unseen_cache:
-                    unseen_cache[onnx] = unseen_metrics(Embedder(onnx).embed(list(unseen[0])), unseen[1])
-                rec["unseen"] = unseen_cache[onnx]
+                    unseen_cache[onnx] = unseen_scores(Embedder(onnx), *unseen, args.misaligned)
+                rec.update(unseen_cache[onnx])
             out.append(rec)
             cells = [*row_numbers(rec["val"]), 100 * rec["val"]["dense_tar1e-3"]]
             cells += row_numbers(rec["lfw"]) if args.lfw else []
             if unseen is not None:
                 u = rec["unseen"]
                 cells += [100 * u["accuracy"], *(100 * v for v in u["tar"].values()), 100 * u["top1"]]
+            if "unseen_misaligned" in rec:
+                u = rec["unseen_misaligned"]
+                cells += [100 * u["accuracy"], 100 * u["tar"]["0.001"], 100 * u["top1"]]
             print(f"| {seed} | {label} | " + " | ".join(f"{v:.2f}" for v in cells) + " |", flush=True)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
+
+
+def unseen_scores(embedder, images: np.ndarray, labels: np.ndarray, misaligned: bool) -> dict:
+    """{"unseen": metrics} and, with ``misaligned``, "unseen_misaligned": the same with every face but the
+    enrolled first ones misaligned."""
+    emb = embedder.embed(list(images))
+    out = {"unseen": unseen_metrics(emb, labels)}
+    if misaligned:
+        probe = ~first_faces(labels)
+        mixed = emb.copy()
+        mixed[probe] = embedder.embed(list(misalign(images[probe])))
+        out["unseen_misaligned"] = unseen_metrics(mixed, labels)
+    return out
 
 
 def validation_seed(run: Path) -> int:

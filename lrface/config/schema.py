@@ -32,7 +32,7 @@ class DataConfig:
 class AugmentConfig:
     enabled: bool = True
     flip: bool = True
-    shift: float = 0.0625  # fraction of the side
+    shift: float = 0.0625  # fraction of the side (albumentations: whole pixels, at least one; torch: sub-pixel)
     scale: float = 0.1
     rotate: float = 0.0
     brightness_contrast: float = 0.2

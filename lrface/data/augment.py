@@ -12,7 +12,7 @@ from .lighting import grey_ops, shading_and_gamma_ops
 
 
 def _geometric(cfg: AugmentConfig, image_size: int) -> list:
-    """Pad+crop (CIFAR-style sets), flip, shift/scale/rotation (fractions of the side: any size)."""
+    """Pad+crop (CIFAR-style sets), flip, shift (whole pixels) / scale / rotation (fractions of the side: any size)."""
     ops = []
     if cfg.pad_crop:
         ops += [
@@ -24,9 +24,12 @@ def _geometric(cfg: AugmentConfig, image_size: int) -> list:
     if cfg.flip:
         ops.append(A.HorizontalFlip(p=0.5))
     if cfg.shift or cfg.scale or cfg.rotate:
+        # albumentations turns translate_percent into int(fraction x side): below one pixel (0.0625 of 16 px)
+        # that is always 0, so the shift is given in whole pixels (the fraction of the side, at least one)
+        px = max(1, round(cfg.shift * image_size)) if cfg.shift else 0
         ops.append(
             A.Affine(
-                translate_percent=(-cfg.shift, cfg.shift),
+                translate_px=(-px, px),
                 scale=(1 - cfg.scale, 1 + cfg.scale),
                 rotate=(-cfg.rotate, cfg.rotate),
                 border_mode=cv2.BORDER_REFLECT_101,

@@ -1,0 +1,36 @@
+"""The geometric augmentation moves 16x16 faces on both paths (albumentations on the host, torch on the device).
+
+albumentations' translate_percent is int(fraction x side) pixels: 0.0625 of 16 px was always 0, so until
+2026-12-04 the host path never shifted a face (results/2026-12-04-x2-cosface-cpu.md). Shift alone here.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from lrface.config import AugmentConfig
+from lrface.data.augment import augment_batch, build_augment
+from lrface.data.device import augment
+
+SHIFT_ONLY = AugmentConfig(flip=False, scale=0.0, brightness_contrast=0.0)  # shift 0.0625 (the default)
+
+
+def centroids(images: np.ndarray) -> np.ndarray:
+    """x, y of each image's brightness centroid."""
+    m = images[..., 0].astype(np.float64)
+    ys, xs = np.mgrid[: m.shape[1], : m.shape[2]]
+    w = m.sum((1, 2))
+    return np.stack([(m * xs).sum((1, 2)) / w, (m * ys).sum((1, 2)) / w], 1)
+
+
+@pytest.mark.parametrize("backend", ["albumentations", "torch"])
+def test_the_default_shift_moves_a_16px_face_by_up_to_a_pixel(backend):
+    bar = np.zeros((400, 16, 16, 3), np.uint8)
+    bar[:, 4:12, 6:10] = 255
+    if backend == "torch":
+        out = augment(torch.from_numpy(bar), SHIFT_ONLY, torch.Generator().manual_seed(0)).numpy()
+    else:
+        out = augment_batch(build_augment(SHIFT_ONLY, 16, seed=0), bar)
+    moved = centroids(out) - centroids(bar[:1])
+    assert 0.3 < moved.std(0).min() and np.abs(moved).max() <= 1.01  # both axes move; never beyond 1 px
+    assert (np.abs(moved).max(1) > 0.5).mean() > 0.4  # a visible shift in a good share of the faces
