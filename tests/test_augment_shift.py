@@ -34,3 +34,13 @@ def test_the_default_shift_moves_a_16px_face_by_up_to_a_pixel(backend):
     moved = centroids(out) - centroids(bar[:1])
     assert 0.3 < moved.std(0).min() and np.abs(moved).max() <= 1.01  # both axes move; never beyond 1 px
     assert (np.abs(moved).max(1) > 0.5).mean() > 0.4  # a visible shift in a good share of the faces
+
+
+def test_with_degrade_the_shift_applies_at_the_native_size():
+    bar = np.zeros((400, 64, 64, 3), np.uint8)
+    bar[:, 16:48, 24:40] = 255
+    cfg = AugmentConfig(flip=False, scale=0.0, brightness_contrast=0.0, degrade=True, degrade_filters=["area"])
+    out = augment_batch(build_augment(cfg, 16, seed=0), bar)
+    assert out.shape == (400, 16, 16, 3)
+    moved = centroids(out) - centroids(out).mean(0)
+    assert 0.2 < moved.std(0).min() and np.abs(moved).max() <= 1.01  # up to 4 px of 64 = 1 px of 16

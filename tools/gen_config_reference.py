@@ -55,7 +55,7 @@ DESCRIPTIONS = {
     "fallback); off: exit 2",
     "augment.enabled": "turn the geometric and photometric augmentation on",
     "augment.flip": "random horizontal flip",
-    "augment.shift": "max shift, as a fraction of the side (albumentations backend: rounded to whole pixels, at least one; torch: sub-pixel)",
+    "augment.shift": "max shift, as a fraction of the side (albumentations backend: rounded to whole pixels, at least one, at the native size with degrade; torch: sub-pixel)",
     "augment.scale": "max scale change (fraction)",
     "augment.rotate": "max rotation in degrees",
     "augment.brightness_contrast": "max brightness / contrast change",

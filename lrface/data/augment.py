@@ -24,12 +24,14 @@ def _geometric(cfg: AugmentConfig, image_size: int) -> list:
     if cfg.flip:
         ops.append(A.HorizontalFlip(p=0.5))
     if cfg.shift or cfg.scale or cfg.rotate:
-        # albumentations turns translate_percent into int(fraction x side): below one pixel (0.0625 of 16 px)
-        # that is always 0, so the shift is given in whole pixels (the fraction of the side, at least one)
+        # albumentations turns translate_percent into int(fraction x side) pixels: 0 for 0.0625 of 16 px, so at
+        # image_size the shift is given in whole pixels (the fraction of the side, at least one). With degrade
+        # these steps run at the packed set's larger native size, unknown here: there the fraction stays.
         px = max(1, round(cfg.shift * image_size)) if cfg.shift else 0
+        translate = {"translate_percent": (-cfg.shift, cfg.shift)} if cfg.degrade else {"translate_px": (-px, px)}
         ops.append(
             A.Affine(
-                translate_px=(-px, px),
+                **translate,
                 scale=(1 - cfg.scale, 1 + cfg.scale),
                 rotate=(-cfg.rotate, cfg.rotate),
                 border_mode=cv2.BORDER_REFLECT_101,
