@@ -65,13 +65,13 @@ def main() -> None:
             onnx = run / "export" / f"epoch-{epoch}.onnx"
             if not onnx.exists():
                 export_onnx(pt, onnx, log=lambda *_: None)
-            emb = Embedder(onnx).embed(images)
-            v = cr.validation_metrics(emb, val)
+            embedder = Embedder(onnx)
+            v = cr.validation_metrics(embedder.embed(images), val)
             row = {"run": str(run), "seed": seed, "epoch": epoch, "val_acc": 100 * v["accuracy"]}
             row["val_tar1e-2"] = 100 * v["tar_at_far"][0]["tar"]
             row["val_dense_tar1e-3"] = 100 * v["dense_tar1e-3"]
             if unseen is not None:
-                u = cr.unseen_metrics(Embedder(onnx).embed(list(unseen[0])), unseen[1])
+                u = cr.unseen_scores(embedder, *unseen, misaligned=False)["unseen"]
                 row |= {"unseen_acc": 100 * u["accuracy"], "unseen_top1": 100 * u["top1"]}
                 row |= {f"unseen_tar{k}": 100 * v for k, v in u["tar"].items()}
             rows.append(row)

@@ -38,7 +38,6 @@ def main() -> None:
     from lrface.pretrained import resolve_model
 
     pairs = parse_pairs(args.pairs)
-    images, _ = aligned_pair_images(pairs, args.images, 16, lambda *_: None)
     photos = defaultdict(list)
     for key in pairs.keys:  # "<Name>/<Name>_NNNN.jpg"
         photos[key.split("/")[0]].append(key)
@@ -52,6 +51,7 @@ def main() -> None:
     print("|---|---:|---:|")
     for model in args.models:
         embedder = Embedder(resolve_model(model))
+        images, _ = aligned_pair_images(pairs, args.images, embedder.spec.size, lambda *_: None)  # cached per size
         scores = embedder.embed([images[k] for k in probes]) @ embedder.embed([images[k] for k in enrolled]).T
         twenty, everyone = top1_rates(scores, draws)
         print(f"| {model} | {100 * np.mean(twenty):.2f} % ({100 * np.std(twenty):.1f}) | {100 * everyone:.2f} % |")
