@@ -40,7 +40,15 @@ def test_with_degrade_the_shift_applies_at_the_native_size():
     bar = np.zeros((400, 64, 64, 3), np.uint8)
     bar[:, 16:48, 24:40] = 255
     cfg = AugmentConfig(flip=False, scale=0.0, brightness_contrast=0.0, degrade=True, degrade_filters=["area"])
-    out = augment_batch(build_augment(cfg, 16, seed=0), bar)
+    out = augment_batch(build_augment(cfg, 16, seed=0, native_size=64), bar)
     assert out.shape == (400, 16, 16, 3)
-    moved = centroids(out) - centroids(out).mean(0)
+    moved = centroids(out) - centroids(bar[:1, ::4, ::4])
     assert 0.2 < moved.std(0).min() and np.abs(moved).max() <= 1.01  # up to 4 px of 64 = 1 px of 16
+    # the whole range on both sides: a fraction given to albumentations was truncated toward 0 (3 px at most)
+    assert (moved.min(0) < -0.95).all() and (moved.max(0) > 0.95).all()
+
+
+def test_with_degrade_the_native_size_is_required():
+    cfg = AugmentConfig(degrade=True)
+    with pytest.raises(ValueError, match="native_size"):
+        build_augment(cfg, 16, seed=0)

@@ -54,11 +54,11 @@ def packed(root, ids=6, per_id=8, size=32, seed=0, hr=False):
 def test_degraded_views_are_small_uint8_seeded_and_fresh_per_draw():
     images = faces(6, 64)
     cfg = AugmentConfig(degrade=True, degrade_blur=1.5, degrade_noise=6.0, degrade_jpeg=40)
-    out = augment_batch(build_augment(cfg, 16, seed=3), images)
+    out = augment_batch(build_augment(cfg, 16, seed=3, native_size=64), images)
     assert out.shape == (6, 16, 16, 3) and out.dtype == np.uint8
-    np.testing.assert_array_equal(out, augment_batch(build_augment(cfg, 16, seed=3), images))
-    assert not np.array_equal(out, augment_batch(build_augment(cfg, 16, seed=4), images))
-    aug = build_augment(cfg, 16, seed=3)
+    np.testing.assert_array_equal(out, augment_batch(build_augment(cfg, 16, seed=3, native_size=64), images))
+    assert not np.array_equal(out, augment_batch(build_augment(cfg, 16, seed=4, native_size=64), images))
+    aug = build_augment(cfg, 16, seed=3, native_size=64)
     first, second = augment_batch(aug, images[:1]), augment_batch(aug, images[:1])
     assert not np.array_equal(first, second)  # the same face twice: two different views
 

@@ -11,8 +11,9 @@ from .degrade import degrade_ops
 from .lighting import grey_ops, shading_and_gamma_ops
 
 
-def _geometric(cfg: AugmentConfig, image_size: int) -> list:
-    """Pad+crop (CIFAR-style sets), flip, shift (whole pixels) / scale / rotation (fractions of the side: any size)."""
+def _geometric(cfg: AugmentConfig, image_size: int, size: int) -> list:
+    """Pad+crop (CIFAR-style sets), flip, shift (whole pixels of ``size``, the side these steps see) / scale /
+    rotation (fractions of the side: any size)."""
     ops = []
     if cfg.pad_crop:
         ops += [
@@ -24,14 +25,12 @@ def _geometric(cfg: AugmentConfig, image_size: int) -> list:
     if cfg.flip:
         ops.append(A.HorizontalFlip(p=0.5))
     if cfg.shift or cfg.scale or cfg.rotate:
-        # albumentations turns translate_percent into int(fraction x side) pixels: 0 for 0.0625 of 16 px, so at
-        # image_size the shift is given in whole pixels (the fraction of the side, at least one). With degrade
-        # these steps run at the packed set's larger native size, unknown here: there the fraction stays.
-        px = max(1, round(cfg.shift * image_size)) if cfg.shift else 0
-        translate = {"translate_percent": (-cfg.shift, cfg.shift)} if cfg.degrade else {"translate_px": (-px, px)}
+        # albumentations turns translate_percent into int(fraction x side) pixels, truncated toward zero (0 for
+        # 0.0625 of 16 px): the shift is given in whole pixels, the fraction of the side rounded, at least one.
+        px = max(1, round(cfg.shift * size)) if cfg.shift else 0
         ops.append(
             A.Affine(
-                **translate,
+                translate_px=(-px, px),
                 scale=(1 - cfg.scale, 1 + cfg.scale),
                 rotate=(-cfg.rotate, cfg.rotate),
                 border_mode=cv2.BORDER_REFLECT_101,
@@ -41,16 +40,19 @@ def _geometric(cfg: AugmentConfig, image_size: int) -> list:
     return ops
 
 
-def build_augment(cfg: AugmentConfig, image_size: int, seed: int) -> A.Compose | None:
+def build_augment(cfg: AugmentConfig, image_size: int, seed: int, native_size: int | None = None) -> A.Compose | None:
     """Flip, small shift/scale/rotation, brightness/contrast (and pad+crop for CIFAR-style sets); with
     augment.lighting / gamma / grey also directional shading and gamma before brightness/contrast, grey last.
 
     With ``cfg.degrade`` the degradation to ``image_size`` (data/degrade.py) runs between the geometric
-    steps (at the native size) and brightness/contrast; also where ``cfg.enabled`` is false, alone.
+    steps (at ``native_size``, the side of the images given: the packed set's) and brightness/contrast;
+    also where ``cfg.enabled`` is false, alone.
     """
     if not cfg.enabled and not cfg.degrade:
         return None
-    ops = _geometric(cfg, image_size) if cfg.enabled else []
+    if cfg.degrade and cfg.enabled and cfg.shift and native_size is None:
+        raise ValueError("augment.degrade shifts at the images' native size: pass native_size")
+    ops = _geometric(cfg, image_size, native_size if cfg.degrade else image_size) if cfg.enabled else []
     if cfg.degrade:
         ops += degrade_ops(cfg, image_size)
     if cfg.enabled:

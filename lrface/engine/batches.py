@@ -26,7 +26,8 @@ def train_batches(trainer, epoch_seed: int):
         train_images, train_labels = trainer.train_on_device
         gens = [torch.Generator(device=trainer.device).manual_seed(epoch_seed * 7 + i + 1000 * rank) for i in range(2)]
     else:
-        augs = [build_augment(cfg.augment, cfg.data.image_size, epoch_seed * 7 + i + 1000 * rank) for i in range(2)]
+        seeds = [epoch_seed * 7 + i + 1000 * rank for i in range(2)]
+        augs = [build_augment(cfg.augment, cfg.data.image_size, s, native_size=images.shape[1]) for s in seeds]
     for i in range(max(1, n // bs)):
         idx = np.sort(order[i * bs : (i + 1) * bs])[rank * local : (rank + 1) * local]
         if trainer.device_data:
