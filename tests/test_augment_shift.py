@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from lrface.config import AugmentConfig
+from lrface.config import AugmentConfig, load_config
 from lrface.data.augment import augment_batch, build_augment
 from lrface.data.device import augment
+from lrface.errors import UserError
 
 SHIFT_ONLY = AugmentConfig(flip=False, scale=0.0, brightness_contrast=0.0)  # shift 0.0625 (the default)
 
@@ -52,3 +53,24 @@ def test_with_degrade_the_native_size_is_required():
     cfg = AugmentConfig(degrade=True)
     with pytest.raises(ValueError, match="native_size"):
         build_augment(cfg, 16, seed=0)
+
+
+@pytest.mark.parametrize("backend", ["albumentations", "torch"])
+def test_shift_p_shifts_that_share_of_the_faces_only(backend):
+    bar = np.zeros((1000, 16, 16, 3), np.uint8)
+    bar[:, 4:12, 6:10] = 255
+    cfg = AugmentConfig(flip=False, scale=0.0, brightness_contrast=0.0, shift_p=0.3)
+    if backend == "torch":
+        out = augment(torch.from_numpy(bar), cfg, torch.Generator().manual_seed(0)).numpy()
+    else:
+        out = augment_batch(build_augment(cfg, 16, seed=0), bar)
+    moved = np.abs(centroids(out) - centroids(bar[:1])).max(1) > 1e-6
+    # torch: every drawn shift is sub-pixel and non-zero; albumentations: 8 of 9 whole-pixel draws move the face
+    share = 0.3 if backend == "torch" else 0.3 * 8 / 9
+    assert abs(moved.mean() - share) < 0.05
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1"])
+def test_shift_p_outside_0_1_is_refused(value):
+    with pytest.raises(UserError, match="augment.shift_p"):
+        load_config(None, [f"augment.shift_p={value}"])

@@ -56,6 +56,7 @@ DESCRIPTIONS = {
     "augment.enabled": "turn the geometric and photometric augmentation on",
     "augment.flip": "random horizontal flip",
     "augment.shift": "max shift, as a fraction of the side (albumentations backend: rounded to whole pixels, at least one, at the native size with degrade; torch: sub-pixel)",
+    "augment.shift_p": "share of the images the shift is drawn for (the others keep their place); in [0, 1]",
     "augment.scale": "max scale change (fraction)",
     "augment.rotate": "max rotation in degrees",
     "augment.brightness_contrast": "max brightness / contrast change",

@@ -236,6 +236,6 @@ def _check_degrade(cfg: Config) -> None:
         )
     if a.degrade and a.pad_crop:
         raise UserError("augment.degrade is for packed face sets, augment.pad_crop for CIFAR-style ones; set one to 0")
-    for key in ("lighting", "grey", "lighting_strength"):
-        if getattr(a, key) > 1:
+    for key in ("lighting", "grey", "lighting_strength", "shift_p"):
+        if not 0 <= getattr(a, key) <= 1:
             raise UserError(f"augment.{key} {getattr(a, key):g} must be in [0, 1]")

@@ -33,6 +33,7 @@ class AugmentConfig:
     enabled: bool = True
     flip: bool = True
     shift: float = 0.0625  # fraction of the side (albumentations: whole pixels, at least one; torch: sub-pixel)
+    shift_p: float = 1.0  # share of images the shift is drawn for (the rest keep their place); 1 = every image
     scale: float = 0.1
     rotate: float = 0.0
     brightness_contrast: float = 0.2

@@ -12,8 +12,8 @@ from .lighting import grey_ops, shading_and_gamma_ops
 
 
 def _geometric(cfg: AugmentConfig, image_size: int, size: int) -> list:
-    """Pad+crop (CIFAR-style sets), flip, shift (whole pixels of ``size``, the side these steps see) / scale /
-    rotation (fractions of the side: any size)."""
+    """Pad+crop (CIFAR-style sets), flip, shift (whole pixels of ``size``, the side these steps see; for a
+    share ``shift_p`` of the images) / scale / rotation (fractions of the side: any size)."""
     ops = []
     if cfg.pad_crop:
         ops += [
@@ -28,6 +28,9 @@ def _geometric(cfg: AugmentConfig, image_size: int, size: int) -> list:
         # albumentations turns translate_percent into int(fraction x side) pixels, truncated toward zero (0 for
         # 0.0625 of 16 px): the shift is given in whole pixels, the fraction of the side rounded, at least one.
         px = max(1, round(cfg.shift * size)) if cfg.shift else 0
+        if px and cfg.shift_p < 1:  # the shift on a share of the images only: its own step
+            ops.append(A.Affine(translate_px=(-px, px), border_mode=cv2.BORDER_REFLECT_101, p=cfg.shift_p))
+            px = 0
         ops.append(
             A.Affine(
                 translate_px=(-px, px),

@@ -28,7 +28,8 @@ def normalize(images: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
 
 
 def augment(images: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
-    """Random flip, shift/scale/rotation (one affine grid per image), brightness/contrast; uint8 in, float 0..255 out.
+    """Random flip, shift (for a share shift_p of the images) / scale / rotation (one affine grid per image),
+    brightness/contrast; uint8 in, float 0..255 out.
 
     With augment.lighting / gamma / grey (data/lighting.py): shading and gamma before brightness/contrast, grey last.
     """
@@ -50,6 +51,9 @@ def augment(images: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> t
     tx, ty = (
         (uniform(-2 * shift, 2 * shift), uniform(-2 * shift, 2 * shift)) if shift else (torch.zeros(n, device=dev),) * 2
     )
+    if shift and cfg.shift_p < 1:  # the shift on a share of the images only
+        keep = (torch.rand(n, generator=gen, device=dev) < cfg.shift_p).float()
+        tx, ty = tx * keep, ty * keep
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
