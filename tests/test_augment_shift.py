@@ -24,14 +24,18 @@ def centroids(images: np.ndarray) -> np.ndarray:
     return np.stack([(m * xs).sum((1, 2)) / w, (m * ys).sum((1, 2)) / w], 1)
 
 
+def augmented(images: np.ndarray, cfg: AugmentConfig, backend: str) -> np.ndarray:
+    """``images`` through the torch (device) or albumentations (host) augmentation, seed 0."""
+    if backend == "torch":
+        return augment(torch.from_numpy(images), cfg, torch.Generator().manual_seed(0)).numpy()
+    return augment_batch(build_augment(cfg, 16, seed=0), images)
+
+
 @pytest.mark.parametrize("backend", ["albumentations", "torch"])
 def test_the_default_shift_moves_a_16px_face_by_up_to_a_pixel(backend):
     bar = np.zeros((400, 16, 16, 3), np.uint8)
     bar[:, 4:12, 6:10] = 255
-    if backend == "torch":
-        out = augment(torch.from_numpy(bar), SHIFT_ONLY, torch.Generator().manual_seed(0)).numpy()
-    else:
-        out = augment_batch(build_augment(SHIFT_ONLY, 16, seed=0), bar)
+    out = augmented(bar, SHIFT_ONLY, backend)
     moved = centroids(out) - centroids(bar[:1])
     assert 0.3 < moved.std(0).min() and np.abs(moved).max() <= 1.01  # both axes move; never beyond 1 px
     assert (np.abs(moved).max(1) > 0.5).mean() > 0.4  # a visible shift in a good share of the faces
@@ -60,10 +64,7 @@ def test_shift_p_shifts_that_share_of_the_faces_only(backend):
     bar = np.zeros((1000, 16, 16, 3), np.uint8)
     bar[:, 4:12, 6:10] = 255
     cfg = AugmentConfig(flip=False, scale=0.0, brightness_contrast=0.0, shift_p=0.3)
-    if backend == "torch":
-        out = augment(torch.from_numpy(bar), cfg, torch.Generator().manual_seed(0)).numpy()
-    else:
-        out = augment_batch(build_augment(cfg, 16, seed=0), bar)
+    out = augmented(bar, cfg, backend)
     moved = np.abs(centroids(out) - centroids(bar[:1])).max(1) > 1e-6
     # torch: every drawn shift is sub-pixel and non-zero; albumentations: 8 of 9 whole-pixel draws move the face
     share = 0.3 if backend == "torch" else 0.3 * 8 / 9

@@ -211,7 +211,7 @@ def _check(cfg: Config) -> None:
     from ..distill.strategy import strategy_class
 
     strategy_class(cfg.strategy).check(cfg)
-    _check_degrade(cfg)
+    _check_augment(cfg)
     if len(cfg.preprocess.mean) != 3 or len(cfg.preprocess.std) != 3 or min(cfg.preprocess.std) <= 0:
         raise UserError("preprocess.mean and preprocess.std need three values, std positive")
 
@@ -219,7 +219,8 @@ def _check(cfg: Config) -> None:
 DEGRADE_FILTERS = ("area", "bilinear", "bicubic", "nearest", "lanczos")  # lrface/data/degrade.py FILTERS
 
 
-def _check_degrade(cfg: Config) -> None:
+def _check_augment(cfg: Config) -> None:
+    """The augment section: degradation settings, backend combinations, shares and strengths in [0, 1]."""
     a = cfg.augment
     bad = [f for f in a.degrade_filters if f not in DEGRADE_FILTERS]
     if bad or not a.degrade_filters:

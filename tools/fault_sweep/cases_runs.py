@@ -248,6 +248,7 @@ def config_cases(s: Sweep, F):
         "unknown teacher arch": "teacher:\n  arch: nonet\n",
         "kwargs not a map": "student:\n  kwargs: 5\n",
         "milestones a string": "optim:\n  milestones: soon\n",
+        "shift share over 1": "augment:\n  shift_p: 1.5\n",
     }
     for label, text in texts.items():
         cfg = F["w"] / "cfg" / f"{label.replace(' ', '_')}.yaml"
