@@ -75,3 +75,24 @@ def test_shift_p_shifts_that_share_of_the_faces_only(backend):
 def test_shift_p_outside_0_1_is_refused(value):
     with pytest.raises(UserError, match="augment.shift_p"):
         load_config(None, [f"augment.shift_p={value}"])
+
+
+@pytest.mark.parametrize("backend", ["albumentations", "torch"])
+@pytest.mark.parametrize("shift_p", [1.0, 0.0])
+def test_pad_crop_is_a_whole_pixel_zero_filled_crop_of_up_to_pad_on_both_paths(backend, shift_p):
+    # the torch path once folded the crop into the shift: twice the offset, reflected borders, and skipped with it
+    # for the share shift_p left unshifted
+    rng = np.random.default_rng(0)
+    images = rng.integers(1, 256, (300, 16, 16, 3), dtype=np.uint8)  # no zero pixel: a zero is padding
+    cfg = AugmentConfig(flip=False, shift=0.0, scale=0.0, brightness_contrast=0.0, pad_crop=2, shift_p=shift_p)
+    out = np.rint(augmented(images, cfg, backend)).astype(np.uint8)
+    padded = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)))
+    offsets = []
+    for i in range(len(images)):
+        hits = [
+            (dy, dx) for dy in range(5) for dx in range(5) if (padded[i, dy : dy + 16, dx : dx + 16] == out[i]).all()
+        ]
+        assert hits, f"image {i} is not a crop of the zero-padded image"
+        offsets.append(hits[0])
+    offsets = np.array(offsets) - 2
+    assert set(offsets.ravel()) == {-2, -1, 0, 1, 2}  # every offset in [-pad, pad], on both axes

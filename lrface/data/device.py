@@ -27,20 +27,32 @@ def normalize(images: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
     return ((x - mean) / std).contiguous()
 
 
+def pad_crop(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:
+    """CIFAR-style random crop of each image (N x C x H x W) zero-padded by ``pad``: a whole-pixel offset in
+    [-pad, pad] per axis, as the host path's PadIfNeeded + RandomCrop."""
+    n, _, h, w = x.shape
+    offset = torch.randint(0, 2 * pad + 1, (2, n), generator=gen, device=x.device)
+    rows = (offset[0, :, None] + torch.arange(h, device=x.device))[:, :, None]
+    cols = (offset[1, :, None] + torch.arange(w, device=x.device))[:, None, :]
+    padded = F.pad(x, (pad, pad, pad, pad)).permute(0, 2, 3, 1)
+    return padded[torch.arange(n, device=x.device)[:, None, None], rows, cols].permute(0, 3, 1, 2)
+
+
 def augment(images: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
-    """Random flip, shift (for a share shift_p of the images) / scale / rotation (one affine grid per image),
-    brightness/contrast; uint8 in, float 0..255 out.
+    """Pad+crop (CIFAR-style sets), random flip, shift (for a share shift_p of the images) / scale / rotation
+    (one affine grid per image), brightness/contrast; uint8 in, float 0..255 out.
 
     With augment.lighting / gamma / grey (data/lighting.py): shading and gamma before brightness/contrast, grey last.
     """
-    n, h, w, _ = images.shape
+    n = images.shape[0]
     x = images.permute(0, 3, 1, 2).float()
     dev = x.device
 
     def uniform(lo: float, hi: float) -> torch.Tensor:
         return torch.rand(n, generator=gen, device=dev) * (hi - lo) + lo
 
-    shift = cfg.shift + (2 * cfg.pad_crop / w if cfg.pad_crop else 0.0)
+    if cfg.pad_crop:
+        x = pad_crop(x, cfg.pad_crop, gen)
     scale = uniform(1 - cfg.scale, 1 + cfg.scale) if cfg.scale else torch.ones(n, device=dev)
     angle = uniform(-cfg.rotate, cfg.rotate) * (math.pi / 180) if cfg.rotate else torch.zeros(n, device=dev)
     flip = (
@@ -48,9 +60,8 @@ def augment(images: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> t
         if cfg.flip
         else torch.ones(n, device=dev)
     )
-    tx, ty = (
-        (uniform(-2 * shift, 2 * shift), uniform(-2 * shift, 2 * shift)) if shift else (torch.zeros(n, device=dev),) * 2
-    )
+    shift = 2 * cfg.shift  # a fraction of the side is twice that in grid units (-1..1)
+    tx, ty = (uniform(-shift, shift), uniform(-shift, shift)) if shift else (torch.zeros(n, device=dev),) * 2
     if shift and cfg.shift_p < 1:  # the shift on a share of the images only
         keep = (torch.rand(n, generator=gen, device=dev) < cfg.shift_p).float()
         tx, ty = tx * keep, ty * keep
