@@ -118,7 +118,7 @@ def validation_metrics(emb: np.ndarray, val) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("runs", nargs="*", type=Path, help="run dirs (none: --models on --unseen / --lfw only)")
     ap.add_argument("--models", nargs="*", default=[], help="packaged model names or ONNX files, scored on every seed")
     ap.add_argument("--lfw", nargs=2, metavar=("PAIRS", "IMAGES"))
     ap.add_argument("--unseen", type=Path, help="packed set of people no compared model trained on")
@@ -126,6 +126,8 @@ def main() -> None:
     ap.add_argument("--misaligned", action="store_true", help="with --unseen: also with misaligned probes")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    if not args.runs and not (args.models and (args.unseen or args.lfw)):
+        ap.error("pass run dirs, or --models with --unseen and/or --lfw")
 
     from lrface.evaluation.evaluate import evaluate_pairs
     from lrface.inference.embedder import Embedder
@@ -139,18 +141,14 @@ def main() -> None:
     for run in args.runs:
         by_seed.setdefault(validation_seed(run), []).append(run)
     out, lfw_cache = [], {}
-    for seed, runs in sorted(by_seed.items()):
-        val = validation(runs[0])
-        images = val[1]
+    for seed, runs in sorted(by_seed.items()) or [(None, [])]:
+        val = validation(runs[0]) if runs else None
         models = [(r.name, r / "export" / "student.onnx") for r in runs]
         models += [(m, Path(resolve_model(m))) for m in args.models]
         for label, onnx in models:
-            emb = Embedder(onnx).embed(images)
-            rec = {
-                "seed": seed,
-                "model": label,
-                "val": validation_metrics(emb, val),
-            }
+            rec = {"seed": seed, "model": label}
+            if val is not None:
+                rec["val"] = validation_metrics(Embedder(onnx).embed(val[1]), val)
             if args.lfw:
                 if onnx not in lfw_cache:
                     lfw_cache[onnx] = evaluate_pairs(args.lfw[0], args.lfw[1], onnx, FARS, warn=lambda *_: None)[0]
@@ -160,7 +158,7 @@ def main() -> None:
                     unseen_cache[onnx] = unseen_scores(Embedder(onnx), *unseen, args.misaligned)
                 rec.update(unseen_cache[onnx])
             out.append(rec)
-            cells = [*row_numbers(rec["val"]), 100 * rec["val"]["dense_tar1e-3"]]
+            cells = [*row_numbers(rec["val"]), 100 * rec["val"]["dense_tar1e-3"]] if val is not None else []
             cells += row_numbers(rec["lfw"]) if args.lfw else []
             if unseen is not None:
                 u = rec["unseen"]
