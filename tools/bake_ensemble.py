@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from bake_whitening import write_model
 
 SHARED = ("lrface.format", "lrface.input_size", "lrface.mean", "lrface.std", "lrface.channel_order")
 
@@ -68,11 +69,7 @@ def bake(paths: list[Path], out: Path) -> None:
     meta["lrface.ensemble"] = json.dumps(
         [{"member": p.stem, "fingerprint": m["lrface.fingerprint"]} for p, m in zip(paths, metas, strict=True)]
     )
-    onnx.helper.set_model_props(model, meta)
-    onnx.checker.check_model(model)
-    tmp = out.with_name(out.name + ".tmp")
-    onnx.save(model, str(tmp))
-    tmp.replace(out)
+    write_model(model, meta, out)
 
 
 def main() -> None:

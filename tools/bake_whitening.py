@@ -82,11 +82,18 @@ def bake(model: Path, out: Path, mean: np.ndarray, matrix: np.ndarray, flip: boo
     meta["lrface.embedding_dim"] = str(k)
     meta["lrface.flip_average"] = "1" if flip else meta.get("lrface.flip_average", "0")
     meta["lrface.normalisation"] = recipe
-    del m.metadata_props[:]
-    onnx.helper.set_model_props(m, meta)
-    onnx.checker.check_model(m)
+    write_model(m, meta, out)
+
+
+def write_model(model, meta: dict, out: Path) -> None:
+    """``meta`` as the ONNX ``model``'s metadata; checked, then written to ``out`` through a temporary file."""
+    import onnx
+
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, meta)
+    onnx.checker.check_model(model)
     tmp = out.with_name(out.name + ".tmp")
-    onnx.save(m, str(tmp))
+    onnx.save(model, str(tmp))
     tmp.replace(out)
 
 
