@@ -80,3 +80,10 @@ def test_misaligned_probes_leave_the_enrolled_faces_and_are_seeded():
     out = compare_runs.unseen_scores(rec, images, np.array([0, 0, 1, 1]), misaligned=True)
     assert set(out) == {"unseen", "unseen_misaligned"}
     np.testing.assert_array_equal(rec.calls[1], compare_runs.misalign(images[[1, 3]]))
+
+
+def test_without_run_dirs_models_need_a_validation_to_score(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["compare_runs.py", "--models", "sr18-celeba-x2hs"])
+    with pytest.raises(SystemExit) as e:
+        compare_runs.main()
+    assert e.value.code == 2 and "--models with --unseen and/or --lfw" in capsys.readouterr().err
