@@ -32,6 +32,9 @@ def test_the_ensemble_scores_the_mean_of_its_members_cosines(tmp_path, names):
     recorded = json.loads(joint.metadata["lrface.ensemble"])
     assert [r["fingerprint"] for r in recorded] == [m.fingerprint for m in members]
     assert [r["member"] for r in recorded] == names
+    assert [r["lrface.epoch"] for r in recorded] == [m.metadata["lrface.epoch"] for m in members]
+    epochs = {m.metadata["lrface.epoch"] for m in members}
+    assert joint.metadata.get("lrface.epoch") == (epochs.pop() if len(epochs) == 1 else None)
 
 
 def test_members_with_different_preprocessing_are_refused(tmp_path):

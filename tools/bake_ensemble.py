@@ -3,7 +3,8 @@
 The N members see the same input ``image`` (they must share the preprocessing); the written ``embedding`` is
 their L2-normalised embeddings side by side, scaled by 1/sqrt(N): a unit vector whose dot product with
 another is the mean of the members' cosines. ``logits`` are the first member's. The fingerprint is new
-(galleries never mix these embeddings with a member's); ``lrface.ensemble`` in the metadata names the members.
+(galleries never mix these embeddings with a member's); ``lrface.ensemble`` in the metadata names the members
+with their fingerprints, versions, epochs and flip; those keys stay at the top only where all members agree.
 The written file is checked against the members run one by one.
 
     python tools/bake_ensemble.py sr18-celeba-x2hs sr18-celeba-x2 [MORE ...] --out /tmp/duo.onnx [--faces PACKED]
@@ -20,6 +21,7 @@ import numpy as np
 from bake_whitening import write_model
 
 SHARED = ("lrface.format", "lrface.input_size", "lrface.mean", "lrface.std", "lrface.channel_order")
+PER_MEMBER = ("lrface.version", "lrface.arch", "lrface.epoch", "lrface.quantization", "lrface.flip_average")
 
 
 def bake(paths: list[Path], out: Path) -> None:
@@ -63,11 +65,17 @@ def bake(paths: list[Path], out: Path) -> None:
     )
     model = helper.make_model(graph, opset_imports=members[0].opset_import, ir_version=members[0].ir_version)
     meta = dict(metas[0])
+    for key in PER_MEMBER:  # kept at the top only where every member agrees; each member's is in lrface.ensemble
+        if any(m.get(key) != metas[0].get(key) for m in metas):
+            meta.pop(key, None)
     prints = ":".join(m["lrface.fingerprint"] for m in metas)
     meta["lrface.fingerprint"] = hashlib.sha256(f"ensemble:{prints}".encode()).hexdigest()
     meta["lrface.embedding_dim"] = str(sum(dims))
     meta["lrface.ensemble"] = json.dumps(
-        [{"member": p.stem, "fingerprint": m["lrface.fingerprint"]} for p, m in zip(paths, metas, strict=True)]
+        [
+            {"member": p.stem, "fingerprint": m["lrface.fingerprint"]} | {k: m[k] for k in PER_MEMBER if k in m}
+            for p, m in zip(paths, metas, strict=True)
+        ]
     )
     write_model(model, meta, out)
 
