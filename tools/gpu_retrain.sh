@@ -15,7 +15,9 @@
 # fractions (36/60, 50/60, 10/60); FINETUNE=1 then continues each x2 run with a CosFace head and a softmax
 # control (stage 4). SETS (default "base x2") may add x2alb: the x2 run with the CPU's augmentation path
 # (augment.backend=albumentations), the GPU-CPU difference of results/2026-12-04-x2-cosface-cpu.md (whole
-# unaligned ORL faces: 181 vs 153 of 200 named) side by side. Runs land in $WORK; runs-s<seed>.tgz (logs, metrics, config, ONNX; no checkpoints) and
+# unaligned ORL faces: 181 vs 153 of 200 named) side by side, and x2hs: the default sr18-celeba-x2hs's half-pixel shift
+# with scale 0.8-1.2 (configs/face/packaged-student-x2-halfshift.yaml). MAX_EPOCHS (default 60) caps the epochs
+# that fit: the longer plan is e.g. SETS=x2hs SEEDS="5 6 7 8" MAX_EPOCHS=120. Runs land in $WORK; runs-s<seed>.tgz (logs, metrics, config, ONNX; no checkpoints) and
 # the tables in $OUT. A CPU dry run: DEVICE=cpu EPOCHS=1 MAX_STEPS=3 SEEDS=5 FINETUNE=1 bash tools/gpu_retrain.sh DIR
 set -u
 OUT=${OUT:-gpu-out}
@@ -44,9 +46,10 @@ if [ -z "${EPOCHS:-}" ]; then
       --steps 20 --warmup 5 --set train.compile=off --json "$OUT/bench_train.json" > "$OUT/bench_train.md" 2>&1
   echo "== bench_train rc=$? ($(( $(date +%s) - t0 )) s)"; cat "$OUT/bench_train.md"
 fi
-read -r EPOCHS MS RAMP < <($PY - "$OUT/bench_train.json" "$BUDGET" "$DATA" "${EPOCHS:-0}" "$BATCH" "$SEEDS" "$SETS" <<'EOF'
+read -r EPOCHS MS RAMP < <($PY - "$OUT/bench_train.json" "$BUDGET" "$DATA" "${EPOCHS:-0}" "$BATCH" "$SEEDS" "$SETS" "${MAX_EPOCHS:-60}" <<'EOF'
 import json, sys
 path, budget, data, epochs, batch, seeds, sets = sys.argv[1], float(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6].split(), sys.argv[7].split()
+most = int(sys.argv[8])
 if not epochs:
     try:
         rate = json.load(open(path))["img_per_s"][f"ekd@{batch}"]
@@ -56,7 +59,7 @@ if not epochs:
     jobs = len(sets) * len(seeds)
     share = max(1.0, jobs / 2.5)                    # jobs time-share the GPU; ~2.5 launch-bound ones overlap
     per_epoch = n / (rate / share) * 1.2 + 1.0      # + augmentation, the epoch's validation, checkpoints
-    epochs = max(10, min(60, int(budget / per_epoch) // 5 * 5))
+    epochs = max(10, min(most, int(budget / per_epoch) // 5 * 5))
 print(epochs, f"[{round(epochs * 36 / 60)},{round(epochs * 50 / 60)}]", max(1, round(epochs / 6)))
 EOF
 )
@@ -69,6 +72,7 @@ for seed in $SEEDS; do
   for set in $SETS; do
     paths="[$W,$D,$X]"; extra=""; [ $set = base ] && paths="[$W,$D]"
     [ $set = x2alb ] && extra="--set augment.backend=albumentations"
+    [ $set = x2hs ] && extra="--set augment.backend=torch augment.shift=0.03125 augment.scale=0.2"
     timeout $(( BUDGET + 60 )) $PY -m lrface.cli train --config $CONFIG --out "$WORK/$set-s$seed" --force \
         --set "data.path=$paths" --set data.val_source=1 --set train.seed=$seed \
         --set train.epochs=$EPOCHS --set "optim.milestones=$MS" --set loss.warmup_epochs=$RAMP \
