@@ -72,8 +72,8 @@ for seed in $SEEDS; do
   for set in $SETS; do
     paths="[$W,$D,$X]"; extra=""; [ $set = base ] && paths="[$W,$D]"
     [ $set = x2alb ] && extra="--set augment.backend=albumentations"
-    [ $set = x2hs ] && extra="--set augment.backend=torch augment.shift=0.03125 augment.scale=0.2"
-    timeout $(( BUDGET + 60 )) $PY -m lrface.cli train --config $CONFIG --out "$WORK/$set-s$seed" --force \
+    cfg=$CONFIG; [ $set = x2hs ] && cfg=configs/face/packaged-student-x2-halfshift.yaml
+    timeout $(( BUDGET + 60 )) $PY -m lrface.cli train --config $cfg --out "$WORK/$set-s$seed" --force \
         --set "data.path=$paths" --set data.val_source=1 --set train.seed=$seed \
         --set train.epochs=$EPOCHS --set "optim.milestones=$MS" --set loss.warmup_epochs=$RAMP \
         --set train.batch_size=$BATCH --set optim.lr=$LR --set optim.warmup_epochs=1 \

@@ -17,12 +17,12 @@ import numpy as np
 
 
 def tar_at_far(genuine: np.ndarray, impostor: np.ndarray, far: float) -> np.ndarray:
-    """TAR at FAR for each row (a resample) of genuine and impostor scores: the threshold admits at most
-    floor(far x impostors) impostors: strictly above the (m+1)-th highest, as lrface.evaluation.verification."""
-    genuine, impostor = np.asarray(genuine, np.float64), np.asarray(impostor, np.float64)
-    m = int(np.floor(far * impostor.shape[1] + 1e-9))
-    threshold = -np.sort(-impostor, axis=1)[:, m]
-    return (genuine > threshold[:, None]).mean(1)
+    """TAR at FAR for each row (a resample) of genuine and impostor scores, by lrface's own threshold rule
+    (``threshold_at_far``: at most floor(far x impostors) impostors accepted) and acceptance (``accepts``)."""
+    from lrface.inference.threshold import accepts, threshold_at_far
+
+    threshold = np.array([threshold_at_far(row, far) for row in impostor])
+    return accepts(genuine, threshold[:, None]).mean(1)
 
 
 def main() -> None:
