@@ -103,22 +103,30 @@ def _max_diff(session, model: torch.nn.Module, x: np.ndarray) -> float:
 
 
 def export_onnx(
-    run: str | Path, out: str | Path | None = None, quantize: str | None = None, flip_average: bool = False, log=print
+    run: str | Path,
+    out: str | Path | None = None,
+    quantize: str | None = None,
+    flip_average: bool = False,
+    ema: bool | None = None,
+    log=print,
 ) -> Path:
-    """Export the run's student to ONNX at ``out`` (default RUN/export/student.onnx) and verify it."""
+    """Export the run's student to ONNX at ``out`` (default RUN/export/student.onnx) and verify it. ``ema``: the
+    weight average (True) or the weights (False); None = the stream that picked best.pt (train.select_on)."""
     import onnx
     import onnxruntime as ort
 
     from .engine.checkpoint import load_student
 
-    backbone, meta = load_student(run)
+    backbone, meta = load_student(run, ema=ema)
     run = Path(run)
+    ema = bool(meta["ema_decay"])
+    other = "" if meta["selected"] else ".ema" if ema else ".raw"  # the file name says when it is not the chosen one
     out = (
         Path(out)
         if out
         else (run if run.is_dir() else run.parent.parent)
         / "export"
-        / f"student{'.flip' if flip_average else ''}{'.int8' if quantize else ''}.onnx"
+        / f"student{other}{'.flip' if flip_average else ''}{'.int8' if quantize else ''}.onnx"
     )
     spec = PreprocessSpec.from_dict(meta["preprocess"])
     model = _Serving(backbone, flip_average).eval()
@@ -156,6 +164,7 @@ def export_onnx(
         "lrface.epoch": str(meta["epoch"]),
         "lrface.quantization": "none",
         "lrface.flip_average": "1" if flip_average else "0",
+        "lrface.ema_decay": f"{meta['ema_decay']:g}",
     }
     onnx.helper.set_model_props(proto, props)
     data = proto.SerializeToString()
@@ -194,7 +203,7 @@ def export_onnx(
     log(
         f"wrote {out} ({len(data) / 1e6:.2f} MB, {meta['arch']}, {meta['embedding_dim']}-d embedding, "
         f"{meta['num_classes']} classes, fingerprint {props['lrface.fingerprint'][:12]}"
-        f"{', flip-averaged' if flip_average else ''}{', int8' if quantize else ''})"
+        f"{', weight average' if ema else ''}{', flip-averaged' if flip_average else ''}{', int8' if quantize else ''})"
     )
     return out
 

@@ -128,7 +128,10 @@ DESCRIPTIONS = {
     "train.max_steps": "stop after this many steps in total (smoke tests); 0 = no limit",
     "train.log_every": "steps between reading losses back from the device and logging them",
     "train.eval_batch_size": "batch size of the per-epoch evaluation",
-    "train.select_on": "whose top-1 picks best.pt: student | teacher (open-set validation wins when set)",
+    "train.select_on": "whose score picks best.pt: student | teacher | student_ema (open-set validation wins when set)",
+    "train.ema_decay": "> 0: also keep an exponential moving average of the student's weights and BN statistics "
+    "(updated every student step), validated each epoch as student_ema and exported with `lrface export --ema`; "
+    "0 = off",
     "train.select_metric": "with an open-set validation, what picks best.pt: acc (the 10-fold accuracy) | "
     "dense_tar1e-3 (TAR at FAR 1e-3 over every pair of the held-out faces)",
     "train.keep_epochs": "also keep every epoch's checkpoint as checkpoints/epoch-<N>.pt (scored by "

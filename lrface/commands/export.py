@@ -26,11 +26,17 @@ def register(sub) -> None:
         help="embed each face and its mirror image and average the two (test-time flip inside the model: "
         "twice the compute; default file RUN/export/student.flip.onnx)",
     )
+    p.add_argument(
+        "--ema",
+        action=argparse.BooleanOptionalAction,
+        help="export the student's weight average (train.ema_decay) or, with --no-ema, its weights; default: the one "
+        "that picked best.pt (train.select_on); the other is written as student.ema.onnx / student.raw.onnx",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..export import export_onnx
 
-    export_onnx(args.onnx, args.out, quantize=args.quantize, flip_average=args.flip_average)
+    export_onnx(args.onnx, args.out, quantize=args.quantize, flip_average=args.flip_average, ema=args.ema)
     return 0

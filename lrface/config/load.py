@@ -25,7 +25,7 @@ CHOICES = {
     "hr.relation_kind": ("mse", "kl"),
     "train.device": ("auto", "cpu", "cuda"),
     "train.amp": ("none", "bf16"),
-    "train.select_on": ("student", "teacher"),
+    "train.select_on": ("student", "teacher", "student_ema"),
     "train.select_metric": ("acc", "dense_tar1e-3"),
     "augment.backend": ("auto", "albumentations", "torch"),
     "train.channels_last": ("auto", "on", "off"),
@@ -208,6 +208,10 @@ def _check(cfg: Config) -> None:
     if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
         raise UserError("train.epochs and train.batch_size must be at least 1")
     thread_count(cfg.train.threads, "train.threads", zero="leave torch's default")
+    if not cfg.train.ema_decay < 1:
+        raise UserError(f"train.ema_decay {cfg.train.ema_decay:g} must be in [0, 1) (e.g. 0.998; 0 = off)")
+    if cfg.train.select_on == "student_ema" and not cfg.train.ema_decay:
+        raise UserError("train.select_on=student_ema needs the weight average: set train.ema_decay (e.g. 0.998)")
     from ..distill.strategy import strategy_class
 
     strategy_class(cfg.strategy).check(cfg)

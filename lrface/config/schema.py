@@ -148,8 +148,12 @@ class TrainConfig:
     max_steps: int = 0  # stop after this many steps in total (smoke tests); 0 = no limit
     log_every: int = 20
     eval_batch_size: int = 512
-    select_on: str = "student"  # which top-1 picks best.pt: student | teacher
+    select_on: str = "student"  # which stream's score picks best.pt: student | teacher | student_ema
     select_metric: str = "acc"  # with an open-set validation, what picks best.pt: acc (10-fold) | dense_tar1e-3
+    # > 0: keep an exponential moving average of the student's weights and BN statistics, updated after every
+    # student step (torch.optim.swa_utils; decay d: ema = d * ema + (1 - d) * weights); validated each epoch as
+    # stream student_ema, exported with `lrface export --ema`; 0 = off
+    ema_decay: float = 0.0
     keep_epochs: bool = False  # also keep every epoch's checkpoint, checkpoints/epoch-<N>.pt (tools/epoch_scores.py)
     # speed switches (engine/speed.py, docs/train-speed.md): auto = on where they help (CUDA), off on CPU
     channels_last: str = "auto"

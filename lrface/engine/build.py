@@ -109,3 +109,15 @@ def build_optimizers(cfg: Config, params: dict[str, list], device: torch.device)
     }
     schedulers = {s: lr_schedule(o, steps[s], oc.gamma, oc.warmup_epochs) for s, o in optimizers.items()}
     return optimizers, schedulers
+
+
+def build_ema(cfg: Config, student: Stream, trainable: list[str]):
+    """The student's weight average (``train.ema_decay``), or None: torch's AveragedModel with an exponential
+    update of the parameters and the buffers (BN statistics), so the copy can be validated and exported as is."""
+    if not cfg.train.ema_decay:
+        return None
+    if "student" not in trainable:
+        raise UserError(f"train.ema_decay averages a trained student; strategy {cfg.strategy} trains none: set it to 0")
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(student, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema_decay), use_buffers=True)

@@ -72,8 +72,10 @@ def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
     return path
 
 
-def load_student(path: str | Path, which: str = "best"):
-    """Student backbone (eval mode, forward -> (logits, feature)) and its metadata, from a run or a .pt."""
+def load_student(path: str | Path, which: str = "best", ema: bool | None = False):
+    """Student backbone (eval mode, forward -> (logits, feature)) and its metadata, from a run or a .pt;
+    ``ema``: the student's weight average (train.ema_decay) instead of its weights; None: the one that
+    picked best.pt (train.select_on)."""
     from ..models import build_model
     from ..models.heads import attach_head
 
@@ -85,6 +87,12 @@ def load_student(path: str | Path, which: str = "best"):
         raise UserError(
             f"{ckpt_path}: this run trained no student (strategy {cfg.get('strategy')}); export a student run"
         )
+    selected = cfg.get("train", {}).get("select_on") == "student_ema"
+    ema = selected if ema is None else ema
+    if ema:
+        if not state.get("ema"):
+            raise UserError(f"{ckpt_path}: this run kept no weight average (train.ema_decay 0); export without --ema")
+        sd = {k[len("module.") :]: v for k, v in state["ema"].items() if k.startswith("module.")}
     class_names = list(state["class_names"])
     model = build_model(cfg["student"]["arch"], num_classes=len(class_names), **cfg["student"].get("kwargs", {}))
     head = cfg.get("head") or {}
@@ -100,5 +108,7 @@ def load_student(path: str | Path, which: str = "best"):
         "config": cfg,
         "checkpoint": str(ckpt_path),
         "epoch": int(state["epoch"]),
+        "ema_decay": float(cfg["train"]["ema_decay"]) if ema else 0.0,
+        "selected": ema == selected,  # the stream that train.select_on validated for best.pt
     }
     return model, meta

@@ -14,9 +14,9 @@ def evaluate(trainer, split: str) -> dict[str, float]:
     """Top-1 of every classifier (heads and guided) of every stream on ``split``."""
     images, labels = trainer.data.splits[split]
     shard = np.arange(trainer.dist.rank, len(labels), trainer.dist.world)
-    names = [n for s, m in trainer.streams.items() for n in (s, *(f"{s}_g{p + 1}" for p in m.positions))]
+    names = [n for s, m in trainer.eval_streams.items() for n in (s, *(f"{s}_g{p + 1}" for p in m.positions))]
     correct = torch.zeros(len(names), dtype=torch.float64, device=trainer.device)
-    for m in trainer.streams.values():
+    for m in trainer.eval_streams.values():
         m.eval()
     bs = trainer.cfg.train.eval_batch_size
     for i in range(0, len(shard), bs):
@@ -24,7 +24,7 @@ def evaluate(trainer, split: str) -> dict[str, float]:
         x = trainer.to_input(images[idx])
         y = torch.from_numpy(np.asarray(labels[idx])).to(trainer.device)
         hits = []
-        for m in trainer.streams.values():
+        for m in trainer.eval_streams.values():
             with trainer.autocast:
                 out = m(x)
             hits += [(lg.argmax(1) == y).sum() for lg in (out.logits, *out.guided_logits)]

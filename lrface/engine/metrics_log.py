@@ -62,7 +62,7 @@ def write_scalars(writer, row: dict) -> None:
 
 
 def epoch_summary(row: dict, split: str) -> str:
-    """The one line printed per epoch: teacher/student top-1, gap and speed."""
+    """The one line printed per epoch: teacher/student (and weight average) scores, gap and speed."""
     keys = [
         k
         for k in (
@@ -72,6 +72,8 @@ def epoch_summary(row: dict, split: str) -> str:
             "val_open_acc_teacher",
             "val_open_acc_student",
             "val_open_dense_tar1e-3_student",
+            "val_open_acc_student_ema",
+            "val_open_dense_tar1e-3_student_ema",
         )
         if k in row
     ]

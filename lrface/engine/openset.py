@@ -32,7 +32,7 @@ class OpenSetValidation:
         """``val_open_{acc,acc_std,tar1e-2,auc,dense_tar1e-3}_{stream}`` (percent, AUC as a fraction) per stream."""
         row = {}
         bs = trainer.cfg.train.eval_batch_size
-        for name, m in trainer.streams.items():
+        for name, m in trainer.eval_streams.items():
             m.eval()
             feats = []
             for i in range(0, len(self.images), bs):

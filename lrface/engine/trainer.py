@@ -27,7 +27,7 @@ from ..errors import UserError
 from ..models import StreamOutput
 from ..preprocess import PreprocessSpec, preprocess
 from .batches import train_batches
-from .build import build_optimizers, build_streams, load_teacher_weights, select_device
+from .build import build_ema, build_optimizers, build_streams, load_teacher_weights, select_device
 from .distributed import DistInfo, all_reduce_sum
 from .evaluate import evaluate
 from .metrics_log import tensorboard_writer
@@ -83,6 +83,7 @@ class Trainer:
             if dist.enabled and cfg.train.sync_bn and self.device.type == "cuda" and name in self.trainable:
                 self.streams[name] = m = torch.nn.SyncBatchNorm.convert_sync_batchnorm(m)
             m.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
+        self.ema = build_ema(cfg, self.streams.get("student"), self.trainable)
         self.optimizers, self.schedulers = build_optimizers(
             cfg, {s: self._parameters(s) for s in self.trainable}, self.device
         )
@@ -118,6 +119,11 @@ class Trainer:
         extra = list(self.hr.parameters()) if stream == "student" and self.hr is not None else []
         return list(self.streams[stream].parameters()) + extra
 
+    @property
+    def eval_streams(self) -> dict:
+        """The streams that are validated: the trained ones and, with train.ema_decay, student_ema."""
+        return {**self.streams, **({"student_ema": self.ema.module} if self.ema is not None else {})}
+
     @cached_property
     def train_on_device(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The training split's images and labels copied to the device once, for device-side augmentation."""
@@ -136,6 +142,7 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "models": {s: m.state_dict() for s, m in self.streams.items()},
             "hr": self.hr.state_dict() if self.hr is not None else {},
+            "ema": self.ema.state_dict() if self.ema is not None else {},
             "optimizers": {s: o.state_dict() for s, o in self.optimizers.items()},
             "schedulers": {s: o.state_dict() for s, o in self.schedulers.items()},
             "rng": {
@@ -149,6 +156,8 @@ class Trainer:
             m.load_state_dict(state["models"][s])
         if self.hr is not None:
             self.hr.load_state_dict(state["hr"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
         for s, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][s])
         for s, o in self.schedulers.items():
@@ -205,6 +214,8 @@ class Trainer:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if stream == "student" and self.ema is not None:
+            self.ema.update_parameters(self.streams["student"])
         logs[f"loss_{stream}"] = loss.detach()
         logs.update({f"{stream}_{k}": v.detach() for k, v in parts.items()})
 
