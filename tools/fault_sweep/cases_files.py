@@ -105,6 +105,7 @@ def path_cases(s: Sweep, F):
     s.cli("embed --out v.txt (not .npy)", ["embed", imgs["good.png"], "--out", scratch(F, "v.txt")])
     s.cli("embed --out existing file", ["embed", imgs["good.png"], "--out", scratch(F, "exists.npy")], OK)
     s.cli("export --out a dir", ["export", "--onnx", F["run"], "--out", empty])
+    s.cli("export --ema of a run without one", ["export", "--onnx", F["run"], "--ema", "--out", scratch(F, "e.onnx")])
     s.cli("evaluate --out a file", ["evaluate", "--packed", F["faces"], "--out", afile])
     s.cli("train --out a file", ["train", "--data", F["faces"], "--out", afile])
     s.cli("prepare --out a file", ["prepare", "folder", F["faces"], "--out", afile])

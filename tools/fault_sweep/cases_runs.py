@@ -273,12 +273,17 @@ def config_cases(s: Sweep, F):
         ("--set epochs a list", "train.epochs=[1,2]"),
         ("--set a whole section {}", "train={}"),
         ("--set a whole section", "optim={lr: 0.1}"),
+        ("--set ema_decay 1", "train.ema_decay=1"),
+        ("--set select_on student_ema without ema", "train.select_on=student_ema"),
     ):
         out = scratch(F, "trs")
         if label == "--set batch over the data":  # a batch larger than the set is the whole set: fine
             s.cli(f"train {label}", base + [kv, "train.epochs=1", "--out", out], ANY, timeout=120)
         else:
             s.cli(f"train {label}", base + [kv, "--out", out], timeout=60, check=absent(out / "checkpoints"))
+    out = scratch(F, "trs")
+    argv = base + ["strategy=teacher-only", "train.ema_decay=0.9", "--out", out]
+    s.cli("train --set ema on a teacher-only run", argv, timeout=60, check=absent(out / "checkpoints"))
     s.cli("train --resume no last.pt", ["train", "--resume", F["empty"]])
     run = scratch(F, "run-trunc")
     shutil.copytree(F["run"], run)
