@@ -48,6 +48,15 @@ def test_resume_is_bit_exact_with_the_average(tmp_path):
     assert int(full.ema.n_averaged) == int(resumed.ema.n_averaged) == full.step
 
 
+def test_resume_with_an_average_the_run_did_not_keep_starts_it_there(tmp_path, capsys):
+    Trainer(tiny_cfg("train.epochs=1"), tiny_data(), tmp_path).fit()
+    resumed = Trainer(tiny_cfg("train.ema_decay=0.9", "train.epochs=2"), tiny_data(), tmp_path)
+    resumed.load_state_dict(load_checkpoint(tmp_path / "checkpoints" / "last.pt"))
+    assert "starts at this epoch" in capsys.readouterr().err
+    resumed.fit()
+    assert int(resumed.ema.n_averaged) == resumed.step // 2  # the second epoch's steps only
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [

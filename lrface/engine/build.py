@@ -3,6 +3,7 @@ modules), a fixed teacher's weights, and the optimizers with their lr schedules.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
@@ -121,3 +122,11 @@ def build_ema(cfg: Config, student: Stream, trainable: list[str]):
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
     return AveragedModel(student, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema_decay), use_buffers=True)
+
+
+def restore_ema(ema, saved: dict | None) -> None:
+    """Load a checkpoint's weight average; a run that kept none (train.ema_decay set on --resume) starts it here."""
+    if saved:
+        ema.load_state_dict(saved)
+    else:
+        print("lrface train: the run kept no weight average so far; it starts at this epoch", file=sys.stderr)

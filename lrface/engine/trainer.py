@@ -27,7 +27,7 @@ from ..errors import UserError
 from ..models import StreamOutput
 from ..preprocess import PreprocessSpec, preprocess
 from .batches import train_batches
-from .build import build_ema, build_optimizers, build_streams, load_teacher_weights, select_device
+from .build import build_ema, build_optimizers, build_streams, load_teacher_weights, restore_ema, select_device
 from .distributed import DistInfo, all_reduce_sum
 from .evaluate import evaluate
 from .metrics_log import tensorboard_writer
@@ -157,7 +157,7 @@ class Trainer:
         if self.hr is not None:
             self.hr.load_state_dict(state["hr"])
         if self.ema is not None:
-            self.ema.load_state_dict(state["ema"])
+            restore_ema(self.ema, state.get("ema"))
         for s, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][s])
         for s, o in self.schedulers.items():
