@@ -1,8 +1,9 @@
 """Checkpoints: atomic save, ``weights_only=True`` load, and the student extractor used by export.
 
 Format ``lrface-ckpt/1``: a dict with config, class_names, preprocess, epoch, step, models
-(per stream: the Stream state_dict, backbone weights under ``backbone.``), optimizers,
-schedulers, rng, best, metrics.
+(per stream: the Stream state_dict, backbone weights under ``backbone.``), ema (the student's
+weight average as torch's AveragedModel state, ``module.`` + the Stream keys; empty without
+train.ema_decay), hr, optimizers, schedulers, rng, best.
 """
 
 from __future__ import annotations
