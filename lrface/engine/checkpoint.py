@@ -73,7 +73,7 @@ def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
     return path
 
 
-def load_student(path: str | Path, which: str = "best", ema: bool | None = False):
+def load_student(path: str | Path, which: str = "best", ema: bool | None = None):
     """Student backbone (eval mode, forward -> (logits, feature)) and its metadata, from a run or a .pt;
     ``ema``: the student's weight average (train.ema_decay) instead of its weights; None: the one that
     picked best.pt (train.select_on)."""
