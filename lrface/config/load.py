@@ -214,7 +214,10 @@ def _check(cfg: Config) -> None:
         raise UserError("train.select_on=student_ema needs the weight average: set train.ema_decay (e.g. 0.998)")
     from ..distill.strategy import strategy_class
 
-    strategy_class(cfg.strategy).check(cfg)
+    strategy = strategy_class(cfg.strategy)
+    strategy.check(cfg)
+    if cfg.train.ema_decay and "student" not in strategy.streams:
+        raise UserError(f"train.ema_decay averages a trained student; strategy {cfg.strategy} trains none: set it to 0")
     _check_augment(cfg)
     if len(cfg.preprocess.mean) != 3 or len(cfg.preprocess.std) != 3 or min(cfg.preprocess.std) <= 0:
         raise UserError("preprocess.mean and preprocess.std need three values, std positive")

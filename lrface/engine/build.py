@@ -112,13 +112,12 @@ def build_optimizers(cfg: Config, params: dict[str, list], device: torch.device)
     return optimizers, schedulers
 
 
-def build_ema(cfg: Config, student: Stream, trainable: list[str]):
+def build_ema(cfg: Config, student: Stream):
     """The student's weight average (``train.ema_decay``), or None: torch's AveragedModel with an exponential
-    update of the parameters and the buffers (BN statistics), so the copy can be validated and exported as is."""
+    update of the parameters and the buffers (BN statistics), so the copy can be validated and exported as is.
+    The config loader has refused the average for strategies without a student."""
     if not cfg.train.ema_decay:
         return None
-    if "student" not in trainable:
-        raise UserError(f"train.ema_decay averages a trained student; strategy {cfg.strategy} trains none: set it to 0")
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
     return AveragedModel(student, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema_decay), use_buffers=True)

@@ -83,7 +83,7 @@ class Trainer:
             if dist.enabled and cfg.train.sync_bn and self.device.type == "cuda" and name in self.trainable:
                 self.streams[name] = m = torch.nn.SyncBatchNorm.convert_sync_batchnorm(m)
             m.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
-        self.ema = build_ema(cfg, self.streams.get("student"), self.trainable)
+        self.ema = build_ema(cfg, self.streams.get("student"))
         self.optimizers, self.schedulers = build_optimizers(
             cfg, {s: self._parameters(s) for s in self.trainable}, self.device
         )
