@@ -1,0 +1,87 @@
+"""Split a broad packed set by identity: a training part and a held-out validation part no model trains on.
+
+A broad source (celeba-aligned: thousands of people, ~2 faces each) serves two ends: more people to train
+on and the unseen-people validation (``tools/compare_runs.py --unseen``). This keeps both honest: among the
+identities with two faces or more that none of the ``--exclude`` sets (the other training sources) holds,
+a seeded ``--hold-out`` fraction goes to VAL_OUT; everything else (those sources' people, one-face people,
+the rest) goes to TRAIN_OUT. Both are packed sets with the source's class names restricted to theirs; the
+split depends only on the names and ``--seed``.
+
+    python tools/hold_out_identities.py ../data/celeba-aligned16 --exclude ../data/celeba-wild16 \
+        ../data/celeba-deep16 ../data/celeba-wild-extra16 --hold-out 0.5 --seed 0 \
+        --train-out ../data/celeba-aligned16-train --val-out ../data/celeba-aligned16-val
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from lrface.data.packed import read_packed_set, write_packed_set
+from lrface.errors import UserError
+
+
+def split_names(names: list[str], counts: np.ndarray, seen: set[str], fraction: float, seed: int) -> set[str]:
+    """The held-out identity names: a seeded ``fraction`` of the unseen names with >= 2 faces."""
+    candidates = sorted(n for i, n in enumerate(names) if n not in seen and counts[i] >= 2)
+    order = np.random.default_rng(seed).permutation(len(candidates))
+    return {candidates[i] for i in order[: round(fraction * len(candidates))]}
+
+
+def subset(ps, keep_names: set[str], out: Path, note: str) -> tuple[int, int]:
+    """Write the identities ``keep_names`` of packed set ``ps`` to ``out``; (identities, faces)."""
+    names = ps.class_names
+    old = [i for i, n in enumerate(names) if n in keep_names]
+    remap = np.full(len(names), -1, dtype=np.int64)
+    remap[old] = np.arange(len(old))
+    with open(ps.root / "items.csv", newline="", encoding="utf-8") as fh:
+        items = list(csv.DictReader(fh))
+    splits, kept_items = {}, []
+    for split, (images, labels) in ps.splits.items():
+        labels = np.asarray(labels)
+        mask = remap[labels] >= 0
+        splits[split] = (np.asarray(images)[mask], remap[labels[mask]])
+        rows = [r for r in items if r["split"] == split]
+        for new_index, r in enumerate(r for r, m in zip(rows, mask, strict=True) if m):
+            kept_items.append({**r, "index": new_index, "label": int(remap[int(r["label"])])})
+    params = {**ps.manifest.get("params", {}), "identity_subset": note}
+    write_packed_set(out, splits, [names[i] for i in old], kept_items, params, ps.manifest.get("source", ""))
+    return len(old), sum(len(lab) for _, lab in splits.values())
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("packed", type=Path)
+    ap.add_argument("--exclude", type=Path, nargs="*", default=[], help="packed sets whose people are seen")
+    ap.add_argument("--hold-out", type=float, default=0.5, help="fraction of the unseen multi-face people")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--train-out", type=Path, required=True)
+    ap.add_argument("--val-out", type=Path, required=True)
+    a = ap.parse_args(argv)
+    try:
+        if not 0 < a.hold_out < 1:
+            raise UserError(f"--hold-out {a.hold_out} must be a fraction between 0 and 1")
+        for out in (a.train_out, a.val_out):
+            if out.exists():
+                raise UserError(f"{out} exists; pass a new folder for the split")
+        ps = read_packed_set(a.packed)
+        seen = set().union(*(read_packed_set(p).class_names for p in a.exclude))
+        counts = np.bincount(np.concatenate([np.asarray(lab) for _, lab in ps.splits.values()]),
+                             minlength=len(ps.class_names))
+        held = split_names(ps.class_names, counts, seen, a.hold_out, a.seed)
+        note = f"hold-out {a.hold_out} seed {a.seed} of the multi-face people outside {[p.name for p in a.exclude]}"
+        vi, vf = subset(ps, held, a.val_out, "validation part: " + note)
+        ti, tf = subset(ps, set(ps.class_names) - held, a.train_out, "training part: " + note)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"train: {ti} identities, {tf} faces -> {a.train_out}\nval:   {vi} identities, {vf} faces -> {a.val_out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
