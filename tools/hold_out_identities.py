@@ -70,8 +70,9 @@ def main(argv=None) -> int:
                 raise UserError(f"{out} exists; pass a new folder for the split")
         ps = read_packed_set(a.packed)
         seen = set().union(*(read_packed_set(p).class_names for p in a.exclude))
-        counts = np.bincount(np.concatenate([np.asarray(lab) for _, lab in ps.splits.values()]),
-                             minlength=len(ps.class_names))
+        counts = np.bincount(
+            np.concatenate([np.asarray(lab) for _, lab in ps.splits.values()]), minlength=len(ps.class_names)
+        )
         held = split_names(ps.class_names, counts, seen, a.hold_out, a.seed)
         note = f"hold-out {a.hold_out} seed {a.seed} of the multi-face people outside {[p.name for p in a.exclude]}"
         vi, vf = subset(ps, held, a.val_out, "validation part: " + note)
