@@ -46,7 +46,7 @@ def test_the_split_holds_out_half_of_the_unseen_multi_face_people(tmp_path):
     _packed(tmp_path / "pool", names, [0, 0, 1, 1, 1, 2, 2, 3, 3, 4, 4, 5])
     _packed(tmp_path / "seen", ["s"], [0])
     rc, train, val = _split(tmp_path)
-    assert rc == 0
+    assert rc == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["pool", "seen", "train", "val"]
     assert len(val.class_names) == 2 and set(val.class_names) <= {"a", "b", "c", "d"}
     assert set(train.class_names) == set(names) - set(val.class_names)  # the seen person and "one" train
     # every face went to exactly one side, with its own pixels and a label of its own identity

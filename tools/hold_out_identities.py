@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shutil
 import sys
 from pathlib import Path
 
@@ -45,7 +46,9 @@ def subset(ps, keep_names: set[str], out: Path, note: str) -> tuple[int, int]:
         labels = np.asarray(labels)
         mask = remap[labels] >= 0
         splits[split] = (np.asarray(images)[mask], remap[labels[mask]])
-        rows = [r for r in items if r["split"] == split]
+        rows = sorted((r for r in items if r["split"] == split), key=lambda r: int(r["index"]))
+        if [int(r["label"]) for r in rows] != labels.tolist():
+            raise UserError(f"{ps.root}: items.csv disagrees with {split}/labels.npy; re-run `lrface prepare`")
         for new_index, r in enumerate(r for r, m in zip(rows, mask, strict=True) if m):
             kept_items.append({**r, "index": new_index, "label": int(remap[int(r["label"])])})
     params = {**ps.manifest.get("params", {}), "identity_subset": note}
@@ -68,6 +71,7 @@ def main(argv=None) -> int:
         for out in (a.train_out, a.val_out):
             if out.exists():
                 raise UserError(f"{out} exists; pass a new folder for the split")
+            shutil.rmtree(out.with_name(out.name + ".partial"), ignore_errors=True)  # a split cut short before
         ps = read_packed_set(a.packed)
         seen = set().union(*(read_packed_set(p).class_names for p in a.exclude))
         counts = np.bincount(
@@ -75,8 +79,11 @@ def main(argv=None) -> int:
         )
         held = split_names(ps.class_names, counts, seen, a.hold_out, a.seed)
         note = f"hold-out {a.hold_out} seed {a.seed} of the multi-face people outside {[p.name for p in a.exclude]}"
-        vi, vf = subset(ps, held, a.val_out, "validation part: " + note)
-        ti, tf = subset(ps, set(ps.class_names) - held, a.train_out, "training part: " + note)
+        partial = [out.with_name(out.name + ".partial") for out in (a.val_out, a.train_out)]
+        vi, vf = subset(ps, held, partial[0], "validation part: " + note)
+        ti, tf = subset(ps, set(ps.class_names) - held, partial[1], "training part: " + note)
+        for tmp, out in zip(partial, (a.val_out, a.train_out), strict=True):
+            tmp.rename(out)  # both parts appear only once both are complete
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
