@@ -21,14 +21,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from compare_runs import unseen_set
 
 from lrface.data.packed import read_packed_set, write_packed_set
 from lrface.errors import UserError
 
 
-def split_names(names: list[str], counts: np.ndarray, seen: set[str], fraction: float, seed: int) -> set[str]:
-    """The held-out identity names: a seeded ``fraction`` of the unseen names with >= 2 faces."""
-    candidates = sorted(n for i, n in enumerate(names) if n not in seen and counts[i] >= 2)
+def split_names(packed: Path, names: list[str], exclude: list[Path], fraction: float, seed: int) -> set[str]:
+    """The held-out identity names: a seeded ``fraction`` of the people compare_runs.py's unseen-people
+    validation would score (``unseen_set``: >= 2 faces, in no EXCLUDE set)."""
+    candidates = sorted({names[c] for c in np.unique(unseen_set(packed, exclude)[1])})
     order = np.random.default_rng(seed).permutation(len(candidates))
     return {candidates[i] for i in order[: round(fraction * len(candidates))]}
 
@@ -73,11 +75,7 @@ def main(argv=None) -> int:
                 raise UserError(f"{out} exists; pass a new folder for the split")
             shutil.rmtree(out.with_name(out.name + ".partial"), ignore_errors=True)  # a split cut short before
         ps = read_packed_set(a.packed)
-        seen = set().union(*(read_packed_set(p).class_names for p in a.exclude))
-        counts = np.bincount(
-            np.concatenate([np.asarray(lab) for _, lab in ps.splits.values()]), minlength=len(ps.class_names)
-        )
-        held = split_names(ps.class_names, counts, seen, a.hold_out, a.seed)
+        held = split_names(a.packed, ps.class_names, a.exclude, a.hold_out, a.seed)
         note = f"hold-out {a.hold_out} seed {a.seed} of the multi-face people outside {[p.name for p in a.exclude]}"
         partial = [out.with_name(out.name + ".partial") for out in (a.val_out, a.train_out)]
         vi, vf = subset(ps, held, partial[0], "validation part: " + note)
