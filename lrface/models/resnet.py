@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .base import Backbone
+from .base import Backbone, embedding_layer
 from .registry import register_model
 
 
@@ -61,7 +61,7 @@ def _shortcut(cin: int, cout: int, stride: int) -> nn.Module:
 class ResNet(Backbone):
     """stem -> blocks[0..3] -> global average pool -> feature -> fc -> logits."""
 
-    def __init__(self, block, layers, widths, num_classes: int, in_chans: int = 3):
+    def __init__(self, block, layers, widths, num_classes: int, in_chans: int = 3, embedding: str = "pool"):
         super().__init__()
         self.stem = nn.Sequential(conv3x3(in_chans, widths[0]), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
         cin = widths[0]
@@ -77,6 +77,7 @@ class ResNet(Backbone):
             self.block_strides.append(stride)
         self.blocks = nn.ModuleList(blocks)
         self.feature_dim = cin
+        self.embed = embedding_layer(embedding, cin)
         self.fc = nn.Linear(cin, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):

@@ -2,8 +2,9 @@
 
 Guided module: 1x1 reduce -> 3x3 conv(s), strided until the spatial size equals the last block's
 -> 1x1 to D -> BN/ReLU -> global average pool -> F_g^(b) in R^D -> FC -> logits. D is shared by
-both streams. Where the stream's own feature size d_k differs from D, a training-only linear
-regressor D -> d_k maps F_g^(b) for the within-stream L2 of Eq. 4.
+both streams. Where the stream's own feature size d_k differs from D, or its feature is not the
+pooled map (a signed embedding layer, models/base.py), a training-only linear regressor D -> d_k maps
+F_g^(b) for the within-stream L2 of Eq. 4.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ class Stream(nn.Module):
             )
             for p in self.positions
         )
-        need_reg = backbone.feature_dim != dim and self.positions
+        embedded = not isinstance(getattr(backbone, "embed", nn.Identity()), nn.Identity)
+        need_reg = (backbone.feature_dim != dim or embedded) and self.positions
         self.regressors = (
             nn.ModuleList(nn.Linear(dim, backbone.feature_dim) for _ in self.positions) if need_reg else None
         )
