@@ -16,7 +16,8 @@
 # control (stage 4). SETS (default "base x2") may add x2alb: the x2 run with the CPU's augmentation path
 # (augment.backend=albumentations), the GPU-CPU difference of results/2026-12-04-x2-cosface-cpu.md (whole
 # unaligned ORL faces: 181 vs 153 of 200 named) side by side, and x2hs: the default sr18-celeba-x2hs's half-pixel shift
-# with scale 0.8-1.2 (configs/face/packaged-student-x2-halfshift.yaml). MAX_EPOCHS (default 60) caps the epochs
+# with scale 0.8-1.2 (configs/face/packaged-student-x2-halfshift.yaml), and x2hsemb: that with a signed embedding
+# layer (configs/face/packaged-student-x2hs-emb.yaml). MAX_EPOCHS (default 60) caps the epochs
 # that fit: the longer plan is e.g. SETS=x2hs SEEDS="5 6 7 8" MAX_EPOCHS=120. Runs land in $WORK; runs-s<seed>.tgz (logs, metrics, config, ONNX; no checkpoints) and
 # the tables in $OUT. A CPU dry run: DEVICE=cpu EPOCHS=1 MAX_STEPS=3 SEEDS=5 FINETUNE=1 bash tools/gpu_retrain.sh DIR
 set -u
@@ -73,6 +74,7 @@ for seed in $SEEDS; do
     paths="[$W,$D,$X]"; extra=""; [ $set = base ] && paths="[$W,$D]"
     [ $set = x2alb ] && extra="--set augment.backend=albumentations"
     cfg=$CONFIG; [ $set = x2hs ] && cfg=configs/face/packaged-student-x2-halfshift.yaml
+    [ $set = x2hsemb ] && cfg=configs/face/packaged-student-x2hs-emb.yaml
     timeout $(( BUDGET + 60 )) $PY -m lrface.cli train --config $cfg --out "$WORK/$set-s$seed" --force \
         --set "data.path=$paths" --set data.val_source=1 --set train.seed=$seed \
         --set train.epochs=$EPOCHS --set "optim.milestones=$MS" --set loss.warmup_epochs=$RAMP \
