@@ -59,7 +59,7 @@ def _shortcut(cin: int, cout: int, stride: int) -> nn.Module:
 
 
 class ResNet(Backbone):
-    """stem -> blocks[0..3] -> global average pool -> feature -> fc -> logits."""
+    """stem -> blocks[0..3] -> global average pool -> embed (``embedding``; identity by default) -> feature -> fc."""
 
     def __init__(self, block, layers, widths, num_classes: int, in_chans: int = 3, embedding: str = "pool"):
         super().__init__()
