@@ -85,7 +85,7 @@ class Stream(nn.Module):
             )
             for p in self.positions
         )
-        embedded = not isinstance(getattr(backbone, "embed", nn.Identity()), nn.Identity)
+        embedded = not isinstance(backbone.embed, nn.Identity)  # Backbone contract: identity unless a layer is set
         need_reg = (backbone.feature_dim != dim or embedded) and self.positions
         self.regressors = (
             nn.ModuleList(nn.Linear(dim, backbone.feature_dim) for _ in self.positions) if need_reg else None
