@@ -149,3 +149,14 @@ def test_bench_switch_table_lists_each_switch_with_its_ratio(capsys, monkeypatch
     assert [r.split("|")[2].strip() for r in rows] == ["off", "bf16", "prefetch"]
     assert [r.split("|")[5].strip() for r in rows] == ["1.00", "2.00", "1.00"]
     assert np.isfinite(float(rows[0].split("|")[4]))
+
+
+def test_parallel_streams_on_more_threads_than_cores_is_warned():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    two = tiny_cfg("train.parallel_streams=true", "train.threads=2")
+    assert "train.threads=1" in speed.oversubscribed(two, cpu, cores=2)
+    assert "train.threads=2" in speed.oversubscribed(tiny_cfg("train.parallel_streams=true", "train.threads=3"), cpu, 4)
+    assert speed.oversubscribed(two, cpu, cores=4) is None
+    assert speed.oversubscribed(tiny_cfg("train.parallel_streams=true", "train.threads=1"), cpu, cores=2) is None
+    assert speed.oversubscribed(tiny_cfg("train.threads=2"), cpu, cores=2) is None
+    assert speed.oversubscribed(two, cuda, cores=2) is None

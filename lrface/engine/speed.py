@@ -7,6 +7,7 @@ Measured side by side by ``tools/bench_train.py --switches``; the choice for the
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import threading
@@ -60,6 +61,22 @@ def check_switches(cfg: Config, device: torch.device) -> None:
             f"train.amp=bf16: this {device.type.upper()} and torch build have no bfloat16 kernels "
             "(oneDNN needs AVX-512 on CPU); set train.amp=none"
         )
+
+
+def oversubscribed(cfg: Config, device: torch.device, cores: int | None = None) -> str | None:
+    """A one-line warning when train.parallel_streams on CPU runs two streams of intra-op threads on more
+    threads than cores: each parallel region then waits for a parked thread (one 60-epoch run on this
+    project's 2-core VM went from ~600 to ~50 img/s with train.threads=2); None when it fits."""
+    if not cfg.train.parallel_streams or device.type != "cpu":
+        return None
+    cores = cores or os.cpu_count() or 1
+    per_stream = cfg.train.threads or torch.get_num_threads()
+    if 2 * per_stream <= cores:
+        return None
+    return (
+        f"train.parallel_streams runs two streams of {per_stream} intra-op threads on {cores} cores, which can "
+        f"make a step many times slower; set train.threads={max(1, cores // 2)}"
+    )
 
 
 def prefetched(batches: Iterator, depth: int) -> Iterator:

@@ -32,7 +32,7 @@ from .distributed import DistInfo, all_reduce_sum
 from .evaluate import evaluate
 from .metrics_log import tensorboard_writer
 from .run_dir import end_epoch
-from .speed import ParallelStep, check_switches, prefetched, switch
+from .speed import ParallelStep, check_switches, oversubscribed, prefetched, switch
 
 
 class TrainingDiverged(UserError):
@@ -46,6 +46,8 @@ class Trainer:
         check_switches(cfg, self.device)
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
+        if dist.main and (warning := oversubscribed(cfg, self.device)):
+            print(f"lrface: warning: {warning}", file=sys.stderr)
         self.spec = PreprocessSpec(cfg.data.image_size, tuple(cfg.preprocess.mean), tuple(cfg.preprocess.std))
         self.strategy = build_strategy(cfg)
         torch.manual_seed(cfg.train.seed)
