@@ -7,7 +7,6 @@ Measured side by side by ``tools/bench_train.py --switches``; the choice for the
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import threading
@@ -17,6 +16,7 @@ from queue import Queue
 
 import torch
 
+from .. import checks
 from ..config import Config
 from ..errors import UserError
 
@@ -69,7 +69,7 @@ def oversubscribed(cfg: Config, device: torch.device, cores: int | None = None) 
     project's 2-core VM went from ~600 to ~50 img/s with train.threads=2); None when it fits."""
     if not cfg.train.parallel_streams or device.type != "cpu":
         return None
-    cores = cores or os.cpu_count() or 1
+    cores = cores or checks.cores()  # the cores this process may run on (affinity), as elsewhere
     per_stream = cfg.train.threads or torch.get_num_threads()
     if 2 * per_stream <= cores:
         return None
