@@ -145,13 +145,14 @@ def fixtures(work: Path) -> dict:
         run_lrface("export", "--onnx", F["run"])
     F["tiny"] = F["run"] / "export" / "student.onnx"
     F["g"] = work / "g"  # packaged default model
+    F["g1"] = work / "g1"  # one identity
+    stale_default(work, [F["g"], F["g1"]])
     if not F["g"].exists():
         run_lrface("gallery", "build", F["faces"], "--out", F["g"])
         run_lrface("gallery", "calibrate", F["g"])
     F["gt"] = work / "gt"  # the tiny model
     if not F["gt"].exists():
         run_lrface("gallery", "build", F["faces"], "--out", F["gt"], "--model", F["tiny"])
-    F["g1"] = work / "g1"  # one identity
     if not F["g1"].exists():
         shutil.copytree(F["faces"] / "Bob", work / "one-id" / "Bob", dirs_exist_ok=True)
         run_lrface("gallery", "build", work / "one-id", "--out", F["g1"])
@@ -161,6 +162,19 @@ def fixtures(work: Path) -> dict:
     F["empty"] = work / "emptydir"
     F["empty"].mkdir(exist_ok=True)
     return F
+
+
+def stale_default(work: Path, galleries: list[Path]) -> None:
+    """Remove the reused galleries of the packaged default when the default changed since they were built (a
+    case that rebuilds one "with the served model" would otherwise serve one model and rebuild with another)."""
+    from lrface.pretrained import resolve_model
+
+    mark, name = work / "g.default", resolve_model(None).name
+    if mark.exists() and mark.read_text() == name:
+        return
+    for g in galleries:
+        shutil.rmtree(g, ignore_errors=True)
+    mark.write_text(name)
 
 
 def scratch(F, name: str) -> Path:
