@@ -84,6 +84,12 @@ def misalign(images: np.ndarray, seed: int = 0) -> np.ndarray:
     return out
 
 
+def balanced_pick(same: np.ndarray) -> np.ndarray:
+    """Indices into the different pairs (``~same``): as many as there are same pairs, drawn with numpy's
+    default_rng(0); with the same pairs they are the balanced pairs of the unseen-people accuracy."""
+    return np.random.default_rng(0).choice(int((~same).sum()), size=int(same.sum()), replace=False)
+
+
 def unseen_metrics(emb: np.ndarray, labels: np.ndarray) -> dict:
     """Dense TAR at FAR and the 10-fold accuracy on genuine + as many random impostor pairs."""
     from lrface.evaluation.verification import dense_pairs, fold_accuracies, tar_at_far
@@ -93,8 +99,7 @@ def unseen_metrics(emb: np.ndarray, labels: np.ndarray) -> dict:
     out = {"identities": int(len(np.unique(labels))), "faces": int(len(labels)), "genuine": int(same.sum())}
     out["impostors"] = int(len(imp))
     out["tar"] = {f"{f:g}": tar_at_far(scores, same, f)["tar"] for f in UNSEEN_FARS}
-    rng = np.random.default_rng(0)
-    pick = rng.choice(len(imp), size=len(gen), replace=False)
+    pick = balanced_pick(same)
     ga, ia = i[same], i[~same][pick]
     bal = np.r_[gen, imp[pick]]
     truth = np.r_[np.ones(len(gen), bool), np.zeros(len(gen), bool)]

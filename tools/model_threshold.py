@@ -34,7 +34,8 @@ def up4(x: float) -> float:
 
 
 def run_pairs(run: Path, model: Path | None):
-    """(scores, same, source text) on the run's own open-set validation pairs, as the trainer scored them."""
+    """(different-pair scores, best-accuracy threshold, source text) on the run's own open-set validation pairs, as
+    the trainer scored them."""
     from lrface.data.multi import open_set_pairs
     from lrface.data.sources import run_validation
     from lrface.evaluation.verification import best_threshold, fold_accuracies
@@ -55,9 +56,9 @@ def run_pairs(run: Path, model: Path | None):
 
 
 def unseen_pairs(packed: Path, exclude: list[Path], model: Path):
-    """Every pair of the unseen people (compare_runs.py's set); best accuracy on the same pairs and as many random
-    different pairs (numpy's default_rng(0), as compare_runs' accuracy)."""
-    from compare_runs import unseen_set
+    """(different-pair scores, best-accuracy threshold, source text) over every pair of the unseen people
+    (compare_runs.py's set); best accuracy on its balanced pairs, the ones compare_runs' accuracy uses."""
+    from compare_runs import balanced_pick, unseen_set
 
     from lrface.evaluation.verification import best_threshold, dense_pairs
     from lrface.inference.embedder import Embedder
@@ -65,7 +66,7 @@ def unseen_pairs(packed: Path, exclude: list[Path], model: Path):
     images, labels = unseen_set(packed, exclude)
     scores, same, _ = dense_pairs(Embedder(model).embed(list(images)), labels)
     gen, imp = scores[same], scores[~same]
-    pick = np.random.default_rng(0).choice(len(imp), size=len(gen), replace=False)
+    pick = balanced_pick(same)
     value, acc = best_threshold(np.r_[gen, imp[pick]], np.r_[np.ones(len(gen), bool), np.zeros(len(gen), bool)])
     source = (
         f"the unseen-people validation ({len(np.unique(labels))} people in no training source: {len(gen)} same "
