@@ -28,11 +28,12 @@ def qualities(run: Path, images: np.ndarray) -> tuple[np.ndarray, dict[str, np.n
     from lrface.preprocess import PreprocessSpec, preprocess
 
     backbone, meta = load_student(run)
+    backbone.eval()
     spec = PreprocessSpec.from_dict(meta["preprocess"])
     feats, logits = [], []
     with torch.no_grad():
         for i in range(0, len(images), 256):
-            lg, f = backbone.eval()(torch.from_numpy(preprocess(images[i : i + 256], spec)))
+            lg, f = backbone(torch.from_numpy(preprocess(images[i : i + 256], spec)))
             feats.append(f.numpy())
             logits.append(lg.numpy())
     f, lg = np.concatenate(feats).astype(np.float64), np.concatenate(logits).astype(np.float64)
