@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-LAMBDAS = (0.0, -0.03, -0.01, -0.005, 0.005, 0.01, 0.02, 0.05)  # plain first: ties keep it
+LAMBDAS = (-0.03, -0.01, -0.005, 0.005, 0.01, 0.02, 0.05)  # besides 0, the plain score
 
 
 def qualities(run: Path, images: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -45,11 +45,12 @@ def qualities(run: Path, images: np.ndarray) -> tuple[np.ndarray, dict[str, np.n
 
 
 def grid(emb, labels, z) -> dict[tuple[float, str], float]:
-    """{(lambda, mode): dense TAR@1e-3} of the re-scored pairs of these faces."""
+    """{(lambda, mode): dense TAR@1e-3} of the re-scored pairs of these faces; the plain score (lambda 0, either
+    mode) once, first, so that ties keep it."""
     from lrface.evaluation.verification import dense_pairs, tar_at_far
 
     s, same, (i, j) = dense_pairs(emb, labels)
-    out = {}
+    out = {(0.0, "sum"): tar_at_far(s, same, 1e-3)["tar"]}
     for mode, q in (("sum", z[i] + z[j]), ("min", np.minimum(z[i], z[j]))):
         for lam in LAMBDAS:
             out[lam, mode] = tar_at_far(s + lam * q, same, 1e-3)["tar"]
