@@ -155,7 +155,7 @@ def test_training_with_hr_and_degrade_finds_the_descriptors_and_batches_are_seed
     assert bool(tr.hr.found.all()) and not tr.device_data
 
     def epoch(seed):
-        return [(t.numpy(), s.numpy(), i) for t, s, _, i in train_batches(tr, seed)]
+        return [(x["teacher"].numpy(), x["student"].numpy(), i) for x, _, i in train_batches(tr, seed)]
 
     first, again, other = epoch(11), epoch(11), epoch(12)
     assert first[0][0].shape[1:] == (3, 16, 16)

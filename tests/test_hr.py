@@ -10,7 +10,8 @@ from lrface.config import load_config
 from lrface.data.hr_table import HrTable
 from lrface.data.packed import read_packed_set, write_packed_set
 from lrface.data.sources import load_data
-from lrface.distill.hr import HrDistiller, hr_point_loss, hr_proto_loss, hr_relation_loss
+from lrface.distill.hr import HrDistiller, hr_point_loss, hr_proto_loss
+from lrface.distill.relation import relation_loss
 from lrface.engine.trainer import Trainer
 from lrface.errors import UserError
 
@@ -28,7 +29,7 @@ def test_relation_loss_matches_hand_computed_values():
     t = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     # off-diagonal student cosines (0,1)=0, (0,2)=(1,2)=1/sqrt2; teacher 1, 0, 0; each pair twice
     r = 1 / math.sqrt(2)
-    assert hr_relation_loss(s, t, "mse", center=False).item() == pytest.approx(2 * (1 + r * r + r * r) / 6)
+    assert relation_loss(s, t, "mse", center=False).item() == pytest.approx(2 * (1 + r * r + r * r) / 6)
     # kl, tau = 1: row i compares softmax over the other two similarities
     rows_s, rows_t = [[0.0, r], [0.0, r], [r, r]], [[1.0, 0.0], [1.0, 0.0], [0.0, 0.0]]
 
@@ -38,7 +39,7 @@ def test_relation_loss_matches_hand_computed_values():
         return sum(x * math.log(x / y) for x, y in zip(pa, pb))
 
     expected = sum(kl(b, a) for a, b in zip(rows_s, rows_t)) / 3
-    assert hr_relation_loss(s, t, "kl", tau=1.0, center=False).item() == pytest.approx(expected, rel=1e-5)
+    assert relation_loss(s, t, "kl", tau=1.0, center=False).item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_centred_relation_loss_matches_hand_computed_values():
@@ -48,7 +49,7 @@ def test_centred_relation_loss_matches_hand_computed_values():
     # centred teacher rows (1,-1)/3, (1,-1)/3, (-2,2)/3: cosines 1, -1, -1
     q = 1 / math.sqrt(10)
     expected = 2 * ((-0.8 - 1) ** 2 + 2 * (-q + 1) ** 2) / 6
-    assert hr_relation_loss(s, t, "mse").item() == pytest.approx(expected, rel=1e-5)
+    assert relation_loss(s, t, "mse").item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_proto_loss_matches_hand_computed_values():
@@ -67,9 +68,9 @@ def test_proto_loss_matches_hand_computed_values():
 def test_relation_loss_is_zero_for_the_same_structure_and_detaches_the_teacher():
     x = torch.randn(5, 4)
     teacher = x.clone().requires_grad_(True)
-    assert hr_relation_loss(x * 3.0, teacher, "mse").item() == pytest.approx(0.0, abs=1e-6)
+    assert relation_loss(x * 3.0, teacher, "mse").item() == pytest.approx(0.0, abs=1e-6)
     student = torch.randn(5, 4, requires_grad=True)
-    hr_relation_loss(student, teacher, "mse").backward()
+    relation_loss(student, teacher, "mse").backward()
     assert teacher.grad is None and student.grad is not None
 
 

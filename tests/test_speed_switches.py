@@ -38,8 +38,8 @@ def first_losses(tmp_path, *overrides):
     )
     for m in tr.streams.values():
         m.train()
-    x_t, x_s, y, idx = next(speed.prefetched(train_batches(tr, 1), tr.cfg.train.prefetch))
-    logs = tr.train_step({"teacher": x_t, "student": x_s}, y, idx)
+    x, y, idx = next(speed.prefetched(train_batches(tr, 1), tr.cfg.train.prefetch))
+    logs = tr.train_step(x, y, idx)
     return {k: float(v) for k, v in logs.items() if k.startswith("loss_")}, params(tr.streams["student"])
 
 

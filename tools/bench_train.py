@@ -104,8 +104,8 @@ class LoopCell:
         torch.set_num_threads(self.threads)
         t0, c0 = time.perf_counter(), time.process_time()
         for i in range(skip + steps):
-            x_t, x_s, y, idx = next(self.batches)
-            self.tr.train_step({"teacher": x_t, "student": x_s}, y, idx)
+            x, y, idx = next(self.batches)
+            self.tr.train_step(x, y, idx)
             if self.tr.device.type == "cuda":
                 torch.cuda.synchronize()
             t1, c1 = time.perf_counter(), time.process_time()

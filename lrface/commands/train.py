@@ -67,14 +67,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_inputs(cfg) -> list[tuple[str, str]]:
-    """(config key, path) of what a run reads: its data, the run it starts from, a fixed teacher."""
+    """(config key, path) of what a run reads: its data, the run it starts from, a fixed teacher, a frozen model."""
+    from ..pretrained import resolve_model
+
     paths = [("data.path", p) for p in (cfg.data.path if isinstance(cfg.data.path, list) else [cfg.data.path])]
     paths += [
         ("data.exclude", p) for p in (cfg.data.exclude if isinstance(cfg.data.exclude, list) else [cfg.data.exclude])
     ]
     return [
         (k, str(p))
-        for k, p in [*paths, ("init.run", cfg.init.run), ("teacher.checkpoint", cfg.teacher.checkpoint)]
+        for k, p in [
+            *paths,
+            ("init.run", cfg.init.run),
+            ("teacher.checkpoint", cfg.teacher.checkpoint),
+            ("embed_kd.model", str(resolve_model(cfg.embed_kd.model)) if cfg.embed_kd.weight else ""),
+        ]
         if p
     ]
 
@@ -89,6 +96,10 @@ def _train(args: argparse.Namespace, cfg, state, run_dir: Path) -> int:
     from ..errors import UserError
 
     check_switches(cfg, select_device(cfg.train.device))  # fail before anything is written
+    if cfg.embed_kd.weight:
+        from ..distill.embed_kd import EmbedDistiller
+
+        EmbedDistiller(cfg)  # the frozen model loads and reads this config's preprocessing
     if cfg.init.run and state is None:
         from ..engine.transfer import init_state
 

@@ -23,6 +23,7 @@ CHOICES = {
     "init.which": ("best", "last"),
     "hr.point_kind": ("cosine", "l2"),
     "hr.relation_kind": ("mse", "kl"),
+    "embed_kd.kind": ("kl", "mse"),
     "train.device": ("auto", "cpu", "cuda"),
     "train.amp": ("none", "bf16"),
     "train.select_on": ("student", "teacher", "student_ema"),
@@ -62,6 +63,7 @@ POSITIVE = {
     "optim.gamma",
     "loss.temperature",
     "hr.tau",
+    "embed_kd.tau",
     "train.epochs",
     "train.batch_size",
     "train.eval_batch_size",
@@ -218,6 +220,10 @@ def _check(cfg: Config) -> None:
     strategy.check(cfg)
     if cfg.train.ema_decay and "student" not in strategy.streams:
         raise UserError(f"train.ema_decay averages a trained student; strategy {cfg.strategy} trains none: set it to 0")
+    if cfg.embed_kd.weight and not cfg.embed_kd.model:
+        raise UserError("embed_kd.weight > 0 needs embed_kd.model: a packaged model's name or an exported .onnx")
+    if cfg.embed_kd.weight and "student" not in strategy.streams:
+        raise UserError(f"embed_kd distils into a student; strategy {cfg.strategy} trains none: set embed_kd.weight=0")
     _check_augment(cfg)
     if len(cfg.preprocess.mean) != 3 or len(cfg.preprocess.std) != 3 or min(cfg.preprocess.std) <= 0:
         raise UserError("preprocess.mean and preprocess.std need three values, std positive")

@@ -126,6 +126,17 @@ class HrConfig:
 
 
 @dataclass
+class EmbedKdConfig:
+    """Distillation from a frozen exported embedding model, e.g. a packaged ensemble (lrface/distill/embed_kd.py)."""
+
+    model: str = ""  # a packaged model's name or an .onnx of `lrface export`; needed when weight > 0
+    weight: float = 0.0  # weight of L_emb-rel (the model's within-batch cosine structure); 0 = off
+    kind: str = "kl"  # kl | mse
+    tau: float = 0.1  # temperature of the kl form
+    warmup_epochs: int = 0  # ramp the weight linearly from 1/n to 1 over n epochs
+
+
+@dataclass
 class OptimConfig:
     lr: float = 0.1
     momentum: float = 0.9
@@ -185,6 +196,7 @@ class Config:
     head: HeadConfig = field(default_factory=HeadConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     hr: HrConfig = field(default_factory=HrConfig)
+    embed_kd: EmbedKdConfig = field(default_factory=EmbedKdConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     init: InitConfig = field(default_factory=InitConfig)

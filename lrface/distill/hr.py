@@ -27,6 +27,7 @@ from torch import nn
 
 from ..config import HrConfig
 from ..errors import UserError
+from .relation import relation_loss
 
 
 def hr_point_loss(projected: torch.Tensor, teacher: torch.Tensor, kind: str = "cosine") -> torch.Tensor:
@@ -38,37 +39,6 @@ def hr_point_loss(projected: torch.Tensor, teacher: torch.Tensor, kind: str = "c
     if kind == "l2":
         return ((p - t) ** 2).sum(1).mean()
     raise ValueError(f"unknown HR point loss {kind!r}")
-
-
-def similarity(x: torch.Tensor) -> torch.Tensor:
-    """Cosine-similarity matrix of the rows of ``x``."""
-    x = F.normalize(x.float(), dim=1)
-    return x @ x.t()
-
-
-def hr_relation_loss(
-    student: torch.Tensor, teacher: torch.Tensor, kind: str = "mse", tau: float = 0.1, center: bool = True
-) -> torch.Tensor:
-    """L_HR-rel: the student's within-batch cosine similarities against the teacher's (diagonal excluded).
-
-    ``center`` subtracts each side's batch mean first: the student's pooled post-ReLU features are
-    non-negative (all cosines >= 0) while dlib's descriptors sit in a narrow cone (different people
-    ~0.8), so only the centred structures are comparable.
-    """
-    student, teacher = student.float(), teacher.detach().float()
-    if center:
-        student, teacher = student - student.mean(0), teacher - teacher.mean(0)
-    s, t = similarity(student), similarity(teacher)
-    n = s.shape[0]
-    if n < 2:
-        return s.new_zeros(())
-    off = ~torch.eye(n, dtype=torch.bool, device=s.device)
-    if kind == "mse":
-        return ((s - t)[off] ** 2).mean()
-    if kind == "kl":
-        s_rows, t_rows = s[off].view(n, n - 1) / tau, t[off].view(n, n - 1) / tau
-        return F.kl_div(F.log_softmax(s_rows, dim=1), F.softmax(t_rows, dim=1), reduction="batchmean")
-    raise ValueError(f"unknown HR relation loss {kind!r}")
 
 
 def hr_proto_loss(
@@ -143,9 +113,7 @@ class HrDistiller(nn.Module):
         if self.cfg.point > 0:
             parts["hr_point"] = hr_point_loss(self.proj(f), t, self.cfg.point_kind) if len(t) else feature.sum() * 0
         if self.cfg.relation > 0:
-            parts["hr_relation"] = hr_relation_loss(
-                f, t, self.cfg.relation_kind, self.cfg.tau, self.cfg.relation_center
-            )
+            parts["hr_relation"] = relation_loss(f, t, self.cfg.relation_kind, self.cfg.tau, self.cfg.relation_center)
         if self.cfg.proto > 0:
             parts["hr_proto"] = (
                 hr_proto_loss(out.logits[keep], t, self.protos, self.cfg.proto_tau, self.has_proto)

@@ -63,14 +63,16 @@ class Strategy:
             "hr_point": cfg.hr.point,
             "hr_relation": cfg.hr.relation,
             "hr_proto": cfg.hr.proto,
+            "embed_kd": cfg.embed_kd.weight,
         }
         self.epoch_weights = dict(self.weights)
         h = cfg.head
         self.margin = None if h.type == "softmax" else (lambda lg, y: margin_logits(lg, y, h.type, h.s, h.m))
 
     def start_epoch(self, epoch: int) -> None:
-        """Set this 0-based ``epoch``'s term weights: ``loss.warmup_epochs`` ramps every term but ce,
-        ``loss.cross_warmup_epochs`` the cross-stream ones (Eq. 6, 7) on top."""
+        """Set this 0-based ``epoch``'s term weights: ``loss.warmup_epochs`` ramps the paper's terms but ce,
+        ``loss.cross_warmup_epochs`` the cross-stream ones (Eq. 6, 7) on top; ``hr.warmup_epochs`` and
+        ``embed_kd.warmup_epochs`` ramp the terms beyond the paper instead."""
         ramp = lambda n: min(1.0, (epoch + 1) / n) if n > 0 else 1.0
         distill, cross = ramp(self.cfg.loss.warmup_epochs), ramp(self.cfg.loss.cross_warmup_epochs)
         self.epoch_weights = {
@@ -79,6 +81,7 @@ class Strategy:
         }
         hr = ramp(self.cfg.hr.warmup_epochs)
         self.epoch_weights.update({k: self.weights[k] * hr for k in ("hr_point", "hr_relation", "hr_proto")})
+        self.epoch_weights["embed_kd"] = self.weights["embed_kd"] * ramp(self.cfg.embed_kd.warmup_epochs)
 
     @classmethod
     def check(cls, cfg: Config) -> None:
@@ -104,7 +107,7 @@ class Strategy:
             if s_out is None:
                 with run.autocast:
                     s_out = run.forward("student", x["student"])
-            extra = run.hr.parts(s_out, idx) if run.hr is not None else None
+            extra = run.student_extras(s_out, x, idx)
             run.update("student", s_out, y, t_out.detach() if t_out is not None else None, logs, extra)
         return logs
 
@@ -128,7 +131,7 @@ class Strategy:
         cross = other in self.streams and (stream == "student" or self.mutual)
         names = ["ce"] + ["within_kl", "within_l2"] * self.guided(stream)
         names += ["cross_kl"] * cross + ["cross_l2"] * (cross and self.guided(stream) and self.guided(other))
-        names += ["hr_point", "hr_relation"] * (stream == "student")
+        names += ["hr_point", "hr_relation", "embed_kd"] * (stream == "student")
         return [n for n in names if self.weights[n]]
 
     def describe(self) -> str:
@@ -198,7 +201,7 @@ class Strategy:
         extra: dict[str, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Eq. 11 for ``stream``; ``other`` is the other stream's detached output, or None; ``extra``
-        adds terms beyond the paper (the student's HR distillation, lrface/distill/hr.py)."""
+        adds terms beyond the paper (the student's HR distillation, hr.py; a frozen model's, embed_kd.py)."""
         parts = self.within_parts(out, labels)
         if other is not None and (stream == "student" or self.mutual):
             parts.update(self.cross_parts(out, other))

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from ..config import Config
 from ..data.sources import DataBundle
+from ..distill.embed_kd import EmbedDistiller
 from ..distill.hr import HrDistiller
 from ..distill.strategy import build_strategy
 from ..errors import UserError
@@ -80,6 +81,7 @@ class Trainer:
         )
         if self.hr is not None:
             self.hr.to(self.device)
+        self.embed_kd = EmbedDistiller.build(cfg) if "student" in self.streams else None
         self.channels_last = switch(cfg.train.channels_last, self.device)
         for name, m in self.streams.items():
             if dist.enabled and cfg.train.sync_bn and self.device.type == "cuda" and name in self.trainable:
@@ -194,6 +196,7 @@ class Trainer:
     def train_step(self, x: dict[str, torch.Tensor], y: torch.Tensor, idx=None) -> dict[str, torch.Tensor]:
         """One step in the order the strategy owns (``Strategy.step``; EKD: Algorithm 1).
 
+        ``x`` holds each stream's input (and the frozen model's embeddings where embed_kd asks for them);
         ``idx`` (the batch's training-split indices) finds the HR descriptors where hr.* asks for them.
         Returns detached device tensors (no host synchronisation inside the step).
         """
@@ -220,6 +223,14 @@ class Trainer:
             self.ema.update_parameters(self.streams["student"])
         logs[f"loss_{stream}"] = loss.detach()
         logs.update({f"{stream}_{k}": v.detach() for k, v in parts.items()})
+
+    def student_extras(self, out: StreamOutput, x: dict[str, torch.Tensor], idx) -> dict[str, torch.Tensor] | None:
+        """The student's terms beyond the paper: HR distillation (``idx`` finds the descriptors) and the frozen
+        model's (its embeddings of this batch in ``x["embed_kd"]``, made with the batch); None when neither is on."""
+        extra = self.hr.parts(out, idx) if self.hr is not None else {}
+        if self.embed_kd is not None:
+            extra["embed_kd"] = self.embed_kd.loss(out.feature, x["embed_kd"])
+        return extra or None
 
     # --- the loop -----------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
@@ -262,8 +273,8 @@ class Trainer:
             file=sys.stderr,
             disable=None if self.dist.main else True,
         )
-        for i, (x_t, x_s, y, idx) in enumerate(bar):
-            logs = self.train_step({"teacher": x_t, "student": x_s}, y, idx)
+        for i, (x, y, idx) in enumerate(bar):
+            logs = self.train_step(x, y, idx)
             self.step, done, seen = self.step + 1, done + 1, seen + len(y) * self.dist.world
             for k, v in logs.items():
                 sums[k] = sums[k] + v if k in sums else v.clone()

@@ -1,0 +1,57 @@
+"""Distillation from a frozen exported embedding model (beyond the paper), e.g. a packaged ensemble into one student.
+
+The frozen model is an ONNX file of `lrface export` (or a packaged model's name), run by ONNX Runtime on one
+thread. It embeds the student's own augmented view of every batch where the batch is made (on the prefetch
+thread with ``train.prefetch``, beside the step), so teacher and student see the same pixels. The student
+learns the model's within-batch cosine structure, L_emb-rel (relation.py, no centring: these cosines are
+the scores a gallery compares), added to the student's Eq. 11 sum with weight ``embed_kd.weight``, ramped in
+over ``embed_kd.warmup_epochs``. The model must read the training config's preprocessing (size, mean, std).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..config import Config
+from ..errors import UserError
+from .relation import relation_loss
+
+
+class EmbedDistiller:
+    """The frozen model's session and the term's settings; ``targets`` on a batch, ``loss`` in the step."""
+
+    def __init__(self, cfg: Config):
+        from ..inference.embedder import Embedder
+        from ..pretrained import resolve_model
+
+        c = cfg.embed_kd
+        self.kind, self.tau = c.kind, c.tau
+        self.model = Embedder(resolve_model(c.model), threads=1)
+        spec, size = self.model.spec, cfg.data.image_size
+        if (spec.size, tuple(spec.mean), tuple(spec.std)) != (
+            size,
+            tuple(cfg.preprocess.mean),
+            tuple(cfg.preprocess.std),
+        ):
+            raise UserError(
+                f"embed_kd.model {c.model}: it reads {spec.size}x{spec.size} faces with mean {list(spec.mean)}, std "
+                f"{list(spec.std)}; this config trains on {size}x{size} with mean {cfg.preprocess.mean}, std "
+                f"{cfg.preprocess.std}: pick a model exported from a run with the same preprocessing"
+            )
+        self.input = self.model.session.get_inputs()[0].name
+
+    @classmethod
+    def build(cls, cfg: Config) -> EmbedDistiller | None:
+        """None when ``embed_kd.weight`` is 0."""
+        return cls(cfg) if cfg.embed_kd.weight > 0 else None
+
+    def targets(self, x: torch.Tensor) -> torch.Tensor:
+        """The frozen model's L2-normalised embeddings (N x d) of a preprocessed batch, on ``x``'s device."""
+        batch = np.ascontiguousarray(x.detach().float().cpu().numpy())
+        (emb,) = self.model.session.run(["embedding"], {self.input: batch})
+        return torch.from_numpy(emb).to(x.device)
+
+    def loss(self, feature: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """L_emb-rel of the student's embeddings ``feature`` against the model's ``targets`` of the same batch."""
+        return relation_loss(feature, targets, self.kind, self.tau, center=False)

@@ -1,0 +1,113 @@
+"""Distillation from a frozen exported model (lrface/distill/embed_kd.py): its targets are the model's embeddings of
+the student's own view, the term enters Eq. 11 with its weight and ramp, resume stays bit-exact with it on the
+prefetch thread, and every bad setting is one line, exit 2, before a run directory is written."""
+
+import numpy as np
+import pytest
+import torch
+
+from lrface.cli import main
+from lrface.config import load_config
+from lrface.distill.embed_kd import EmbedDistiller
+from lrface.distill.relation import relation_loss
+from lrface.engine.batches import train_batches
+from lrface.engine.checkpoint import load_checkpoint
+from lrface.engine.trainer import Trainer
+from lrface.errors import UserError
+from lrface.inference.embedder import Embedder
+from lrface.pretrained import resolve_model
+from tests.conftest import TINY_TRAIN, make_identity_set
+from tests.test_engine import params, tiny_cfg, tiny_data
+from tests.test_speed_switches import ALL_ON
+
+MODEL = "sr18-celeba-x2hs-emb90"  # a packaged 16x16 student: small and fast enough for a test
+ON = [f"embed_kd.model={MODEL}", "embed_kd.weight=1.0"]
+
+
+def test_targets_are_the_frozen_models_embeddings_of_the_students_view(tmp_path):
+    tr = Trainer(tiny_cfg("augment.enabled=true", *ON), tiny_data(), tmp_path)
+    x, _, idx = next(train_batches(tr, 3))
+    images = tr.data.splits["train"][0][idx]
+    # augmentation on: the targets follow the augmented student view, not the stored image
+    assert not np.allclose(x["embed_kd"].numpy(), Embedder(resolve_model(MODEL)).embed(images), atol=1e-3)
+    plain = Trainer(tiny_cfg(*ON), tiny_data(), tmp_path / "plain")
+    x, _, idx = next(train_batches(plain, 3))
+    expected = Embedder(resolve_model(MODEL)).embed(plain.data.splits["train"][0][idx])
+    np.testing.assert_allclose(x["embed_kd"].numpy(), expected, atol=1e-5)
+    assert x["embed_kd"].shape == (8, 112)
+
+
+def test_the_term_is_the_relation_of_student_embeddings_to_the_targets():
+    t = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+    s = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    kd = EmbedDistiller.__new__(EmbedDistiller)
+    kd.kind, kd.tau = "mse", 0.1
+    # student cosines (0,1) 0, (0,2) and (1,2) 1/sqrt2; teacher 0.6, 0, 0.8: uncentred, each pair twice
+    r = 1 / np.sqrt(2)
+    assert kd.loss(s, t).item() == pytest.approx(2 * (0.6**2 + r**2 + (r - 0.8) ** 2) / 6, rel=1e-6)
+    assert kd.loss(s, t).item() == pytest.approx(relation_loss(s, t, "mse", center=False).item())
+    kd.kind = "kl"
+    assert kd.loss(t * 3, t).item() == pytest.approx(0.0, abs=1e-6)  # the same structure, any scale
+
+
+def test_the_term_adds_its_weighted_value_to_the_students_eq11_sum(tmp_path):
+    def first_step(*extra):
+        torch.manual_seed(0)
+        tr = Trainer(tiny_cfg(f"embed_kd.model={MODEL}", *extra), tiny_data(), tmp_path / str(len(extra)))
+        for m in tr.streams.values():
+            m.train()
+        tr.strategy.start_epoch(0)
+        x, y, idx = next(train_batches(tr, 1))
+        return {k: float(v) for k, v in tr.train_step(x, y, idx).items()}
+
+    off, on = first_step(), first_step("embed_kd.weight=2.0", "embed_kd.warmup_epochs=4")
+    assert "student_embed_kd" not in off and on["student_embed_kd"] > 0
+    # epoch 0 of a 4-epoch ramp: weight 2 x 1/4
+    assert on["loss_student"] - off["loss_student"] == pytest.approx(0.5 * on["student_embed_kd"], rel=1e-4)
+    assert on["loss_teacher"] == pytest.approx(off["loss_teacher"])
+
+
+def test_resume_stays_bit_exact_with_the_frozen_model_on_the_prefetch_thread(tmp_path):
+    cfg = tiny_cfg("augment.enabled=true", "train.epochs=3", *ALL_ON, *ON)
+    full = Trainer(cfg, tiny_data(), tmp_path / "full")
+    full.fit()
+    Trainer(tiny_cfg("augment.enabled=true", "train.epochs=1", *ALL_ON, *ON), tiny_data(), tmp_path / "part").fit()
+    resumed = Trainer(cfg, tiny_data(), tmp_path / "part")
+    resumed.load_state_dict(load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt"))
+    resumed.fit()
+    a, b = params(full.streams["student"]), params(resumed.streams["student"])
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize(
+    "overrides, needle",
+    [
+        (["embed_kd.weight=1.0"], "needs embed_kd.model"),
+        ([*ON, "strategy=teacher-only"], "trains none"),
+        ([*ON, "embed_kd.kind=cosine"], "embed_kd.kind"),
+        ([*ON, "embed_kd.tau=0"], "embed_kd.tau"),
+    ],
+)
+def test_bad_settings_are_refused_at_load(overrides, needle):
+    with pytest.raises(UserError, match=needle):
+        load_config(None, overrides)
+
+
+def test_a_model_with_other_preprocessing_is_refused(tmp_path):
+    with pytest.raises(UserError, match="same preprocessing"):
+        EmbedDistiller(tiny_cfg(*ON, "preprocess.mean=[0.4,0.4,0.4]"))
+
+
+@pytest.mark.parametrize(
+    "model, needle",
+    [("missing.onnx", "model not found"), ("configs/face/orl-smoke.yaml", "not an ONNX model")],
+)
+def test_train_refuses_a_bad_frozen_model_before_writing_the_run(tmp_path, capsys, model, needle):
+    data, run = make_identity_set(tmp_path / "faces"), tmp_path / "run"
+    rc = main(
+        ["train", "--config", "configs/face/orl-smoke.yaml", "--data", str(data), "--out", str(run), *TINY_TRAIN]
+        + ["--set", f"embed_kd.model={model}", "--set", "embed_kd.weight=1"]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and needle in err[0] and "Traceback" not in err[0], err
+    assert not run.exists()
