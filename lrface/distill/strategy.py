@@ -162,6 +162,11 @@ class Strategy:
             parts.append(f"cross-stream terms ramped in over {lc.cross_warmup_epochs} epochs")
         if used & {"within_l2", "cross_l2"}:
             parts.append(f"Eq. 4/7 reduction {lc.l2_reduction}")
+        if "embed_kd" in used:
+            e = cfg.embed_kd
+            parts.append(
+                f"embed_kd from the frozen {e.model} ({e.kind}" + (f", tau {e.tau:g})" if e.kind == "kl" else ")")
+            )
         return "; ".join(parts)
 
     # --- losses ----------------------------------------------------------------------------

@@ -291,7 +291,7 @@ def config_cases(s: Sweep, F):
         ("embed_kd.model a .pt checkpoint", F["run"] / "checkpoints" / "last.pt"),
     ):
         out = scratch(F, "trs")
-        argv = base + ["embed_kd.weight=1", f"embed_kd.model={model}", "--out", out]
+        argv = base + ["embed_kd.weight=1", *([f"embed_kd.model={model}"] if model else []), "--out", out]
         s.cli(f"train --set {label}", argv, timeout=60, check=absent(out))
     out = scratch(F, "trs")
     argv = base + ["embed_kd.weight=1", "embed_kd.model=sr18-celeba-x2hs-emb90", "preprocess.mean=[0.4,0.4,0.4]"]
