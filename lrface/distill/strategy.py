@@ -89,7 +89,7 @@ class Strategy:
 
     # --- the update step ------------------------------------------------------------------------
     def step(self, run, x: dict[str, torch.Tensor], y: torch.Tensor, idx=None) -> dict[str, torch.Tensor]:
-        """One training step on ``run`` (the Trainer: ``forward``, ``update``, ``autocast``, ``hr``), in
+        """One training step on ``run`` (the Trainer: ``forward``, ``update``, ``autocast``, ``hr``, ``embed_kd``), in
         Algorithm 1's order: teacher forward + update, then student forward + update with the step-1 teacher
         outputs (detached, from before the teacher's update). With ``mutual`` the student's forward comes
         first, so the teacher can learn from it. Returns the step's detached logs."""
@@ -107,7 +107,7 @@ class Strategy:
             if s_out is None:
                 with run.autocast:
                     s_out = run.forward("student", x["student"])
-            extra = run.student_extras(s_out, x, idx)
+            extra = self.student_extras(run, s_out, x, idx)
             run.update("student", s_out, y, t_out.detach() if t_out is not None else None, logs, extra)
         return logs
 
@@ -196,6 +196,14 @@ class Strategy:
                 teaching.guided_features[:pairs], learner.guided_features[:pairs], self.cfg.loss.l2_reduction
             )
         return parts
+
+    def student_extras(self, run, out: StreamOutput, x: dict, idx) -> dict[str, torch.Tensor] | None:
+        """The student's terms beyond the paper: ``run.hr``'s HR distillation (``idx`` finds the descriptors) and
+        ``run.embed_kd``'s (the frozen model's embeddings of this batch, ``x["embed_kd"]``); None when neither is on."""
+        extra = run.hr.parts(out, idx) if run.hr is not None else {}
+        if run.embed_kd is not None:
+            extra["embed_kd"] = run.embed_kd.loss(out.feature, x["embed_kd"])
+        return extra or None
 
     def stream_loss(
         self,

@@ -138,7 +138,7 @@ class ParallelStep:
         t_out = t_future.result()
         other = s_out.detach() if tr.strategy.mutual else None
         t_future = self.pool.submit(tr.update, "teacher", t_out, y, other, t_logs)
-        extra = tr.student_extras(s_out, x, idx)
+        extra = tr.strategy.student_extras(tr, s_out, x, idx)
         tr.update("student", s_out, y, t_out.detach(), s_logs, extra)
         t_future.result()
         return {**t_logs, **s_logs}

@@ -224,14 +224,6 @@ class Trainer:
         logs[f"loss_{stream}"] = loss.detach()
         logs.update({f"{stream}_{k}": v.detach() for k, v in parts.items()})
 
-    def student_extras(self, out: StreamOutput, x: dict[str, torch.Tensor], idx) -> dict[str, torch.Tensor] | None:
-        """The student's terms beyond the paper: HR distillation (``idx`` finds the descriptors) and the frozen
-        model's (its embeddings of this batch in ``x["embed_kd"]``, made with the batch); None when neither is on."""
-        extra = self.hr.parts(out, idx) if self.hr is not None else {}
-        if self.embed_kd is not None:
-            extra["embed_kd"] = self.embed_kd.loss(out.feature, x["embed_kd"])
-        return extra or None
-
     # --- the loop -----------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
         """for each epoch: train, step the lr schedules, evaluate, log and checkpoint (torchvision's order)."""
