@@ -40,13 +40,12 @@ def test_targets_are_the_frozen_models_embeddings_of_the_students_view(tmp_path)
 def test_the_term_is_the_relation_of_student_embeddings_to_the_targets():
     t = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
     s = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    kd = EmbedDistiller.__new__(EmbedDistiller)
-    kd.kind, kd.tau = "mse", 0.1
+    kd = EmbedDistiller(tiny_cfg(*ON, "embed_kd.kind=mse"))
     # student cosines (0,1) 0, (0,2) and (1,2) 1/sqrt2; teacher 0.6, 0, 0.8: uncentred, each pair twice
     r = 1 / np.sqrt(2)
     assert kd.loss(s, t).item() == pytest.approx(2 * (0.6**2 + r**2 + (r - 0.8) ** 2) / 6, rel=1e-6)
     assert kd.loss(s, t).item() == pytest.approx(relation_loss(s, t, "mse", center=False).item())
-    kd.kind = "kl"
+    kd = EmbedDistiller(tiny_cfg(*ON))  # kl, tau 0.1
     assert kd.loss(t * 3, t).item() == pytest.approx(0.0, abs=1e-6)  # the same structure, any scale
 
 
