@@ -24,7 +24,8 @@ from .cases_http import http_cases
 from .cases_integrity import metadata_cases, model_cases, served_model_cases
 from .cases_interrupt import interrupt_cases
 from .cases_own import own_cases
-from .cases_runs import config_cases, damage_cases, identity_cases, option_cases, run_dir_cases
+from .cases_runs import damage_cases, identity_cases, option_cases, run_dir_cases
+from .cases_train import config_cases
 from .fixtures import fixtures
 from .runner import REPO, Sweep
 

@@ -1,5 +1,5 @@
 """Sweep cases on runs and options: damaged run dirs and plans, option values, identity names, damaged
-galleries, configs."""
+galleries."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import shutil
 import socket
 
-from .fixtures import absent, free_port, gallery_copy, scratch, write_folder
+from .fixtures import free_port, gallery_copy, scratch, write_folder
 from .runner import ANY, BAD, OK, REPO, Sweep
 
 
@@ -219,100 +219,3 @@ def damage_cases(s: Sweep, F):
         g = gallery_copy(F, "gdmg")
         (g / rel).write_bytes(b"")
         s.cli(f"gallery empty {rel}", ["gallery", "add", g, good, "--identity", "x"], ANY)
-
-
-def config_cases(s: Sweep, F):
-    smoke = REPO / "configs/face/orl-smoke.yaml"
-    tiny = ["--set", "strategy=student-only", "student.arch=resnet_tiny", "train.threads=1"]
-    base = ["train", "--config", smoke, "--data", F["faces"], *tiny]
-    texts = {
-        "empty file": "",
-        "a list": "- 1\n- 2\n",
-        "a string": "hello\n",
-        "bad yaml": "train: {epochs: [\n",
-        "wrong type": "train:\n  epochs: many\n",
-        "unknown key": "train:\n  epochz: 1\n",
-        "unknown section": "bogus:\n  x: 1\n",
-        "huge epochs": "train:\n  epochs: 1e308\n",
-        "negative lr": "optim:\n  lr: -1\n",
-        "nan lr": "optim:\n  lr: .nan\n",
-        "section a scalar": "train: 5\n",
-        "binary": "\x00\x01\x02\xff",
-        "bool epochs": "train:\n  epochs: true\n",
-        "a section twice": "train:\n  epochs: 1\noptim:\n  lr: 0.1\ntrain:\n  seed: 3\n",
-        "a key twice": "train:\n  epochs: 1\n  epochs: 2\n",
-        "epochs 0": "train:\n  epochs: 0\n",
-        "batch 0": "train:\n  batch_size: 0\n",
-        "unknown arch": "student:\n  arch: nonet\n",
-        "unknown strategy": "strategy: magic\n",
-        "unknown teacher arch": "teacher:\n  arch: nonet\n",
-        "kwargs not a map": "student:\n  kwargs: 5\n",
-        "milestones a string": "optim:\n  milestones: soon\n",
-        "shift share over 1": "augment:\n  shift_p: 1.5\n",
-    }
-    for label, text in texts.items():
-        cfg = F["w"] / "cfg" / f"{label.replace(' ', '_')}.yaml"
-        cfg.parent.mkdir(exist_ok=True)
-        cfg.write_bytes(text.encode("latin-1"))
-        out = scratch(F, "trc")
-        argv = ["train", "--config", cfg, "--data", F["faces"], "--out", out]
-        if label == "empty file":  # an empty config is the defaults: fine, if it trains the tiny model
-            s.cli(f"config {label}", argv + tiny + ["train.epochs=1"], ANY, timeout=120)
-        else:  # fails before training, so the default (large) model never starts
-            s.cli(f"config {label}", argv, timeout=60, check=absent(out / "checkpoints"))
-    for label, kv in (
-        ("--set no =", "trainepochs"),
-        ("--set unknown key", "train.epochz=1"),
-        ("--set wrong type", "train.epochs=x"),
-        ("--set negative", "train.epochs=-3"),
-        ("--set nan", "optim.lr=nan"),
-        ("--set unknown arch", "student.arch=nonet"),
-        ("--set bad json", "student.kwargs={bad"),
-        ("--set batch over the data", "train.batch_size=99999999999999999999"),
-        ("--set kwargs the model lacks", "student.kwargs={bogus: 1}"),
-        ("--set epochs a list", "train.epochs=[1,2]"),
-        ("--set a whole section {}", "train={}"),
-        ("--set a whole section", "optim={lr: 0.1}"),
-        ("--set ema_decay 1", "train.ema_decay=1"),
-        ("--set select_on student_ema without ema", "train.select_on=student_ema"),
-    ):
-        out = scratch(F, "trs")
-        if label == "--set batch over the data":  # a batch larger than the set is the whole set: fine
-            s.cli(f"train {label}", base + [kv, "train.epochs=1", "--out", out], ANY, timeout=120)
-        else:
-            s.cli(f"train {label}", base + [kv, "--out", out], timeout=60, check=absent(out / "checkpoints"))
-    out = scratch(F, "trs")
-    argv = base + ["strategy=teacher-only", "train.ema_decay=0.9", "--out", out]
-    s.cli("train --set ema on a teacher-only run", argv, timeout=60, check=absent(out / "checkpoints"))
-    for label, model in (
-        ("embed_kd.weight without a model", ""),
-        ("embed_kd.model missing", "no-such.onnx"),
-        ("embed_kd.model a text file", F["afile"]),
-        ("embed_kd.model a .pt checkpoint", F["run"] / "checkpoints" / "last.pt"),
-    ):
-        out = scratch(F, "trs")
-        argv = base + ["embed_kd.weight=1", *([f"embed_kd.model={model}"] if model else []), "--out", out]
-        s.cli(f"train --set {label}", argv, timeout=60, check=absent(out))
-    out = scratch(F, "trs")
-    argv = base + ["embed_kd.weight=1", "embed_kd.model=sr18-celeba-x2hs-emb90", "preprocess.mean=[0.4,0.4,0.4]"]
-    s.cli("train --set embed_kd.model of other preprocessing", argv + ["--out", out], timeout=60, check=absent(out))
-    s.cli("train --resume no last.pt", ["train", "--resume", F["empty"]])
-    run = scratch(F, "run-trunc")
-    shutil.copytree(F["run"], run)
-    last = run / "checkpoints" / "last.pt"
-    last.write_bytes(last.read_bytes()[:1000])
-    s.cli("train --resume truncated last.pt", ["train", "--resume", run])
-    best = run / "checkpoints" / "best.pt"
-    if best.exists():
-        best.write_bytes(best.read_bytes()[:1000])
-    s.cli("export truncated checkpoint", ["export", "--onnx", run, "--out", scratch(F, "x.onnx")])
-    s.cli(
-        "train --resume and --config",
-        ["train", "--resume", F["run"], "--config", REPO / "configs/face/orl-smoke.yaml"],
-        ANY,
-        timeout=60,
-    )
-    out = scratch(F, "trk")
-    s.cli("train --out after a failed start", base + ["student.kwargs={bogus: 1}", "--out", out])
-    s.cli("train --out after a failed start", base + ["train.epochs=1", "--out", out], OK, timeout=120)
-    s.cli("train --out existing run", base + ["train.epochs=1", "--out", F["run"]])
