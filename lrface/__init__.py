@@ -6,7 +6,7 @@ import os
 # training and data-preparation machines that are often offline); lrface declares the versions it supports, so skip it.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 
 __all__ = ["Gallery", "Recognizer", "__version__"]
 

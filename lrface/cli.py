@@ -59,7 +59,8 @@ EXIT_CODES = """exit status:
   1    verify: different people (elsewhere only an internal error, which prints a traceback)
   2    bad input or a usage error, or a failed read/write (one line naming the problem and the fix;
        nothing was half-written); also a missing extra, e.g. pip install 'lrface[train]'
-  130  interrupted (Ctrl-C)"""
+  130  interrupted (Ctrl-C)
+  141  the reader of stdout stopped reading (e.g. `| head`); nothing is printed about it"""
 
 COMMAND_EXIT = {
     "": "Exit status: 0 success, 2 bad input (one line; nothing half-written), 130 interrupted.",
@@ -125,6 +126,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush into a closed pipe stays silent."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no file descriptor behind stdout (e.g. captured)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     for stream in (sys.stdout, sys.stderr):  # a file name with undecodable bytes prints as \udcXX, never crashes
@@ -156,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"lrface {args.command}: error: {one_line(e)}", file=sys.stderr)
         return e.exit_code
+    except BrokenPipeError:  # the reader stopped reading (`| head`): no error of ours; the shell's SIGPIPE status
+        quiet_stdout()
+        return 141
     except OSError as e:  # a full disk, a read-only or vanished path met while working: one line, no traceback
         print(f"lrface {args.command}: error: {one_line(write_error_line(e))}", file=sys.stderr)
         return 2

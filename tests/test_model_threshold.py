@@ -1,5 +1,6 @@
 """tools/model_threshold.py: FAR thresholds rounded up, and the unseen-people mode on a hand-made set."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -35,9 +36,8 @@ class _AngleEmbedder:
         return np.stack([np.cos(a), np.sin(a)], 1)
 
 
-def test_unseen_mode_scores_every_pair_of_the_untrained_people(tmp_path, monkeypatch):
-    monkeypatch.setattr("lrface.inference.embedder.Embedder", _AngleEmbedder)
-    # four people of three faces each, 60 degrees apart, faces of a person within 8 degrees; "x" is also trained
+def _angle_sets(tmp_path):
+    """Four people of three faces each, 60 degrees apart, faces of a person within 8 degrees; "x" is also trained."""
     angles = [0, 4, 8, 60, 64, 68, 120, 124, 128, 180, 184, 188]
     labels = [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
     images = np.zeros((12, 16, 16, 3), np.uint8) + np.array(angles, np.uint8)[:, None, None, None]
@@ -49,9 +49,27 @@ def test_unseen_mode_scores_every_pair_of_the_untrained_people(tmp_path, monkeyp
         ["x"],
         [{"split": "all", "index": 0, "label": 0, "identity": "x"}],
     )
+    return pool, trained
+
+
+def test_unseen_mode_scores_every_pair_of_the_untrained_people(tmp_path, monkeypatch):
+    monkeypatch.setattr("lrface.inference.embedder.Embedder", _AngleEmbedder)
+    pool, trained = _angle_sets(tmp_path)
     impostors, value, source = model_threshold.unseen_pairs(pool, [trained], Path("model.onnx"))
     # a, b, c stay: 9 same pairs of 36, 27 different ones; the nearest strangers are 52 degrees apart
     assert len(impostors) == 27 and "3 people" in source and "9 same and 27 different" in source
     assert impostors.max() == pytest.approx(np.cos(np.radians(52)))
     # every same pair (cos 8 or more) lies above every different pair: a perfect threshold between them
     assert np.cos(np.radians(52)) < value < np.cos(np.radians(8)) and "(100.00 %)" in source
+
+
+def test_unseen_mode_card_names_the_validation_verify_prints(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("lrface.inference.embedder.Embedder", _AngleEmbedder)
+    pool, trained = _angle_sets(tmp_path)
+    argv = ["model_threshold.py", "--model", "m.onnx", "--unseen", str(pool), "--exclude", str(trained)]
+    monkeypatch.setattr(sys, "argv", argv)
+    model_threshold.main()
+    card = json.loads(capsys.readouterr().out)
+    # lrface verify prints "FAR 0.001 on <validation>": without the key it would claim the run's open-set one
+    assert card["validation"] == "the unseen-people validation" and card["default_far"] == 0.001
+    assert card["verify_far"]["0.001"] >= card["verify_far"]["0.01"]

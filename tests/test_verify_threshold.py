@@ -1,4 +1,4 @@
-"""The default verify threshold: a packaged model card's threshold at FAR 1e-3 on its open-set validation,
+"""The default verify threshold: a packaged model card's threshold at FAR 1e-3 on the validation it names,
 printed with its FAR; a calibrated gallery and an explicit threshold still come first (one rule for the
 CLI, API and service: lrface.inference.threshold.verify_threshold)."""
 
@@ -36,6 +36,10 @@ def test_verify_defaults_to_the_cards_far_threshold_and_prints_the_far(packaged,
     assert "FAR 0.001 on its open-set validation" in doc["threshold_source"]
     rc, out, _ = run_cli(capsys, "verify", a, b, "--threshold", "1.0", "--json")
     assert rc == 1 and json.loads(out)["threshold_far"] is None  # an explicit threshold states no FAR
+    # a card whose thresholds come from another validation says so in the answer
+    write_card(packaged, verify=1.0, verify_far={"0.001": -1.0}, validation="the unseen-people validation")
+    rc, out, _ = run_cli(capsys, "verify", a, b, "--json")
+    assert "FAR 0.001 on the unseen-people validation" in json.loads(out)["threshold_source"]
 
 
 def test_a_card_names_its_default_far(packaged, pair, capsys, monkeypatch):  # noqa: F811
@@ -82,3 +86,5 @@ def test_every_packaged_card_states_a_far_1e3_default_stricter_than_best_accurac
         th = m.card["thresholds"]
         assert far == th["default_far"] == DEFAULT_FAR and value == th["verify_far"]["0.001"], m.name
         assert value > th["verify"] and "FAR 0.001" in source, m.name
+        # the validation printed with the answer is the one the card's source describes
+        assert th["source"].startswith("the unseen-people validation") == (th.get("validation") is not None), m.name

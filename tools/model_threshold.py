@@ -95,15 +95,13 @@ def main() -> None:
 
     if args.unseen is not None:
         impostors, value, source = unseen_pairs(args.unseen, args.exclude, args.model)
+        where = {"validation": "the unseen-people validation"}  # printed with every answer that uses them
     else:
         impostors, value, source = run_pairs(args.run, args.model)
+        where = {}  # the default wording: its (run's) open-set validation
     far_thresholds = {f"{far:g}": up4(threshold_at_far(impostors, far)) for far in (1e-2, 1e-3)}
-    print(
-        json.dumps(
-            {"verify": round(value, 4), "verify_far": far_thresholds, "default_far": DEFAULT_FAR, "source": source},
-            indent=2,
-        )
-    )
+    card = {"verify": round(value, 4), "verify_far": far_thresholds, "default_far": DEFAULT_FAR, **where}
+    print(json.dumps({**card, "source": source}, indent=2))
 
 
 if __name__ == "__main__":

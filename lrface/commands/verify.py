@@ -16,7 +16,7 @@ def register(sub) -> None:
         description="Prints the cosine score and the answer; the images are the same person when "
         "score >= threshold. Threshold: --threshold, else the verify threshold of "
         "--gallery calibrated by `lrface gallery calibrate`, else the packaged model card's threshold at "
-        "FAR 1e-3 on its open-set validation (printed with the answer; docs/verify-threshold.md). "
+        "FAR 1e-3 on the validation the card names (printed with the answer; docs/verify-threshold.md). "
         "Exit status 0 same, 1 different, 2 bad input.",
     )
     p.add_argument("a", metavar="A", help="first image")

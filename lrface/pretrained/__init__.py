@@ -102,9 +102,9 @@ def resolve_model(model: str | None, root: Path = HERE) -> Path:
 def card_threshold(model_path: str | Path, root: Path = HERE) -> tuple[float, str, float | None] | None:
     """(threshold, where it came from, its false-accept rate) from the model card of the packaged model at
     ``model_path``: the card's threshold at ``thresholds.default_far`` (FAR 1e-3 unless the card says
-    otherwise), chosen on its training run's open-set validation (``tools/model_threshold.py``); a card
-    without one gives its best-accuracy threshold (FAR not stated). None for other models or cards without
-    a threshold."""
+    otherwise), chosen on the validation ``thresholds.validation`` names (its training run's open-set
+    validation unless it says otherwise; ``tools/model_threshold.py``); a card without one gives its
+    best-accuracy threshold (FAR not stated). None for other models or cards without a threshold."""
     from ..inference.threshold import DEFAULT_FAR
 
     target = Path(model_path).resolve()
@@ -113,9 +113,10 @@ def card_threshold(model_path: str | Path, root: Path = HERE) -> tuple[float, st
             continue
         th = m.card.get("thresholds") or {}
         far = th.get("default_far", DEFAULT_FAR)
+        where = th.get("validation") or "its open-set validation"
         at = (th.get("verify_far") or {}).get(f"{far:g}") if isinstance(far, (int, float)) else None
         if isinstance(at, (int, float)):
-            return float(at), f"model card of {m.name}: FAR {far:g} on its open-set validation", float(far)
+            return float(at), f"model card of {m.name}: FAR {far:g} on {where}", float(far)
         if isinstance(th.get("verify"), (int, float)):
-            return float(th["verify"]), f"model card of {m.name}: best accuracy on its open-set validation", None
+            return float(th["verify"]), f"model card of {m.name}: best accuracy on {where}", None
     return None
