@@ -168,7 +168,7 @@ class Recognizer:
     ) -> Verification:
         """Are ``a`` and ``b`` the same person? ``same`` when the cosine score >= the threshold: ``threshold``,
         else the verify threshold calibrated in ``gallery`` (see :meth:`Gallery.calibrate`), else the one in
-        a packaged model's card at FAR 1e-3 on its training run's open-set validation
+        a packaged model's card at FAR 1e-3 on the validation the card names
         (:func:`lrface.inference.threshold.verify_threshold`); ``threshold_far`` says the FAR."""
         from ..inference.threshold import accepts, verify_threshold
 

@@ -28,7 +28,7 @@ def threshold_at_far(impostor_scores, far: float) -> float:
 def verify_threshold(explicit: float | None, gallery, model_path) -> tuple[float | None, str, float | None]:
     """(threshold, source, false-accept rate) for 1:1 verification, the rule of the CLI, API and service:
     ``explicit``, else ``gallery``'s calibrated verify threshold, else the packaged model card's threshold
-    at FAR ``DEFAULT_FAR`` on its open-set validation; (None, source, None) when there is none."""
+    at FAR ``DEFAULT_FAR`` on the validation the card names; (None, source, None) when there is none."""
     from ..api.results import explicit_threshold
     from ..pretrained import card_threshold
 
