@@ -164,7 +164,9 @@ def main(argv: list[str] | None = None) -> int:
                 check_not_input(out, input_paths(args), kind.split()[0])
                 if os.environ.get("RANK", "0") == "0":  # torchrun's other ranks share rank 0's --out
                     stack.enter_context(claim_output(out))
-            return int(args.func(args) or 0)
+            rc = int(args.func(args) or 0)
+            sys.stdout.flush()  # block-buffered output (a pipe) meets a closed reader here, inside the handlers
+            return rc
     except UserError as e:
         print(f"lrface {args.command}: error: {one_line(e)}", file=sys.stderr)
         return e.exit_code
@@ -173,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         return 141
     except OSError as e:  # a full disk, a read-only or vanished path met while working: one line, no traceback
         print(f"lrface {args.command}: error: {one_line(write_error_line(e))}", file=sys.stderr)
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):  # stdout itself failed (`> /dev/full`): its buffer can go nowhere
+            quiet_stdout()
         return 2
     except KeyboardInterrupt:
         print(f"lrface {args.command}: interrupted", file=sys.stderr)

@@ -147,6 +147,30 @@ def special_file_cases(s: Sweep, F):
     s.cli("identify folder with a fifo", ["identify", fdir, "--gallery", g], timeout=30)
     s.api("api embed fifo", lambda: __import__("lrface").Recognizer().embed(fifo))
     s.api("api embed /dev/zero", lambda: __import__("lrface").Recognizer().embed("/dev/zero"))
+    stdout_cases(s, F)
+
+
+def stdout_cases(s: Sweep, F):
+    """stdout that cannot take the output, unbuffered and block-buffered (PYTHONUNBUFFERED set or not): a full disk
+    is one line and exit 2; a reader that stopped reading (a closed pipe) is quiet, status 141 (128 + SIGPIPE)."""
+    g, good = F["g"], F["img"]["good.png"]
+    commands = {  # argv, stderr lines of a failure (identify names its threshold first)
+        "models": (["models"], 1),
+        "embed --json": (["embed", good, "--json"], 1),
+        "identify": (["identify", good, "--gallery", g], 2),
+        "verify": (["verify", good, good, "--gallery", g], 1),
+    }
+    for buffering, env in (("unbuffered", {"PYTHONUNBUFFERED": "1"}), ("buffered", {"PYTHONUNBUFFERED": ""})):
+        for label, (argv, lines) in commands.items():
+            if os.path.exists("/dev/full"):
+                with open("/dev/full", "w") as full:
+                    s.cli(f"{label} > /dev/full, {buffering}", argv, BAD, 60, lines=lines, env=env, stdout=full)
+            read, write = os.pipe()
+            os.close(read)  # the reader has gone before the first line
+            try:
+                s.cli(f"{label} | closed, {buffering}", argv, 141, 60, env=env, stdout=write)
+            finally:
+                os.close(write)
 
 
 def mixed_folder_cases(s: Sweep, F):

@@ -13,7 +13,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-BAD, ANY, OK = "bad", "any", "ok"  # expected outcome: exit 2; {0, 1, 2}; {0, 1}
+BAD, ANY, OK = "bad", "any", "ok"  # expected outcome: exit 2; {0, 1, 2}; {0, 1}; or an int: exactly that exit
 TYPE = "type"  # API: a UserError that is also a TypeError (lrface.errors.WrongType)
 
 
@@ -43,8 +43,10 @@ class Sweep:
         return self.only in case
 
     # -- CLI ------------------------------------------------------------------------------------
-    def cli(self, case, args, expect=BAD, timeout=90, check=None, lines=1, env=None):
-        """Run `python -m lrface ARGS`; ``check()`` returns a failure reason for the output state, or ''."""
+    def cli(self, case, args, expect=BAD, timeout=90, check=None, lines=1, env=None, stdout=None):
+        """Run `python -m lrface ARGS`; ``check()`` returns a failure reason for the output state, or ''.
+        ``stdout`` (a file or descriptor) replaces the captured stdout; an int ``expect`` is that exit status
+        exactly, with no error line on stderr."""
         if not self.wanted(case):
             return
         args = [str(a) for a in args]
@@ -54,7 +56,8 @@ class Sweep:
                 [PY, "-m", "lrface", *args],
                 cwd=self.work,
                 env={**ENV, **(env or {})},
-                capture_output=True,
+                stdout=subprocess.PIPE if stdout is None else stdout,
+                stderr=subprocess.PIPE,
                 text=True,
                 errors="replace",
                 timeout=timeout,
@@ -63,10 +66,13 @@ class Sweep:
             self.record(case, cmd, "hang", f"no answer in {timeout} s", "ran past the timeout (work started?)")
             return
         err = [line for line in p.stderr.splitlines() if line.strip()]
-        first = err[-1] if p.returncode == 2 and err else (err[0] if err else p.stdout.strip()[:80])
+        first = err[-1] if p.returncode == 2 and err else (err[0] if err else (p.stdout or "").strip()[:80])
         why = ""
         if "Traceback" in p.stderr:
             why = "traceback"
+        elif isinstance(expect, int):
+            if p.returncode != expect or any(": error:" in line for line in err):
+                why = f"exit {p.returncode}, expected {expect} without an error line"
         elif p.returncode not in (0, 1, 2):
             why = f"exit {p.returncode}"
         elif expect == BAD and p.returncode != 2:
