@@ -17,8 +17,9 @@
 # (augment.backend=albumentations), the GPU-CPU difference of results/2026-12-04-x2-cosface-cpu.md (whole
 # unaligned ORL faces: 181 vs 153 of 200 named) side by side, and x2hs: the default sr18-celeba-x2hs's half-pixel shift
 # with scale 0.8-1.2 (configs/face/packaged-student-x2-halfshift.yaml), and x2hsemb: that with a signed embedding
-# layer (configs/face/packaged-student-x2hs-emb.yaml). MAX_EPOCHS (default 60) caps the epochs
-# that fit: the longer plan is e.g. SETS=x2hs SEEDS="5 6 7 8" MAX_EPOCHS=120. Runs land in $WORK; runs-s<seed>.tgz (logs, metrics, config, ONNX; no checkpoints) and
+# layer (configs/face/packaged-student-x2hs-emb.yaml), and x2hsembkd: that with the packaged trio distilled in
+# (configs/face/packaged-student-x2hs-emb-trio-kd.yaml, the default's recipe). MAX_EPOCHS (default 60) caps the epochs
+# that fit: the longer plan is e.g. SETS="x2hsemb x2hsembkd" SEEDS="5 6 7 8" MAX_EPOCHS=120. Runs land in $WORK; runs-s<seed>.tgz (logs, metrics, config, ONNX; no checkpoints) and
 # the tables in $OUT. A CPU dry run: DEVICE=cpu EPOCHS=1 MAX_STEPS=3 SEEDS=5 FINETUNE=1 bash tools/gpu_retrain.sh DIR
 set -u
 OUT=${OUT:-gpu-out}
@@ -75,6 +76,7 @@ for seed in $SEEDS; do
     [ $set = x2alb ] && extra="--set augment.backend=albumentations"
     cfg=$CONFIG; [ $set = x2hs ] && cfg=configs/face/packaged-student-x2-halfshift.yaml
     [ $set = x2hsemb ] && cfg=configs/face/packaged-student-x2hs-emb.yaml
+    [ $set = x2hsembkd ] && cfg=configs/face/packaged-student-x2hs-emb-trio-kd.yaml
     timeout $(( BUDGET + 60 )) $PY -m lrface.cli train --config $cfg --out "$WORK/$set-s$seed" --force \
         --set "data.path=$paths" --set data.val_source=1 --set train.seed=$seed \
         --set train.epochs=$EPOCHS --set "optim.milestones=$MS" --set loss.warmup_epochs=$RAMP \
