@@ -33,6 +33,11 @@ WORK=${WORK:-/tmp/lrface-retrain}
 DEVICE=${DEVICE:-cuda}
 PY=${PYTHON:-python3}
 CONFIG=configs/face/packaged-student.yaml
+for set in $SETS; do  # a misspelt set would otherwise train the x2 recipe under its name
+  case $set in base | x2 | x2alb | x2hs | x2hsemb | x2hsembkd) ;;
+    *) echo "gpu_retrain.sh: unknown set '$set' in SETS; use base, x2, x2alb, x2hs, x2hsemb or x2hsembkd" >&2; exit 2 ;;
+  esac
+done
 mkdir -p "$OUT" "$WORK"
 export PYTHONUNBUFFERED=1
 t0=$(date +%s)
@@ -72,11 +77,14 @@ W=$DATA/celeba-wild16; D=$DATA/celeba-deep16; X=$DATA/celeba-wild-extra16
 pids=()
 for seed in $SEEDS; do
   for set in $SETS; do
-    paths="[$W,$D,$X]"; extra=""; [ $set = base ] && paths="[$W,$D]"
-    [ $set = x2alb ] && extra="--set augment.backend=albumentations"
-    cfg=$CONFIG; [ $set = x2hs ] && cfg=configs/face/packaged-student-x2-halfshift.yaml
-    [ $set = x2hsemb ] && cfg=configs/face/packaged-student-x2hs-emb.yaml
-    [ $set = x2hsembkd ] && cfg=configs/face/packaged-student-x2hs-emb-trio-kd.yaml
+    paths="[$W,$D,$X]"; extra=""; cfg=$CONFIG
+    case $set in
+      base) paths="[$W,$D]" ;;
+      x2alb) extra="--set augment.backend=albumentations" ;;
+      x2hs) cfg=configs/face/packaged-student-x2-halfshift.yaml ;;
+      x2hsemb) cfg=configs/face/packaged-student-x2hs-emb.yaml ;;
+      x2hsembkd) cfg=configs/face/packaged-student-x2hs-emb-trio-kd.yaml ;;
+    esac
     timeout $(( BUDGET + 60 )) $PY -m lrface.cli train --config $cfg --out "$WORK/$set-s$seed" --force \
         --set "data.path=$paths" --set data.val_source=1 --set train.seed=$seed \
         --set train.epochs=$EPOCHS --set "optim.milestones=$MS" --set loss.warmup_epochs=$RAMP \
