@@ -33,10 +33,21 @@ WORK=${WORK:-/tmp/lrface-retrain}
 DEVICE=${DEVICE:-cuda}
 PY=${PYTHON:-python3}
 CONFIG=configs/face/packaged-student.yaml
-for set in $SETS; do  # a misspelt set would otherwise train the x2 recipe under its name
-  case $set in base | x2 | x2alb | x2hs | x2hsemb | x2hsembkd) ;;
-    *) echo "gpu_retrain.sh: unknown set '$set' in SETS; use base, x2, x2alb, x2hs, x2hsemb or x2hsembkd" >&2; exit 2 ;;
+W=$DATA/celeba-wild16; D=$DATA/celeba-deep16; X=$DATA/celeba-wild-extra16
+recipe() {  # the config, data paths and extra keys of set $1; fails on a name it does not know
+  paths="[$W,$D,$X]"; extra=""; cfg=$CONFIG
+  case $1 in
+    x2) ;;
+    base) paths="[$W,$D]" ;;
+    x2alb) extra="--set augment.backend=albumentations" ;;
+    x2hs) cfg=configs/face/packaged-student-x2-halfshift.yaml ;;
+    x2hsemb) cfg=configs/face/packaged-student-x2hs-emb.yaml ;;
+    x2hsembkd) cfg=configs/face/packaged-student-x2hs-emb-trio-kd.yaml ;;
+    *) return 1 ;;
   esac
+}
+for set in $SETS; do  # before any work: a misspelt set would otherwise cost the GPU's time
+  recipe "$set" || { echo "gpu_retrain.sh: unknown set '$set' in SETS; use base, x2, x2alb, x2hs, x2hsemb or x2hsembkd" >&2; exit 2; }
 done
 mkdir -p "$OUT" "$WORK"
 export PYTHONUNBUFFERED=1
@@ -73,18 +84,10 @@ EOF
 echo "== $EPOCHS epochs, lr steps $MS, distillation ramp $RAMP epochs, batch $BATCH, lr $LR"
 
 # 2. base and x2 for every seed, side by side
-W=$DATA/celeba-wild16; D=$DATA/celeba-deep16; X=$DATA/celeba-wild-extra16
 pids=()
 for seed in $SEEDS; do
   for set in $SETS; do
-    paths="[$W,$D,$X]"; extra=""; cfg=$CONFIG
-    case $set in
-      base) paths="[$W,$D]" ;;
-      x2alb) extra="--set augment.backend=albumentations" ;;
-      x2hs) cfg=configs/face/packaged-student-x2-halfshift.yaml ;;
-      x2hsemb) cfg=configs/face/packaged-student-x2hs-emb.yaml ;;
-      x2hsembkd) cfg=configs/face/packaged-student-x2hs-emb-trio-kd.yaml ;;
-    esac
+    recipe "$set"
     timeout $(( BUDGET + 60 )) $PY -m lrface.cli train --config $cfg --out "$WORK/$set-s$seed" --force \
         --set "data.path=$paths" --set data.val_source=1 --set train.seed=$seed \
         --set train.epochs=$EPOCHS --set "optim.milestones=$MS" --set loss.warmup_epochs=$RAMP \
