@@ -34,20 +34,20 @@ DEVICE=${DEVICE:-cuda}
 PY=${PYTHON:-python3}
 CONFIG=configs/face/packaged-student.yaml
 W=$DATA/celeba-wild16; D=$DATA/celeba-deep16; X=$DATA/celeba-wild-extra16
-recipe() {  # the config, data paths and extra keys of set $1; fails on a name it does not know
-  paths="[$W,$D,$X]"; extra=""; cfg=$CONFIG
-  case $1 in
-    x2) ;;
-    base) paths="[$W,$D]" ;;
-    x2alb) extra="--set augment.backend=albumentations" ;;
-    x2hs) cfg=configs/face/packaged-student-x2-halfshift.yaml ;;
-    x2hsemb) cfg=configs/face/packaged-student-x2hs-emb.yaml ;;
-    x2hsembkd) cfg=configs/face/packaged-student-x2hs-emb-trio-kd.yaml ;;
-    *) return 1 ;;
-  esac
+declare -A RECIPES=(  # set name -> "config|data paths|extra keys": the one list of sets
+  [base]="$CONFIG|[$W,$D]|"
+  [x2]="$CONFIG|[$W,$D,$X]|"
+  [x2alb]="$CONFIG|[$W,$D,$X]|--set augment.backend=albumentations"
+  [x2hs]="configs/face/packaged-student-x2-halfshift.yaml|[$W,$D,$X]|"
+  [x2hsemb]="configs/face/packaged-student-x2hs-emb.yaml|[$W,$D,$X]|"
+  [x2hsembkd]="configs/face/packaged-student-x2hs-emb-trio-kd.yaml|[$W,$D,$X]|"
+)
+recipe() {  # sets cfg, paths and extra for set $1; fails on a name RECIPES lacks
+  [ -n "${RECIPES[$1]+x}" ] || return 1
+  IFS='|' read -r cfg paths extra <<< "${RECIPES[$1]}"
 }
 for set in $SETS; do  # before any work: a misspelt set would otherwise cost the GPU's time
-  recipe "$set" || { echo "gpu_retrain.sh: unknown set '$set' in SETS; use base, x2, x2alb, x2hs, x2hsemb or x2hsembkd" >&2; exit 2; }
+  recipe "$set" || { echo "gpu_retrain.sh: unknown set '$set' in SETS; use one of: $(printf '%s\n' "${!RECIPES[@]}" | sort | xargs)" >&2; exit 2; }
 done
 mkdir -p "$OUT" "$WORK"
 export PYTHONUNBUFFERED=1
