@@ -1,5 +1,5 @@
 """Distillation from a frozen exported model (lrface/distill/embed_kd.py): its targets are the model's embeddings of
-the student's own view, the term enters Eq. 11 with its weight and ramp, resume stays bit-exact with it on the
+the student's own view (and the teacher's, with teacher_weight), the term enters Eq. 11 with its weight and ramp, resume stays bit-exact with it on the
 prefetch thread, and every bad setting is one line, exit 2, before a run directory is written."""
 
 import numpy as np
@@ -66,16 +66,50 @@ def test_the_term_adds_its_weighted_value_to_the_students_eq11_sum(tmp_path):
     assert on["loss_teacher"] == pytest.approx(off["loss_teacher"])
 
 
-def test_resume_stays_bit_exact_with_the_frozen_model_on_the_prefetch_thread(tmp_path):
-    cfg = tiny_cfg("augment.enabled=true", "train.epochs=3", *ALL_ON, *ON)
+@pytest.mark.parametrize("parallel", [False, True])
+def test_teacher_weight_adds_the_term_on_the_teachers_own_view_only(tmp_path, parallel):
+    def first_step(*extra):
+        torch.manual_seed(0)
+        cfg = tiny_cfg("augment.enabled=true", f"embed_kd.model={MODEL}", f"train.parallel_streams={parallel}", *extra)
+        tr = Trainer(cfg, tiny_data(), tmp_path / str(len(extra)))
+        for m in tr.streams.values():
+            m.train()
+        tr.strategy.start_epoch(0)
+        x, y, idx = next(train_batches(tr, 1))
+        return x, {k: float(v) for k, v in tr.train_step(x, y, idx).items()}
+
+    _, off = first_step()
+    x, on = first_step("embed_kd.teacher_weight=3.0", "embed_kd.warmup_epochs=2")
+    assert "embed_kd" not in x and "student_embed_kd" not in on and on["teacher_embed_kd"] > 0
+    # the targets are the model's embeddings of the teacher's augmented view, not the student's
+    model = Embedder(resolve_model(MODEL))
+    expected = model.session.run(["embedding"], {model.session.get_inputs()[0].name: x["teacher"].numpy()})[0]
+    np.testing.assert_allclose(x["embed_kd_teacher"].numpy(), expected, atol=1e-5)
+    assert not torch.equal(x["teacher"], x["student"])
+    # epoch 0 of a 2-epoch ramp: weight 3 x 1/2; the student's sum is untouched
+    assert on["loss_teacher"] - off["loss_teacher"] == pytest.approx(1.5 * on["teacher_embed_kd"], rel=1e-4)
+    assert on["loss_student"] == pytest.approx(off["loss_student"])
+
+
+def test_the_streams_share_one_model_run_when_they_share_a_view(tmp_path):
+    tr = Trainer(tiny_cfg(*ON, "embed_kd.teacher_weight=1.0", "augment.independent=false"), tiny_data(), tmp_path)
+    x, _, _ = next(train_batches(tr, 1))
+    assert x["teacher"] is x["student"] and x["embed_kd_teacher"] is x["embed_kd"]
+
+
+@pytest.mark.parametrize("teacher", ["0", "1.0"])
+def test_resume_stays_bit_exact_with_the_frozen_model_on_the_prefetch_thread(tmp_path, teacher):
+    on = [*ON, f"embed_kd.teacher_weight={teacher}"]
+    cfg = tiny_cfg("augment.enabled=true", "train.epochs=3", *ALL_ON, *on)
     full = Trainer(cfg, tiny_data(), tmp_path / "full")
     full.fit()
-    Trainer(tiny_cfg("augment.enabled=true", "train.epochs=1", *ALL_ON, *ON), tiny_data(), tmp_path / "part").fit()
+    Trainer(tiny_cfg("augment.enabled=true", "train.epochs=1", *ALL_ON, *on), tiny_data(), tmp_path / "part").fit()
     resumed = Trainer(cfg, tiny_data(), tmp_path / "part")
     resumed.load_state_dict(load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt"))
     resumed.fit()
-    a, b = params(full.streams["student"]), params(resumed.streams["student"])
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    for stream in ("student", "teacher"):
+        a, b = params(full.streams[stream]), params(resumed.streams[stream])
+        assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.parametrize(
@@ -83,6 +117,8 @@ def test_resume_stays_bit_exact_with_the_frozen_model_on_the_prefetch_thread(tmp
     [
         (["embed_kd.weight=1.0"], "needs embed_kd.model"),
         ([*ON, "strategy=teacher-only"], "trains none"),
+        (["embed_kd.teacher_weight=1.0"], "needs embed_kd.model"),
+        ([*ON, "embed_kd.teacher_weight=1.0", "teacher.mode=fixed"], "embed_kd.teacher_weight distils"),
         ([*ON, "embed_kd.kind=cosine"], "embed_kd.kind"),
         ([*ON, "embed_kd.tau=0"], "embed_kd.tau"),
     ],

@@ -220,10 +220,19 @@ def _check(cfg: Config) -> None:
     strategy.check(cfg)
     if cfg.train.ema_decay and "student" not in strategy.streams:
         raise UserError(f"train.ema_decay averages a trained student; strategy {cfg.strategy} trains none: set it to 0")
-    if cfg.embed_kd.weight and not cfg.embed_kd.model:
-        raise UserError("embed_kd.weight > 0 needs embed_kd.model: a packaged model's name or an exported .onnx")
-    if cfg.embed_kd.weight and "student" not in strategy.streams:
+    e = cfg.embed_kd
+    if (e.weight or e.teacher_weight) and not e.model:
+        raise UserError(
+            "embed_kd.weight or embed_kd.teacher_weight > 0 needs embed_kd.model: a packaged model's name or an "
+            "exported .onnx"
+        )
+    if e.weight and "student" not in strategy.streams:
         raise UserError(f"embed_kd distils into a student; strategy {cfg.strategy} trains none: set embed_kd.weight=0")
+    if e.teacher_weight and not strategy(cfg).trains("teacher"):
+        raise UserError(
+            f"embed_kd.teacher_weight distils into a trained teacher; strategy {cfg.strategy} with teacher.mode "
+            f"{cfg.teacher.mode} trains none: set embed_kd.teacher_weight=0"
+        )
     _check_augment(cfg)
     if len(cfg.preprocess.mean) != 3 or len(cfg.preprocess.std) != 3 or min(cfg.preprocess.std) <= 0:
         raise UserError("preprocess.mean and preprocess.std need three values, std positive")

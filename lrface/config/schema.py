@@ -131,6 +131,7 @@ class EmbedKdConfig:
 
     model: str = ""  # a packaged model's name or an .onnx of `lrface export`; needed when weight > 0
     weight: float = 0.0  # weight of L_emb-rel (the model's within-batch cosine structure); 0 = off
+    teacher_weight: float = 0.0  # the same term on the trained teacher, on its own augmented view; 0 = off
     kind: str = "kl"  # kl | mse
     tau: float = 0.1  # temperature of the kl form
     warmup_epochs: int = 0  # ramp the weight linearly from 1/n to 1 over n epochs

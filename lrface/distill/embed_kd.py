@@ -5,7 +5,8 @@ thread. It embeds the student's own augmented view of every batch where the batc
 thread with ``train.prefetch``, beside the step), so teacher and student see the same pixels. The student
 learns the model's within-batch cosine structure, L_emb-rel (relation.py, no centring: these cosines are
 the scores a gallery compares), added to the student's Eq. 11 sum with weight ``embed_kd.weight``, ramped in
-over ``embed_kd.warmup_epochs``. The model must read the training config's preprocessing (size, mean, std).
+over ``embed_kd.warmup_epochs``. With ``embed_kd.teacher_weight`` the trained teacher learns the same term on its
+own augmented view (the model embeds that view too). The model must read the training config's preprocessing.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class EmbedDistiller:
 
         c = cfg.embed_kd
         self.kind, self.tau = c.kind, c.tau
+        self.views = ("student",) * (c.weight > 0) + ("teacher",) * (c.teacher_weight > 0)
         self.model = Embedder(resolve_model(c.model), threads=1)
         spec, size = self.model.spec, cfg.data.image_size
         if (spec.size, tuple(spec.mean), tuple(spec.std)) != (
@@ -43,8 +45,17 @@ class EmbedDistiller:
 
     @classmethod
     def build(cls, cfg: Config) -> EmbedDistiller | None:
-        """None when ``embed_kd.weight`` is 0."""
-        return cls(cfg) if cfg.embed_kd.weight > 0 else None
+        """None when ``embed_kd.weight`` and ``embed_kd.teacher_weight`` are 0."""
+        return cls(cfg) if cfg.embed_kd.weight > 0 or cfg.embed_kd.teacher_weight > 0 else None
+
+    def batch_targets(self, x: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``x``'s entries for the step: ``embed_kd`` (of the student's view) and ``embed_kd_teacher`` (of the
+        teacher's), each only where its weight is on; one model run where the two streams share a view."""
+        out = {}
+        for stream in self.views:
+            same = stream == "teacher" and "embed_kd" in out and x["teacher"] is x["student"]
+            out["embed_kd" + "_teacher" * (stream == "teacher")] = out["embed_kd"] if same else self.targets(x[stream])
+        return out
 
     def targets(self, x: torch.Tensor) -> torch.Tensor:
         """The frozen model's L2-normalised embeddings (N x d) of a preprocessed batch, on ``x``'s device."""

@@ -65,7 +65,9 @@ class Strategy:
             "hr_proto": cfg.hr.proto,
             "embed_kd": cfg.embed_kd.weight,
         }
+        self.teacher_embed_kd = cfg.embed_kd.teacher_weight  # the term's weight on the teacher (embed_kd.py)
         self.epoch_weights = dict(self.weights)
+        self.teacher_weights = {**self.weights, "embed_kd": self.teacher_embed_kd}
         h = cfg.head
         self.margin = None if h.type == "softmax" else (lambda lg, y: margin_logits(lg, y, h.type, h.s, h.m))
 
@@ -81,7 +83,9 @@ class Strategy:
         }
         hr = ramp(self.cfg.hr.warmup_epochs)
         self.epoch_weights.update({k: self.weights[k] * hr for k in ("hr_point", "hr_relation", "hr_proto")})
-        self.epoch_weights["embed_kd"] = self.weights["embed_kd"] * ramp(self.cfg.embed_kd.warmup_epochs)
+        kd = ramp(self.cfg.embed_kd.warmup_epochs)
+        self.epoch_weights["embed_kd"] = self.weights["embed_kd"] * kd
+        self.teacher_weights = {**self.epoch_weights, "embed_kd": self.teacher_embed_kd * kd}
 
     @classmethod
     def check(cls, cfg: Config) -> None:
@@ -102,12 +106,13 @@ class Strategy:
             with run.autocast:
                 s_out = run.forward("student", x["student"])
         if "teacher" in run.optimizers:
-            run.update("teacher", t_out, y, s_out.detach() if s_out is not None else None, logs)
+            other = s_out.detach() if s_out is not None else None
+            run.update("teacher", t_out, y, other, logs, self.extras(run, "teacher", t_out, x, idx))
         if "student" in run.streams:
             if s_out is None:
                 with run.autocast:
                     s_out = run.forward("student", x["student"])
-            extra = self.student_extras(run, s_out, x, idx)
+            extra = self.extras(run, "student", s_out, x, idx)
             run.update("student", s_out, y, t_out.detach() if t_out is not None else None, logs, extra)
         return logs
 
@@ -131,8 +136,12 @@ class Strategy:
         cross = other in self.streams and (stream == "student" or self.mutual)
         names = ["ce"] + ["within_kl", "within_l2"] * self.guided(stream)
         names += ["cross_kl"] * cross + ["cross_l2"] * (cross and self.guided(stream) and self.guided(other))
-        names += ["hr_point", "hr_relation", "embed_kd"] * (stream == "student")
-        return [n for n in names if self.weights[n]]
+        names += ["hr_point", "hr_relation", "hr_proto"] * (stream == "student") + ["embed_kd"]
+        return [n for n in names if self.weight(stream, n)]
+
+    def weight(self, stream: str, name: str) -> float:
+        """The configured weight of term ``name`` in ``stream``'s sum (before any ramp)."""
+        return self.teacher_embed_kd if (stream, name) == ("teacher", "embed_kd") else self.weights[name]
 
     def describe(self) -> str:
         """What this configuration trains, read off the config (for reports): streams, teacher, terms, ramps."""
@@ -150,7 +159,7 @@ class Strategy:
                 what += f" + {len(cfg.guided.blocks) or cfg.guided.count} guided modules"
             if self.trains(s):
                 what += ": " + " + ".join(
-                    n if self.weights[n] == 1 else f"{self.weights[n]:g} {n}" for n in self.terms(s)
+                    n if self.weight(s, n) == 1 else f"{self.weight(s, n):g} {n}" for n in self.terms(s)
                 )
             parts.append(what)
         if self.mutual:
@@ -197,12 +206,14 @@ class Strategy:
             )
         return parts
 
-    def student_extras(self, run, out: StreamOutput, x: dict, idx) -> dict[str, torch.Tensor] | None:
-        """The student's terms beyond the paper: ``run.hr``'s HR distillation (``idx`` finds the descriptors) and
-        ``run.embed_kd``'s (the frozen model's embeddings of this batch, ``x["embed_kd"]``); None when neither is on."""
-        extra = run.hr.parts(out, idx) if run.hr is not None else {}
-        if run.embed_kd is not None:
-            extra["embed_kd"] = run.embed_kd.loss(out.feature, x["embed_kd"])
+    def extras(self, run, stream: str, out: StreamOutput, x: dict, idx) -> dict[str, torch.Tensor] | None:
+        """``stream``'s terms beyond the paper: the student's HR distillation (``run.hr``; ``idx`` finds the
+        descriptors) and ``run.embed_kd``'s (the frozen model's embeddings of the stream's view, ``x["embed_kd"]``
+        or ``x["embed_kd_teacher"]``); None when none is on."""
+        extra = run.hr.parts(out, idx) if stream == "student" and run.hr is not None else {}
+        key = "embed_kd" + "_teacher" * (stream == "teacher")
+        if run.embed_kd is not None and key in x:
+            extra["embed_kd"] = run.embed_kd.loss(out.feature, x[key])
         return extra or None
 
     def stream_loss(
@@ -219,4 +230,6 @@ class Strategy:
         if other is not None and (stream == "student" or self.mutual):
             parts.update(self.cross_parts(out, other))
         parts.update(extra or {})
-        return losses.eq11_stream_loss(parts, self.epoch_weights), parts
+        return losses.eq11_stream_loss(
+            parts, self.teacher_weights if stream == "teacher" else self.epoch_weights
+        ), parts

@@ -16,7 +16,7 @@ from ..errors import UserError
 
 def train_batches(trainer, epoch_seed: int):
     """This rank's share of each global batch of the epoch: (inputs, labels, indices); inputs by stream, and
-    with embed_kd the frozen model's embeddings of the student's view (made here, so on the prefetch thread)."""
+    with embed_kd the frozen model's embeddings of the streams' views (made here, so on the prefetch thread)."""
     cfg, (images, labels) = trainer.cfg, trainer.data.splits["train"]
     n, bs, world, rank = len(labels), cfg.train.batch_size, trainer.dist.world, trainer.dist.rank
     if bs % world:
@@ -47,5 +47,5 @@ def train_batches(trainer, epoch_seed: int):
             views = [trainer.to_input(augment_batch(a, batch)) for a in augs[: 1 + cfg.augment.independent]]
         x = {"teacher": views[-1], "student": views[0]}
         if trainer.embed_kd is not None:
-            x["embed_kd"] = trainer.embed_kd.targets(x["student"])
+            x.update(trainer.embed_kd.batch_targets(x))
         yield x, y, idx

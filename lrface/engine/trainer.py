@@ -81,7 +81,7 @@ class Trainer:
         )
         if self.hr is not None:
             self.hr.to(self.device)
-        self.embed_kd = EmbedDistiller.build(cfg) if "student" in self.streams else None
+        self.embed_kd = EmbedDistiller.build(cfg)  # the config loader refused it where no stream it names trains
         self.channels_last = switch(cfg.train.channels_last, self.device)
         for name, m in self.streams.items():
             if dist.enabled and cfg.train.sync_bn and self.device.type == "cuda" and name in self.trainable:
