@@ -1,6 +1,7 @@
 """Distillation from a frozen exported model (lrface/distill/embed_kd.py): its targets are the model's embeddings of
-the student's own view (and the teacher's, with teacher_weight), the term enters Eq. 11 with its weight and ramp, resume stays bit-exact with it on the
-prefetch thread, and every bad setting is one line, exit 2, before a run directory is written."""
+the student's own view (and the teacher's, with teacher_weight), the term enters Eq. 11 with its weight and ramp,
+resume stays bit-exact with it on the prefetch thread, and every bad setting is one line, exit 2, before a run
+directory is written."""
 
 import numpy as np
 import pytest

@@ -54,8 +54,13 @@ class EmbedDistiller:
         out = {}
         for stream in self.views:
             same = stream == "teacher" and "embed_kd" in out and x["teacher"] is x["student"]
-            out["embed_kd" + "_teacher" * (stream == "teacher")] = out["embed_kd"] if same else self.targets(x[stream])
+            out[self.key(stream)] = out["embed_kd"] if same else self.targets(x[stream])
         return out
+
+    @staticmethod
+    def key(stream: str) -> str:
+        """The batch entry that holds the model's embeddings of ``stream``'s view."""
+        return "embed_kd_teacher" if stream == "teacher" else "embed_kd"
 
     def targets(self, x: torch.Tensor) -> torch.Tensor:
         """The frozen model's L2-normalised embeddings (N x d) of a preprocessed batch, on ``x``'s device."""
