@@ -141,6 +141,8 @@ DESCRIPTIONS = {
     "0 = off",
     "train.select_metric": "with an open-set validation, what picks best.pt: acc (the 10-fold accuracy) | "
     "dense_tar1e-3 (TAR at FAR 1e-3 over every pair of the held-out faces)",
+    "train.per_identity": ">= 2: batches of identity groups (P x K): each identity's images in runs of this many, "
+    "the runs shuffled, so within-batch terms (embed_kd) see genuine pairs; 0 = a plain shuffle",
     "train.keep_epochs": "also keep every epoch's checkpoint as checkpoints/epoch-<N>.pt (scored by "
     "tools/epoch_scores.py)",
     "train.channels_last": "channels-last memory format: auto (on for CUDA) | on | off",

@@ -210,6 +210,11 @@ def _check(cfg: Config) -> None:
     if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
         raise UserError("train.epochs and train.batch_size must be at least 1")
     thread_count(cfg.train.threads, "train.threads", zero="leave torch's default")
+    if cfg.train.per_identity and not 2 <= cfg.train.per_identity <= cfg.train.batch_size // 2:
+        raise UserError(
+            f"train.per_identity {cfg.train.per_identity} must be 0 (a plain shuffle) or in 2..{cfg.train.batch_size // 2} "
+            "(half of train.batch_size, so a batch holds two identities at least), e.g. 4"
+        )
     if not cfg.train.ema_decay < 1:
         raise UserError(f"train.ema_decay {cfg.train.ema_decay:g} must be in [0, 1) (e.g. 0.998; 0 = off)")
     if cfg.train.select_on == "student_ema" and not cfg.train.ema_decay:

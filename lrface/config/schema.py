@@ -166,6 +166,9 @@ class TrainConfig:
     # student step (torch.optim.swa_utils; decay d: ema = d * ema + (1 - d) * weights); validated each epoch as
     # stream student_ema, exported with `lrface export --ema`; 0 = off
     ema_decay: float = 0.0
+    # >= 2: batches of identity groups (lrface/data/sampling.py): each identity's images in runs of this many, the
+    # runs shuffled, so within-batch terms (embed_kd) see genuine pairs; 0 = a plain shuffle
+    per_identity: int = 0
     keep_epochs: bool = False  # also keep every epoch's checkpoint, checkpoints/epoch-<N>.pt (tools/epoch_scores.py)
     # speed switches (engine/speed.py, docs/train-speed.md): auto = on where they help (CUDA), off on CPU
     channels_last: str = "auto"

@@ -1,6 +1,6 @@
 """The training split in batches for one epoch, on the host (albumentations) or on the device.
 
-The order and every augmentation draw are seeded from the epoch seed (and the rank), so an epoch's
+The order (data/sampling.py) and every augmentation draw are seeded from the epoch seed (and the rank), so an epoch's
 batches are the same whether the run was resumed or not.
 """
 
@@ -11,6 +11,7 @@ import torch
 
 from ..data import device as device_data
 from ..data.augment import augment_batch, build_augment
+from ..data.sampling import epoch_order
 from ..errors import UserError
 
 
@@ -21,7 +22,7 @@ def train_batches(trainer, epoch_seed: int):
     n, bs, world, rank = len(labels), cfg.train.batch_size, trainer.dist.world, trainer.dist.rank
     if bs % world:
         raise UserError(f"train.batch_size {bs} (the global batch) must be divisible by the {world} processes")
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed)).numpy()
+    order = epoch_order(labels, epoch_seed, cfg.train.per_identity)
     local = bs // world
     if trainer.device_data:
         train_images, train_labels = trainer.train_on_device
