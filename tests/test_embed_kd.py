@@ -10,7 +10,7 @@ import torch
 from lrface.cli import main
 from lrface.config import load_config
 from lrface.distill.embed_kd import EmbedDistiller
-from lrface.distill.relation import relation_loss
+from lrface.distill.relation import memory_relation_kl, relation_loss
 from lrface.engine.batches import train_batches
 from lrface.engine.checkpoint import load_checkpoint
 from lrface.engine.trainer import Trainer
@@ -48,6 +48,32 @@ def test_the_term_is_the_relation_of_student_embeddings_to_the_targets():
     assert kd.loss(s, t).item() == pytest.approx(relation_loss(s, t, "mse", center=False).item())
     kd = EmbedDistiller(tiny_cfg(*ON))  # kl, tau 0.1
     assert kd.loss(t * 3, t).item() == pytest.approx(0.0, abs=1e-6)  # the same structure, any scale
+
+
+def test_the_memory_form_is_the_batch_form_with_an_empty_memory_and_a_hand_computed_value_with_one():
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(6, 4, generator=g), torch.randn(6, 5, generator=g)
+    empty = (torch.zeros(0, 4), torch.zeros(0, 5))
+    torch.testing.assert_close(memory_relation_kl(s, t, *empty, 0.1), relation_loss(s, t, "kl", 0.1, center=False))
+    # rows s1=(1,0), s2=(0,1); targets both (1,0); one memory image: student (1,0), model (0,1); tau 1.
+    # row 1: KL(softmax[1,0] || softmax[0,1]) = (e-1)/(e+1); row 2: KL(softmax[1,0] || [1/2,1/2]); mean 0.286531
+    one = memory_relation_kl(
+        torch.eye(2), torch.tensor([[1.0, 0], [1, 0]]), torch.tensor([[1.0, 0]]), torch.tensor([[0.0, 1]]), 1.0
+    )
+    torch.testing.assert_close(one, torch.tensor(0.286531), rtol=0, atol=1e-6)
+
+
+def test_the_memory_keeps_the_newest_rows_normalised():
+    kd = EmbedDistiller(tiny_cfg(*ON, "embed_kd.memory=5"))
+    batches = [(torch.randn(3, 4), torch.randn(3, 6)) for _ in range(3)]
+    for f, t in batches:
+        kd.loss(f, t)
+    feats, targets = (torch.cat([b[i] for b in batches])[-5:] for i in (0, 1))
+    torch.testing.assert_close(kd.bank[0], torch.nn.functional.normalize(feats, dim=1))
+    torch.testing.assert_close(kd.bank[1], torch.nn.functional.normalize(targets, dim=1))
+    before = kd.bank
+    kd.loss(*batches[0], stream="teacher")  # the teacher's term neither reads nor fills it
+    assert kd.bank is before
 
 
 def test_the_term_adds_its_weighted_value_to_the_students_eq11_sum(tmp_path):
@@ -98,9 +124,9 @@ def test_the_streams_share_one_model_run_when_they_share_a_view(tmp_path):
     assert x["teacher"] is x["student"] and x["embed_kd_teacher"] is x["embed_kd"]
 
 
-@pytest.mark.parametrize("teacher", ["0", "1.0"])
-def test_resume_stays_bit_exact_with_the_frozen_model_on_the_prefetch_thread(tmp_path, teacher):
-    on = [*ON, f"embed_kd.teacher_weight={teacher}"]
+@pytest.mark.parametrize("teacher, memory", [("0", "0"), ("1.0", "0"), ("0", "12")])
+def test_resume_stays_bit_exact_with_the_frozen_model_on_the_prefetch_thread(tmp_path, teacher, memory):
+    on = [*ON, f"embed_kd.teacher_weight={teacher}", f"embed_kd.memory={memory}"]
     cfg = tiny_cfg("augment.enabled=true", "train.epochs=3", *ALL_ON, *on)
     full = Trainer(cfg, tiny_data(), tmp_path / "full")
     full.fit()
@@ -122,6 +148,8 @@ def test_resume_stays_bit_exact_with_the_frozen_model_on_the_prefetch_thread(tmp
         ([*ON, "embed_kd.teacher_weight=1.0", "teacher.mode=fixed"], "embed_kd.teacher_weight distils"),
         ([*ON, "embed_kd.kind=cosine"], "embed_kd.kind"),
         ([*ON, "embed_kd.tau=0"], "embed_kd.tau"),
+        ([*ON, "embed_kd.kind=mse", "embed_kd.memory=64"], "embed_kd.memory 64 extends"),
+        ([f"embed_kd.model={MODEL}", "embed_kd.teacher_weight=1.0", "embed_kd.memory=64"], "embed_kd.weight > 0"),
     ],
 )
 def test_bad_settings_are_refused_at_load(overrides, needle):

@@ -118,6 +118,8 @@ DESCRIPTIONS = {
     "embed_kd.kind": "comparison of the two structures: kl (per row, towards each face's nearest) | mse",
     "embed_kd.tau": "temperature of the kl form",
     "embed_kd.warmup_epochs": "ramp the weight linearly from 1/n to 1 over n epochs",
+    "embed_kd.memory": "> 0 (kl form, the student's term): each row also reaches this many earlier training images "
+    "(a FIFO of the student's detached embeddings and the model's, saved in checkpoints); 0 = the batch only",
     "optim.lr": "initial SGD learning rate",
     "optim.momentum": "SGD momentum",
     "optim.weight_decay": "SGD weight decay",

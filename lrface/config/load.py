@@ -233,6 +233,11 @@ def _check(cfg: Config) -> None:
         )
     if e.weight and "student" not in strategy.streams:
         raise UserError(f"embed_kd distils into a student; strategy {cfg.strategy} trains none: set embed_kd.weight=0")
+    if e.memory and (not e.weight or e.kind != "kl"):
+        raise UserError(
+            f"embed_kd.memory {e.memory} extends the student's kl term: set embed_kd.weight > 0 and embed_kd.kind=kl, "
+            "or embed_kd.memory=0"
+        )
     if e.teacher_weight and not strategy(cfg).trains("teacher"):
         raise UserError(
             f"embed_kd.teacher_weight distils into a trained teacher; strategy {cfg.strategy} with teacher.mode "

@@ -135,6 +135,9 @@ class EmbedKdConfig:
     kind: str = "kl"  # kl | mse
     tau: float = 0.1  # temperature of the kl form
     warmup_epochs: int = 0  # ramp the weight linearly from 1/n to 1 over n epochs
+    # > 0 (kl form, the student's term): each row also reaches this many earlier training images (a FIFO of the
+    # student's detached embeddings and the model's), more impostors per row; 0 = the batch only
+    memory: int = 0
 
 
 @dataclass

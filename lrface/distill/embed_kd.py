@@ -6,17 +6,20 @@ thread with ``train.prefetch``, beside the step), so teacher and student see the
 learns the model's within-batch cosine structure, L_emb-rel (relation.py, no centring: these cosines are
 the scores a gallery compares), added to the student's Eq. 11 sum with weight ``embed_kd.weight``, ramped in
 over ``embed_kd.warmup_epochs``. With ``embed_kd.teacher_weight`` the trained teacher learns the same term on its
-own augmented view (the model embeds that view too). The model must read the training config's preprocessing.
+own augmented view (the model embeds that view too). With ``embed_kd.memory`` the student's rows also reach that
+many earlier training images (a FIFO of the student's detached embeddings and the model's, as in cross-batch
+memory): more impostors per row. The model must read the training config's preprocessing.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..config import Config
 from ..errors import UserError
-from .relation import relation_loss
+from .relation import memory_relation_kl, relation_loss
 
 
 class EmbedDistiller:
@@ -27,7 +30,8 @@ class EmbedDistiller:
         from ..pretrained import resolve_model
 
         c = cfg.embed_kd
-        self.kind, self.tau = c.kind, c.tau
+        self.kind, self.tau, self.memory = c.kind, c.tau, c.memory
+        self.bank: tuple[torch.Tensor, torch.Tensor] | None = None  # (student, model) rows, newest last
         self.views = ("student",) * (c.weight > 0) + ("teacher",) * (c.teacher_weight > 0)
         self.model = Embedder(resolve_model(c.model), threads=1)
         spec, size = self.model.spec, cfg.data.image_size
@@ -68,6 +72,26 @@ class EmbedDistiller:
         (emb,) = self.model.session.run(["embedding"], {self.input: batch})
         return torch.from_numpy(emb).to(x.device)
 
-    def loss(self, feature: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """L_emb-rel of the student's embeddings ``feature`` against the model's ``targets`` of the same batch."""
-        return relation_loss(feature, targets, self.kind, self.tau, center=False)
+    def loss(self, feature: torch.Tensor, targets: torch.Tensor, stream: str = "student") -> torch.Tensor:
+        """L_emb-rel of ``stream``'s embeddings ``feature`` against the model's ``targets`` of the same batch; for the
+        student with ``memory``, over the batch and the memory, which then takes this batch in."""
+        if not self.memory or stream != "student":
+            return relation_loss(feature, targets, self.kind, self.tau, center=False)
+        if self.bank is None:
+            self.bank = (
+                feature.new_zeros((0, feature.shape[1]), dtype=torch.float32),
+                targets.new_zeros((0, targets.shape[1])),
+            )
+        self.bank = tuple(b.to(feature.device) for b in self.bank)  # a resumed bank is loaded on the CPU
+        loss = memory_relation_kl(feature, targets, *self.bank, self.tau)
+        new = (F.normalize(feature.detach().float(), dim=1), F.normalize(targets.detach().float(), dim=1))
+        self.bank = tuple(torch.cat([old, b])[-self.memory :] for old, b in zip(self.bank, new, strict=True))
+        return loss
+
+    def state_dict(self) -> dict:
+        """The memory (empty without one), so a resumed run continues with the same rows."""
+        return {"bank": list(self.bank) if self.bank is not None else []}
+
+    def load_state_dict(self, state: dict) -> None:
+        bank = state.get("bank") or []
+        self.bank = tuple(bank) if bank else None

@@ -39,3 +39,17 @@ def relation_loss(
         s_rows, t_rows = s[off].view(n, n - 1) / tau, t[off].view(n, n - 1) / tau
         return F.kl_div(F.log_softmax(s_rows, dim=1), F.softmax(t_rows, dim=1), reduction="batchmean")
     raise ValueError(f"unknown relation loss {kind!r}")
+
+
+def memory_relation_kl(
+    student: torch.Tensor, teacher: torch.Tensor, mem_student: torch.Tensor, mem_teacher: torch.Tensor, tau: float
+) -> torch.Tensor:
+    """``relation_loss``'s kl form (no centring) with each row's cosines to a memory of earlier images appended
+    (``mem_*``: L2-normalised rows, the same images on both sides; the student's are detached): more impostors per
+    row, so the row's softmax reaches the rare high-scoring ones that decide a low false-accept rate."""
+    s, t = F.normalize(student.float(), dim=1), F.normalize(teacher.detach().float(), dim=1)
+    n = s.shape[0]
+    off = ~torch.eye(n, dtype=torch.bool, device=s.device)
+    s_rows = torch.cat([(s @ s.t())[off].view(n, n - 1), s @ mem_student.t()], 1) / tau
+    t_rows = torch.cat([(t @ t.t())[off].view(n, n - 1), t @ mem_teacher.t()], 1) / tau
+    return F.kl_div(F.log_softmax(s_rows, dim=1), F.softmax(t_rows, dim=1), reduction="batchmean")

@@ -212,7 +212,7 @@ class Strategy:
         or ``x["embed_kd_teacher"]``); None when none is on."""
         extra = run.hr.parts(out, idx) if stream == "student" and run.hr is not None else {}
         if run.embed_kd is not None and run.embed_kd.key(stream) in x:
-            extra["embed_kd"] = run.embed_kd.loss(out.feature, x[run.embed_kd.key(stream)])
+            extra["embed_kd"] = run.embed_kd.loss(out.feature, x[run.embed_kd.key(stream)], stream)
         return extra or None
 
     def stream_loss(

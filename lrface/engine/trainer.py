@@ -147,6 +147,7 @@ class Trainer:
             "models": {s: m.state_dict() for s, m in self.streams.items()},
             "hr": self.hr.state_dict() if self.hr is not None else {},
             "ema": self.ema.state_dict() if self.ema is not None else {},
+            "embed_kd": self.embed_kd.state_dict() if self.embed_kd is not None else {},
             "optimizers": {s: o.state_dict() for s, o in self.optimizers.items()},
             "schedulers": {s: o.state_dict() for s, o in self.schedulers.items()},
             "rng": {
@@ -162,6 +163,8 @@ class Trainer:
             self.hr.load_state_dict(state["hr"])
         if self.ema is not None:
             restore_ema(self.ema, state.get("ema"))
+        if self.embed_kd is not None:
+            self.embed_kd.load_state_dict(state.get("embed_kd", {}))
         for s, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][s])
         for s, o in self.schedulers.items():
