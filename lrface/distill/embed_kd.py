@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ..config import Config
 from ..errors import UserError
-from .relation import memory_relation_kl, relation_loss
+from .relation import relation_kl, relation_loss
 
 
 class EmbedDistiller:
@@ -83,7 +83,7 @@ class EmbedDistiller:
                 targets.new_zeros((0, targets.shape[1])),
             )
         self.bank = tuple(b.to(feature.device) for b in self.bank)  # a resumed bank is loaded on the CPU
-        loss = memory_relation_kl(feature, targets, *self.bank, self.tau)
+        loss = relation_kl(feature, targets, self.tau, *self.bank)
         new = (F.normalize(feature.detach().float(), dim=1), F.normalize(targets.detach().float(), dim=1))
         self.bank = tuple(torch.cat([old, b])[-self.memory :] for old, b in zip(self.bank, new, strict=True))
         return loss

@@ -1,7 +1,7 @@
 """The training split in batches for one epoch, on the host (albumentations) or on the device.
 
-The order (data/sampling.py) and every augmentation draw are seeded from the epoch seed (and the rank), so an epoch's
-batches are the same whether the run was resumed or not.
+The order (data/sampling.py) and every augmentation draw are seeded from the epoch seed (and the rank),
+so an epoch's batches are the same whether the run was resumed or not.
 """
 
 from __future__ import annotations
