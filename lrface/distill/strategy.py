@@ -211,8 +211,9 @@ class Strategy:
         descriptors) and ``run.embed_kd``'s (the frozen model's embeddings of the stream's view, ``x["embed_kd"]``
         or ``x["embed_kd_teacher"]``); None when none is on."""
         extra = run.hr.parts(out, idx) if stream == "student" and run.hr is not None else {}
-        if run.embed_kd is not None and run.embed_kd.key(stream) in x:
-            extra["embed_kd"] = run.embed_kd.loss(out.feature, x[run.embed_kd.key(stream)], stream)
+        key = run.embed_kd.key(stream) if run.embed_kd is not None else None
+        if key in x:
+            extra["embed_kd"] = run.embed_kd.loss(out.feature, x[key], stream)
         return extra or None
 
     def stream_loss(
