@@ -62,6 +62,9 @@ def config_cases(s: Sweep, F):
         ("--set a whole section", "optim={lr: 0.1}"),
         ("--set ema_decay 1", "train.ema_decay=1"),
         ("--set select_on student_ema without ema", "train.select_on=student_ema"),
+        ("--set per_identity 1", "train.per_identity=1"),
+        ("--set per_identity over half the batch", "train.per_identity=100000"),
+        ("--set embed_kd.memory without the student's term", "embed_kd.memory=64"),
     ):
         out = scratch(F, "trs")
         if label == "--set batch over the data":  # a batch larger than the set is the whole set: fine
