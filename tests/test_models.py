@@ -48,3 +48,22 @@ def test_guided_positions_deepest_by_default_and_explicit():
 def test_unknown_model_is_a_user_error():
     with pytest.raises(UserError, match="unknown model"):
         build_model("resnet5", num_classes=3)
+
+
+def test_last_stride_one_keeps_parameters_and_the_last_map_size():
+    plain, kept = (build_model("sresnet18", num_classes=180, last_stride=s) for s in (2, 1))
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(kept) == count(plain) == 606_436
+    with torch.no_grad():
+        maps = kept.eval().forward_blocks(torch.zeros(1, 3, 16, 16))
+    assert [tuple(m.shape[2:]) for m in maps] == [(16, 16), (8, 8), (4, 4), (4, 4)]
+    assert kept.block_strides == [1, 2, 2, 1] and plain.block_strides == [1, 2, 2, 2]
+    # guided modules stride down to the last block's 4x4: one fewer strided conv after each block
+    strided = lambda s: sum(c.stride == (2, 2) for g in s.guided for c in g.modules() if isinstance(c, torch.nn.Conv2d))  # noqa: E731
+    assert strided(Stream(kept, 180, [0, 1, 2], dim=24)) == 2 + 1 + 0
+    assert strided(Stream(plain, 180, [0, 1, 2], dim=24)) == 3 + 2 + 1
+
+
+def test_bad_last_stride_is_a_user_error():
+    with pytest.raises(UserError, match="last_stride must be 1 or 2"):
+        build_model("sresnet18", num_classes=3, last_stride=3)

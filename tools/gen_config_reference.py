@@ -77,7 +77,7 @@ DESCRIPTIONS = {
     "preprocess.std": "per-channel std divided by after the mean (RGB)",
     "student.arch": "student backbone name from the model registry (sresnet18: the 0.61 M streamlined ResNet-18)",
     "student.guided": "guided modules on the student stream (S_G of paper Table V)",
-    "student.kwargs": "extra keyword arguments for the student backbone (e.g. widths; embedding: linear_bn for a signed embedding layer, models/base.py)",
+    "student.kwargs": "extra keyword arguments for the student backbone (e.g. widths; embedding: linear_bn for a signed embedding layer, models/base.py; last_stride: 1 for a 4x4 last block, models/resnet.py)",
     "teacher.arch": "teacher backbone name from the model registry",
     "teacher.guided": "guided modules on the teacher stream (T_G of paper Table V)",
     "teacher.kwargs": "extra keyword arguments for the teacher backbone (e.g. widths)",

@@ -59,15 +59,23 @@ def _shortcut(cin: int, cout: int, stride: int) -> nn.Module:
 
 
 class ResNet(Backbone):
-    """stem -> blocks[0..3] -> global average pool -> embed (``embedding``; identity by default) -> feature -> fc."""
+    """stem -> blocks[0..3] -> global average pool -> embed (``embedding``; identity by default) -> feature -> fc.
 
-    def __init__(self, block, layers, widths, num_classes: int, in_chans: int = 3, embedding: str = "pool"):
+    ``last_stride`` 1 keeps the last block at the third's spatial size (4x4 at a 16x16 input instead of 2x2): the
+    re-identification "last stride" trick; the same parameters, more multiply-adds in the last block.
+    """
+
+    def __init__(
+        self, block, layers, widths, num_classes: int, in_chans: int = 3, embedding: str = "pool", last_stride: int = 2
+    ):
         super().__init__()
+        if last_stride not in (1, 2):
+            raise ValueError(f"last_stride must be 1 or 2, got {last_stride!r}")
         self.stem = nn.Sequential(conv3x3(in_chans, widths[0]), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
         cin = widths[0]
         blocks, self.block_channels, self.block_strides = [], [], []
         for i, (n, w) in enumerate(zip(layers, widths)):
-            stride = 1 if i == 0 else 2
+            stride = 1 if i == 0 else last_stride if i == len(layers) - 1 else 2
             stage = []
             for j in range(n):
                 stage.append(block(cin, w, stride if j == 0 else 1))
