@@ -28,12 +28,13 @@ from ..errors import UserError
 from ..models import StreamOutput
 from ..preprocess import PreprocessSpec, preprocess
 from .batches import train_batches
-from .build import build_ema, build_optimizers, build_streams, load_teacher_weights, restore_ema, select_device
+from .build import build_ema, build_optimizers, build_streams, load_teacher_weights, select_device
 from .distributed import DistInfo, all_reduce_sum
 from .evaluate import evaluate
 from .metrics_log import tensorboard_writer
 from .run_dir import end_epoch
 from .speed import ParallelStep, check_switches, oversubscribed, prefetched, switch
+from .train_state import restore_trainer, trainer_state
 
 
 class TrainingDiverged(UserError):
@@ -134,46 +135,12 @@ class Trainer:
         images, labels = (np.asarray(a) for a in self.data.splits["train"])
         return torch.as_tensor(images, device=self.device), torch.as_tensor(labels, device=self.device)
 
-    # --- state ------------------------------------------------------------------------------
+    # --- state (train_state.py: what a checkpoint holds) ------------------------------------------
     def state_dict(self) -> dict:
-        return {
-            "config": self.cfg.to_dict(),
-            "class_names": self.data.class_names,
-            "preprocess": self.spec.to_dict(),
-            "epoch": self.epoch,
-            "step": self.step,
-            "best": self.best,
-            "best_epoch": self.best_epoch,
-            "models": {s: m.state_dict() for s, m in self.streams.items()},
-            "hr": self.hr.state_dict() if self.hr is not None else {},
-            "ema": self.ema.state_dict() if self.ema is not None else {},
-            "embed_kd": self.embed_kd.state_dict() if self.embed_kd is not None else {},
-            "optimizers": {s: o.state_dict() for s, o in self.optimizers.items()},
-            "schedulers": {s: o.state_dict() for s, o in self.schedulers.items()},
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
-            },
-        }
+        return trainer_state(self)
 
     def load_state_dict(self, state: dict) -> None:
-        for s, m in self.streams.items():
-            m.load_state_dict(state["models"][s])
-        if self.hr is not None:
-            self.hr.load_state_dict(state["hr"])
-        if self.ema is not None:
-            restore_ema(self.ema, state.get("ema"))
-        if self.embed_kd is not None:
-            self.embed_kd.load_state_dict(state.get("embed_kd", {}))
-        for s, o in self.optimizers.items():
-            o.load_state_dict(state["optimizers"][s])
-        for s, o in self.schedulers.items():
-            o.load_state_dict(state["schedulers"][s])
-        self.epoch, self.step = int(state["epoch"]), int(state["step"])
-        self.best, self.best_epoch = float(state["best"]), int(state["best_epoch"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if self.device.type == "cuda" and state["rng"]["cuda"]:
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        restore_trainer(self, state)
 
     # --- one step (Algorithm 1) -----------------------------------------------------------------
     def to_input(self, images: np.ndarray) -> torch.Tensor:
