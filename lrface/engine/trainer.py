@@ -3,8 +3,8 @@
 Checkpoints are written at the end of every epoch, so a resumed run restarts at an epoch boundary;
 every random draw of an epoch (order, augmentation) is seeded from (seed, epoch), which makes a
 resumed CPU run bit-identical to an uninterrupted one. Around it: ``build`` (device, streams,
-teacher weights, optimizers), ``batches`` (an epoch's batches), ``evaluate`` (top-1 per classifier)
-and ``run_dir`` (the run directory, resuming, what each epoch writes).
+teacher weights, optimizers), ``batches`` (an epoch's batches), ``evaluate`` (top-1 per classifier),
+``run_dir`` (the run directory, resuming, what each epoch writes) and ``train_state`` (what a checkpoint holds).
 """
 
 from __future__ import annotations
