@@ -57,6 +57,7 @@ def config_cases(s: Sweep, F):
         ("--set bad json", "student.kwargs={bad"),
         ("--set batch over the data", "train.batch_size=99999999999999999999"),
         ("--set kwargs the model lacks", "student.kwargs={bogus: 1}"),
+        ("--set kwargs value the model refuses", "student.kwargs={last_stride: 3}"),
         ("--set epochs a list", "train.epochs=[1,2]"),
         ("--set a whole section {}", "train={}"),
         ("--set a whole section", "optim={lr: 0.1}"),
