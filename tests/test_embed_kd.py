@@ -1,6 +1,7 @@
 """Distillation from a frozen exported model (lrface/distill/embed_kd.py): its targets are the model's embeddings of
 the student's own view (and the teacher's, with teacher_weight), the term enters Eq. 11 with its weight and ramp,
-resume stays bit-exact with it on the prefetch thread, and every bad setting is one line, exit 2, before a run
+the point form learns each embedding through a projection trained with the student, resume stays bit-exact with
+them on the prefetch thread, and every bad setting is one line, exit 2, before a run
 directory is written."""
 
 import numpy as np
@@ -95,6 +96,42 @@ def test_the_term_adds_its_weighted_value_to_the_students_eq11_sum(tmp_path):
     assert on["loss_teacher"] == pytest.approx(off["loss_teacher"])
 
 
+def test_the_point_term_is_one_minus_the_cosine_of_the_projected_embedding(tmp_path):
+    kd = EmbedDistiller(tiny_cfg(f"embed_kd.model={MODEL}", "embed_kd.point=1.0"), feature_dim=2)
+    assert kd.views == ("student",) and kd.proj.weight.shape == (112, 2)  # the model's width, from one run
+    with torch.no_grad():
+        kd.proj.weight.zero_()
+        kd.proj.weight[0, 0] = kd.proj.weight[1, 1] = 1.0
+        kd.proj.bias.zero_()
+    f, t = torch.tensor([[1.0, 0.0], [1.0, 1.0]]), torch.zeros(2, 112)
+    t[0, 0] = t[1, 1] = 3.0  # any length: only the direction counts
+    # row 1: P f = e0, cos 1 -> 0; row 2: P f = e0 + e1 against e1, cos 1/sqrt2; batch mean
+    assert kd.point_loss(f, t).item() == pytest.approx((1 - 1 / np.sqrt(2)) / 2, rel=1e-6)
+
+
+def test_the_point_term_adds_its_weighted_value_and_trains_the_projection_with_the_student(tmp_path):
+    def first_step(*extra):
+        torch.manual_seed(0)
+        tr = Trainer(tiny_cfg(f"embed_kd.model={MODEL}", *extra), tiny_data(), tmp_path / str(len(extra)))
+        for m in tr.streams.values():
+            m.train()
+        tr.strategy.start_epoch(0)
+        x, y, idx = next(train_batches(tr, 1))
+        return tr, {k: float(v) for k, v in tr.train_step(x, y, idx).items()}
+
+    _, off = first_step()
+    tr, on = first_step("embed_kd.point=2.0", "embed_kd.warmup_epochs=4")
+    assert "student_embed_kd" not in on and on["student_embed_kd_point"] > 0  # the relation term stays off
+    # epoch 0 of a 4-epoch ramp: weight 2 x 1/4
+    assert on["loss_student"] - off["loss_student"] == pytest.approx(0.5 * on["student_embed_kd_point"], rel=1e-4)
+    assert on["loss_teacher"] == pytest.approx(off["loss_teacher"])
+    trained = {id(q) for g in tr.optimizers["student"].param_groups for q in g["params"]}
+    assert all(id(q) in trained for q in tr.embed_kd.parameters())
+    teacher = {id(q) for g in tr.optimizers["teacher"].param_groups for q in g["params"]}
+    assert len(tr.embed_kd.parameters()) == 2 and not any(id(q) in teacher for q in tr.embed_kd.parameters())
+    assert "embed_kd_point" in tr.strategy.describe()
+
+
 @pytest.mark.parametrize("parallel", [False, True])
 def test_teacher_weight_adds_the_term_on_the_teachers_own_view_only(tmp_path, parallel):
     def first_step(*extra):
@@ -126,9 +163,11 @@ def test_the_streams_share_one_model_run_when_they_share_a_view(tmp_path):
     assert x["teacher"] is x["student"] and x["embed_kd_teacher"] is x["embed_kd"]
 
 
-@pytest.mark.parametrize("teacher, memory", [("0", "0"), ("1.0", "0"), ("0", "12")])
-def test_resume_stays_bit_exact_with_the_frozen_model_on_the_prefetch_thread(tmp_path, teacher, memory):
-    on = [*ON, f"embed_kd.teacher_weight={teacher}", f"embed_kd.memory={memory}"]
+@pytest.mark.parametrize(
+    "teacher, memory, point", [("0", "0", "0"), ("1.0", "0", "0"), ("0", "12", "0"), ("0", "0", "1")]
+)
+def test_resume_stays_bit_exact_with_the_frozen_model_on_the_prefetch_thread(tmp_path, teacher, memory, point):
+    on = [*ON, f"embed_kd.teacher_weight={teacher}", f"embed_kd.memory={memory}", f"embed_kd.point={point}"]
     cfg = tiny_cfg("augment.enabled=true", "train.epochs=3", *ALL_ON, *on)
     full = Trainer(cfg, tiny_data(), tmp_path / "full")
     full.fit()
@@ -139,6 +178,7 @@ def test_resume_stays_bit_exact_with_the_frozen_model_on_the_prefetch_thread(tmp
     for stream in ("student", "teacher"):
         a, b = params(full.streams[stream]), params(resumed.streams[stream])
         assert all(torch.equal(a[k], b[k]) for k in a)
+    assert all(torch.equal(a, b) for a, b in zip(full.embed_kd.parameters(), resumed.embed_kd.parameters()))
 
 
 @pytest.mark.parametrize(
@@ -147,6 +187,8 @@ def test_resume_stays_bit_exact_with_the_frozen_model_on_the_prefetch_thread(tmp
         (["embed_kd.weight=1.0"], "needs embed_kd.model"),
         ([*ON, "strategy=teacher-only"], "trains none"),
         (["embed_kd.teacher_weight=1.0"], "needs embed_kd.model"),
+        (["embed_kd.point=1.0"], "needs embed_kd.model"),
+        ([f"embed_kd.model={MODEL}", "embed_kd.point=1.0", "strategy=teacher-only"], "trains none"),
         ([*ON, "embed_kd.teacher_weight=1.0", "teacher.mode=fixed"], "embed_kd.teacher_weight distils"),
         ([*ON, "embed_kd.kind=cosine"], "embed_kd.kind"),
         ([*ON, "embed_kd.tau=0"], "embed_kd.tau"),
@@ -164,15 +206,16 @@ def test_a_model_with_other_preprocessing_is_refused(tmp_path):
         EmbedDistiller(tiny_cfg(*ON, "preprocess.mean=[0.4,0.4,0.4]"))
 
 
+@pytest.mark.parametrize("term", ["weight", "teacher_weight", "point"])
 @pytest.mark.parametrize(
     "model, needle",
     [("missing.onnx", "model not found"), ("configs/face/orl-smoke.yaml", "not an ONNX model")],
 )
-def test_train_refuses_a_bad_frozen_model_before_writing_the_run(tmp_path, capsys, model, needle):
+def test_train_refuses_a_bad_frozen_model_before_writing_the_run(tmp_path, capsys, model, needle, term):
     data, run = make_identity_set(tmp_path / "faces"), tmp_path / "run"
     rc = main(
         ["train", "--config", "configs/face/orl-smoke.yaml", "--data", str(data), "--out", str(run), *TINY_TRAIN]
-        + ["--set", f"embed_kd.model={model}", "--set", "embed_kd.weight=1"]
+        + ["--set", f"embed_kd.model={model}", "--set", f"embed_kd.{term}=1"]
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and needle in err[0] and "Traceback" not in err[0], err

@@ -115,6 +115,8 @@ DESCRIPTIONS = {
     "embed_kd.model": "the frozen model: a packaged model's name or an .onnx of `lrface export`",
     "embed_kd.weight": "weight of its within-batch cosine structure in the student's sum; 0 = off",
     "embed_kd.teacher_weight": "the same term in the trained teacher's sum, on the teacher's own view; 0 = off",
+    "embed_kd.point": "weight of L_emb-point in the student's sum: 1 - cos(P f, t) of its embedding through a "
+    "training-only linear projection (saved in checkpoints, never exported) against the model's; 0 = off",
     "embed_kd.kind": "comparison of the two structures: kl (per row, towards each face's nearest) | mse",
     "embed_kd.tau": "temperature of the kl form",
     "embed_kd.warmup_epochs": "ramp the weight linearly from 1/n to 1 over n epochs",

@@ -88,6 +88,7 @@ def run_inputs(cfg) -> list[tuple[str, str]]:
 
 def _train(args: argparse.Namespace, cfg, state, run_dir: Path) -> int:
     from ..data.sources import load_data
+    from ..distill import embed_kd
     from ..engine.build import select_device
     from ..engine.distributed import barrier, init_distributed
     from ..engine.run_dir import prepare_run_dir
@@ -96,10 +97,8 @@ def _train(args: argparse.Namespace, cfg, state, run_dir: Path) -> int:
     from ..errors import UserError
 
     check_switches(cfg, select_device(cfg.train.device))  # fail before anything is written
-    if cfg.embed_kd.weight:
-        from ..distill.embed_kd import EmbedDistiller
-
-        EmbedDistiller(cfg)  # the frozen model loads and reads this config's preprocessing
+    if embed_kd.wanted(cfg):
+        embed_kd.frozen_model(cfg)  # it loads and reads this config's preprocessing
     if cfg.init.run and state is None:
         from ..engine.transfer import init_state
 

@@ -226,13 +226,16 @@ def _check(cfg: Config) -> None:
     if cfg.train.ema_decay and "student" not in strategy.streams:
         raise UserError(f"train.ema_decay averages a trained student; strategy {cfg.strategy} trains none: set it to 0")
     e = cfg.embed_kd
-    if (e.weight or e.teacher_weight) and not e.model:
+    if (e.weight or e.teacher_weight or e.point) and not e.model:
         raise UserError(
-            "embed_kd.weight or embed_kd.teacher_weight > 0 needs embed_kd.model: a packaged model's name or an "
-            "exported .onnx"
+            "embed_kd.weight, embed_kd.teacher_weight or embed_kd.point > 0 needs embed_kd.model: a packaged model's "
+            "name or an exported .onnx"
         )
-    if e.weight and "student" not in strategy.streams:
-        raise UserError(f"embed_kd distils into a student; strategy {cfg.strategy} trains none: set embed_kd.weight=0")
+    if (e.weight or e.point) and "student" not in strategy.streams:
+        raise UserError(
+            f"embed_kd distils into a student; strategy {cfg.strategy} trains none: set embed_kd.weight=0 "
+            "embed_kd.point=0"
+        )
     if e.memory and (not e.weight or e.kind != "kl"):
         raise UserError(
             f"embed_kd.memory {e.memory} extends the student's kl term: set embed_kd.weight > 0 and embed_kd.kind=kl, "

@@ -132,6 +132,9 @@ class EmbedKdConfig:
     model: str = ""  # a packaged model's name or an .onnx of `lrface export`; needed when weight > 0
     weight: float = 0.0  # weight of L_emb-rel (the model's within-batch cosine structure); 0 = off
     teacher_weight: float = 0.0  # the same term on the trained teacher, on its own augmented view; 0 = off
+    # weight of L_emb-point: 1 - cos(P f, t) of the student's feature f through a training-only linear projection P
+    # (its width -> the model's) against the model's embedding t of the same view; 0 = off
+    point: float = 0.0
     kind: str = "kl"  # kl | mse
     tau: float = 0.1  # temperature of the kl form
     warmup_epochs: int = 0  # ramp the weight linearly from 1/n to 1 over n epochs

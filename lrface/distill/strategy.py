@@ -64,6 +64,7 @@ class Strategy:
             "hr_relation": cfg.hr.relation,
             "hr_proto": cfg.hr.proto,
             "embed_kd": cfg.embed_kd.weight,
+            "embed_kd_point": cfg.embed_kd.point,
         }
         self.teacher_embed_kd = cfg.embed_kd.teacher_weight  # the term's weight on the teacher (embed_kd.py)
         self.epoch_weights = dict(self.weights)
@@ -84,7 +85,7 @@ class Strategy:
         hr = ramp(self.cfg.hr.warmup_epochs)
         self.epoch_weights.update({k: self.weights[k] * hr for k in ("hr_point", "hr_relation", "hr_proto")})
         kd = ramp(self.cfg.embed_kd.warmup_epochs)
-        self.epoch_weights["embed_kd"] = self.weights["embed_kd"] * kd
+        self.epoch_weights.update({k: self.weights[k] * kd for k in ("embed_kd", "embed_kd_point")})
         self.teacher_weights = {**self.epoch_weights, "embed_kd": self.teacher_embed_kd * kd}
 
     @classmethod
@@ -137,6 +138,7 @@ class Strategy:
         names = ["ce"] + ["within_kl", "within_l2"] * self.guided(stream)
         names += ["cross_kl"] * cross + ["cross_l2"] * (cross and self.guided(stream) and self.guided(other))
         names += ["hr_point", "hr_relation", "hr_proto"] * (stream == "student") + ["embed_kd"]
+        names += ["embed_kd_point"] * (stream == "student")
         return [n for n in names if self.weight(stream, n)]
 
     def weight(self, stream: str, name: str) -> float:
@@ -176,6 +178,8 @@ class Strategy:
             parts.append(
                 f"embed_kd from the frozen {e.model} ({e.kind}" + (f", tau {e.tau:g})" if e.kind == "kl" else ")")
             )
+        if "embed_kd_point" in used:
+            parts.append(f"embed_kd_point: the student's projected embedding against {cfg.embed_kd.model}'s (cosine)")
         return "; ".join(parts)
 
     # --- losses ----------------------------------------------------------------------------
@@ -209,11 +213,14 @@ class Strategy:
     def extras(self, run, stream: str, out: StreamOutput, x: dict, idx) -> dict[str, torch.Tensor] | None:
         """``stream``'s terms beyond the paper: the student's HR distillation (``run.hr``; ``idx`` finds the
         descriptors) and ``run.embed_kd``'s (the frozen model's embeddings of the stream's view, ``x["embed_kd"]``
-        or ``x["embed_kd_teacher"]``); None when none is on."""
+        or ``x["embed_kd_teacher"]``; the student's projected embedding against them with ``embed_kd.point``); None
+        when none is on."""
         extra = run.hr.parts(out, idx) if stream == "student" and run.hr is not None else {}
         key = run.embed_kd.key(stream) if run.embed_kd is not None else None
-        if key in x:
+        if key in x and self.weight(stream, "embed_kd"):
             extra["embed_kd"] = run.embed_kd.loss(out.feature, x[key], stream)
+        if key in x and stream == "student" and self.weights["embed_kd_point"]:
+            extra["embed_kd_point"] = run.embed_kd.point_loss(out.feature, x[key])
         return extra or None
 
     def stream_loss(

@@ -3,8 +3,8 @@
 Format ``lrface-ckpt/1``: a dict with config, class_names, preprocess, epoch, step, models
 (per stream: the Stream state_dict, backbone weights under ``backbone.``), ema (the student's
 weight average as torch's AveragedModel state, ``module.`` + the Stream keys; empty without
-train.ema_decay), hr, embed_kd (the memory of embed_kd.memory; empty without it), optimizers, schedulers,
-rng, best, best_epoch. Gathered and restored by train_state.py.
+train.ema_decay), hr, embed_kd (the memory of embed_kd.memory and the projection of embed_kd.point; empty
+without them), optimizers, schedulers, rng, best, best_epoch. Gathered and restored by train_state.py.
 """
 
 from __future__ import annotations

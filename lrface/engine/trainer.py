@@ -82,7 +82,12 @@ class Trainer:
         )
         if self.hr is not None:
             self.hr.to(self.device)
-        self.embed_kd = EmbedDistiller.build(cfg)  # the config loader refused it where no stream it names trains
+        # the config loader refused it where no stream it names trains
+        self.embed_kd = EmbedDistiller.build(
+            cfg, self.streams["student"].backbone.feature_dim if "student" in self.streams else None
+        )
+        if self.embed_kd is not None:
+            self.embed_kd.to(self.device)
         self.channels_last = switch(cfg.train.channels_last, self.device)
         for name, m in self.streams.items():
             if dist.enabled and cfg.train.sync_bn and self.device.type == "cuda" and name in self.trainable:
@@ -120,8 +125,9 @@ class Trainer:
         self.parallel = ParallelStep(self) if cfg.train.parallel_streams and both and not dist.enabled else None
 
     def _parameters(self, stream: str) -> list:
-        """What ``stream``'s optimizer updates: the stream, and for the student the HR projection."""
+        """What ``stream``'s optimizer updates: the stream, and for the student the HR and embed_kd projections."""
         extra = list(self.hr.parameters()) if stream == "student" and self.hr is not None else []
+        extra += self.embed_kd.parameters() if stream == "student" and self.embed_kd is not None else []
         return list(self.streams[stream].parameters()) + extra
 
     @property
