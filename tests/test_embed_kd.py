@@ -79,17 +79,19 @@ def test_the_memory_keeps_the_newest_rows_normalised():
     assert kd.bank is before
 
 
-def test_the_term_adds_its_weighted_value_to_the_students_eq11_sum(tmp_path):
-    def first_step(*extra):
-        torch.manual_seed(0)
-        tr = Trainer(tiny_cfg(f"embed_kd.model={MODEL}", *extra), tiny_data(), tmp_path / str(len(extra)))
-        for m in tr.streams.values():
-            m.train()
-        tr.strategy.start_epoch(0)
-        x, y, idx = next(train_batches(tr, 1))
-        return {k: float(v) for k, v in tr.train_step(x, y, idx).items()}
+def first_step(run_dir, *extra) -> tuple[Trainer, dict[str, float]]:
+    """A trainer with the frozen model named (``extra`` turns terms on) and the logs of its first step."""
+    torch.manual_seed(0)
+    tr = Trainer(tiny_cfg(f"embed_kd.model={MODEL}", *extra), tiny_data(), run_dir / str(len(extra)))
+    for m in tr.streams.values():
+        m.train()
+    tr.strategy.start_epoch(0)
+    x, y, idx = next(train_batches(tr, 1))
+    return tr, {k: float(v) for k, v in tr.train_step(x, y, idx).items()}
 
-    off, on = first_step(), first_step("embed_kd.weight=2.0", "embed_kd.warmup_epochs=4")
+
+def test_the_term_adds_its_weighted_value_to_the_students_eq11_sum(tmp_path):
+    (_, off), (_, on) = first_step(tmp_path), first_step(tmp_path, "embed_kd.weight=2.0", "embed_kd.warmup_epochs=4")
     assert "student_embed_kd" not in off and on["student_embed_kd"] > 0
     # epoch 0 of a 4-epoch ramp: weight 2 x 1/4
     assert on["loss_student"] - off["loss_student"] == pytest.approx(0.5 * on["student_embed_kd"], rel=1e-4)
@@ -110,17 +112,8 @@ def test_the_point_term_is_one_minus_the_cosine_of_the_projected_embedding(tmp_p
 
 
 def test_the_point_term_adds_its_weighted_value_and_trains_the_projection_with_the_student(tmp_path):
-    def first_step(*extra):
-        torch.manual_seed(0)
-        tr = Trainer(tiny_cfg(f"embed_kd.model={MODEL}", *extra), tiny_data(), tmp_path / str(len(extra)))
-        for m in tr.streams.values():
-            m.train()
-        tr.strategy.start_epoch(0)
-        x, y, idx = next(train_batches(tr, 1))
-        return tr, {k: float(v) for k, v in tr.train_step(x, y, idx).items()}
-
-    _, off = first_step()
-    tr, on = first_step("embed_kd.point=2.0", "embed_kd.warmup_epochs=4")
+    _, off = first_step(tmp_path)
+    tr, on = first_step(tmp_path, "embed_kd.point=2.0", "embed_kd.warmup_epochs=4")
     assert "student_embed_kd" not in on and on["student_embed_kd_point"] > 0  # the relation term stays off
     # epoch 0 of a 4-epoch ramp: weight 2 x 1/4
     assert on["loss_student"] - off["loss_student"] == pytest.approx(0.5 * on["student_embed_kd_point"], rel=1e-4)
