@@ -79,19 +79,20 @@ def test_the_memory_keeps_the_newest_rows_normalised():
     assert kd.bank is before
 
 
-def first_step(run_dir, *extra) -> tuple[Trainer, dict[str, float]]:
-    """A trainer with the frozen model named (``extra`` turns terms on) and the logs of its first step."""
+def first_step(run_dir, *extra) -> tuple[Trainer, dict, dict[str, float]]:
+    """A trainer with the frozen model named (``extra`` turns terms on), its first batch and that step's logs."""
     torch.manual_seed(0)
     tr = Trainer(tiny_cfg(f"embed_kd.model={MODEL}", *extra), tiny_data(), run_dir / str(len(extra)))
     for m in tr.streams.values():
         m.train()
     tr.strategy.start_epoch(0)
     x, y, idx = next(train_batches(tr, 1))
-    return tr, {k: float(v) for k, v in tr.train_step(x, y, idx).items()}
+    return tr, x, {k: float(v) for k, v in tr.train_step(x, y, idx).items()}
 
 
 def test_the_term_adds_its_weighted_value_to_the_students_eq11_sum(tmp_path):
-    (_, off), (_, on) = first_step(tmp_path), first_step(tmp_path, "embed_kd.weight=2.0", "embed_kd.warmup_epochs=4")
+    _, _, off = first_step(tmp_path)
+    _, _, on = first_step(tmp_path, "embed_kd.weight=2.0", "embed_kd.warmup_epochs=4")
     assert "student_embed_kd" not in off and on["student_embed_kd"] > 0
     # epoch 0 of a 4-epoch ramp: weight 2 x 1/4
     assert on["loss_student"] - off["loss_student"] == pytest.approx(0.5 * on["student_embed_kd"], rel=1e-4)
@@ -112,8 +113,8 @@ def test_the_point_term_is_one_minus_the_cosine_of_the_projected_embedding(tmp_p
 
 
 def test_the_point_term_adds_its_weighted_value_and_trains_the_projection_with_the_student(tmp_path):
-    _, off = first_step(tmp_path)
-    tr, on = first_step(tmp_path, "embed_kd.point=2.0", "embed_kd.warmup_epochs=4")
+    _, _, off = first_step(tmp_path)
+    tr, _, on = first_step(tmp_path, "embed_kd.point=2.0", "embed_kd.warmup_epochs=4")
     assert "student_embed_kd" not in on and on["student_embed_kd_point"] > 0  # the relation term stays off
     # epoch 0 of a 4-epoch ramp: weight 2 x 1/4
     assert on["loss_student"] - off["loss_student"] == pytest.approx(0.5 * on["student_embed_kd_point"], rel=1e-4)
@@ -127,18 +128,9 @@ def test_the_point_term_adds_its_weighted_value_and_trains_the_projection_with_t
 
 @pytest.mark.parametrize("parallel", [False, True])
 def test_teacher_weight_adds_the_term_on_the_teachers_own_view_only(tmp_path, parallel):
-    def first_step(*extra):
-        torch.manual_seed(0)
-        cfg = tiny_cfg("augment.enabled=true", f"embed_kd.model={MODEL}", f"train.parallel_streams={parallel}", *extra)
-        tr = Trainer(cfg, tiny_data(), tmp_path / str(len(extra)))
-        for m in tr.streams.values():
-            m.train()
-        tr.strategy.start_epoch(0)
-        x, y, idx = next(train_batches(tr, 1))
-        return x, {k: float(v) for k, v in tr.train_step(x, y, idx).items()}
-
-    _, off = first_step()
-    x, on = first_step("embed_kd.teacher_weight=3.0", "embed_kd.warmup_epochs=2")
+    views = ("augment.enabled=true", f"train.parallel_streams={parallel}")
+    _, _, off = first_step(tmp_path, *views)
+    _, x, on = first_step(tmp_path, *views, "embed_kd.teacher_weight=3.0", "embed_kd.warmup_epochs=2")
     assert "embed_kd" not in x and "student_embed_kd" not in on and on["teacher_embed_kd"] > 0
     # the targets are the model's embeddings of the teacher's augmented view, not the student's
     model = Embedder(resolve_model(MODEL))

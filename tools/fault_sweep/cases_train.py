@@ -75,14 +75,17 @@ def config_cases(s: Sweep, F):
     out = scratch(F, "trs")
     argv = base + ["strategy=teacher-only", "train.ema_decay=0.9", "--out", out]
     s.cli("train --set ema on a teacher-only run", argv, timeout=60, check=absent(out / "checkpoints"))
-    for label, model in (
-        ("embed_kd.weight without a model", ""),
-        ("embed_kd.model missing", "no-such.onnx"),
-        ("embed_kd.model a text file", F["afile"]),
-        ("embed_kd.model a .pt checkpoint", F["run"] / "checkpoints" / "last.pt"),
+    weight = ["embed_kd.weight=1"]
+    for label, terms, model in (
+        ("embed_kd.weight without a model", weight, ""),
+        ("embed_kd.point without a model", ["embed_kd.point=1"], ""),
+        ("embed_kd.model missing", weight, "no-such.onnx"),
+        ("embed_kd.model missing, teacher term alone", ["strategy=ekd", "embed_kd.teacher_weight=1"], "no-such.onnx"),
+        ("embed_kd.model a text file", weight, F["afile"]),
+        ("embed_kd.model a .pt checkpoint", weight, F["run"] / "checkpoints" / "last.pt"),
     ):
         out = scratch(F, "trs")
-        argv = base + ["embed_kd.weight=1", *([f"embed_kd.model={model}"] if model else []), "--out", out]
+        argv = base + [*terms, *([f"embed_kd.model={model}"] if model else []), "--out", out]
         s.cli(f"train --set {label}", argv, timeout=60, check=absent(out))
     out = scratch(F, "trs")
     argv = base + ["embed_kd.weight=1", "embed_kd.model=sr18-celeba-x2hs-emb90", "preprocess.mean=[0.4,0.4,0.4]"]
