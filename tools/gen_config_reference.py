@@ -122,6 +122,9 @@ DESCRIPTIONS = {
     "embed_kd.warmup_epochs": "ramp the weight linearly from 1/n to 1 over n epochs",
     "embed_kd.memory": "> 0 (kl form, the student's term): each row also reaches this many earlier training images "
     "(a FIFO of the student's detached embeddings and the model's, saved in checkpoints); 0 = the batch only",
+    "embed_kd.unlabeled": "packed sets / identity folders whose faces only the student's embed_kd terms learn from "
+    "(no label read; the validation's and data.exclude's people dropped by name); [] = none",
+    "embed_kd.unlabeled_batch": "faces of embed_kd.unlabeled appended to each step's student batch",
     "optim.lr": "initial SGD learning rate",
     "optim.momentum": "SGD momentum",
     "optim.weight_decay": "SGD weight decay",

@@ -74,13 +74,15 @@ def run_inputs(cfg) -> list[tuple[str, str]]:
     paths += [
         ("data.exclude", p) for p in (cfg.data.exclude if isinstance(cfg.data.exclude, list) else [cfg.data.exclude])
     ]
+    e = cfg.embed_kd
+    paths += [("embed_kd.unlabeled", p) for p in (e.unlabeled if isinstance(e.unlabeled, list) else [e.unlabeled])]
     return [
         (k, str(p))
         for k, p in [
             *paths,
             ("init.run", cfg.init.run),
             ("teacher.checkpoint", cfg.teacher.checkpoint),
-            ("embed_kd.model", str(resolve_model(cfg.embed_kd.model)) if cfg.embed_kd.weight else ""),
+            ("embed_kd.model", str(resolve_model(e.model)) if e.weight or e.teacher_weight or e.point else ""),
         ]
         if p
     ]

@@ -241,6 +241,18 @@ def _check(cfg: Config) -> None:
             f"embed_kd.memory {e.memory} extends the student's kl term: set embed_kd.weight > 0 and embed_kd.kind=kl, "
             "or embed_kd.memory=0"
         )
+    if e.unlabeled and not (e.weight or e.point):
+        raise UserError(
+            "embed_kd.unlabeled feeds the student's embed_kd terms only: set embed_kd.weight or embed_kd.point > 0, "
+            "or embed_kd.unlabeled=[]"
+        )
+    if e.unlabeled and e.unlabeled_batch < 1:
+        raise UserError(f"embed_kd.unlabeled_batch {e.unlabeled_batch} must be >= 1 (faces appended a step), e.g. 64")
+    if e.unlabeled and cfg.augment.degrade:
+        raise UserError(
+            "embed_kd.unlabeled is read at data.image_size; augment.degrade trains on the sets' own size: "
+            "set one of them off"
+        )
     if e.teacher_weight and not strategy(cfg).trains("teacher"):
         raise UserError(
             f"embed_kd.teacher_weight distils into a trained teacher; strategy {cfg.strategy} with teacher.mode "

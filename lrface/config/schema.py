@@ -141,6 +141,10 @@ class EmbedKdConfig:
     # > 0 (kl form, the student's term): each row also reaches this many earlier training images (a FIFO of the
     # student's detached embeddings and the model's), more impostors per row; 0 = the batch only
     memory: int = 0
+    # packed sets / identity folders whose faces only the student's embed_kd terms learn from (no label is read):
+    # each step appends unlabeled_batch of them, augmented as the student's view, to the student's batch
+    unlabeled: str | list = field(default_factory=list)
+    unlabeled_batch: int = 64
 
 
 @dataclass

@@ -58,6 +58,22 @@ def _folder_source(root: Path, size: int, cache: bool) -> tuple[np.ndarray, np.n
     return load_identity_folder(root, size, cache)
 
 
+def read_source(
+    root: Path, size: int, cache: bool = True, allow_no_face: bool = False, key: str = "data.path"
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """One packed set (checked for a face found) or identity folder at ``size``: images, labels, class names."""
+    from ..preprocess import resize_uint8
+
+    if is_packed_set(root):
+        check_face_found(read_packed_set(root), allow_no_face)
+        images, labels, names, _, _ = _packed_source(root)
+    elif root.is_dir():
+        images, labels, names = _folder_source(root, size, cache)
+    else:
+        raise UserError(f"{key} {root} is neither a packed set nor an identity folder")
+    return (resize_uint8(images, size) if images.shape[1] != size else images), labels, names
+
+
 def check_sources(roots: list[Path], merge: str) -> None:
     """UserError for a data.path whose identities would meet ambiguously (see the module docstring)."""
     seen: dict[Path, Path] = {}

@@ -30,6 +30,8 @@ class DataBundle:
     splits: dict[str, Split] = field(default_factory=dict)  # train, optional val, test
     source: str = ""
     hr: HrTable = field(default_factory=HrTable)  # HR-teacher descriptors of packed sets that have them
+    held_names: list[str] = field(default_factory=list)  # the open-set validation's identities (val_open)
+    unlabeled: np.ndarray | None = None  # embed_kd.unlabeled's faces (data/unlabeled.py)
 
     @property
     def num_classes(self) -> int:
@@ -121,15 +123,15 @@ def load_data(cfg: Config) -> DataBundle:
         for p in path:
             if is_packed_set(Path(p).expanduser()):
                 add_hr(hr, read_packed_set(Path(p).expanduser()), None if native else d.image_size)
-        splits, held = {"all": (images, labels)}, None
+        splits, held, held_names = {"all": (images, labels)}, None, []
         if d.val_source is not None and d.val_identities > 0:
             from .multi import hold_out_from_source
 
-            splits, class_names, held, _ = hold_out_from_source(
+            splits, class_names, held, held_names = hold_out_from_source(
                 images, labels, origin, class_names, d.val_source, d.val_identities, cfg.train.seed
             )
         source = f"sources:{','.join(map(str, path))}"
-        bundle = _split_faces(splits, class_names, cfg, source, hr, held)
+        bundle = _split_faces(splits, class_names, cfg, source, hr, held, held_names)
     else:
         if not root.exists():
             raise UserError(f"data path {root} does not exist; pass a packed set or an identity folder")
@@ -157,6 +159,18 @@ def load_data(cfg: Config) -> DataBundle:
             splits = {"all": (images, labels)}
         splits, class_names = drop_excluded(splits, class_names, exclude, names)
         bundle = _split_faces(splits, class_names, cfg, f"{kind}:{root}", hr)
+    if cfg.embed_kd.unlabeled:
+        from .unlabeled import load_unlabeled, unlabeled_paths
+
+        bundle.unlabeled = load_unlabeled(
+            unlabeled_paths(cfg.embed_kd.unlabeled),
+            d.image_size,
+            set(bundle.held_names),
+            names,
+            prefixed=root is None and d.merge == "source",
+            cache=d.cache,
+            allow_no_face=d.allow_no_face,
+        )
     return _finish(bundle, cfg)
 
 
@@ -180,6 +194,7 @@ def _split_faces(
     source: str,
     hr: HrTable | None = None,
     held: Split | None = None,
+    held_names: list[str] = (),
 ) -> DataBundle:
     """Hold out open-set identities (data.val_identities; ``held`` where already taken out), then a
     per-identity train/test split where the set has a single split."""
@@ -187,7 +202,9 @@ def _split_faces(
     if d.val_identities > 0 and held is None:
         from .multi import hold_out_identities
 
-        splits, class_names, held, _ = hold_out_identities(splits, class_names, d.val_identities, cfg.train.seed)
+        splits, class_names, held, held_names = hold_out_identities(
+            splits, class_names, d.val_identities, cfg.train.seed
+        )
     if "train" not in splits:
         if len(splits) != 1:
             raise UserError(f"{source}: expected splits train/test or a single split, found {sorted(splits)}")
@@ -202,7 +219,7 @@ def _split_faces(
         splits = {"train": (images[tr], labels[tr]), "test": (images[te], labels[te])}
     if held is not None:
         splits["val_open"] = held
-    return DataBundle(class_names, splits, source, hr or HrTable())
+    return DataBundle(class_names, splits, source, hr or HrTable(), list(held_names))
 
 
 def _finish(bundle: DataBundle, cfg: Config) -> DataBundle:

@@ -8,7 +8,8 @@ the scores a gallery compares), added to the student's Eq. 11 sum with weight ``
 over ``embed_kd.warmup_epochs``. With ``embed_kd.teacher_weight`` the trained teacher learns the same term on its
 own augmented view (the model embeds that view too). With ``embed_kd.memory`` the student's rows also reach that
 many earlier training images (a FIFO of the student's detached embeddings and the model's, as in cross-batch
-memory): more impostors per row. With ``embed_kd.point`` the student also learns each embedding itself,
+memory): more impostors per row. With ``embed_kd.unlabeled`` faces no label is read of (data/unlabeled.py) join the
+student's batch for these terms only. With ``embed_kd.point`` the student also learns each embedding itself,
 L_emb-point = 1 - cos(P f, t) (hr.py's point loss), through a training-only linear projection P from its width to
 the model's (a three-member ensemble's embedding is its members' three side by side). The model must read the
 training config's preprocessing.
@@ -80,13 +81,21 @@ class EmbedDistiller:
             self.proj.to(device)
         return self
 
-    def batch_targets(self, x: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``x``'s entries for the step: ``embed_kd`` (of the student's view) and ``embed_kd_teacher`` (of the
-        teacher's), each only where its weight is on; one model run where the two streams share a view."""
+    def batch_targets(
+        self, x: dict[str, torch.Tensor], unlabeled: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """``x``'s entries for the step: ``embed_kd`` (of the student's view, ``unlabeled``'s faces appended) and
+        ``embed_kd_teacher`` (of the teacher's), each only where its weight is on; one model run where the two
+        streams share a view."""
         out = {}
         for stream in self.views:
-            same = stream == "teacher" and "embed_kd" in out and x["teacher"] is x["student"]
-            out[self.key(stream)] = out["embed_kd"] if same else self.targets(x[stream])
+            if stream == "teacher" and "embed_kd" in out and x["teacher"] is x["student"]:
+                shared = out["embed_kd"]  # the student's rows, unlabeled ones (if any) last
+                out[self.key(stream)] = shared if unlabeled is None else shared[: len(x["teacher"])]
+            elif stream == "student" and unlabeled is not None:
+                out[self.key(stream)] = self.targets(torch.cat([x["student"], unlabeled]))
+            else:
+                out[self.key(stream)] = self.targets(x[stream])
         return out
 
     @staticmethod

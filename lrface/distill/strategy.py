@@ -99,22 +99,22 @@ class Strategy:
         outputs (detached, from before the teacher's update). With ``mutual`` the student's forward comes
         first, so the teacher can learn from it. Returns the step's detached logs."""
         logs: dict[str, torch.Tensor] = {}
-        t_out = s_out = None
+        t_out = s_all = None  # s_all: every row of the student's input (embed_kd.unlabeled's faces last)
         if "teacher" in run.streams:
             with run.autocast, torch.set_grad_enabled("teacher" in run.optimizers):
                 t_out = run.forward("teacher", x["teacher"])
         if self.mutual:
             with run.autocast:
-                s_out = run.forward("student", x["student"])
+                s_all = run.forward("student", x["student"])
         if "teacher" in run.optimizers:
-            other = s_out.detach() if s_out is not None else None
+            other = s_all.rows(len(y)).detach() if s_all is not None else None
             run.update("teacher", t_out, y, other, logs, self.extras(run, "teacher", t_out, x, idx))
         if "student" in run.streams:
-            if s_out is None:
+            if s_all is None:
                 with run.autocast:
-                    s_out = run.forward("student", x["student"])
-            extra = self.extras(run, "student", s_out, x, idx)
-            run.update("student", s_out, y, t_out.detach() if t_out is not None else None, logs, extra)
+                    s_all = run.forward("student", x["student"])
+            extra = self.extras(run, "student", s_all, x, idx)
+            run.update("student", s_all.rows(len(y)), y, t_out.detach() if t_out is not None else None, logs, extra)
         return logs
 
     # --- structure -------------------------------------------------------------------------
@@ -212,10 +212,11 @@ class Strategy:
 
     def extras(self, run, stream: str, out: StreamOutput, x: dict, idx) -> dict[str, torch.Tensor] | None:
         """``stream``'s terms beyond the paper: the student's HR distillation (``run.hr``; ``idx`` finds the
-        descriptors) and ``run.embed_kd``'s (the frozen model's embeddings of the stream's view, ``x["embed_kd"]``
-        or ``x["embed_kd_teacher"]``; the student's projected embedding against them with ``embed_kd.point``); None
-        when none is on."""
-        extra = run.hr.parts(out, idx) if stream == "student" and run.hr is not None else {}
+        descriptors of the labeled rows) and ``run.embed_kd``'s (the frozen model's embeddings of the stream's view,
+        ``x["embed_kd"]`` or ``x["embed_kd_teacher"]``, over every row of ``out``, embed_kd.unlabeled's faces
+        included; the student's projected embedding against them with ``embed_kd.point``); None when none is on."""
+        hr = stream == "student" and run.hr is not None
+        extra = run.hr.parts(out.rows(len(idx)), idx) if hr else {}
         key = run.embed_kd.key(stream) if run.embed_kd is not None else None
         if key in x and self.weight(stream, "embed_kd"):
             extra["embed_kd"] = run.embed_kd.loss(out.feature, x[key], stream)

@@ -136,10 +136,10 @@ class ParallelStep:
         t_future = self.pool.submit(self._forward, "teacher", x["teacher"])
         s_out = self._forward("student", x["student"])
         t_out = t_future.result()
-        other = s_out.detach() if tr.strategy.mutual else None
+        other = s_out.rows(len(y)).detach() if tr.strategy.mutual else None
         t_extra = tr.strategy.extras(tr, "teacher", t_out, x, idx)
         t_future = self.pool.submit(tr.update, "teacher", t_out, y, other, t_logs, t_extra)
-        extra = tr.strategy.extras(tr, "student", s_out, x, idx)
-        tr.update("student", s_out, y, t_out.detach(), s_logs, extra)
+        extra = tr.strategy.extras(tr, "student", s_out, x, idx)  # every row; the labeled ones for Eq. 11's
+        tr.update("student", s_out.rows(len(y)), y, t_out.detach(), s_logs, extra)
         t_future.result()
         return {**t_logs, **s_logs}

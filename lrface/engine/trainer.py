@@ -141,6 +141,11 @@ class Trainer:
         images, labels = (np.asarray(a) for a in self.data.splits["train"])
         return torch.as_tensor(images, device=self.device), torch.as_tensor(labels, device=self.device)
 
+    @cached_property
+    def unlabeled_on_device(self) -> torch.Tensor:
+        """embed_kd.unlabeled's faces copied to the device once, for device-side augmentation."""
+        return torch.as_tensor(np.asarray(self.data.unlabeled), device=self.device)
+
     # --- state (train_state.py: what a checkpoint holds) ------------------------------------------
     def state_dict(self) -> dict:
         return trainer_state(self)

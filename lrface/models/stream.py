@@ -50,6 +50,15 @@ class StreamOutput:
     guided_features: list[torch.Tensor] = field(default_factory=list)  # F_g^(b), D-dim (Eq. 7)
     guided_regressed: list[torch.Tensor] = field(default_factory=list)  # F_g^(b) mapped to d_k (Eq. 4)
 
+    def rows(self, n: int) -> StreamOutput:
+        """The first ``n`` rows (the labeled part of a batch with embed_kd.unlabeled faces appended)."""
+        if n == self.logits.shape[0]:
+            return self
+        r = lambda ts: [t[:n] for t in ts]  # noqa: E731
+        return StreamOutput(
+            self.logits[:n], self.feature[:n], r(self.guided_logits), r(self.guided_features), r(self.guided_regressed)
+        )
+
     def detach(self) -> StreamOutput:
         d = lambda ts: [t.detach() for t in ts]  # noqa: E731
         return StreamOutput(

@@ -90,6 +90,18 @@ def config_cases(s: Sweep, F):
     out = scratch(F, "trs")
     argv = base + ["embed_kd.weight=1", "embed_kd.model=sr18-celeba-x2hs-emb90", "preprocess.mean=[0.4,0.4,0.4]"]
     s.cli("train --set embed_kd.model of other preprocessing", argv + ["--out", out], timeout=60, check=absent(out))
+    model = ["embed_kd.weight=1", "embed_kd.model=sr18-celeba-x2hs-emb90"]
+    for label, value in (
+        ("embed_kd.unlabeled missing", "[/no/such/set]"),
+        ("embed_kd.unlabeled a text file", f"[{F['afile']}]"),
+        ("embed_kd.unlabeled an empty entry", "['']"),
+    ):
+        out = scratch(F, "trs")
+        argv = base + [*model, f"embed_kd.unlabeled={value}", "--out", out]
+        s.cli(f"train --set {label}", argv, timeout=60, check=absent(out))
+    out = scratch(F, "trs")
+    argv = base + ["embed_kd.unlabeled=[x]", "--out", out]
+    s.cli("train --set embed_kd.unlabeled without a student term", argv, timeout=60, check=absent(out))
     s.cli("train --resume no last.pt", ["train", "--resume", F["empty"]])
     run = scratch(F, "run-trunc")
     shutil.copytree(F["run"], run)
