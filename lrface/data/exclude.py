@@ -21,12 +21,13 @@ from ..inference.folders import scan_identity_folder
 from .packed import is_packed_set, read_packed_set
 
 
-def exclude_paths(exclude) -> list[str]:
-    """``data.exclude`` as a list of paths (one path may be given as a string)."""
-    paths = [exclude] if isinstance(exclude, str) else list(exclude or [])
+def source_paths(value, key: str = "data.exclude") -> list[str]:
+    """A config key of face sets (``data.exclude``, ``embed_kd.unlabeled``) as a list of paths (one path may be given
+    as a string)."""
+    paths = [value] if isinstance(value, str) else list(value or [])
     for p in paths:
         if not isinstance(p, str) or not p:
-            raise UserError(f"data.exclude entry {p!r} is not a path; list packed sets or identity folders")
+            raise UserError(f"{key} entry {p!r} is not a path; list packed sets or identity folders")
     return paths
 
 

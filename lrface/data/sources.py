@@ -15,7 +15,7 @@ from ..fileio import cache_dir
 from ..imageio import BadImage, read_image
 from ..inference.folders import scan_identity_folder
 from ..preprocess import resize_uint8
-from .exclude import drop_excluded, exclude_paths, excluded_names
+from .exclude import drop_excluded, excluded_names, source_paths
 from .hr_table import HrTable
 from .native import check_native_size, refuse_folder, resize_eval_splits
 from .packed import check_face_found, is_packed_set, read_packed_set
@@ -97,7 +97,7 @@ def load_data(cfg: Config) -> DataBundle:
     path = d.path[0] if isinstance(d.path, list) and len(d.path) == 1 else d.path
     root = Path(path).expanduser() if isinstance(path, str) else None
     kind = d.kind
-    exclude = exclude_paths(d.exclude)
+    exclude = source_paths(d.exclude)
     if exclude and kind in ("cifar10", "cifar100", "tiny-imagenet"):
         raise UserError(f"data.exclude applies to face identities, not to {kind}; remove data.exclude")
     names = excluded_names(exclude)  # checked before the training data is read
@@ -160,10 +160,10 @@ def load_data(cfg: Config) -> DataBundle:
         splits, class_names = drop_excluded(splits, class_names, exclude, names)
         bundle = _split_faces(splits, class_names, cfg, f"{kind}:{root}", hr)
     if cfg.embed_kd.unlabeled:
-        from .unlabeled import load_unlabeled, unlabeled_paths
+        from .unlabeled import load_unlabeled
 
         bundle.unlabeled = load_unlabeled(
-            unlabeled_paths(cfg.embed_kd.unlabeled),
+            source_paths(cfg.embed_kd.unlabeled, "embed_kd.unlabeled"),
             d.image_size,
             set(bundle.held_names),
             names,

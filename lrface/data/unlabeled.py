@@ -19,15 +19,6 @@ from ..errors import UserError
 from .multi import read_source
 
 
-def unlabeled_paths(value) -> list[str]:
-    """``embed_kd.unlabeled`` as a list of paths (one path may be given as a string)."""
-    paths = [value] if isinstance(value, str) else list(value or [])
-    for p in paths:
-        if not isinstance(p, str) or not p:
-            raise UserError(f"embed_kd.unlabeled entry {p!r} is not a path; list packed sets or identity folders")
-    return paths
-
-
 def load_unlabeled(
     paths: list[str],
     size: int,
