@@ -54,14 +54,7 @@ def train_batches(trainer, epoch_seed: int):
         if trainer.device_data:
             gidx = torch.as_tensor(idx, device=trainer.device)
             batch, y = train_images[gidx], train_labels[gidx]
-            views = [
-                device_data.normalize(
-                    device_data.augment(batch, cfg.augment, g) if cfg.augment.enabled else batch, trainer.spec
-                )
-                for g in gens[: 1 + cfg.augment.independent]
-            ]
-            if trainer.channels_last:
-                views = [v.contiguous(memory_format=torch.channels_last) for v in views]
+            views = [device_view(trainer, batch, g) for g in gens[: 1 + cfg.augment.independent]]
         else:
             batch, y = images[idx], torch.from_numpy(np.asarray(labels[idx])).to(trainer.device)
             views = [trainer.to_input(augment_batch(a, batch)) for a in augs[: 1 + cfg.augment.independent]]
@@ -79,14 +72,18 @@ def train_batches(trainer, epoch_seed: int):
         yield x, y, idx
 
 
+def device_view(trainer, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A uint8 batch on the device augmented with ``gen``'s draws (where augment.enabled) and normalised."""
+    cfg = trainer.cfg
+    view = device_data.normalize(
+        device_data.augment(batch, cfg.augment, gen) if cfg.augment.enabled else batch, trainer.spec
+    )
+    return view.contiguous(memory_format=torch.channels_last) if trainer.channels_last else view
+
+
 def unlabeled_view(trainer, uidx: np.ndarray, draw) -> torch.Tensor:
     """embed_kd.unlabeled's faces ``uidx``, augmented and normalised as the student's view: on the device with
     ``draw`` a generator, else on the host with ``draw`` an augmenter."""
-    cfg = trainer.cfg
     if not trainer.device_data:
         return trainer.to_input(augment_batch(draw, trainer.data.unlabeled[uidx]))
-    batch = trainer.unlabeled_on_device[torch.as_tensor(uidx, device=trainer.device)]
-    view = device_data.normalize(
-        device_data.augment(batch, cfg.augment, draw) if cfg.augment.enabled else batch, trainer.spec
-    )
-    return view.contiguous(memory_format=torch.channels_last) if trainer.channels_last else view
+    return device_view(trainer, trainer.unlabeled_on_device[torch.as_tensor(uidx, device=trainer.device)], draw)
