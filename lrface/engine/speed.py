@@ -139,7 +139,7 @@ class ParallelStep:
         other = s_out.rows(len(y)).detach() if tr.strategy.mutual else None
         t_extra = tr.strategy.extras(tr, "teacher", t_out, x, idx)
         t_future = self.pool.submit(tr.update, "teacher", t_out, y, other, t_logs, t_extra)
-        extra = tr.strategy.extras(tr, "student", s_out, x, idx)  # every row; the labeled ones for Eq. 11's
+        extra = tr.strategy.extras(tr, "student", s_out, x, idx)  # embed_kd over every row, the rest labeled rows
         tr.update("student", s_out.rows(len(y)), y, t_out.detach(), s_logs, extra)
         t_future.result()
         return {**t_logs, **s_logs}
