@@ -68,21 +68,24 @@ def run(args: argparse.Namespace) -> int:
 
 def run_inputs(cfg) -> list[tuple[str, str]]:
     """(config key, path) of what a run reads: its data, the run it starts from, a fixed teacher, a frozen model."""
+    from ..data.exclude import source_paths
+    from ..distill.embed_kd import wanted
     from ..pretrained import resolve_model
 
+    e = cfg.embed_kd
     paths = [("data.path", p) for p in (cfg.data.path if isinstance(cfg.data.path, list) else [cfg.data.path])]
     paths += [
-        ("data.exclude", p) for p in (cfg.data.exclude if isinstance(cfg.data.exclude, list) else [cfg.data.exclude])
+        (key, p)
+        for key, v in (("data.exclude", cfg.data.exclude), ("embed_kd.unlabeled", e.unlabeled))
+        for p in source_paths(v, key)
     ]
-    e = cfg.embed_kd
-    paths += [("embed_kd.unlabeled", p) for p in (e.unlabeled if isinstance(e.unlabeled, list) else [e.unlabeled])]
     return [
         (k, str(p))
         for k, p in [
             *paths,
             ("init.run", cfg.init.run),
             ("teacher.checkpoint", cfg.teacher.checkpoint),
-            ("embed_kd.model", str(resolve_model(e.model)) if e.weight or e.teacher_weight or e.point else ""),
+            ("embed_kd.model", str(resolve_model(e.model)) if wanted(cfg) else ""),
         ]
         if p
     ]

@@ -59,19 +59,21 @@ def _folder_source(root: Path, size: int, cache: bool) -> tuple[np.ndarray, np.n
 
 
 def read_source(
-    root: Path, size: int, cache: bool = True, allow_no_face: bool = False, key: str = "data.path"
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """One packed set (checked for a face found) or identity folder at ``size``: images, labels, class names."""
+    root: Path, size: int, cache: bool = True, what: str = "data path", resize: bool = True
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str] | None]:
+    """One packed set or identity folder: images (at ``size`` where ``resize``), labels, class names, and a packed
+    set's file name per image (None for a folder, whose images are read at ``size``)."""
     from ..preprocess import resize_uint8
 
     if is_packed_set(root):
-        check_face_found(read_packed_set(root), allow_no_face)
-        images, labels, names, _, _ = _packed_source(root)
+        images, labels, names, files, _ = _packed_source(root)
     elif root.is_dir():
-        images, labels, names = _folder_source(root, size, cache)
+        (images, labels, names), files = _folder_source(root, size, cache), None
     else:
-        raise UserError(f"{key} {root} is neither a packed set nor an identity folder")
-    return (resize_uint8(images, size) if images.shape[1] != size else images), labels, names
+        raise UserError(f"{what} {root} is neither a packed set nor an identity folder")
+    if resize and images.shape[1] != size:
+        images = resize_uint8(images, size)
+    return images, labels, names, files
 
 
 def check_sources(roots: list[Path], merge: str) -> None:
@@ -119,7 +121,6 @@ def load_sources(
     the index of the source each image came from. ``native`` (augment.degrade) keeps the packed sets'
     own size, which must exceed ``size``; identity folders are refused then. Every source is checked
     (sizes, a face found: ``allow_no_face``) before any is loaded."""
-    from ..preprocess import resize_uint8
     from .native import check_native_size, refuse_folder
 
     roots = [Path(p).expanduser() for p in paths]
@@ -146,12 +147,7 @@ def load_sources(
     seen: set[tuple[str, str]] = set()
     all_images, all_labels, origin, per_source = [], [], [], []
     for k, r in enumerate(roots):
-        if is_packed_set(r):
-            images, labels, names, files, _ = _packed_source(r)
-        elif r.is_dir():
-            (images, labels, names), files = _folder_source(r, size, cache), None
-        else:
-            raise UserError(f"data path {r} is neither a packed set nor an identity folder")
+        images, labels, names, files = read_source(r, size, cache, resize=not native)
         qualified = [n if merge == "name" else f"{r.name}/{n}" for n in names]
         per_source.append(set(qualified))
         keep = np.ones(len(labels), bool)
@@ -162,8 +158,6 @@ def load_sources(
                     keep[i] = False
                 seen.add(key)
         remap = np.array([class_of.setdefault(q, len(class_of)) for q in qualified], np.int64)
-        if images.shape[1] != size and not native:
-            images = resize_uint8(images, size)
         all_images.append(images[keep])
         all_labels.append(remap[labels[keep]])
         origin.append(np.full(int(keep.sum()), k, np.int64))

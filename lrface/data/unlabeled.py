@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import UserError
 from .multi import read_source
+from .packed import check_face_found, is_packed_set, read_packed_set
 
 
 def load_unlabeled(
@@ -39,7 +40,9 @@ def load_unlabeled(
         root = Path(p).expanduser()
         if not root.exists():
             raise UserError(f"embed_kd.unlabeled {root} does not exist; list packed sets or identity folders")
-        images, labels, names = read_source(root, size, cache, allow_no_face, "embed_kd.unlabeled")
+        if is_packed_set(root):
+            check_face_found(read_packed_set(root), allow_no_face)
+        images, labels, names, _ = read_source(root, size, cache, "embed_kd.unlabeled")
         out = np.array([n in excluded or (f"{root.name}/{n}" if prefixed else n) in held for n in names], bool)
         keep = ~out[labels] if len(names) else np.ones(len(labels), bool)
         dropped += int((~keep).sum())

@@ -81,19 +81,15 @@ class EmbedDistiller:
             self.proj.to(device)
         return self
 
-    def batch_targets(
-        self, x: dict[str, torch.Tensor], unlabeled: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
-        """``x``'s entries for the step: ``embed_kd`` (of the student's view, ``unlabeled``'s faces appended) and
-        ``embed_kd_teacher`` (of the teacher's), each only where its weight is on; one model run where the two
-        streams share a view."""
+    def batch_targets(self, x: dict[str, torch.Tensor], shared: bool) -> dict[str, torch.Tensor]:
+        """``x``'s entries for the step: ``embed_kd`` (of the student's input, embed_kd.unlabeled's faces last where
+        there are any) and ``embed_kd_teacher`` (of the teacher's view), each only where its weight is on; one model
+        run where the teacher's view is the student's first rows (``shared``)."""
         out = {}
         for stream in self.views:
-            if stream == "teacher" and "embed_kd" in out and x["teacher"] is x["student"]:
-                shared = out["embed_kd"]  # the student's rows, unlabeled ones (if any) last
-                out[self.key(stream)] = shared if unlabeled is None else shared[: len(x["teacher"])]
-            elif stream == "student" and unlabeled is not None:
-                out[self.key(stream)] = self.targets(torch.cat([x["student"], unlabeled]))
+            if stream == "teacher" and "embed_kd" in out and shared:
+                rows, n = out["embed_kd"], len(x["teacher"])
+                out[self.key(stream)] = rows if len(rows) == n else rows[:n]
             else:
                 out[self.key(stream)] = self.targets(x[stream])
         return out

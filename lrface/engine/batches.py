@@ -59,16 +59,13 @@ def train_batches(trainer, epoch_seed: int):
             batch, y = images[idx], torch.from_numpy(np.asarray(labels[idx])).to(trainer.device)
             views = [trainer.to_input(augment_batch(a, batch)) for a in augs[: 1 + cfg.augment.independent]]
         x = {"teacher": views[-1], "student": views[0]}
-        u_view = None
         if unlabeled is not None:
             uidx = u_order[i * ub : (i + 1) * ub][rank * u_local : (rank + 1) * u_local]
-            u_view = unlabeled_view(trainer, uidx, u_draw)
-        if trainer.embed_kd is not None:
-            x.update(trainer.embed_kd.batch_targets(x, u_view))
-        if u_view is not None:
-            x["student"] = torch.cat([x["student"], u_view])
+            x["student"] = torch.cat([views[0], unlabeled_view(trainer, uidx, u_draw)])
             if trainer.channels_last:
                 x["student"] = x["student"].contiguous(memory_format=torch.channels_last)
+        if trainer.embed_kd is not None:
+            x.update(trainer.embed_kd.batch_targets(x, shared=views[-1] is views[0]))
         yield x, y, idx
 
 
