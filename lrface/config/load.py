@@ -225,6 +225,8 @@ def _check(cfg: Config) -> None:
     strategy.check(cfg)
     if cfg.train.ema_decay and "student" not in strategy.streams:
         raise UserError(f"train.ema_decay averages a trained student; strategy {cfg.strategy} trains none: set it to 0")
+    if cfg.loss.spread and "student" not in strategy.streams:
+        raise UserError(f"loss.spread spreads a student's embeddings; strategy {cfg.strategy} trains none: set it to 0")
     e = cfg.embed_kd
     if (e.weight or e.teacher_weight or e.point) and not e.model:
         raise UserError(

@@ -103,6 +103,7 @@ class LossConfig:
     within_teachers: str = "head"  # head | all_deeper
     l2_reduction: str = "element_mean"  # Eq. 4, 7: element_mean (MSE) | squared_norm (the paper's ||.||^2, D x larger)
     cross_stream_to_teacher: bool = False
+    spread: float = 0.0  # weight of the spread-out term on the student's embeddings (distill/spread.py); 0 = off
     warmup_epochs: int = 0  # ramp every distillation term (not ce) linearly from 1/n to 1 over n epochs
     cross_warmup_epochs: int = (
         0  # the same ramp for the cross-stream terms only (Eq. 6, 7): the online teacher is weak early

@@ -15,6 +15,7 @@ from ..errors import UserError
 from ..models import StreamOutput
 from ..models.heads import margin_logits
 from . import losses
+from .spread import spread_out_loss
 
 _STRATEGIES: dict[str, type[Strategy]] = {}
 
@@ -65,6 +66,7 @@ class Strategy:
             "hr_proto": cfg.hr.proto,
             "embed_kd": cfg.embed_kd.weight,
             "embed_kd_point": cfg.embed_kd.point,
+            "spread": lc.spread,
         }
         self.teacher_embed_kd = cfg.embed_kd.teacher_weight  # the term's weight on the teacher (embed_kd.py)
         self.epoch_weights = dict(self.weights)
@@ -75,11 +77,11 @@ class Strategy:
     def start_epoch(self, epoch: int) -> None:
         """Set this 0-based ``epoch``'s term weights: ``loss.warmup_epochs`` ramps the paper's terms but ce,
         ``loss.cross_warmup_epochs`` the cross-stream ones (Eq. 6, 7) on top; ``hr.warmup_epochs`` and
-        ``embed_kd.warmup_epochs`` ramp the terms beyond the paper instead."""
+        ``embed_kd.warmup_epochs`` ramp the terms beyond the paper instead (``loss.spread`` is never ramped)."""
         ramp = lambda n: min(1.0, (epoch + 1) / n) if n > 0 else 1.0
         distill, cross = ramp(self.cfg.loss.warmup_epochs), ramp(self.cfg.loss.cross_warmup_epochs)
         self.epoch_weights = {
-            k: w if k == "ce" else w * distill * (cross if k.startswith("cross") else 1.0)
+            k: w if k in ("ce", "spread") else w * distill * (cross if k.startswith("cross") else 1.0)
             for k, w in self.weights.items()
         }
         hr = ramp(self.cfg.hr.warmup_epochs)
@@ -138,7 +140,7 @@ class Strategy:
         names = ["ce"] + ["within_kl", "within_l2"] * self.guided(stream)
         names += ["cross_kl"] * cross + ["cross_l2"] * (cross and self.guided(stream) and self.guided(other))
         names += ["hr_point", "hr_relation", "hr_proto"] * (stream == "student") + ["embed_kd"]
-        names += ["embed_kd_point"] * (stream == "student")
+        names += ["embed_kd_point", "spread"] * (stream == "student")
         return [n for n in names if self.weight(stream, n)]
 
     def weight(self, stream: str, name: str) -> float:
@@ -180,6 +182,8 @@ class Strategy:
             )
         if "embed_kd_point" in used:
             parts.append(f"embed_kd_point: the student's projected embedding against {cfg.embed_kd.model}'s (cosine)")
+        if "spread" in used:
+            parts.append("spread: the student's embeddings of different people spread out (loss.spread)")
         return "; ".join(parts)
 
     # --- losses ----------------------------------------------------------------------------
@@ -233,8 +237,11 @@ class Strategy:
         extra: dict[str, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Eq. 11 for ``stream``; ``other`` is the other stream's detached output, or None; ``extra``
-        adds terms beyond the paper (the student's HR distillation, hr.py; a frozen model's, embed_kd.py)."""
+        adds terms beyond the paper (the student's HR distillation, hr.py; a frozen model's, embed_kd.py); the
+        student's spread-out term (spread.py) is added here, on its labeled rows."""
         parts = self.within_parts(out, labels)
+        if stream == "student" and self.weights["spread"]:
+            parts["spread"] = spread_out_loss(out.feature, labels)
         if other is not None and (stream == "student" or self.mutual):
             parts.update(self.cross_parts(out, other))
         parts.update(extra or {})

@@ -75,6 +75,10 @@ def config_cases(s: Sweep, F):
     out = scratch(F, "trs")
     argv = base + ["strategy=teacher-only", "train.ema_decay=0.9", "--out", out]
     s.cli("train --set ema on a teacher-only run", argv, timeout=60, check=absent(out / "checkpoints"))
+    for label, kv in (("negative", "loss.spread=-1"), ("on a teacher-only run", "loss.spread=1")):
+        out = scratch(F, "trs")
+        argv = base + ["strategy=teacher-only", kv, "--out", out]
+        s.cli(f"train --set loss.spread {label}", argv, timeout=60, check=absent(out / "checkpoints"))
     weight = ["embed_kd.weight=1"]
     for label, terms, model in (
         ("embed_kd.weight without a model", weight, ""),
