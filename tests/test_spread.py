@@ -49,5 +49,5 @@ def test_a_step_with_spread_logs_it_and_a_student_less_strategy_refuses_it(tmp_p
     tr.fit()
     row = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     assert "student_spread" in row[0].split(",") and "teacher_spread" not in row[0]
-    with pytest.raises(UserError, match="loss.spread spreads a student's embeddings; strategy teacher-only"):
+    with pytest.raises(UserError, match="loss.spread shapes a student.s embeddings; strategy teacher-only"):
         tiny_cfg("strategy=teacher-only", "loss.spread=1")

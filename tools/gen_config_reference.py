@@ -102,6 +102,9 @@ DESCRIPTIONS = {
     "loss.cross_stream_to_teacher": "the teacher also learns from the student (mutual variant of Eq. 11)",
     "loss.spread": "weight of L_spread on the student's embeddings (beyond the paper; distill/spread.py): different "
     "people's cosines pushed towards those of random directions (mean 0, mean square 1/d); 0 = off, never ramped",
+    "loss.supcon": "weight of L_supcon on the student's embeddings (beyond the paper; distill/supcon.py): each face's "
+    "own person's other faces in the batch ranked above the rest; needs train.per_identity; 0 = off, never ramped",
+    "loss.supcon_tau": "temperature of L_supcon",
     "loss.warmup_epochs": "ramp every distillation term (not ce) linearly from 1/n to 1 over n epochs",
     "loss.cross_warmup_epochs": "the same ramp for the cross-stream terms (Eq. 6, 7) only",
     "hr.point": "weight of the point term (projected student feature against the HR descriptor); 0 = off",

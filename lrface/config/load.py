@@ -225,8 +225,17 @@ def _check(cfg: Config) -> None:
     strategy.check(cfg)
     if cfg.train.ema_decay and "student" not in strategy.streams:
         raise UserError(f"train.ema_decay averages a trained student; strategy {cfg.strategy} trains none: set it to 0")
-    if cfg.loss.spread and "student" not in strategy.streams:
-        raise UserError(f"loss.spread spreads a student's embeddings; strategy {cfg.strategy} trains none: set it to 0")
+    for key in ("spread", "supcon"):
+        if getattr(cfg.loss, key) and "student" not in strategy.streams:
+            raise UserError(
+                f"loss.{key} shapes a student's embeddings; strategy {cfg.strategy} trains none: set it to 0"
+            )
+    if cfg.loss.supcon and not cfg.train.per_identity:
+        raise UserError(
+            "loss.supcon needs batches with several faces per person: set train.per_identity (e.g. 4), or loss.supcon=0"
+        )
+    if cfg.loss.supcon and cfg.loss.supcon_tau <= 0:
+        raise UserError(f"loss.supcon_tau {cfg.loss.supcon_tau} must be > 0 (e.g. 0.1)")
     e = cfg.embed_kd
     if (e.weight or e.teacher_weight or e.point) and not e.model:
         raise UserError(

@@ -104,6 +104,8 @@ class LossConfig:
     l2_reduction: str = "element_mean"  # Eq. 4, 7: element_mean (MSE) | squared_norm (the paper's ||.||^2, D x larger)
     cross_stream_to_teacher: bool = False
     spread: float = 0.0  # weight of the spread-out term on the student's embeddings (distill/spread.py); 0 = off
+    supcon: float = 0.0  # weight of the supervised contrastive term on the student's embeddings (distill/supcon.py)
+    supcon_tau: float = 0.1  # its temperature
     warmup_epochs: int = 0  # ramp every distillation term (not ce) linearly from 1/n to 1 over n epochs
     cross_warmup_epochs: int = (
         0  # the same ramp for the cross-stream terms only (Eq. 6, 7): the online teacher is weak early

@@ -16,6 +16,7 @@ from ..models import StreamOutput
 from ..models.heads import margin_logits
 from . import losses
 from .spread import spread_out_loss
+from .supcon import supcon_loss
 
 _STRATEGIES: dict[str, type[Strategy]] = {}
 
@@ -67,6 +68,7 @@ class Strategy:
             "embed_kd": cfg.embed_kd.weight,
             "embed_kd_point": cfg.embed_kd.point,
             "spread": lc.spread,
+            "supcon": lc.supcon,
         }
         self.teacher_embed_kd = cfg.embed_kd.teacher_weight  # the term's weight on the teacher (embed_kd.py)
         self.epoch_weights = dict(self.weights)
@@ -77,11 +79,11 @@ class Strategy:
     def start_epoch(self, epoch: int) -> None:
         """Set this 0-based ``epoch``'s term weights: ``loss.warmup_epochs`` ramps the paper's terms but ce,
         ``loss.cross_warmup_epochs`` the cross-stream ones (Eq. 6, 7) on top; ``hr.warmup_epochs`` and
-        ``embed_kd.warmup_epochs`` ramp the terms beyond the paper instead (``loss.spread`` is never ramped)."""
+        ``embed_kd.warmup_epochs`` ramp the terms beyond the paper instead (``loss.spread`` and ``loss.supcon`` are never ramped)."""
         ramp = lambda n: min(1.0, (epoch + 1) / n) if n > 0 else 1.0
         distill, cross = ramp(self.cfg.loss.warmup_epochs), ramp(self.cfg.loss.cross_warmup_epochs)
         self.epoch_weights = {
-            k: w if k in ("ce", "spread") else w * distill * (cross if k.startswith("cross") else 1.0)
+            k: w if k in ("ce", "spread", "supcon") else w * distill * (cross if k.startswith("cross") else 1.0)
             for k, w in self.weights.items()
         }
         hr = ramp(self.cfg.hr.warmup_epochs)
@@ -140,7 +142,7 @@ class Strategy:
         names = ["ce"] + ["within_kl", "within_l2"] * self.guided(stream)
         names += ["cross_kl"] * cross + ["cross_l2"] * (cross and self.guided(stream) and self.guided(other))
         names += ["hr_point", "hr_relation", "hr_proto"] * (stream == "student") + ["embed_kd"]
-        names += ["embed_kd_point", "spread"] * (stream == "student")
+        names += ["embed_kd_point", "spread", "supcon"] * (stream == "student")
         return [n for n in names if self.weight(stream, n)]
 
     def weight(self, stream: str, name: str) -> float:
@@ -184,6 +186,8 @@ class Strategy:
             parts.append(f"embed_kd_point: the student's projected embedding against {cfg.embed_kd.model}'s (cosine)")
         if "spread" in used:
             parts.append("spread: the student's embeddings of different people spread out (loss.spread)")
+        if "supcon" in used:
+            parts.append(f"supcon: the student's supervised contrastive term at tau {lc.supcon_tau:g} (loss.supcon)")
         return "; ".join(parts)
 
     # --- losses ----------------------------------------------------------------------------
@@ -238,10 +242,13 @@ class Strategy:
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Eq. 11 for ``stream``; ``other`` is the other stream's detached output, or None; ``extra``
         adds terms beyond the paper (the student's HR distillation, hr.py; a frozen model's, embed_kd.py); the
-        student's spread-out term (spread.py) is added here, on its labeled rows."""
+        student's spread-out (spread.py) and supervised contrastive (supcon.py) terms are added here, on its labeled
+        rows."""
         parts = self.within_parts(out, labels)
         if stream == "student" and self.weights["spread"]:
             parts["spread"] = spread_out_loss(out.feature, labels)
+        if stream == "student" and self.weights["supcon"]:
+            parts["supcon"] = supcon_loss(out.feature, labels, self.cfg.loss.supcon_tau)
         if other is not None and (stream == "student" or self.mutual):
             parts.update(self.cross_parts(out, other))
         parts.update(extra or {})

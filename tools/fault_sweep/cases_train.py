@@ -75,10 +75,15 @@ def config_cases(s: Sweep, F):
     out = scratch(F, "trs")
     argv = base + ["strategy=teacher-only", "train.ema_decay=0.9", "--out", out]
     s.cli("train --set ema on a teacher-only run", argv, timeout=60, check=absent(out / "checkpoints"))
-    for label, kv in (("negative", "loss.spread=-1"), ("on a teacher-only run", "loss.spread=1")):
+    for label, kvs in (
+        ("loss.spread negative", ["loss.spread=-1"]),
+        ("loss.spread on a teacher-only run", ["strategy=teacher-only", "loss.spread=1"]),
+        ("loss.supcon without identity batches", ["loss.supcon=1"]),
+        ("loss.supcon at tau 0", ["loss.supcon=1", "train.per_identity=2", "loss.supcon_tau=0"]),
+        ("loss.supcon on a teacher-only run", ["strategy=teacher-only", "loss.supcon=1", "train.per_identity=2"]),
+    ):
         out = scratch(F, "trs")
-        argv = base + ["strategy=teacher-only", kv, "--out", out]
-        s.cli(f"train --set loss.spread {label}", argv, timeout=60, check=absent(out / "checkpoints"))
+        s.cli(f"train --set {label}", base + [*kvs, "--out", out], timeout=60, check=absent(out / "checkpoints"))
     weight = ["embed_kd.weight=1"]
     for label, terms, model in (
         ("embed_kd.weight without a model", weight, ""),
