@@ -79,7 +79,8 @@ class Strategy:
     def start_epoch(self, epoch: int) -> None:
         """Set this 0-based ``epoch``'s term weights: ``loss.warmup_epochs`` ramps the paper's terms but ce,
         ``loss.cross_warmup_epochs`` the cross-stream ones (Eq. 6, 7) on top; ``hr.warmup_epochs`` and
-        ``embed_kd.warmup_epochs`` ramp the terms beyond the paper instead (``loss.spread`` and ``loss.supcon`` are never ramped)."""
+        ``embed_kd.warmup_epochs`` ramp the terms beyond the paper instead (``loss.spread`` and ``loss.supcon``
+        are never ramped)."""
         ramp = lambda n: min(1.0, (epoch + 1) / n) if n > 0 else 1.0
         distill, cross = ramp(self.cfg.loss.warmup_epochs), ramp(self.cfg.loss.cross_warmup_epochs)
         self.epoch_weights = {
