@@ -37,7 +37,7 @@ def test_supcon_in_the_students_sum_only_needs_identity_batches_and_logs(tmp_pat
     assert "supcon" in st.describe()
     with pytest.raises(UserError, match="loss.supcon needs batches with several faces per person"):
         tiny_cfg("loss.supcon=1")
-    with pytest.raises(UserError, match="loss.supcon_tau 0.0 must be > 0"):
+    with pytest.raises(UserError, match="config key loss.supcon_tau: 0 must be a finite number > 0"):
         tiny_cfg("loss.supcon=1", "train.per_identity=2", "loss.supcon_tau=0")
     with pytest.raises(UserError, match="loss.supcon shapes a student's embeddings; strategy teacher-only"):
         tiny_cfg("strategy=teacher-only", "loss.supcon=1", "train.per_identity=2")

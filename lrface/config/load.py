@@ -64,6 +64,7 @@ POSITIVE = {
     "loss.temperature",
     "hr.tau",
     "embed_kd.tau",
+    "loss.supcon_tau",
     "train.epochs",
     "train.batch_size",
     "train.eval_batch_size",
@@ -234,8 +235,6 @@ def _check(cfg: Config) -> None:
         raise UserError(
             "loss.supcon needs batches with several faces per person: set train.per_identity (e.g. 4), or loss.supcon=0"
         )
-    if cfg.loss.supcon and cfg.loss.supcon_tau <= 0:
-        raise UserError(f"loss.supcon_tau {cfg.loss.supcon_tau} must be > 0 (e.g. 0.1)")
     e = cfg.embed_kd
     if (e.weight or e.teacher_weight or e.point) and not e.model:
         raise UserError(

@@ -11,14 +11,14 @@ student's Eq. 11 sum with weight ``loss.spread`` (Strategy.stream_loss), not ram
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from .relation import similarity
 
 
 def spread_out_loss(feature: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """L_spread of the rows of ``feature`` (N x d) with identity ``labels`` (N); 0 where no two labels differ."""
-    f = F.normalize(feature.float(), dim=1)
     diff = labels[:, None] != labels[None, :]
     if not bool(diff.any()):
-        return f.new_zeros(())
-    s = (f @ f.t())[diff]
-    return s.mean() ** 2 + torch.clamp((s * s).mean() - 1.0 / f.shape[1], min=0.0)
+        return feature.new_zeros((), dtype=torch.float32)
+    s = similarity(feature)[diff]
+    return s.mean() ** 2 + torch.clamp((s * s).mean() - 1.0 / feature.shape[1], min=0.0)

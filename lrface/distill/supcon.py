@@ -12,19 +12,18 @@ batches holding several faces per person (``train.per_identity``). Added to the 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from .relation import similarity
 
 
 def supcon_loss(feature: torch.Tensor, labels: torch.Tensor, tau: float) -> torch.Tensor:
     """L_supcon of the rows of ``feature`` (N x d) with identity ``labels`` (N); 0 where no label repeats."""
-    f = F.normalize(feature.float(), dim=1)
-    n = f.shape[0]
-    others = ~torch.eye(n, dtype=torch.bool, device=f.device)
+    others = ~torch.eye(feature.shape[0], dtype=torch.bool, device=feature.device)
     pos = (labels[:, None] == labels[None, :]) & others
     anchors = pos.any(1)
     if not bool(anchors.any()):
-        return f.new_zeros(())
-    logits = (f @ f.t() / tau).masked_fill(~others, float("-inf"))
+        return feature.new_zeros((), dtype=torch.float32)
+    logits = (similarity(feature) / tau).masked_fill(~others, float("-inf"))
     log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
     per_anchor = -(log_prob.masked_fill(~pos, 0.0).sum(1)) / pos.sum(1).clamp(min=1)
     return per_anchor[anchors].mean()
