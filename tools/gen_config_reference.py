@@ -134,7 +134,9 @@ DESCRIPTIONS = {
     "optim.momentum": "SGD momentum",
     "optim.weight_decay": "SGD weight decay",
     "optim.nesterov": "Nesterov momentum",
-    "optim.milestones": "epochs at which the learning rate is multiplied by optim.gamma",
+    "optim.schedule": "step: optim.milestones x optim.gamma; cosine: after the warm-up, half a cosine from lr that "
+    "would reach 0 one epoch after the last (milestones unused; engine/build.py)",
+    "optim.milestones": "epochs at which the learning rate is multiplied by optim.gamma (optim.schedule=step)",
     "optim.gamma": "learning-rate factor at each milestone",
     "optim.warmup_epochs": "learning rate rises linearly from lr/n to lr over the first n epochs",
     "optim.teacher_milestones": "a trained teacher's own lr steps (empty: optim.milestones)",

@@ -24,6 +24,7 @@ CHOICES = {
     "hr.point_kind": ("cosine", "l2"),
     "hr.relation_kind": ("mse", "kl"),
     "embed_kd.kind": ("kl", "mse"),
+    "optim.schedule": ("step", "cosine"),
     "train.device": ("auto", "cpu", "cuda"),
     "train.amp": ("none", "bf16"),
     "train.select_on": ("student", "teacher", "student_ema"),
@@ -211,6 +212,11 @@ def _check(cfg: Config) -> None:
     if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
         raise UserError("train.epochs and train.batch_size must be at least 1")
     thread_count(cfg.train.threads, "train.threads", zero="leave torch's default")
+    if cfg.optim.schedule == "cosine" and cfg.optim.teacher_milestones:
+        raise UserError(
+            "optim.teacher_milestones are lr steps; optim.schedule=cosine has none: set optim.teacher_milestones=[] "
+            "or optim.schedule=step"
+        )
     if cfg.train.per_identity and not 2 <= cfg.train.per_identity <= cfg.train.batch_size // 2:
         raise UserError(
             f"train.per_identity {cfg.train.per_identity} must be 0 (a plain shuffle) or in 2..{cfg.train.batch_size // 2} "

@@ -156,6 +156,7 @@ class OptimConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     nesterov: bool = False
+    schedule: str = "step"  # step (milestones x gamma) | cosine (half a cosine from lr after the warm-up)
     milestones: list = field(default_factory=lambda: [75, 130, 180])
     gamma: float = 0.1
     warmup_epochs: int = 0  # lr rises linearly from lr/n to lr over the first n epochs

@@ -3,6 +3,8 @@ modules), a fixed teacher's weights, and the optimizers with their lr schedules.
 
 from __future__ import annotations
 
+import functools
+import math
 import sys
 from pathlib import Path
 
@@ -94,6 +96,16 @@ def lr_schedule(opt: torch.optim.Optimizer, milestones: list, gamma: float, warm
     return torch.optim.lr_scheduler.ChainedScheduler([warm, steps], optimizer=opt)
 
 
+def cosine_factor(epoch: int, epochs: int, warmup_epochs: int) -> float:
+    """The lr factor of epoch ``epoch`` (0-based) under ``optim.schedule=cosine``: the same linear warm-up, lr/n to
+    lr over the first n epochs, then half a cosine from lr (epoch n - 1) that would reach 0 one epoch after the last
+    (SGDR's annealing, Loshchilov and Hutter 2017, without restarts), so no epoch trains at lr 0."""
+    n = max(warmup_epochs, 1)
+    if epoch < n - 1:
+        return (epoch + 1) / n
+    return 0.5 * (1 + math.cos(math.pi * (epoch - n + 1) / (epochs - n + 1)))
+
+
 def build_optimizers(cfg: Config, params: dict[str, list], device: torch.device) -> tuple[dict, dict]:
     """SGD and its lr schedule for each trained stream over ``params[stream]``; the teacher may have its own milestones."""
     oc = cfg.optim
@@ -104,6 +116,9 @@ def build_optimizers(cfg: Config, params: dict[str, list], device: torch.device)
         )
         for s, p in params.items()
     }
+    if oc.schedule == "cosine":
+        factor = functools.partial(cosine_factor, epochs=cfg.train.epochs, warmup_epochs=oc.warmup_epochs)
+        return optimizers, {s: torch.optim.lr_scheduler.LambdaLR(o, factor) for s, o in optimizers.items()}
     steps = {
         s: list(oc.teacher_milestones if s == "teacher" and oc.teacher_milestones else oc.milestones)
         for s in optimizers

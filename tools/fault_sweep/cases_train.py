@@ -81,6 +81,8 @@ def config_cases(s: Sweep, F):
         ("loss.supcon without identity batches", ["loss.supcon=1"]),
         ("loss.supcon at tau 0", ["loss.supcon=1", "train.per_identity=2", "loss.supcon_tau=0"]),
         ("loss.supcon on a teacher-only run", ["strategy=teacher-only", "loss.supcon=1", "train.per_identity=2"]),
+        ("optim.schedule unknown", ["optim.schedule=linear"]),
+        ("optim.schedule cosine with teacher lr steps", ["optim.schedule=cosine", "optim.teacher_milestones=[3]"]),
     ):
         out = scratch(F, "trs")
         s.cli(f"train --set {label}", base + [*kvs, "--out", out], timeout=60, check=absent(out / "checkpoints"))
