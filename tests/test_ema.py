@@ -3,7 +3,7 @@
 import onnxruntime as ort
 import pytest
 import torch
-from test_engine import params, tiny_cfg, tiny_data
+from test_engine import params, resume, tiny_cfg, tiny_data
 
 from lrface.cli import main
 from lrface.config import load_config
@@ -40,9 +40,7 @@ def test_resume_is_bit_exact_with_the_average(tmp_path):
     full = Trainer(tiny_cfg("train.ema_decay=0.9", "train.epochs=3"), tiny_data(), tmp_path / "full")
     full.fit()
     Trainer(tiny_cfg("train.ema_decay=0.9", "train.epochs=1"), tiny_data(), tmp_path / "part").fit()
-    resumed = Trainer(tiny_cfg("train.ema_decay=0.9", "train.epochs=3"), tiny_data(), tmp_path / "part")
-    resumed.load_state_dict(load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt"))
-    resumed.fit()
+    resumed = resume(tiny_cfg("train.ema_decay=0.9", "train.epochs=3"), tmp_path / "part")
     a, b = params(full.ema.module), params(resumed.ema.module)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert int(full.ema.n_averaged) == int(resumed.ema.n_averaged) == full.step

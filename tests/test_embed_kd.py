@@ -13,13 +13,12 @@ from lrface.config import load_config
 from lrface.distill.embed_kd import EmbedDistiller
 from lrface.distill.relation import relation_kl, relation_loss
 from lrface.engine.batches import train_batches
-from lrface.engine.checkpoint import load_checkpoint
 from lrface.engine.trainer import Trainer
 from lrface.errors import UserError
 from lrface.inference.embedder import Embedder
 from lrface.pretrained import resolve_model
 from tests.conftest import TINY_TRAIN, make_identity_set
-from tests.test_engine import params, tiny_cfg, tiny_data
+from tests.test_engine import assert_same_streams, resume, tiny_cfg, tiny_data
 from tests.test_speed_switches import ALL_ON
 
 MODEL = "sr18-celeba-x2hs-emb90"  # a packaged 16x16 student: small and fast enough for a test
@@ -157,12 +156,8 @@ def test_resume_stays_bit_exact_with_the_frozen_model_on_the_prefetch_thread(tmp
     full = Trainer(cfg, tiny_data(), tmp_path / "full")
     full.fit()
     Trainer(tiny_cfg("augment.enabled=true", "train.epochs=1", *ALL_ON, *on), tiny_data(), tmp_path / "part").fit()
-    resumed = Trainer(cfg, tiny_data(), tmp_path / "part")
-    resumed.load_state_dict(load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt"))
-    resumed.fit()
-    for stream in ("student", "teacher"):
-        a, b = params(full.streams[stream]), params(resumed.streams[stream])
-        assert all(torch.equal(a[k], b[k]) for k in a)
+    resumed = resume(cfg, tmp_path / "part")
+    assert_same_streams(full, resumed, ("student", "teacher"))
     assert all(torch.equal(a, b) for a, b in zip(full.embed_kd.parameters(), resumed.embed_kd.parameters()))
 
 

@@ -16,14 +16,13 @@ from lrface.data.unlabeled import load_unlabeled
 from lrface.distill import losses
 from lrface.distill.relation import relation_kl
 from lrface.engine.batches import train_batches, unlabeled_order
-from lrface.engine.checkpoint import load_checkpoint
 from lrface.engine.trainer import Trainer
 from lrface.errors import UserError
 from lrface.inference.embedder import Embedder
 from lrface.pretrained import resolve_model
 from tests.conftest import TINY_TRAIN, make_identity_set
 from tests.test_embed_kd import MODEL, ON
-from tests.test_engine import params, tiny_cfg, tiny_data
+from tests.test_engine import assert_same_streams, resume, tiny_cfg, tiny_data
 from tests.test_speed_switches import ALL_ON
 
 UL = [*ON, "embed_kd.unlabeled=[unused: the tests set the faces]", "embed_kd.unlabeled_batch=4"]
@@ -96,11 +95,8 @@ def test_resume_stays_bit_exact_with_unlabeled_faces(tmp_path, backend):
     full = Trainer(tiny_cfg("train.epochs=3", *on), with_unlabeled(), tmp_path / "full")
     full.fit()
     Trainer(tiny_cfg("train.epochs=1", *on), with_unlabeled(), tmp_path / "part").fit()
-    resumed = Trainer(tiny_cfg("train.epochs=3", *on), with_unlabeled(), tmp_path / "part")
-    resumed.load_state_dict(load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt"))
-    resumed.fit()
-    a, b = params(full.streams["student"]), params(resumed.streams["student"])
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    resumed = resume(tiny_cfg("train.epochs=3", *on), tmp_path / "part", with_unlabeled())
+    assert_same_streams(full, resumed, ("student",))
 
 
 @pytest.mark.parametrize(

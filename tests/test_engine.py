@@ -42,6 +42,21 @@ def params(module):
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
+def resume(cfg, run_dir, data=None):
+    """A Trainer on ``cfg`` resumed from ``run_dir``'s last checkpoint and trained to ``cfg``'s last epoch."""
+    tr = Trainer(cfg, tiny_data() if data is None else data, run_dir)
+    tr.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "last.pt"))
+    tr.fit()
+    return tr
+
+
+def assert_same_streams(a, b, names=None):
+    """The named streams (all of ``a``'s by default) hold bit-identical weights and buffers in both Trainers."""
+    for s in names or a.streams:
+        pa, pb = params(a.streams[s]), params(b.streams[s])
+        assert all(torch.equal(pa[k], pb[k]) for k in pa), s
+
+
 def one_step(cfg, tmp_path):
     torch.manual_seed(0)
     tr = Trainer(cfg, tiny_data(), tmp_path)
@@ -128,14 +143,9 @@ def test_resume_is_bit_exact_on_cpu(tmp_path):
     full.fit()
     part = Trainer(tiny_cfg("augment.enabled=true", "train.epochs=1"), tiny_data(), tmp_path / "part")
     part.fit()
-    state = load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt")
-    resumed = Trainer(cfg, tiny_data(), tmp_path / "part")
-    resumed.load_state_dict(state)
-    resumed.fit()
+    resumed = resume(cfg, tmp_path / "part")
     assert resumed.epoch == full.epoch == 3 and resumed.step == full.step
-    for s in full.streams:
-        a, b = params(full.streams[s]), params(resumed.streams[s])
-        assert all(torch.equal(a[k], b[k]) for k in a), s
+    assert_same_streams(full, resumed)
     assert (
         full.optimizers["student"]
         .state_dict()["state"][0]["momentum_buffer"]

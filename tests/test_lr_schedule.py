@@ -5,13 +5,11 @@ import copy
 import csv
 
 import pytest
-import torch
 
 from lrface.config import load_config
-from lrface.engine.checkpoint import load_checkpoint
 from lrface.engine.trainer import Trainer
 from lrface.errors import UserError
-from tests.test_engine import params, tiny_cfg, tiny_data
+from tests.test_engine import assert_same_streams, resume, tiny_cfg, tiny_data
 
 
 def test_cosine_warms_up_then_follows_half_a_cosine(tmp_path):
@@ -43,13 +41,9 @@ def test_resume_of_an_interrupted_cosine_run_is_bit_exact(tmp_path):
     part.cfg = copy.deepcopy(cfg)
     part.cfg.train.epochs = 1  # stopped after its first epoch, schedule built for three
     part.fit()
-    resumed = Trainer(cfg, tiny_data(), tmp_path / "part")
-    resumed.load_state_dict(load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt"))
-    resumed.fit()
+    resumed = resume(cfg, tmp_path / "part")
     assert resumed.epoch == full.epoch == 3 and resumed.step == full.step
-    for s in full.streams:
-        a, b = params(full.streams[s]), params(resumed.streams[s])
-        assert all(torch.equal(a[k], b[k]) for k in a), s
+    assert_same_streams(full, resumed)
 
 
 @pytest.mark.parametrize(

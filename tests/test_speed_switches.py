@@ -8,11 +8,10 @@ import torch
 from lrface.cli import main
 from lrface.engine import speed
 from lrface.engine.batches import train_batches
-from lrface.engine.checkpoint import load_checkpoint
 from lrface.engine.trainer import Trainer
 from lrface.errors import UserError
 from tests.conftest import make_identity_set
-from tests.test_engine import params, tiny_cfg, tiny_data
+from tests.test_engine import assert_same_streams, params, resume, tiny_cfg, tiny_data
 
 SWITCHES = {
     "channels_last": (["train.channels_last=on"], 1e-5),
@@ -60,13 +59,9 @@ def test_resume_stays_bit_exact_with_the_switches_on(tmp_path):
     full = Trainer(cfg, tiny_data(), tmp_path / "full")
     full.fit()
     Trainer(tiny_cfg("augment.enabled=true", "train.epochs=1", *ALL_ON), tiny_data(), tmp_path / "part").fit()
-    resumed = Trainer(cfg, tiny_data(), tmp_path / "part")
-    resumed.load_state_dict(load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt"))
-    resumed.fit()
+    resumed = resume(cfg, tmp_path / "part")
     assert resumed.epoch == full.epoch == 3 and resumed.step == full.step
-    for s in full.streams:
-        a, b = params(full.streams[s]), params(resumed.streams[s])
-        assert all(torch.equal(a[k], b[k]) for k in a), s
+    assert_same_streams(full, resumed)
 
 
 @pytest.mark.parametrize("mutual", [True, False])
