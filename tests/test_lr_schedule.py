@@ -31,6 +31,8 @@ def test_cosine_without_warm_up_starts_at_lr():
 
     assert [round(cosine_factor(e, 4, 0), 6) for e in range(4)] == [1.0, 0.853553, 0.5, 0.146447]
     assert [cosine_factor(e, 4, 1) for e in range(4)] == [cosine_factor(e, 4, 0) for e in range(4)]
+    # a warm-up as long as the run: only warm-up epochs, and the step after the last one divides by nothing
+    assert [cosine_factor(e, 3, 4) for e in range(4)] == [0.25, 0.5, 0.75, 1.0]
 
 
 def test_resume_of_an_interrupted_cosine_run_is_bit_exact(tmp_path):

@@ -99,11 +99,12 @@ def lr_schedule(opt: torch.optim.Optimizer, milestones: list, gamma: float, warm
 def cosine_factor(epoch: int, epochs: int, warmup_epochs: int) -> float:
     """The lr factor of epoch ``epoch`` (0-based) under ``optim.schedule=cosine``: the same linear warm-up, lr/n to
     lr over the first n epochs, then half a cosine from lr (epoch n - 1) that would reach 0 one epoch after the last
-    (SGDR's annealing, Loshchilov and Hutter 2017, without restarts), so no epoch trains at lr 0."""
+    (SGDR's annealing, Loshchilov and Hutter 2017, without restarts), so no epoch trains at lr 0. The curve follows
+    ``train.epochs``: a run resumed with another count bends from where it stands."""
     n = max(warmup_epochs, 1)
     if epoch < n - 1:
         return (epoch + 1) / n
-    return 0.5 * (1 + math.cos(math.pi * (epoch - n + 1) / (epochs - n + 1)))
+    return 0.5 * (1 + math.cos(math.pi * (epoch - n + 1) / max(epochs - n + 1, 1)))
 
 
 def build_optimizers(cfg: Config, params: dict[str, list], device: torch.device) -> tuple[dict, dict]:
