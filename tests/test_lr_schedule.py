@@ -7,6 +7,7 @@ import csv
 import pytest
 
 from lrface.config import load_config
+from lrface.engine.build import cosine_factor
 from lrface.engine.trainer import Trainer
 from lrface.errors import UserError
 from tests.test_engine import assert_same_streams, resume, tiny_cfg, tiny_data
@@ -27,8 +28,6 @@ def test_cosine_warms_up_then_follows_half_a_cosine(tmp_path):
 
 
 def test_cosine_without_warm_up_starts_at_lr():
-    from lrface.engine.build import cosine_factor
-
     assert [round(cosine_factor(e, 4, 0), 6) for e in range(4)] == [1.0, 0.853553, 0.5, 0.146447]
     assert [cosine_factor(e, 4, 1) for e in range(4)] == [cosine_factor(e, 4, 0) for e in range(4)]
     # a warm-up as long as the run: only warm-up epochs, and the step after the last one divides by nothing

@@ -19,6 +19,8 @@ from .spread import spread_out_loss
 from .supcon import supcon_loss
 
 _STRATEGIES: dict[str, type[Strategy]] = {}
+# terms on the student's own embeddings of its labeled rows (spread.py, supcon.py): never ramped, student only
+EMBEDDING_TERMS = ("spread", "supcon")
 
 
 def register_strategy(cls):
@@ -84,7 +86,7 @@ class Strategy:
         ramp = lambda n: min(1.0, (epoch + 1) / n) if n > 0 else 1.0
         distill, cross = ramp(self.cfg.loss.warmup_epochs), ramp(self.cfg.loss.cross_warmup_epochs)
         self.epoch_weights = {
-            k: w if k in ("ce", "spread", "supcon") else w * distill * (cross if k.startswith("cross") else 1.0)
+            k: w if k == "ce" or k in EMBEDDING_TERMS else w * distill * (cross if k.startswith("cross") else 1.0)
             for k, w in self.weights.items()
         }
         hr = ramp(self.cfg.hr.warmup_epochs)
@@ -143,7 +145,7 @@ class Strategy:
         names = ["ce"] + ["within_kl", "within_l2"] * self.guided(stream)
         names += ["cross_kl"] * cross + ["cross_l2"] * (cross and self.guided(stream) and self.guided(other))
         names += ["hr_point", "hr_relation", "hr_proto"] * (stream == "student") + ["embed_kd"]
-        names += ["embed_kd_point", "spread", "supcon"] * (stream == "student")
+        names += ["embed_kd_point", *EMBEDDING_TERMS] * (stream == "student")
         return [n for n in names if self.weight(stream, n)]
 
     def weight(self, stream: str, name: str) -> float:
