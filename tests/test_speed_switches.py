@@ -13,6 +13,10 @@ from lrface.errors import UserError
 from tests.conftest import make_identity_set
 from tests.test_engine import assert_same_streams, params, resume, tiny_cfg, tiny_data
 
+BF16 = speed.bf16_supported(torch.device("cpu"))
+# The tiny models with 8 channels in their first stage: at 4, the strided 1x1 shortcut is a layer oneDNN's AVX2
+# kernel trains wrongly in channels_last, which check_switches refuses on such CPUs (test below).
+WIDE = ["teacher.kwargs={widths: [8, 8, 8, 16]}", "student.kwargs={widths: [8, 8, 8, 16]}"]
 SWITCHES = {
     "channels_last": (["train.channels_last=on"], 1e-5),
     "fused_sgd": (["train.fused_sgd=on"], 1e-6),
@@ -20,10 +24,12 @@ SWITCHES = {
     "prefetch": (["train.prefetch=2"], 0.0),
     "parallel_streams": (["train.parallel_streams=true"], 0.0),
 }
+# every switch this CPU can honour (bf16 where it has bfloat16 kernels), on the widened tiny models
 ALL_ON = [
+    *WIDE,
     "train.channels_last=on",
     "train.fused_sgd=on",
-    "train.amp=bf16",
+    *(["train.amp=bf16"] if BF16 else []),
     "train.prefetch=2",
     "train.parallel_streams=true",
 ]
@@ -33,7 +39,7 @@ def first_losses(tmp_path, *overrides):
     """Losses of one EKD step (mutual) on the first training batch, and the student's weights after it."""
     torch.manual_seed(0)
     tr = Trainer(
-        tiny_cfg("augment.enabled=true", "loss.cross_stream_to_teacher=true", *overrides), tiny_data(), tmp_path
+        tiny_cfg("augment.enabled=true", "loss.cross_stream_to_teacher=true", *WIDE, *overrides), tiny_data(), tmp_path
     )
     for m in tr.streams.values():
         m.train()
@@ -42,7 +48,9 @@ def first_losses(tmp_path, *overrides):
     return {k: float(v) for k, v in logs.items() if k.startswith("loss_")}, params(tr.streams["student"])
 
 
-@pytest.mark.parametrize("name", SWITCHES)
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.skipif(n == "bf16" and not BF16, reason="no bf16")) for n in SWITCHES]
+)
 def test_a_switch_gives_the_plain_steps_loss(tmp_path, name):
     overrides, tol = SWITCHES[name]
     plain, w_plain = first_losses(tmp_path / "plain")
@@ -114,6 +122,30 @@ def test_bf16_without_kernels_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(speed, "bf16_supported", lambda device: False)
     rc, err = train_cli(tmp_path, capsys, "train.amp=bf16", "train.device=cpu")
     assert_refused(rc, err, "train.amp=bf16", tmp_path)
+
+
+def test_channels_last_where_onednn_trains_a_layer_wrongly_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    rc, err = train_cli(tmp_path, capsys, "train.channels_last=on", "train.device=cpu", "student.arch=resnet_tiny")
+    assert_refused(rc, err, "student layer backbone.blocks.1.0.shortcut.0 (1x1, stride 2, 4 input channels)", tmp_path)
+
+
+def test_the_onednn_hazard_is_the_strided_1x1_convolution_under_8_channels(monkeypatch):
+    cpu = torch.device("cpu")
+    tiny = Trainer(tiny_cfg(), tiny_data(), "unused").streams  # 4 channels into the first strided stage
+    assert (
+        speed.onednn_1x1_hazard(tiny)
+        == "teacher layer backbone.blocks.1.0.shortcut.0 (1x1, stride 2, 4 input channels)"
+    )
+    assert speed.onednn_1x1_hazard(Trainer(tiny_cfg(*WIDE), tiny_data(), "unused").streams) is None
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    assert not speed.avx2_only(cpu)
+    speed.check_switches(tiny_cfg("train.channels_last=on"), cpu)  # AVX-512 kernels: nothing refused
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert speed.avx2_only(cpu) and not speed.avx2_only(torch.device("cuda"))
+    with pytest.raises(UserError, match="4 input channels"):
+        speed.check_switches(tiny_cfg("train.channels_last=on"), cpu)
+    speed.check_switches(tiny_cfg("train.channels_last=on", *WIDE), cpu)
 
 
 def test_parallel_streams_with_compile_is_one_line_exit_2(tmp_path, capsys):

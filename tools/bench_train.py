@@ -34,6 +34,7 @@ from lrface.fileio import atomic_write_json
 
 FAST = ["train.amp=bf16", "train.channels_last=on", "train.fused_sgd=on"]
 SPEED = ["train.amp=bf16", "train.channels_last=on", "train.parallel_streams=true", "train.prefetch=2"]  # CPU choice
+SPEED_FP32 = SPEED[1:]  # the same set where the CPU has no bfloat16 kernels (train.amp=bf16 is refused there)
 THREADS = torch.get_num_threads()  # torch's own default, for rows that leave train.threads at 0
 SWITCHES = {
     "bf16": ["train.amp=bf16"],
@@ -52,6 +53,9 @@ SWITCHES = {
     "speed+threads2": [*SPEED, "train.threads=2"],
     "speed+batch128": [*SPEED, "train.batch_size=128", "optim.lr=0.2"],
     "speed+compile": [*SPEED, "train.compile=on"],
+    "speed_fp32": SPEED_FP32,
+    "channels_last+threads2": ["train.channels_last=on", "train.threads=2"],
+    "speed_fp32+batch256": [*SPEED_FP32, "train.batch_size=256", "optim.lr=0.2"],  # packaged-student-x2.yaml's
     "speed+trio_kd": [*SPEED, "embed_kd.model=sr18-celeba-x2hs-emb90-trio", "embed_kd.weight=1"],  # embed_kd
 }
 

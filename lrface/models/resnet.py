@@ -128,6 +128,6 @@ def resnet101(num_classes: int, **kw) -> ResNet:
 
 
 @register_model
-def resnet_tiny(num_classes: int, **kw) -> ResNet:
+def resnet_tiny(num_classes: int, widths=(4, 8, 8, 16), **kw) -> ResNet:
     """A few-thousand-parameter ResNet for tests and smoke configs."""
-    return ResNet(BasicBlock, [1, 1, 1, 1], [4, 8, 8, 16], num_classes, **kw)
+    return ResNet(BasicBlock, [1, 1, 1, 1], list(widths), num_classes, **kw)
