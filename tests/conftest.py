@@ -31,6 +31,7 @@ SLOW = {
     "test_video.py::test_video_path_imports_no_torch",
     "test_api.py::test_readers_never_fail_while_a_writer_publishes_generations",
     "test_benchmark.py::test_benchmark_end_to_end",
+    "test_channels_last_models.py",
     "test_benchmark.py::test_benchmark_over_seeds_shares_the_split_and_writes_a_summary",
     "test_classification_configs.py::test_classification_config[cifar100-cross-wide_resnet50_2-shufflenet_v1]",
     "test_classification_models.py::test_block_split_and_output_shapes[wide_resnet50_2]",
