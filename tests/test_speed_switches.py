@@ -157,13 +157,20 @@ def test_prefetch_depth_must_be_a_whole_number(tmp_path, capsys):
     assert rc == 2 and "train.prefetch" in err and len(err.strip().splitlines()) == 1
 
 
-def test_bench_switch_table_lists_each_switch_with_its_ratio(capsys, monkeypatch):
+def bench_rows(capsys, monkeypatch, refuse_bf16: bool) -> tuple[list[str], str]:
+    """tools/bench_train.py's switch table for bf16 and prefetch, the steps faked (bf16 twice as fast)."""
     import importlib.util
     import sys
 
     spec = importlib.util.spec_from_file_location("bench_train", "tools/bench_train.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+
+    def check(cfg, device):
+        if refuse_bf16 and cfg.train.amp == "bf16":
+            raise UserError("train.amp=bf16: no bfloat16 kernels")
+
+    monkeypatch.setattr(bench, "check_switches", check)
     monkeypatch.setattr(bench.LoopCell, "__init__", lambda self, cfg, *a: setattr(self, "cfg", cfg))
     monkeypatch.setattr(bench.LoopCell, "run", lambda self, steps, skip: None)
     monkeypatch.setattr(bench.LoopCell, "img_per_s", lambda self: 2.0 if self.cfg.train.amp == "bf16" else 1.0)
@@ -171,10 +178,21 @@ def test_bench_switch_table_lists_each_switch_with_its_ratio(capsys, monkeypatch
     argv = ["bench_train.py", "--config", "configs/face/packaged-student.yaml", "--no-table", "--with-data"]
     monkeypatch.setattr(sys, "argv", [*argv, "--batch-sizes", "64", "--switches", "bf16,prefetch"])
     bench.main()
-    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| 64 |")]
+    out = capsys.readouterr().out
+    return [r for r in out.splitlines() if r.startswith("| 64 |")], out
+
+
+def test_bench_switch_table_lists_each_switch_with_its_ratio(capsys, monkeypatch):
+    rows, _ = bench_rows(capsys, monkeypatch, refuse_bf16=False)
     assert [r.split("|")[2].strip() for r in rows] == ["off", "bf16", "prefetch"]
     assert [r.split("|")[5].strip() for r in rows] == ["1.00", "2.00", "1.00"]
     assert np.isfinite(float(rows[0].split("|")[4]))
+
+
+def test_bench_says_why_it_skips_a_switch_this_machine_refuses(capsys, monkeypatch):
+    rows, out = bench_rows(capsys, monkeypatch, refuse_bf16=True)
+    assert [r.split("|")[2].strip() for r in rows] == ["off", "prefetch"]
+    assert "# bf16 not measured: train.amp=bf16: no bfloat16 kernels" in out.splitlines()
 
 
 def test_parallel_streams_on_more_threads_than_cores_is_warned():

@@ -28,8 +28,10 @@ import torch
 from lrface.config import load_config
 from lrface.data.sources import DataBundle
 from lrface.engine.batches import train_batches
-from lrface.engine.speed import prefetched
+from lrface.engine.build import select_device
+from lrface.engine.speed import check_switches, prefetched
 from lrface.engine.trainer import Trainer
+from lrface.errors import UserError
 from lrface.fileio import atomic_write_json
 
 FAST = ["train.amp=bf16", "train.channels_last=on", "train.fused_sgd=on"]
@@ -131,6 +133,17 @@ class LoopCell:
         return self.bs / float(np.median(self.cpu))
 
 
+def measurable(config: str, overrides: list[str], name: str) -> bool:
+    """Whether this machine honours the switch row ``name``; if not, one line saying why instead of its row."""
+    cfg = load_config(config, overrides)
+    try:
+        check_switches(cfg, select_device(cfg.train.device))
+    except UserError as e:
+        print(f"# {name} not measured: {e}", flush=True)
+        return False
+    return True
+
+
 def loop_table(args, base: list[str], names: list[str], record: dict) -> None:
     """The switch table of --with-data: every configuration built once, then ``--rounds`` rounds in which
     each runs ``--steps`` timed steps (after 2 untimed; ``--warmup`` in the first round), order rotated."""
@@ -206,6 +219,7 @@ def main() -> None:
         flush=True,
     )
     record = {"device": device, "torch": torch.__version__, "config": args.config, "img_per_s": {}}
+    names = [n for n in names if measurable(args.config, [*base, "strategy=ekd", *SWITCHES[n]], n)]
 
     def measure(bs: int, extra: list[str], key: str) -> float:
         """img/s of one cell (the batch size is the config's after ``extra``: a switch may change it)."""
