@@ -48,11 +48,9 @@ def onednn_1x1_hazard(streams: dict[str, torch.nn.Module]) -> str | None:
     """
     for stream, model in streams.items():
         for name, m in model.named_modules():
-            c = m if isinstance(m, torch.nn.Conv2d) else None
-            if c is not None and c.kernel_size == (1, 1) and max(c.stride) > 1 and c.in_channels // c.groups < 16:
-                return (
-                    f"{stream} layer {name} (1x1, stride {max(c.stride)}, {c.in_channels // c.groups} input channels)"
-                )
+            if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1) and max(m.stride) > 1:
+                if (cin := m.in_channels // m.groups) < 16:
+                    return f"{stream} layer {name} (1x1, stride {max(m.stride)}, {cin} input channels)"
     return None
 
 
