@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from lrface.cli import main
+from lrface.distill.strategy import build_strategy
 from lrface.engine import speed
 from lrface.engine.batches import train_batches
+from lrface.engine.build import build_streams
 from lrface.engine.trainer import Trainer
 from lrface.errors import UserError
 from tests.conftest import make_identity_set
@@ -131,16 +133,16 @@ def test_channels_last_where_onednn_trains_a_layer_wrongly_is_one_line_exit_2(tm
 
 def test_the_onednn_hazard_is_the_strided_1x1_convolution_under_16_channels():
     cpu = torch.device("cpu")
-    tiny = Trainer(tiny_cfg(), tiny_data(), "unused").streams  # 4 channels into the first strided stage
-    assert (
-        speed.onednn_1x1_hazard(tiny)
-        == "teacher layer backbone.blocks.1.0.shortcut.0 (1x1, stride 2, 4 input channels)"
-    )
-    assert speed.onednn_1x1_hazard(Trainer(tiny_cfg(*WIDE), tiny_data(), "unused").streams) is None
+
+    def streams(*overrides):
+        cfg = tiny_cfg(*overrides)
+        return build_streams(cfg, build_strategy(cfg), num_classes=3)
+
+    hazard = "teacher layer backbone.blocks.1.0.shortcut.0 (1x1, stride 2, 4 input channels)"
+    assert speed.onednn_1x1_hazard(streams()) == hazard  # 4 channels into the first strided stage
+    assert speed.onednn_1x1_hazard(streams(*WIDE)) is None
     narrow = "student.kwargs={widths: [8, 8, 16, 16]}"  # 8: right on AVX2, not measured on AVX-512
-    assert "8 input channels" in speed.onednn_1x1_hazard(
-        Trainer(tiny_cfg(*WIDE, narrow), tiny_data(), "unused").streams
-    )
+    assert "8 input channels" in speed.onednn_1x1_hazard(streams(*WIDE, narrow))
     with pytest.raises(UserError, match="4 input channels"):
         speed.check_switches(tiny_cfg("train.channels_last=on"), cpu)
     speed.check_switches(tiny_cfg("train.channels_last=on", *WIDE), cpu)

@@ -54,8 +54,9 @@ def onednn_1x1_hazard(streams: dict[str, torch.nn.Module]) -> str | None:
     return None
 
 
-def check_switches(cfg: Config, device: torch.device) -> None:
-    """UserError (one line, exit 2) for a switch this torch build or machine cannot honour."""
+def check_switches(cfg: Config, device: torch.device, streams: dict | None = None) -> None:
+    """UserError (one line, exit 2) for a switch this torch build or machine cannot honour; ``streams`` are the
+    config's models where they are built already (else channels_last on CPU builds them to look at their layers)."""
     t = cfg.train
     if t.compile == "on":
         import torch._dynamo as dynamo
@@ -81,7 +82,7 @@ def check_switches(cfg: Config, device: torch.device) -> None:
         from ..distill.strategy import build_strategy
         from .build import build_streams
 
-        if layer := onednn_1x1_hazard(build_streams(cfg, build_strategy(cfg), num_classes=2)):
+        if layer := onednn_1x1_hazard(streams or build_streams(cfg, build_strategy(cfg), num_classes=2)):
             raise UserError(
                 f"train.channels_last=on: oneDNN's CPU kernels get the weight gradients of a strided 1x1 convolution "
                 f"with under 16 input channels wrong (measured below 8 on AVX2), as in the {layer}; "

@@ -45,7 +45,6 @@ class Trainer:
     def __init__(self, cfg: Config, data: DataBundle, run_dir: Path, dist: DistInfo = DistInfo()):
         self.cfg, self.data, self.run_dir, self.dist = cfg, data, Path(run_dir), dist
         self.device = select_device(cfg.train.device, dist.local_rank)
-        check_switches(cfg, self.device)
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         if dist.main and (warning := oversubscribed(cfg, self.device)):
@@ -54,6 +53,7 @@ class Trainer:
         self.strategy = build_strategy(cfg)
         torch.manual_seed(cfg.train.seed)
         self.streams = build_streams(cfg, self.strategy, data.num_classes)
+        check_switches(cfg, self.device, self.streams)
         if "teacher" in self.streams and (cfg.teacher.checkpoint or not self.strategy.trains("teacher")):
             if not cfg.teacher.checkpoint:
                 raise UserError("a fixed teacher needs teacher.checkpoint (a teacher-only run directory or .pt)")
