@@ -159,8 +159,8 @@ def test_prefetch_depth_must_be_a_whole_number(tmp_path, capsys):
     assert rc == 2 and "train.prefetch" in err and len(err.strip().splitlines()) == 1
 
 
-def bench_rows(capsys, monkeypatch, refuse_bf16: bool) -> tuple[list[str], str]:
-    """tools/bench_train.py's switch table for bf16 and prefetch, the steps faked (bf16 twice as fast)."""
+def bench_rows(capsys, monkeypatch, refuse_bf16: bool, switches: str = "bf16,prefetch") -> tuple[list[str], str]:
+    """tools/bench_train.py's switch table at batch 64, the steps faked (bf16 twice as fast)."""
     import importlib.util
     import sys
 
@@ -173,15 +173,17 @@ def bench_rows(capsys, monkeypatch, refuse_bf16: bool) -> tuple[list[str], str]:
             raise UserError("train.amp=bf16: no bfloat16 kernels")
 
     monkeypatch.setattr(bench, "check_switches", check)
-    monkeypatch.setattr(bench.LoopCell, "__init__", lambda self, cfg, *a: setattr(self, "cfg", cfg))
+    monkeypatch.setattr(
+        bench.LoopCell, "__init__", lambda self, cfg, *a: self.__dict__.update(cfg=cfg, bs=cfg.train.batch_size)
+    )
     monkeypatch.setattr(bench.LoopCell, "run", lambda self, steps, skip: None)
     monkeypatch.setattr(bench.LoopCell, "img_per_s", lambda self: 2.0 if self.cfg.train.amp == "bf16" else 1.0)
     monkeypatch.setattr(bench.LoopCell, "img_per_cpu_s", lambda self: 1.0)
     argv = ["bench_train.py", "--config", "configs/face/packaged-student.yaml", "--no-table", "--with-data"]
-    monkeypatch.setattr(sys, "argv", [*argv, "--batch-sizes", "64", "--switches", "bf16,prefetch"])
+    monkeypatch.setattr(sys, "argv", [*argv, "--batch-sizes", "64", "--switches", switches])
     bench.main()
     out = capsys.readouterr().out
-    return [r for r in out.splitlines() if r.startswith("| 64 |")], out
+    return [r for r in out.splitlines() if r.startswith("| ") and not r.startswith("| batch")], out
 
 
 def test_bench_switch_table_lists_each_switch_with_its_ratio(capsys, monkeypatch):
@@ -189,6 +191,15 @@ def test_bench_switch_table_lists_each_switch_with_its_ratio(capsys, monkeypatch
     assert [r.split("|")[2].strip() for r in rows] == ["off", "bf16", "prefetch"]
     assert [r.split("|")[5].strip() for r in rows] == ["1.00", "2.00", "1.00"]
     assert np.isfinite(float(rows[0].split("|")[4]))
+
+
+def test_bench_row_that_changes_the_batch_shows_its_own_batch(capsys, monkeypatch):
+    rows, _ = bench_rows(capsys, monkeypatch, refuse_bf16=False, switches="prefetch,speed_fp32+batch256")
+    assert [(r.split("|")[1].strip(), r.split("|")[2].strip()) for r in rows] == [
+        ("64", "off"),
+        ("64", "prefetch"),
+        ("256", "speed_fp32+batch256"),
+    ]
 
 
 def test_bench_says_why_it_skips_a_switch_this_machine_refuses(capsys, monkeypatch):

@@ -37,6 +37,7 @@ from lrface.fileio import atomic_write_json
 FAST = ["train.amp=bf16", "train.channels_last=on", "train.fused_sgd=on"]
 SPEED = ["train.amp=bf16", "train.channels_last=on", "train.parallel_streams=true", "train.prefetch=2"]  # CPU choice
 SPEED_FP32 = SPEED[1:]  # the same set where the CPU has no bfloat16 kernels (train.amp=bf16 is refused there)
+BATCH256 = ["train.batch_size=256", "optim.lr=0.2"]  # the x2 recipes' batch and lr (packaged-student-x2.yaml)
 THREADS = torch.get_num_threads()  # torch's own default, for rows that leave train.threads at 0
 SWITCHES = {
     "bf16": ["train.amp=bf16"],
@@ -57,7 +58,15 @@ SWITCHES = {
     "speed+compile": [*SPEED, "train.compile=on"],
     "speed_fp32": SPEED_FP32,
     "channels_last+threads2": ["train.channels_last=on", "train.threads=2"],
-    "speed_fp32+batch256": [*SPEED_FP32, "train.batch_size=256", "optim.lr=0.2"],  # packaged-student-x2.yaml's
+    "channels_last+threads2+prefetch": ["train.channels_last=on", "train.threads=2", "train.prefetch=2"],
+    "channels_last+threads2+batch256": ["train.channels_last=on", "train.threads=2", *BATCH256],  # AVX2's best
+    "channels_last+threads2+prefetch+batch256": [
+        "train.channels_last=on",
+        "train.threads=2",
+        "train.prefetch=2",
+        *BATCH256,
+    ],
+    "speed_fp32+batch256": [*SPEED_FP32, *BATCH256],
     "speed+trio_kd": [*SPEED, "embed_kd.model=sr18-celeba-x2hs-emb90-trio", "embed_kd.weight=1"],  # embed_kd
 }
 
@@ -169,7 +178,8 @@ def loop_table(args, base: list[str], names: list[str], record: dict) -> None:
                 record["img_per_s"][f"loop-{n}@{bs}"] = round(v, 1)
                 record["img_per_s"][f"loop-{n}-per-cpu-s@{bs}"] = round(c, 1)
                 keys = " ".join(SWITCHES.get(n, [])) or "(none)"
-                print(f"| {bs} | {n} | {keys} | {v:.0f} | {v / off:.2f} | {c:.0f} | {c / off_cpu:.2f} |", flush=True)
+                row = f"| {cells[n].bs} | {n} | {keys} | {v:.0f} | {v / off:.2f} | {c:.0f} | {c / off_cpu:.2f} |"
+                print(row, flush=True)  # the row's own batch: a switch may change it
     if args.json:
         atomic_write_json(args.json, record)
 
@@ -255,7 +265,8 @@ def main() -> None:
             for name in names:
                 on = measure(bs, ["strategy=ekd", *SWITCHES[name]], f"ekd+{name}")
                 keys = " ".join(SWITCHES[name])
-                print(f"| {bs} | {name} | {keys} | {on:.0f} | {on / off:.2f} |", flush=True)
+                b = load_config(args.config, [*base, f"train.batch_size={bs}", *SWITCHES[name]]).train.batch_size
+                print(f"| {b} | {name} | {keys} | {on:.0f} | {on / off:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
