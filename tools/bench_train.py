@@ -38,6 +38,7 @@ FAST = ["train.amp=bf16", "train.channels_last=on", "train.fused_sgd=on"]
 SPEED = ["train.amp=bf16", "train.channels_last=on", "train.parallel_streams=true", "train.prefetch=2"]  # CPU choice
 SPEED_FP32 = SPEED[1:]  # the same set where the CPU has no bfloat16 kernels (train.amp=bf16 is refused there)
 BATCH256 = ["train.batch_size=256", "optim.lr=0.2"]  # the x2 recipes' batch and lr (packaged-student-x2.yaml)
+CL_THREADS2 = ["train.channels_last=on", "train.threads=2"]  # both cores as intra-op threads: AVX2's best when idle
 THREADS = torch.get_num_threads()  # torch's own default, for rows that leave train.threads at 0
 SWITCHES = {
     "bf16": ["train.amp=bf16"],
@@ -57,15 +58,10 @@ SWITCHES = {
     "speed+batch128": [*SPEED, "train.batch_size=128", "optim.lr=0.2"],
     "speed+compile": [*SPEED, "train.compile=on"],
     "speed_fp32": SPEED_FP32,
-    "channels_last+threads2": ["train.channels_last=on", "train.threads=2"],
-    "channels_last+threads2+prefetch": ["train.channels_last=on", "train.threads=2", "train.prefetch=2"],
-    "channels_last+threads2+batch256": ["train.channels_last=on", "train.threads=2", *BATCH256],  # AVX2's best
-    "channels_last+threads2+prefetch+batch256": [
-        "train.channels_last=on",
-        "train.threads=2",
-        "train.prefetch=2",
-        *BATCH256,
-    ],
+    "channels_last+threads2": CL_THREADS2,
+    "channels_last+threads2+prefetch": [*CL_THREADS2, "train.prefetch=2"],
+    "channels_last+threads2+batch256": [*CL_THREADS2, *BATCH256],
+    "channels_last+threads2+prefetch+batch256": [*CL_THREADS2, "train.prefetch=2", *BATCH256],
     "speed_fp32+batch256": [*SPEED_FP32, *BATCH256],
     "speed+trio_kd": [*SPEED, "embed_kd.model=sr18-celeba-x2hs-emb90-trio", "embed_kd.weight=1"],  # embed_kd
 }
@@ -231,8 +227,8 @@ def main() -> None:
     record = {"device": device, "torch": torch.__version__, "config": args.config, "img_per_s": {}}
     names = [n for n in names if measurable(args.config, [*base, "strategy=ekd", *SWITCHES[n]], n)]
 
-    def measure(bs: int, extra: list[str], key: str) -> float:
-        """img/s of one cell (the batch size is the config's after ``extra``: a switch may change it)."""
+    def measure(bs: int, extra: list[str], key: str) -> tuple[float, int]:
+        """img/s of one cell and its batch size (the config's after ``extra``: a switch may change it)."""
         with tempfile.TemporaryDirectory() as tmp:
             cfg = load_config(args.config, [*base, f"train.batch_size={bs}", *extra])
             b = cfg.train.batch_size
@@ -240,13 +236,13 @@ def main() -> None:
         record["img_per_s"][f"{key}@{bs}"] = round(b / seconds, 1)
         if args.json:  # rewritten after every cell, so a run cut short keeps what it measured
             atomic_write_json(args.json, record)
-        return b / seconds
+        return b / seconds, b
 
     if args.table:
         print("| batch | teacher img/s | student img/s | EKD img/s | EKD / (T + S) | guided share |")
         print("|---:|---:|---:|---:|---:|---:|")
         for bs in args.batch_sizes:
-            t = {kind: bs / measure(bs, extra, kind) for kind, extra in kinds.items()}
+            t = {kind: bs / measure(bs, extra, kind)[0] for kind, extra in kinds.items()}
             ratio = t["ekd"] / (t["teacher"] + t["student"])
             share = max(0.0, (t["ekd"] - t["ekd-no-guided"]) / t["ekd"])
             print(
@@ -260,12 +256,11 @@ def main() -> None:
         print("\n| batch | switch | keys | EKD step img/s | x off |")
         print("|---:|---|---|---:|---:|")
         for bs in args.batch_sizes:
-            off = measure(bs, ["strategy=ekd"], "ekd-switches-off")
+            off, _ = measure(bs, ["strategy=ekd"], "ekd-switches-off")
             print(f"| {bs} | off | (none) | {off:.0f} | 1.00 |", flush=True)
             for name in names:
-                on = measure(bs, ["strategy=ekd", *SWITCHES[name]], f"ekd+{name}")
+                on, b = measure(bs, ["strategy=ekd", *SWITCHES[name]], f"ekd+{name}")
                 keys = " ".join(SWITCHES[name])
-                b = load_config(args.config, [*base, f"train.batch_size={bs}", *SWITCHES[name]]).train.batch_size
                 print(f"| {b} | {name} | {keys} | {on:.0f} | {on / off:.2f} |", flush=True)
 
 
