@@ -5,8 +5,9 @@ s - alpha * (r_a + r_b) / 2 (alpha 1: half of CSLS, Conneau et al. 2018, "Word t
 data"), or with ``--grid`` also AS-norm's ((s - r_a) / sd_a + (s - r_b) / sd_b) / 2 over the same top k. The
 cohort: ``--cohort-per-source`` faces drawn (numpy default_rng(0)) from each training source (the ``--exclude``
 sets). The unseen people are compare_runs.py's. ``--grid`` chooses k / alpha / kind two-fold by person (half A
-chooses, half B scores, and back) to show what the choice is worth on faces it did not see; ``--lfw`` scores LFW-16
-with the fixed ``--k`` / ``--alpha`` (test: read after the choice).
+chooses, half B scores, and back) to show what the choice is worth on faces it did not see; ``--misaligned``
+scores the unseen people again with every face but each person's first misaligned (compare_runs.py's); ``--lfw``
+scores LFW-16 with the fixed ``--k`` / ``--alpha`` (test: read after the choice).
 
     python tools/cohort_eval.py --models sr18-celeba-x2hs-emb90-kd --unseen ../data/celeba-aligned16 \
         --exclude ../data/celeba-wild16 ../data/celeba-deep16 ../data/celeba-wild-extra16 --grid \
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare_runs import unseen_set  # noqa: E402
+from compare_runs import first_faces, misalign, unseen_set  # noqa: E402
 from lfw_bootstrap import tar_at_far as pooled_tar  # noqa: E402
 from lowfar_eval import cohort_stats  # noqa: E402
 
@@ -121,6 +122,7 @@ def main() -> None:
     p.add_argument("--k", type=int, default=50)
     p.add_argument("--alpha", type=float, default=1.0)
     p.add_argument("--grid", action="store_true", help="also the two-fold choice over k / alpha / kind")
+    p.add_argument("--misaligned", action="store_true", help="also with every face but the enrolled first misaligned")
     p.add_argument("--lfw", nargs=2, metavar=("PAIRS", "IMAGES"))
     p.add_argument("--json", type=Path)
     args = p.parse_args()
@@ -138,6 +140,13 @@ def main() -> None:
             rec[kind] = dense_tars(emb, labels, rows, normaliser(emb, cohort, kind, args.k, args.alpha))
         if args.grid:
             rec["crossfit"] = crossfit(emb, labels, cohort)
+        if args.misaligned:
+            probe = ~first_faces(labels)
+            mixed = emb.copy()
+            mixed[probe] = embedder.embed(list(misalign(images[probe])))
+            for kind in ("plain", "csls"):
+                score = normaliser(mixed, cohort, kind, args.k, args.alpha)
+                rec[f"misaligned_{kind}"] = dense_tars(mixed, labels, rows, score)
         if args.lfw:
             rec["lfw"] = lfw(embedder, cohort, *args.lfw, args.k, args.alpha)
         report.append(rec)
