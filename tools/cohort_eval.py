@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare_runs import first_faces, misalign, unseen_set  # noqa: E402
-from lfw_bootstrap import tar_at_far as pooled_tar  # noqa: E402
+from compare_runs import misaligned_probes, unseen_set  # noqa: E402
+from lfw_bootstrap import paired_tars  # noqa: E402
 from lowfar_eval import cohort_stats  # noqa: E402
 
 FARS = (1e-2, 1e-3, 1e-4)
@@ -96,16 +96,11 @@ def lfw(embedder, cohort, pairs_path: str, images_dir: str, k: int, alpha: float
 def paired_bootstrap(plain: np.ndarray, normed: np.ndarray, same: np.ndarray, draws: int = 2000) -> dict:
     """TAR@1e-3 on all pairs pooled (tools/lfw_bootstrap.py's rule), plain and normalised, and the 95 % interval
     of their difference over resamples of the genuine and the impostor pairs (the same draw for both: paired)."""
-    rng = np.random.default_rng(0)
-    gen, imp = np.flatnonzero(same), np.flatnonzero(~same)
-    g = rng.choice(gen, (draws, len(gen)))
-    i = rng.choice(imp, (draws, len(imp)))
-    tp, tn = (100 * pooled_tar(s[g], s[i], 1e-3) for s in (plain, normed))
-    full = [float(100 * pooled_tar(s[gen][None], s[imp][None], 1e-3)[0]) for s in (plain, normed)]
+    point, boot = paired_tars(np.stack([plain, normed]), same, 1e-3, draws)
     return {
-        "pooled_plain": full[0],
-        "pooled_normalised": full[1],
-        "diff_ci95": np.percentile(tn - tp, [2.5, 97.5]).tolist(),
+        "pooled_plain": float(100 * point[0]),
+        "pooled_normalised": float(100 * point[1]),
+        "diff_ci95": np.percentile(100 * (boot[1] - boot[0]), [2.5, 97.5]).tolist(),
     }
 
 
@@ -141,9 +136,7 @@ def main() -> None:
         if args.grid:
             rec["crossfit"] = crossfit(emb, labels, cohort)
         if args.misaligned:
-            probe = ~first_faces(labels)
-            mixed = emb.copy()
-            mixed[probe] = embedder.embed(list(misalign(images[probe])))
+            mixed = misaligned_probes(embedder, images, labels, emb)
             for kind in ("plain", "csls"):
                 score = normaliser(mixed, cohort, kind, args.k, args.alpha)
                 rec[f"misaligned_{kind}"] = dense_tars(mixed, labels, rows, score)

@@ -182,11 +182,16 @@ def unseen_scores(embedder, images: np.ndarray, labels: np.ndarray, misaligned: 
     emb = embedder.embed(list(images))
     out = {"unseen": unseen_metrics(emb, labels)}
     if misaligned:
-        probe = ~first_faces(labels)
-        mixed = emb.copy()
-        mixed[probe] = embedder.embed(list(misalign(images[probe])))
-        out["unseen_misaligned"] = unseen_metrics(mixed, labels)
+        out["unseen_misaligned"] = unseen_metrics(misaligned_probes(embedder, images, labels, emb), labels)
     return out
+
+
+def misaligned_probes(embedder, images: np.ndarray, labels: np.ndarray, emb: np.ndarray) -> np.ndarray:
+    """``emb`` with every face but each identity's first (the enrolled one) embedded again misaligned."""
+    probe = ~first_faces(labels)
+    mixed = emb.copy()
+    mixed[probe] = embedder.embed(list(misalign(images[probe])))
+    return mixed
 
 
 def validation_seed(run: Path) -> int:

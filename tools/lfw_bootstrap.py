@@ -25,6 +25,17 @@ def tar_at_far(genuine: np.ndarray, impostor: np.ndarray, far: float) -> np.ndar
     return accepts(genuine, threshold[:, None]).mean(1)
 
 
+def paired_tars(scores: np.ndarray, same: np.ndarray, far: float, resamples: int) -> tuple[np.ndarray, np.ndarray]:
+    """TAR at FAR of each row of ``scores`` (one per model) on all pairs, and on each of ``resamples`` draws of the
+    genuine and of the impostor pairs with replacement (numpy default_rng(0); the same draws for every row)."""
+    rng = np.random.default_rng(0)
+    gi, ii = np.flatnonzero(same), np.flatnonzero(~same)
+    g_draw = rng.choice(gi, (resamples, len(gi)))
+    i_draw = rng.choice(ii, (resamples, len(ii)))
+    point = np.array([tar_at_far(s[gi][None], s[ii][None], far)[0] for s in scores])
+    return point, np.array([tar_at_far(s[g_draw], s[i_draw], far) for s in scores])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("pairs")
@@ -42,16 +53,13 @@ def main() -> None:
         _, s, same = evaluate_pairs(args.pairs, args.images, resolve_model(m), warn=lambda *_: None)
         scores.append(s)
     scores, same = np.array(scores), np.asarray(same, bool)
-    rng = np.random.default_rng(0)
-    gi, ii = np.flatnonzero(same), np.flatnonzero(~same)
-    g_draw = rng.choice(gi, (args.resamples, len(gi)))
-    i_draw = rng.choice(ii, (args.resamples, len(ii)))
-    print(f"LFW-16, {len(gi)} genuine + {len(ii)} impostor pairs, {args.resamples} paired resamples, 95 % intervals")
+    print(
+        f"LFW-16, {same.sum()} genuine + {(~same).sum()} impostor pairs, {args.resamples} paired resamples, 95 % intervals"
+    )
     print("| model | FAR | TAR % | interval | minus the first | interval |")
     print("|---|---:|---:|---|---:|---|")
     for far in args.fars:
-        point = [tar_at_far(s[gi][None], s[ii][None], far)[0] for s in scores]
-        boot = [tar_at_far(s[g_draw], s[i_draw], far) for s in scores]
+        point, boot = paired_tars(scores, same, far, args.resamples)
         for m, p, b in zip(args.models, point, boot, strict=True):
             lo, hi = np.percentile(100 * b, [2.5, 97.5])
             d = 100 * (b - boot[0])
