@@ -11,7 +11,7 @@ import torch
 
 from lrface.cli import main
 from lrface.config import AugmentConfig, load_config
-from lrface.config.load import DEGRADE_FILTERS
+from lrface.config.rules import DEGRADE_FILTERS
 from lrface.data.augment import augment_batch, build_augment
 from lrface.data.degrade import FILTERS
 from lrface.data.packed import write_packed_set

@@ -1,4 +1,4 @@
-"""Typed run configuration: the schema (``schema.py``) and its validated loading (``load.py``)."""
+"""Typed run configuration: the schema (``schema.py``), its loading (``load.py``) and the rules between keys (``rules.py``)."""
 
 from .files import read_yaml_mapping, yaml_value
 from .load import config_from_dict, load_config
