@@ -96,6 +96,10 @@ def test_parse_pairs_layout_and_errors(tmp_path):
         ("B/B_0001.jpg", "B/B_0003.jpg", True, 1, 4),
         ("C/C_0001.jpg", "A/A_0002.jpg", False, 1, 5),
     ]
+    # keys in first-seen order: A1 A2 B2 B1 B3 C1; each pair's two images as positions in them
+    assert pf.keys == ["A/A_0001.jpg", "A/A_0002.jpg", "B/B_0002.jpg", "B/B_0001.jpg", "B/B_0003.jpg", "C/C_0001.jpg"]
+    a, b = pf.key_indices()
+    assert a.tolist() == [0, 0, 3, 5] and b.tolist() == [1, 2, 4, 1]
     bad = {
         "header": ("2 x\nA 1 2\n", ":1:"),
         "fields": (_pairs_text(2, 1, ["A 1 2", "B 1 B 3"], ["A 1 B 2", "C 1 A 2"]), ":4:"),

@@ -78,10 +78,8 @@ def lfw(embedder, cohort, pairs_path: str, images_dir: str, k: int, alpha: float
 
     pf = parse_pairs(pairs_path)
     images, _ = aligned_pair_images(pf, images_dir, embedder.spec.size, print)
-    index = {key: n for n, key in enumerate(pf.keys)}
     emb = embedder.embed([images[key] for key in pf.keys])
-    a = np.array([index[p.a] for p in pf.pairs])
-    b = np.array([index[p.b] for p in pf.pairs])
+    a, b = pf.key_indices()
     same, fold = [p.same for p in pf.pairs], [p.fold for p in pf.pairs]
     out, scores = {}, {}
     for kind in ("plain", "csls"):

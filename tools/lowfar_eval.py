@@ -172,8 +172,7 @@ def lfw_report(model, transforms: dict, pairs: Path, images: Path) -> dict:
     x = np.stack([faces[k] for k in keys])
     p, f = emb.embed(x), emb.embed(np.ascontiguousarray(x[:, :, ::-1]))
     out = {}
-    index = {k: i for i, k in enumerate(keys)}
-    ia, ib = (np.array([index[getattr(q, side)] for q in pf.pairs]) for side in "ab")
+    ia, ib = pf.key_indices()
     for name, t in transforms.items():
         v = t(p, f)
         if isinstance(v, tuple):

@@ -51,6 +51,11 @@ class PairsFile:
         """Every image named in the file, once, in first-seen order."""
         return list(dict.fromkeys(k for p in self.pairs for k in (p.a, p.b)))
 
+    def key_indices(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each pair's two images as positions in ``keys`` (rows of embeddings computed in that order)."""
+        index = {k: i for i, k in enumerate(self.keys)}
+        return tuple(np.array([index[getattr(p, side)] for p in self.pairs], dtype=np.int64) for side in "ab")
+
 
 def image_key(name: str, number: int) -> str:
     """LFW's file naming: ``Name/Name_0001.jpg``."""
