@@ -215,7 +215,7 @@ def render(keys=None) -> str:
         "",
         "Every key a run config (`configs/**/*.yaml`) may set, with its default. Set a key in the YAML file's",
         "section (`train: {epochs: 30}`) or on the command line (`--set train.epochs=30`); unknown keys are",
-        "errors. How the keys are used: [train.md](train.md).",
+        "errors. How the keys are used: [train.md](train.md); `embed_kd` and `hr`: [distill.md](distill.md).",
     ]
     section = None
     for key, f, value in keys:
