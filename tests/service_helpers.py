@@ -111,6 +111,8 @@ def request(port, method, path, fields=None, token=None, raw=None, headers=None)
     return r.status, json.loads(data)
 
 
-def png(seed: int) -> bytes:
-    images, _ = generated_faces(n_ids=1, per_id=1, seed=seed)
-    return cv2.imencode(".png", images[0])[1].tobytes()
+def png(seed: int, n: int = 1) -> bytes | list[bytes]:
+    """A generated face as PNG bytes; with ``n`` > 1, n faces of that one person."""
+    images, _ = generated_faces(n_ids=1, per_id=n, seed=seed)
+    pngs = [cv2.imencode(".png", im)[1].tobytes() for im in images]
+    return pngs[0] if n == 1 else pngs

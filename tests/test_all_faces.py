@@ -1,5 +1,8 @@
 """`--all-faces` (identify, embed), `Recognizer.identify_faces` and the service's `all_faces=true` on a
-generated frame with two real faces pasted at known boxes and sizes (24, 40 and 64 px)."""
+generated frame with two real faces pasted at known boxes and sizes (24, 40 and 64 px).
+
+The gallery holds the same two photos' aligned crops, so these test the path (detection, alignment, search: every
+face named, at a near-copy's score), not recognition of new photos (test_identify, the benchmarks)."""
 
 from __future__ import annotations
 
@@ -54,7 +57,7 @@ def test_identify_all_faces_json_and_draw(setup, tmp_path, capsys):
         e = max(faces, key=lambda e: box_iou(box, e["box"]))
         assert box_iou(box, e["box"]) >= 0.5 and 0.5 < e["det_score"] <= 1 and len(e["matches"]) == 2
         right += e["identity"] == name
-    assert right >= len(truth) - 1  # chance is 1/2 per face
+    assert right == len(truth)
     [none] = [e for e in entries if e["probe"] == str(empty)]
     assert none["identity"] is None and "no face" in none["reason"]
     picture = cv2.imread(str(drawn / "frame.jpg"))
@@ -111,7 +114,7 @@ def test_align_with_all_faces_aligns_a_raw_photo_gallery_folder(setup, tmp_path,
     assert main(["identify", str(frame), "--gallery", str(tmp_path), "--all-faces", "--align", "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)
     right = sum(e["identity"] == max(truth, key=lambda t: box_iou(t[1], e["box"]))[0] for e in entries)
-    assert len(entries) == len(truth) and right >= len(truth) - 1
+    assert len(entries) == len(truth) and right == len(truth)
 
 
 def test_api_identify_faces(setup):
@@ -123,7 +126,10 @@ def test_api_identify_faces(setup):
     rec = Recognizer.from_embedder(embedder)
     g = Gallery.wrap(core)
     found = rec.identify_faces(frame, g, top_k=1)
-    assert len(found) == len(truth) and {f.identity for f in found} <= set(FACES)
+    assert len(found) == len(truth)
+    for name, box in truth:  # each face named, at about a copy's score (0.94-0.98 measured; 24 px the lowest)
+        f = max(found, key=lambda f: box_iou(box, f.box))
+        assert box_iou(box, f.box) >= 0.5 and f.identity == name and f.score >= 0.85
     assert all(len(f.box) == 4 and f.probe == str(frame) for f in found)
     assert rec.identify_faces(empty, g) == []
     image = cv2.imread(str(frame))[..., ::-1]

@@ -56,6 +56,7 @@ def test_benchmark_end_to_end(tmp_path, capsys):
         report["methods"][m]["test_top1_student"] for m in ("student-only", "kd", "ekd")
     ]
     assert list(report["methods"]) == ["student-only", "teacher-only", "kd", "ekd"]
+    from lrface.engine.checkpoint import load_student
     from lrface.engine.metrics_log import read_metrics
     from lrface.evaluation.evaluate import evaluate_packed
 
@@ -65,8 +66,11 @@ def test_benchmark_end_to_end(tmp_path, capsys):
         assert r["test_top1_student"] == best["test_top1_student"]  # the val-selected epoch's test top-1
         onnx = out / "runs" / name / "export" / "student.onnx"
         assert r["gallery_top1"] == 100 * evaluate_packed(out / "data", onnx, [], 20, warn=print)["top1"]
-        assert r["student_params"] > 0 and onnx.is_file()
-    assert report["methods"]["ekd"]["final_gap"] is not None
+        backbone, _ = load_student(out / "runs" / name)  # the deployed network, built again from the checkpoint
+        assert r["student_params"] == sum(p.numel() for p in backbone.parameters()) and onnx.is_file()
+    last = read_metrics(out / "runs" / "ekd")[-1]
+    gap = last["test_top1_teacher"] - last["test_top1_student"]
+    assert report["methods"]["ekd"]["final_gap"] == pytest.approx(gap)
     assert report["methods"]["teacher-only"].get("gallery_top1") is None
     table = (out / "results.md").read_text()
     rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ") and "---" not in line]

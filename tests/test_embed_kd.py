@@ -19,6 +19,7 @@ from lrface.inference.embedder import Embedder
 from lrface.pretrained import resolve_model
 from tests.conftest import TINY_TRAIN, make_identity_set
 from tests.test_engine import assert_same_streams, resume, tiny_cfg, tiny_data
+from tests.test_engine import first_step as engine_first_step
 from tests.test_speed_switches import ALL_ON
 
 MODEL = "sr18-celeba-x2hs-emb90"  # a packaged 16x16 student: small and fast enough for a test
@@ -80,13 +81,8 @@ def test_the_memory_keeps_the_newest_rows_normalised():
 
 def first_step(run_dir, *extra) -> tuple[Trainer, dict, dict[str, float]]:
     """A trainer with the frozen model named (``extra`` turns terms on), its first batch and that step's logs."""
-    torch.manual_seed(0)
-    tr = Trainer(tiny_cfg(f"embed_kd.model={MODEL}", *extra), tiny_data(), run_dir / str(len(extra)))
-    for m in tr.streams.values():
-        m.train()
-    tr.strategy.start_epoch(0)
-    x, y, idx = next(train_batches(tr, 1))
-    return tr, x, {k: float(v) for k, v in tr.train_step(x, y, idx).items()}
+    tr, x, _, logs, _ = engine_first_step(run_dir, f"embed_kd.model={MODEL}", *extra)
+    return tr, x, logs
 
 
 def test_the_term_adds_its_weighted_value_to_the_students_eq11_sum(tmp_path):

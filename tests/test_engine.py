@@ -9,6 +9,7 @@ import torch
 
 from lrface.config import load_config
 from lrface.data.sources import DataBundle
+from lrface.distill import losses
 from lrface.engine.checkpoint import load_checkpoint, load_student
 from lrface.engine.trainer import Trainer
 from lrface.errors import UserError
@@ -36,6 +37,23 @@ def tiny_data(n_classes=3, per_class=8, seed=0):
     return DataBundle(
         [f"c{i}" for i in range(n_classes)], {"train": (images, labels), "test": (images[::2], labels[::2])}
     )
+
+
+def first_step(run_dir, *overrides):
+    """(trainer, its first batch's inputs and labels, that step's logs as floats, copies of the streams as they were
+    before the step): one step of
+    ``tiny_cfg(*overrides)`` at epoch 0, seeded, so two calls differing only in a term's key can be subtracted."""
+    from lrface.engine.batches import train_batches
+
+    torch.manual_seed(0)
+    tr = Trainer(tiny_cfg(*overrides), tiny_data(), run_dir / str(len(overrides)))
+    for m in tr.streams.values():
+        m.train()
+    tr.strategy.start_epoch(0)
+    x, y, idx = next(train_batches(tr, 1))
+    before = {s: copy.deepcopy(m) for s, m in tr.streams.items()}
+    logs = {k: float(v) for k, v in tr.train_step(x, y, idx).items()}
+    return tr, x, y, logs, before
 
 
 def params(module):
@@ -87,6 +105,33 @@ def test_ekd_step_updates_both_streams_and_logs_every_loss(tmp_path):
     ):
         assert key in logs and np.isfinite(float(logs[key]))
     assert "teacher_cross_kl" not in logs  # the indicator of Eq. 11 is on the student
+
+
+def test_ekd_step_logs_each_paper_term_as_its_equation_computes_it(tmp_path):
+    """Which output feeds which equation: every logged term of one EKD step equals Eq. 3, 4, 6, 7 or 9 (each tested
+    by hand in test_losses) of the streams' outputs, recomputed from copies taken before the step (the student's
+    cross terms read the teacher from before its update, as Algorithm 1 says); each stream's loss is their Eq. 11
+    sum."""
+    tr, x, y, logs, before = first_step(tmp_path)
+    with torch.no_grad():
+        t, s = before["teacher"](x["teacher"]), before["student"](x["student"])
+    T, pairs = tr.cfg.loss.temperature, min(len(t.guided_logits), len(s.guided_logits))
+    expected = {}
+    for name, out in (("teacher", t), ("student", s)):
+        expected[f"{name}_ce"] = losses.eq9_classification([out.logits, *out.guided_logits], y)
+        expected[f"{name}_within_kl"] = losses.eq3_within_stream_kl(out.logits, out.guided_logits, T, "head")
+        expected[f"{name}_within_l2"] = losses.eq4_within_stream_l2(out.feature, out.guided_regressed)
+    expected["student_cross_kl"] = losses.eq6_cross_stream_kl(
+        t.logits, s.logits, t.guided_logits[:pairs], s.guided_logits[:pairs], T, 1.0
+    )
+    expected["student_cross_l2"] = losses.eq7_cross_stream_l2(t.guided_features[:pairs], s.guided_features[:pairs])
+    assert pairs > 0 and set(expected) == {k for k in logs if not k.startswith("loss_")}
+    for key, value in expected.items():
+        assert logs[key] == pytest.approx(float(value), rel=1e-5), key
+    weights = tr.strategy.epoch_weights
+    for name in ("teacher", "student"):
+        total = sum(weights[k[len(name) + 1 :]] * v for k, v in logs.items() if k.startswith(f"{name}_"))
+        assert logs[f"loss_{name}"] == pytest.approx(total, rel=1e-5)
 
 
 def test_teacher_untouched_by_cross_stream_loss(tmp_path):

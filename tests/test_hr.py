@@ -1,5 +1,6 @@
 """Cross-resolution distillation from HR-teacher descriptors: losses, lookup, packed sets, training."""
 
+import copy
 import math
 
 import numpy as np
@@ -153,6 +154,34 @@ def test_training_with_hr_distillation_logs_both_terms_and_moves_the_projection(
     assert not torch.equal(before, tr.hr.proj.weight)
     assert "hr" in tr.state_dict() and not any(k.startswith("proj") for k in tr.state_dict()["models"]["student"])
     assert tr.fit()["student_hr_point"] > 0  # the whole loop carries the indices
+
+
+def test_each_hr_term_reads_the_descriptor_of_its_own_image(tmp_path):
+    """The logged terms equal the loss functions on the student's outputs (a copy from before the step) and on the
+    descriptors found by image content in the packed set itself: a lookup that picked other rows would differ."""
+    path = _packed(tmp_path, with_hr=True)
+    cfg = _cfg(path, "hr.point=1.0", "hr.relation=1.0", "hr.proto=1.0", "hr.center=false")
+    torch.manual_seed(0)
+    tr = Trainer(cfg, load_data(cfg), tmp_path / "run")
+    student, proj = copy.deepcopy(tr.streams["student"]), copy.deepcopy(tr.hr.proj)
+    images, labels = tr.data.splits["train"]
+    idx = np.arange(6)
+    x = tr.to_input(images[idx])
+    logs = tr.train_step({"student": x}, torch.from_numpy(labels[idx]), idx)
+    pack = read_packed_set(path)
+    stored, hr = pack.splits["all"][0], pack.hr["all"]
+    row = lambda im: int(np.flatnonzero((stored == im).all(axis=(1, 2, 3)))[0])  # noqa: E731
+    t = torch.from_numpy(hr[[row(im) for im in images]])  # every training image's own descriptor
+    protos = torch.zeros(3, 8).index_add_(0, torch.from_numpy(labels), t)
+    with torch.no_grad():
+        out = student(x)
+        expected = {
+            "student_hr_point": hr_point_loss(proj(out.feature), t[idx], "cosine"),
+            "student_hr_relation": relation_loss(out.feature, t[idx], "mse", 0.1, True),
+            "student_hr_proto": hr_proto_loss(out.logits, t[idx], protos, 0.1),
+        }
+    for key, value in expected.items():
+        assert float(logs[key]) == pytest.approx(float(value), rel=1e-5), key
 
 
 def test_a_config_that_needs_hr_on_a_set_without_them_names_the_prepare_flag(tmp_path):

@@ -72,4 +72,5 @@ def test_unseen_mode_card_names_the_validation_verify_prints(tmp_path, monkeypat
     card = json.loads(capsys.readouterr().out)
     # lrface verify prints "FAR 0.001 on <validation>": without the key it would claim the run's open-set one
     assert card["validation"] == "the unseen-people validation" and card["default_far"] == 0.001
-    assert card["verify_far"]["0.001"] >= card["verify_far"]["0.01"]
+    # 27 impostors: at FAR 1e-2 and 1e-3 none may pass, so both sit just above cos 52 (0.615661...), rounded up
+    assert card["verify_far"] == {"0.01": 0.6157, "0.001": 0.6157}
