@@ -167,5 +167,7 @@ def decode_image(data: bytes, name: str | os.PathLike = "image", max_pixels: int
     except (OSError, SyntaxError, ValueError) as e:
         raise BadImage(path, "corrupt", f"truncated or corrupt image ({e}); re-copy or remove it") from None
     if arr.ndim != 3 or arr.shape[2] != 3 or min(arr.shape[:2]) < 1:
-        raise BadImage(path, "odd-shape", f"unusable image shape {arr.shape}")
+        raise BadImage(
+            path, "odd-shape", f"unusable image shape {arr.shape} (no pixels, or not 3 colours); re-save it as RGB"
+        )
     return np.ascontiguousarray(arr, dtype=np.uint8)

@@ -269,3 +269,13 @@ def test_a_cache_that_is_a_file_is_named_before_any_work(tmp_path, capsys, monke
     monkeypatch.setenv("LRFACE_CACHE", str(tmp_path / "afile"))
     argv = ["evaluate", "--pairs", str(tmp_path / "pairs.txt"), "--images", str(tmp_path / "lfw")]
     one_line(capsys, main(argv + ["--out", str(tmp_path / "ev")]), "$LRFACE_CACHE", "is a file")
+
+
+def test_evaluate_packed_on_a_one_split_set_names_the_prepare_flag(tmp_path, capsys):
+    import numpy as np
+
+    from lrface.data.packed import write_packed_set
+
+    images, labels = np.zeros((4, 16, 16, 3), np.uint8), np.array([0, 0, 1, 1])
+    packed = write_packed_set(tmp_path / "p", {"all": (images, labels)}, ["a", "b"], items=[])
+    one_line(capsys, main(["evaluate", "--packed", str(packed)]), "(has all)", "--split-fraction", "--gallery")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from lrface.config import config_from_dict, load_config
@@ -24,10 +26,14 @@ def test_scientific_notation_is_accepted():
         ("train.epochs=0", "train.epochs: 0 must be a finite number > 0"),
         ("optim.warmup_epochs=-2", "optim.warmup_epochs: -2 must be a finite number >= 0"),
         ("train.workers=2", "unknown config key train.workers"),
+        # the rules between keys name the one that failed and its value
+        ("data.val_fraction=1", "data.val_fraction 1.0 must be in [0, 1)"),
+        ("data.val_pairs=0", "data.val_pairs 0 must be >= 1"),
+        ("preprocess.std=[0.5,0,0.5]", "preprocess.mean [0.5, 0.5, 0.5] / std [0.5, 0, 0.5]: give three values each"),
     ],
 )
 def test_out_of_range_and_non_finite_numbers_are_refused(item, needle):
-    with pytest.raises(UserError, match=needle.replace(".", r"\.").replace("(", r"\(")):
+    with pytest.raises(UserError, match=re.escape(needle)):
         load_config(None, [item])
 
 

@@ -149,7 +149,10 @@ class Gallery:
             raise WrongType(f"embeddings: pass a float numpy array N x D (from Recognizer.embed), got {what}")
         dim = self.core.dim
         if embeddings.ndim != 2 or embeddings.shape[1] != dim:
-            raise UserError(f"embeddings are {embeddings.shape}; this gallery searches N x {dim} (its model's size)")
+            raise UserError(
+                f"embeddings are {embeddings.shape}; this gallery searches N x {dim} (its model's size): embed with "
+                "the gallery's model, Recognizer(gallery.model_path)"
+            )
         if not np.isfinite(embeddings).all():
             raise UserError("embeddings hold NaN or infinite values; embed the images again")
         return embeddings.astype(np.float32, copy=False)

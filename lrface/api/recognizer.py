@@ -126,7 +126,9 @@ class Recognizer:
             )
         if arr.shape[0] * arr.shape[1] > max_pixels:
             raise BadImage(
-                name or "array", "too-large", f"{arr.shape[1]}x{arr.shape[0]} is over {max_pixels / 1e6:g} megapixels"
+                name or "array",
+                "too-large",
+                f"{arr.shape[1]}x{arr.shape[0]} is over {max_pixels / 1e6:g} megapixels; downscale it first",
             )
         return np.ascontiguousarray(arr)
 

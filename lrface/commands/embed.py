@@ -88,5 +88,8 @@ def _all_faces(args, files, explicit, warn):
         rows.extend({"image": str(f), **x.location()} for x in faces)
         parts.append(embed_faces(embedder, faces))
     if not rows:
-        raise UserError("no face found in any image")
+        raise UserError(
+            f"no face found in any of the {len(files)} images; for small faces try --min-face 12, and for images that "
+            "are face crops already drop --all-faces"
+        )
     return rows, np.concatenate(parts), embedder.fingerprint

@@ -141,7 +141,7 @@ def add(args: argparse.Namespace) -> int:
             for name, files in scan_identity_folder(p).items():
                 groups.setdefault(name, []).extend(files)
     if not any(groups.values()):
-        raise UserError("no images to add")
+        raise UserError("no images to add: pass image files or folders that hold them (.jpg, .png, ...)")
     gallery = Gallery.open(args.gallery)
     recorded = gallery.info["model_path"]
     model = args.model or (recorded if Path(recorded).is_file() else None)

@@ -108,7 +108,10 @@ def _coerce(value, tp, where: str):
 
 def _build(cls, raw, where: str):
     if not isinstance(raw, dict):
-        raise UserError(f"config section {where or 'top level'}: expected a mapping, got {raw!r}")
+        raise UserError(
+            f"config section {where or 'top level'}: expected a mapping, got {raw!r}; write its keys under it "
+            f"({where or 'train'}: {{key: value}}) or set one with --set {where or 'train'}.KEY=VALUE"
+        )
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {}

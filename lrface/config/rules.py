@@ -13,12 +13,15 @@ def check_config(cfg: Config) -> None:
         raise UserError(f"data.image_size {cfg.data.image_size} is outside 8..256")
     if not 0 < cfg.data.fraction <= 1:
         raise UserError(f"data.fraction {cfg.data.fraction} must be in (0, 1]")
-    if not 0 <= cfg.data.test_fraction < 1 or not 0 <= cfg.data.val_fraction < 1:
-        raise UserError("data.test_fraction and data.val_fraction must be in [0, 1)")
+    for key in ("test_fraction", "val_fraction"):
+        if not 0 <= getattr(cfg.data, key) < 1:
+            raise UserError(f"data.{key} {getattr(cfg.data, key)} must be in [0, 1)")
     if cfg.head.type != "softmax" and (cfg.head.s <= 0 or not 0 <= cfg.head.m < 1.5):
         raise UserError(f"head.s must be positive and head.m in [0, 1.5) (got s={cfg.head.s}, m={cfg.head.m})")
-    if cfg.data.val_identities < 0 or cfg.data.val_pairs < 1:
-        raise UserError("data.val_identities must be >= 0 (a fraction < 1 or a count) and data.val_pairs >= 1")
+    if cfg.data.val_identities < 0:
+        raise UserError(f"data.val_identities {cfg.data.val_identities} must be >= 0 (a fraction < 1 or a count)")
+    if cfg.data.val_pairs < 1:
+        raise UserError(f"data.val_pairs {cfg.data.val_pairs} must be >= 1")
     n_paths = len(cfg.data.path) if isinstance(cfg.data.path, list) else 1
     if cfg.data.val_source is not None and (not isinstance(cfg.data.path, list) or cfg.data.val_source >= n_paths):
         raise UserError(
@@ -27,8 +30,9 @@ def check_config(cfg: Config) -> None:
         )
     if cfg.loss.temperature <= 0:
         raise UserError("loss.temperature must be positive")
-    if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
-        raise UserError("train.epochs and train.batch_size must be at least 1")
+    for key in ("epochs", "batch_size"):
+        if getattr(cfg.train, key) < 1:
+            raise UserError(f"train.{key} {getattr(cfg.train, key)} must be at least 1")
     thread_count(cfg.train.threads, "train.threads", zero="leave torch's default")
     if cfg.optim.schedule == "cosine" and cfg.optim.teacher_milestones:
         raise UserError(
@@ -94,7 +98,10 @@ def check_config(cfg: Config) -> None:
         )
     _check_augment(cfg)
     if len(cfg.preprocess.mean) != 3 or len(cfg.preprocess.std) != 3 or min(cfg.preprocess.std) <= 0:
-        raise UserError("preprocess.mean and preprocess.std need three values, std positive")
+        raise UserError(
+            f"preprocess.mean {list(cfg.preprocess.mean)} / std {list(cfg.preprocess.std)}: give three values each, "
+            "std > 0 (e.g. mean [0.5, 0.5, 0.5], std [0.5, 0.5, 0.5])"
+        )
 
 
 DEGRADE_FILTERS = ("area", "bilinear", "bicubic", "nearest", "lanczos")  # lrface/data/degrade.py FILTERS

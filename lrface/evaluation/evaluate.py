@@ -48,7 +48,10 @@ def evaluate_packed(
 
     ps = read_packed_set(packed)
     if "train" not in ps.splits or "test" not in ps.splits:
-        raise UserError(f"{packed}: needs train and test splits (has {', '.join(ps.splits)})")
+        raise UserError(
+            f"{packed}: needs train and test splits (has {', '.join(ps.splits)}); prepare it with --split-fraction "
+            "(e.g. 0.2), or evaluate a gallery: --gallery G PROBE_DIR"
+        )
     if not 0 <= holdout < 1:
         raise UserError("--holdout must be in [0, 1)")
     embedder = Embedder(model)

@@ -197,7 +197,10 @@ def verification_metrics(scores, same, folds, fars=DEFAULT_FARS) -> dict:
     if same.all() or not same.any():
         raise UserError("verification needs both same-person and different-person pairs")
     if len(np.unique(folds)) < 2:
-        raise UserError("verification needs at least 2 folds (each fold's threshold comes from the others)")
+        raise UserError(
+            "verification needs at least 2 folds (each fold's threshold comes from the others); give the pairs "
+            "file's header 2 or more folds (N_FOLDS N, e.g. '10 300')"
+        )
     accs, ths = fold_accuracies(scores, same, folds)
     return {
         "accuracy": float(accs.mean()),

@@ -49,7 +49,8 @@ def calibrate(gallery: Gallery, far: float, seed: int = 0) -> dict:
     if n_ids < 2:
         raise UserError(
             f"{gallery.root or 'the gallery'} has {n_ids} identities; calibration needs at least 2 "
-            "(impostor scores come from pairs of different enrolled people)"
+            "(impostor scores come from pairs of different enrolled people): enrol another with "
+            "`lrface gallery add`"
         )
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(x), MAX_SAMPLES, replace=False)) if len(x) > MAX_SAMPLES else np.arange(len(x))

@@ -57,7 +57,8 @@ class Embedder:
         if meta.get("lrface.format") != "lrface-onnx/1" or "embedding" not in outputs:
             raise UserError(
                 f"{path}: an ONNX model but not one exported by `lrface export --onnx` "
-                "(no lrface metadata or no 'embedding' output)"
+                "(no lrface metadata or no 'embedding' output); pass a model written by `lrface export --onnx RUN_DIR` "
+                "or a packaged model's name (`lrface models`)"
             )
         try:
             check(meta, ONNX_METADATA)

@@ -174,7 +174,11 @@ class Gallery:
         ``aligned`` records that the files were raw photos aligned with --align."""
         identity = check_identity_name(identity)
         if embeddings.shape[1:] != (self.dim,):
-            raise UserError(f"embeddings are {embeddings.shape[1:]}, gallery expects ({self.dim},)")
+            raise UserError(
+                f"these images give {'x'.join(map(str, embeddings.shape[1:]))}-value embeddings, the gallery holds "
+                f"{self.dim}-value ones "
+                "(another model); add with the gallery's own model (drop --model), or build a new gallery"
+            )
         seen, rows = set(self.known_hashes(list(hashes))), []
         for f, h, e in zip(files, hashes, embeddings):
             if h not in seen:

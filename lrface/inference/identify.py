@@ -65,7 +65,10 @@ def embed_probes(embedder: Embedder, files: list[Path], explicit: set[Path], war
                 batch = []
         if not kept:
             raise UserError(
-                "no usable probe images (unreadable or no face found)" if embedder.align else "no readable probe images"
+                "no usable probe images (unreadable or no face found; see the warnings above); for face crops "
+                "drop --align"
+                if embedder.align
+                else "no readable probe images (see the warnings above)"
             )
         parts = [p.result() for p in pending] + ([embedder.embed(batch)] if batch else [])
         return kept, np.concatenate(parts)

@@ -73,7 +73,8 @@ def finish(items, out, cfg, kind, root, lows, statuses, preview_crops, preview_l
     counts = Counter(statuses)
     if not any(s in KEPT for s in statuses):
         raise UserError(
-            f"no face kept out of {len(items)} items ({dict(counts)}); check the input and --no-detect-fallback"
+            f"no face kept out of {len(items)} items ({', '.join(f'{k}: {n}' for k, n in sorted(counts.items()))}); "
+            "check that the input holds readable images, or keep whole images with --no-detect-fallback box"
         )
     split, singles = _assign_splits(items, statuses, cfg.split_fraction, cfg.seed)
     class_names = sorted({items[i].identity for i, s in enumerate(split) if s}, key=_natural)

@@ -44,8 +44,9 @@ class PrepareConfig:
             raise UserError(f"--size {self.size}: must be between 8 and 64")
         if self.downsample not in ("area", "bicubic"):
             raise UserError(f"--downsample {self.downsample}: use area or bicubic")
-        if self.blur < 0 or self.noise < 0:
-            raise UserError("--blur and --noise must be >= 0")
+        for flag, value in (("--blur", self.blur), ("--noise", self.noise)):
+            if value < 0:
+                raise UserError(f"{flag} {value:g}: must be >= 0 (0 = off)")
         if self.blur > self.work_size / 4:
             raise UserError(
                 f"--blur {self.blur:g}: at most {self.work_size / 4:g} (the sigma is at the {self.work_size} px working "
@@ -61,8 +62,9 @@ class PrepareConfig:
             raise UserError(f"--no-detect-fallback {self.fallback}: use skip or box")
         if not 0 <= self.split_fraction < 1:
             raise UserError(f"--split-fraction {self.split_fraction}: must be in [0, 1)")
-        if self.workers < 1 or self.batch_size < 1:
-            raise UserError("--workers and --batch-size must be >= 1")
+        for flag, value in (("--workers", self.workers), ("--batch-size", self.batch_size)):
+            if value < 1:
+                raise UserError(f"{flag} {value}: must be >= 1")
 
     def degradation(self) -> Degradation:
         return Degradation(self.size, self.downsample, self.blur, self.noise, self.jpeg_quality)
