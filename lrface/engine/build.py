@@ -52,12 +52,14 @@ def build_streams(cfg: Config, strategy: Strategy, num_classes: int) -> dict[str
                     f"guided.count {cfg.guided.count} must be within 0..{len(bb.blocks) - 1} for {getattr(cfg, s).arch}"
                 )
             positions = guided_positions(len(bb.blocks), cfg.guided.count, cfg.guided.blocks)
-        try:
+        try:  # the one ValueError a Stream raises: guided positions outside the backbone's blocks
             streams[s] = Stream(bb, num_classes, positions, dim, cfg.guided.width)
-            for gm in streams[s].guided:
-                attach_head(gm, cfg.head.type, cfg.head.s)
         except ValueError as e:
-            raise UserError(f"guided.blocks: {e}") from None
+            raise UserError(
+                f"guided.blocks: {e}; list blocks in that range, or guided.blocks=[] for guided.count"
+            ) from None
+        for gm in streams[s].guided:
+            attach_head(gm, cfg.head.type, cfg.head.s)
     return streams
 
 
