@@ -111,8 +111,12 @@ def request(port, method, path, fields=None, token=None, raw=None, headers=None)
     return r.status, json.loads(data)
 
 
-def png(seed: int, n: int = 1) -> bytes | list[bytes]:
-    """A generated face as PNG bytes; with ``n`` > 1, n faces of that one person."""
+def pngs(seed: int, n: int) -> list[bytes]:
+    """``n`` generated faces of one person, as PNG bytes."""
     images, _ = generated_faces(n_ids=1, per_id=n, seed=seed)
-    pngs = [cv2.imencode(".png", im)[1].tobytes() for im in images]
-    return pngs[0] if n == 1 else pngs
+    return [cv2.imencode(".png", im)[1].tobytes() for im in images]
+
+
+def png(seed: int) -> bytes:
+    """A generated face as PNG bytes."""
+    return pngs(seed, 1)[0]

@@ -42,8 +42,8 @@ def tiny_data(n_classes=3, per_class=8, seed=0):
 
 def first_step(run_dir, *overrides):
     """(trainer, its first batch's inputs and labels, that step's logs as floats, copies of the streams as they were
-    before the step): one step of
-    ``tiny_cfg(*overrides)`` at epoch 0, seeded, so two calls differing only in a term's key can be subtracted."""
+    before the step): one step of ``tiny_cfg(*overrides)`` at epoch 0, seeded, so two calls differing only in a
+    term's key can be subtracted."""
     from lrface.engine.batches import train_batches
 
     torch.manual_seed(0)
@@ -54,6 +54,18 @@ def first_step(run_dir, *overrides):
     x, y, idx = next(train_batches(tr, 1))
     before = {s: copy.deepcopy(m) for s, m in tr.streams.items()}
     logs = {k: float(v) for k, v in tr.train_step(x, y, idx).items()}
+    return tr, x, y, logs, before
+
+
+def term_step(tmp_path, key, share, on, base=()):
+    """One seeded first step of ``tiny_cfg(*base)`` and one with ``on`` added: the student's term ``key`` is logged
+    only with ``on``, the student's Eq. 11 sum grows by ``share`` times it and the teacher's does not move.
+    Returns ``first_step``'s answer for the run with ``on``."""
+    *_, off, _ = first_step(tmp_path / "off", *base)
+    tr, x, y, logs, before = first_step(tmp_path / "on", *base, *on)
+    assert f"student_{key}" not in off
+    assert logs["loss_student"] - off["loss_student"] == pytest.approx(share * logs[f"student_{key}"], rel=1e-4)
+    assert logs["loss_teacher"] == pytest.approx(off["loss_teacher"])
     return tr, x, y, logs, before
 
 

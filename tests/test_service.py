@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from service_helpers import TOKEN, png, request, run_lrface
+from service_helpers import TOKEN, png, pngs, request, run_lrface
 
 import lrface
 
@@ -39,7 +39,7 @@ def test_health_identify_verify_list(served):
 
 def test_token_enrol_remove(served):
     port, _g, _probes, _ = served
-    carol = png(101, n=3)  # one person: faces 0 and 1 enrolled, face 2 the probe
+    carol = pngs(101, 3)  # one person: faces 0 and 1 enrolled, face 2 the probe
     fields = [("image", carol[0]), ("image", carol[1])]
     assert request(port, "POST", "/identities/Carol", fields)[0] == 401
     assert request(port, "POST", "/identities/Carol", fields, token="wrong")[0] == 401
