@@ -1,4 +1,5 @@
-"""Every relative link in the README, docs/ and results/ names a file that exists and, with #anchor, a heading in it."""
+"""Every relative link in the README, docs/, results/ and tools/ names a file that exists and, with #anchor, a heading
+in it; tools/README.md lists every tool."""
 
 import re
 from pathlib import Path
@@ -10,7 +11,9 @@ LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
 def _pages() -> list[Path]:
-    return sorted([*ROOT.glob("*.md"), *ROOT.glob("docs/**/*.md"), *ROOT.glob("results/*.md")])
+    return sorted(
+        [*ROOT.glob("*.md"), *ROOT.glob("docs/**/*.md"), *ROOT.glob("results/*.md"), ROOT / "tools" / "README.md"]
+    )
 
 
 def _anchors(page: Path) -> set[str]:
@@ -37,3 +40,10 @@ def test_relative_links_resolve(page):
         elif anchor and target.suffix == ".md" and anchor not in _anchors(target):
             broken.append(f"{link}: no such heading")
     assert not broken, broken
+
+
+def test_tools_index_lists_every_tool():
+    index = (ROOT / "tools" / "README.md").read_text()
+    tools = [p for p in (ROOT / "tools").iterdir() if p.suffix in (".py", ".sh") or (p / "__main__.py").exists()]
+    missing = [p.name for p in tools if f"`{p.name}`" not in index and f"`{p.name}/`" not in index]
+    assert len(tools) > 20 and not missing, missing

@@ -2,12 +2,14 @@
 
 For each run directory (trained with ``data.val_identities`` and exported with ``lrface export --onnx``):
 the exported student's open-set validation with plain embeddings and with the mean of the embeddings of
-the image and its mirror image; prints a table. Usage: ``python tools/flip_tta.py RUN_DIR [RUN_DIR ...]``
+the image and its mirror image; prints a table.
+
+    python tools/flip_tta.py RUN_DIR [RUN_DIR ...]
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -35,13 +37,20 @@ def scores(run: Path) -> dict[str, tuple[float, float, float]]:
     return out
 
 
-def main(runs: list[str]) -> None:
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="run directories with config.yaml and export/student.onnx")
+    runs = ap.parse_args().runs
+    for run in runs:
+        for need in ("config.yaml", "export/student.onnx"):
+            if not (run / need).is_file():
+                ap.error(f"{run / need} not found: pass a run directory exported with `lrface export --onnx RUN`")
     print("| run | embedding | val acc (%) | val TAR@FAR 1e-2 (%) | val AUC |")
     print("|---|---|---:|---:|---:|")
-    for run in map(Path, runs):
+    for run in runs:
         for name, (acc, tar, auc) in scores(run).items():
             print(f"| {run.name} | {name} | {acc:.2f} | {tar:.2f} | {auc:.4f} |")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()
