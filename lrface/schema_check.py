@@ -181,6 +181,7 @@ CALIBRATION = Record(
         "model_fingerprint": text(max_len=200),
         "seed": integer(),
         "method": text(),
+        "changed": Record(required={"identities": integer(0), "samples": integer(0)}),
     },
 )
 

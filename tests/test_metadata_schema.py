@@ -36,6 +36,11 @@ def test_the_checkers_refuse_wrong_types_ranges_and_non_finite_numbers():
             check({**cal, key: value}, CALIBRATION, "calibration")
     with pytest.raises(SchemaError, match="lacks date"):
         check({k: v for k, v in cal.items() if k != "date"}, CALIBRATION)
+    check({**cal, "changed": {"identities": 4, "samples": 9}}, CALIBRATION)
+    with pytest.raises(SchemaError, match=re.escape("calibration.changed.samples: -1 is not")):
+        check({**cal, "changed": {"identities": 4, "samples": -1}}, CALIBRATION, "calibration")
+    with pytest.raises(SchemaError, match="calibration.changed lacks samples"):
+        check({**cal, "changed": {"identities": 4}}, CALIBRATION, "calibration")
     ptr = {"format": "lrface-gallery/1", "index": "index-ab.faiss", "meta": "meta-ab.sqlite", "sizes": {}}
     check(ptr, POINTER)
     for bad in ({"index": "../../etc/passwd"}, {"sizes": []}, {"sizes": {"meta-ab.sqlite": -1}}, {"meta": 3}):

@@ -125,3 +125,12 @@ def test_calibration_by_the_cli_is_picked_up_and_reported(served):  # last: it c
     status, v = request(port, "POST", "/verify", [("a", a), ("b", b)])
     assert status == 200 and v["threshold"] == cal["verify_threshold"] and v["threshold_far"] == 0.05
     assert v["same"] == (v["score"] >= cal["verify_threshold"])
+    assert "stale" not in h["thresholds"]["identify"]["source"]
+    dave = [("image", png(4000)), ("image", png(4001))]
+    assert request(port, "POST", "/identities/Dave", dave, token=TOKEN)[0] == 200  # a change after calibration
+    now = f"stale: the gallery now holds {cal['identities'] + 1} identities, {cal['samples'] + 2} samples"
+    assert now in request(port, "GET", "/health")[1]["thresholds"]["identify"]["source"]
+    status, r = request(port, "POST", "/identify", [("image", (probes / "Bob" / "0013.png").read_bytes())])
+    assert (
+        status == 200 and now in r["threshold_source"] and "re-run `lrface gallery calibrate" in r["threshold_source"]
+    )

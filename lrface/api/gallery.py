@@ -121,9 +121,15 @@ class Gallery:
             return explicit_threshold(explicit)
         cal = (core or self.core).info.get("calibration")
         if cal and cal.get(f"{kind}_threshold") is not None:
-            return float(cal[f"{kind}_threshold"]), (
-                f"gallery calibration (FAR {cal['far']:g} on {cal['identities']} identities, {cal['date']})"
-            )
+            source = f"gallery calibration (FAR {cal['far']:g} on {cal['identities']} identities, {cal['date']})"
+            if "changed" in cal:
+                now = cal["changed"]
+                source += (
+                    f"; stale: the gallery now holds {now['identities']} identities, {now['samples']} samples, and "
+                    f"FAR {cal['far']:g} holds only for what was calibrated: re-run `lrface gallery calibrate "
+                    f"{self.path} --far {cal['far']:g}`"
+                )
+            return float(cal[f"{kind}_threshold"]), source
         return None, NO_THRESHOLD
 
     def calibrated_far(self) -> float | None:

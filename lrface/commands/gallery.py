@@ -214,7 +214,17 @@ def list_(args: argparse.Namespace) -> int:
     print(
         f"{len(rows)} identities, {sum(c for _, c in rows)} samples; {g.kind} index, {g.template} template, "
         f"model {g.fingerprint[:12]} ({g.info['model_path']}, sha256 {(g.info.get('model_sha256') or '-')[:12]}); "
-        f"written by lrface {g.info.get('lrface_version', '(unknown version)')}",
+        f"written by lrface {g.info.get('lrface_version', '(unknown version)')}; {_calibration_state(g.info)}",
         file=sys.stderr,
     )
     return 0
+
+
+def _calibration_state(info: dict) -> str:
+    cal = info.get("calibration")
+    if not cal:
+        return "not calibrated"
+    state = f"calibrated at FAR {cal['far']:g} on {cal['identities']} identities"
+    return state + (
+        " (stale: the gallery changed since; re-run `lrface gallery calibrate`)" if "changed" in cal else ""
+    )

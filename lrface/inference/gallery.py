@@ -114,8 +114,21 @@ class Gallery:
         """Write a new generation of the gallery at ``root`` (readers see the old one or the new one)."""
         root = Path(root)
         self.set_info("lrface_version", __version__)  # the version that wrote this generation
+        self._note_calibration_drift()
         save_generation(root, self.conn, self.index, self.kind == "flat", self.dim, self.count_identities())
         self.root = root
+
+    def _note_calibration_drift(self) -> None:
+        """Record in the calibration what the gallery holds now when that differs from what was calibrated
+        (``changed``: identities, samples); identify, verify and serve then say the thresholds are stale."""
+        cal = self.info.get("calibration")
+        if not cal:
+            return
+        now = {"identities": self.count_identities(), "samples": self.count_samples()}
+        then = {k: cal.get(k, now[k]) for k in now}  # older records may lack "samples"
+        updated = {k: v for k, v in cal.items() if k != "changed"} | ({"changed": now} if now != then else {})
+        if updated != cal:
+            self.set_info("calibration", updated)
 
     def set_info(self, key: str, value) -> None:
         """Record a metadata value (JSON) in the gallery's info table; saved with the next :meth:`save`."""
@@ -129,6 +142,9 @@ class Gallery:
 
     def count_identities(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM identities").fetchone()[0]
+
+    def count_samples(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
 
     def identities(self) -> list[tuple[str, int]]:
         """(name, number of samples), by name."""

@@ -1,0 +1,54 @@
+"""A gallery changed after `lrface gallery calibrate` says so wherever its thresholds are used: the record keeps what
+the gallery holds now, identify / verify / the API name the thresholds stale with the fix, and calibrating again
+clears it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import lrface
+from lrface.cli import main
+
+STALE = "stale: the gallery now holds"
+
+
+def _json(capsys, *args):
+    capsys.readouterr()
+    assert main([str(a) for a in args]) in (0, 1)
+    return json.loads(capsys.readouterr().out)
+
+
+def test_changes_after_calibration_are_reported_until_recalibrated(tiny, faces, tmp_path, capsys):
+    gal, probes = faces
+    g = tmp_path / "g"
+    five = shutil.copytree(gal, tmp_path / "five", ignore=shutil.ignore_patterns("Bob"))
+    bob = sorted((gal / "Bob").glob("*.png"))
+    assert main(["gallery", "build", str(five), "--model", str(tiny[1]), "--out", str(g)]) == 0
+    assert main(["gallery", "calibrate", str(g), "--far", "0.05"]) == 0
+    cal = lrface.Gallery.open(g).calibration
+    assert (cal["identities"], cal["samples"]) == (5, 25) and "changed" not in cal
+    probe = sorted((probes / "Bob").glob("*.png"))[0]
+    assert STALE not in _json(capsys, "identify", probe, "--gallery", g, "--json")[0]["threshold_source"]
+
+    assert main(["gallery", "add", str(g), *map(str, bob), "--identity", "Bob"]) == 0
+    cal = lrface.Gallery.open(g).calibration
+    assert cal["changed"] == {"identities": 6, "samples": 30} and cal["identities"] == 5
+    fix = f"re-run `lrface gallery calibrate {g} --far 0.05`"
+    source = _json(capsys, "identify", probe, "--gallery", g, "--json")[0]["threshold_source"]
+    assert f"{STALE} 6 identities, 30 samples" in source and fix in source
+    verify = _json(capsys, "verify", probe, bob[0], "--gallery", g, "--json")
+    assert f"{STALE} 6 identities, 30 samples" in verify["threshold_source"]
+    capsys.readouterr()
+    assert main(["gallery", "list", str(g)]) == 0
+    assert "calibrated at FAR 0.05 on 5 identities (stale" in capsys.readouterr().err
+
+    assert main(["gallery", "calibrate", str(g), "--far", "0.05"]) == 0
+    cal = lrface.Gallery.open(g).calibration
+    assert (cal["identities"], cal["samples"]) == (6, 30) and "changed" not in cal
+    assert STALE not in _json(capsys, "identify", probe, "--gallery", g, "--json")[0]["threshold_source"]
+
+    api = lrface.Gallery.open(g)
+    api.remove("Bob")
+    assert api.calibration["changed"] == {"identities": 5, "samples": 25}
+    assert STALE in api.threshold()[1]
