@@ -12,9 +12,10 @@ import importlib
 import math
 import os
 import sys
+import warnings
 
 from . import __version__
-from .errors import UserError
+from .errors import Hint, UserError
 from .extras import require
 from .fileio import check_not_input, check_output, claim_output, write_error_line
 
@@ -137,6 +138,24 @@ def quiet_stdout() -> None:
     os.close(devnull)
 
 
+@contextlib.contextmanager
+def _hints_after():
+    """Collect the :class:`lrface.errors.Hint` warnings a command raises (other warnings show as usual)."""
+    hints: list[str] = []
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def keep(message, category, *args, **kwargs):
+            if issubclass(category, Hint):
+                hints.append(str(message))
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.simplefilter("always", Hint)
+        warnings.showwarning = keep
+        yield hints
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     for stream in (sys.stdout, sys.stderr):  # a file name with undecodable bytes prints as \udcXX, never crashes
@@ -164,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
                 check_not_input(out, input_paths(args), kind.split()[0])
                 if os.environ.get("RANK", "0") == "0":  # torchrun's other ranks share rank 0's --out
                     stack.enter_context(claim_output(out))
-            rc = int(args.func(args) or 0)
+            with _hints_after() as hints:
+                rc = int(args.func(args) or 0)
+            for hint in dict.fromkeys(hints):  # after the answer, and never beside an error's one line
+                print(f"lrface {args.command}: warning: {hint}", file=sys.stderr)
             sys.stdout.flush()  # block-buffered output (a pipe) meets a closed reader here, inside the handlers
             return rc
     except UserError as e:

@@ -1,4 +1,4 @@
-"""The one exception type that the CLI turns into a one-line message and exit code 2."""
+"""The exception type that the CLI turns into a one-line message and exit code 2, and the advice it prints."""
 
 
 class UserError(Exception):
@@ -15,3 +15,8 @@ class Damaged(UserError):
 class WrongType(UserError, TypeError):
     """An argument of the wrong type (Python API): a TypeError, as Python raises, that the CLI and the service
     still report as one line like any other bad input."""
+
+
+class Hint(UserWarning):
+    """Advice on input that works but probably not as meant (e.g. a photo embedded without --align): a Python
+    warning through the API; the CLI prints each as one ``warning:`` line once the command has succeeded."""

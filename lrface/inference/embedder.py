@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import Damaged, UserError
+from ..errors import Damaged, Hint, UserError
 from ..imageio import MAX_PIXELS, BadImage, decode_image, read_image
 from ..model_integrity import check_embeddings, file_sha256
 from ..preprocess import PreprocessSpec, preprocess, resize_uint8
@@ -16,6 +17,7 @@ from ..schema_check import ONNX_METADATA, SchemaError, check
 
 BATCH = 1024  # images per ONNX Runtime call
 TOO_SMALL = "too-small"
+PHOTO_FACTOR = 8  # an image this many times the input side, embedded without alignment, is probably a photo
 
 
 def min_side(input_size: int) -> int:
@@ -80,6 +82,7 @@ class Embedder:
         self.class_names = json.loads(meta["lrface.class_names"])
         self.metadata = meta
         self.aligner = None
+        self._photo_hinted = False
         if align:
             from .align import PhotoAligner
 
@@ -111,6 +114,16 @@ class Embedder:
             )
         if self.aligner is not None:
             image = self.aligner(name, image)
+        elif max(image.shape[:2]) > PHOTO_FACTOR * self.spec.size and not self._photo_hinted:
+            self._photo_hinted = True  # once per embedder: one line for a folder of photos
+            warnings.warn(
+                Hint(
+                    f"{name} is {image.shape[1]}x{image.shape[0]} pixels and was embedded whole: the model reads "
+                    f"faces aligned to its template ({self.spec.size}x{self.spec.size}, as `lrface prepare` crops "
+                    "them); for photos pass --align (Recognizer(align=True))"
+                ),
+                stacklevel=2,
+            )
         return resize_uint8(image, self.spec.size)
 
     def embed(self, images) -> np.ndarray:
