@@ -111,6 +111,20 @@ def _to_rgb(img) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
+DECODE_VERSION = 2  # in the keys of caches built from decoded images; 2: EXIF orientation applied
+
+
+def _upright(img):
+    """The image as viewers show it: rotated / mirrored by its EXIF orientation tag (phone photos are stored
+    sideways with the tag). A tag Pillow cannot read leaves the pixels as stored, as viewers do."""
+    from PIL import ImageOps
+
+    try:
+        return ImageOps.exif_transpose(img)
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError):
+        return img
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Decode any common image to uint8 RGB H x W x 3; raise BadImage naming what is wrong."""
     path = Path(path)
@@ -135,8 +149,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def decode_image(data: bytes, name: str | os.PathLike = "image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode image bytes (a file's or an upload's) to uint8 RGB H x W x 3; raise BadImage naming ``name``
-    (also for more than ``max_pixels`` decoded pixels, checked from the header before decoding)."""
+    """Decode image bytes (a file's or an upload's) to uint8 RGB H x W x 3, upright by its EXIF orientation; raise
+    BadImage naming ``name`` (also for more than ``max_pixels`` decoded pixels, checked from the header first)."""
     path = name
     if not data:
         raise BadImage(path, "empty", "zero-byte file; re-copy or remove it")
@@ -155,7 +169,7 @@ def decode_image(data: bytes, name: str | os.PathLike = "image", max_pixels: int
                     f"{img.width}x{img.height} is over {max_pixels / 1e6:g} megapixels; downscale it first",
                 )
             img.load()
-            arr = _to_rgb(img)
+            arr = _to_rgb(_upright(img))
     except BadImage:
         raise
     except Image.DecompressionBombError:

@@ -79,3 +79,28 @@ def test_only_photo_formats_reach_a_decoder():
         buf = io.BytesIO()
         Image.new("RGB", (32, 32), (200, 10, 10)).save(buf, fmt)
         assert decode_image(buf.getvalue(), fmt).shape == (32, 32, 3)
+
+
+@pytest.mark.parametrize("orientation,turn", [(1, None), (3, 2), (6, -1), (8, 1), (2, "mirror")])
+def test_exif_orientation_is_applied(tmp_path, orientation, turn):
+    """Phone photos are stored sideways with an EXIF orientation tag: decoded as a viewer shows them."""
+    import numpy as np
+    from PIL import Image
+
+    from lrface.imageio import decode_image, read_image
+
+    stored = np.zeros((40, 60, 3), np.uint8)
+    stored[:10, :20] = (250, 20, 20)  # a red block in the top-left corner, as stored
+    path = tmp_path / "photo.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(stored).save(path, quality=100, exif=exif)
+    with Image.open(path) as img:
+        raw = np.asarray(img.convert("RGB"))  # the stored pixels, tag ignored
+    want = raw[:, ::-1] if turn == "mirror" else raw if turn is None else np.rot90(raw, turn)
+    got = read_image(path)
+    assert got.shape == want.shape and np.array_equal(got, want)
+    assert np.array_equal(decode_image(path.read_bytes(), "upload"), want)
+    red = np.argwhere(got[..., 0] > 200).mean(axis=0)  # where the red block ends up
+    corner = {1: (0, 0), 3: (1, 1), 6: (0, 1), 8: (1, 0), 2: (0, 1)}[orientation]
+    assert tuple((red > np.array(got.shape[:2]) / 2).astype(int)) == corner

@@ -18,10 +18,17 @@ import numpy as np
 
 from .. import fileio
 from ..errors import UserError
+from ..imageio import DECODE_VERSION
 from .verification import PairsFile
 
 # What decides the pixels: lrface.prep's defaults for `lrface prepare folder`, at the model's input size.
-SETTINGS = {"prepare": "folder defaults", "downsample": "area", "fallback": "box", "version": 1}
+SETTINGS = {
+    "prepare": "folder defaults",
+    "downsample": "area",
+    "fallback": "box",
+    "version": 1,
+    "decode": DECODE_VERSION,
+}
 
 
 def cache_root() -> Path:

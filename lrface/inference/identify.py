@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..imageio import IMAGE_TYPES, BadImage, is_image_file
+from ..imageio import DECODE_VERSION, IMAGE_TYPES, BadImage, is_image_file
 from ..pretrained import resolve_model
 from .align import NO_FACE
 from .embedder import Embedder
@@ -81,7 +81,9 @@ def _folder_key(folder: Path, embedder: Embedder, template: str, index_type: str
     """Cache key: the model file's sha256, gallery options and the folder listing (path, size, mtime)."""
     import hashlib
 
-    h = hashlib.sha256(f"{embedder.sha256}|{template}|{index_type}|align={embedder.align}".encode())
+    h = hashlib.sha256(
+        f"{embedder.sha256}|{template}|{index_type}|align={embedder.align}|decode={DECODE_VERSION}".encode()
+    )
     files = list_images(folder)
     if not files:  # refused before a cache folder is made in it
         raise UserError(f"{folder}: no identity sub-folders with images (expected {folder}/<identity>/*.jpg|png|...)")
