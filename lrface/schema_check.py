@@ -181,6 +181,7 @@ CALIBRATION = Record(
         "model_fingerprint": text(max_len=200),
         "seed": integer(),
         "method": text(),
+        "edits": integer(0),
         "changed": Record(required={"identities": integer(0), "samples": integer(0)}),
     },
 )
@@ -219,6 +220,7 @@ def gallery_info(templates: tuple[str, ...], index_types: tuple[str, ...]) -> Re
             "model_sha256": text(HEX64),
             "preprocess": PREPROCESS,
             "calibration": CALIBRATION,
+            "edits": integer(0),
         },
     )
 

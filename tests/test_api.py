@@ -293,6 +293,6 @@ def test_wrong_argument_types_raise_user_error(tiny, faces, tmp_path):
     ):
         with pytest.raises(UserError, match=needle):
             call()
-    grey = np.full((32, 32), 128, np.uint8)  # a grey H x W array is one image, not 32 rows
+    grey = np.tile(np.arange(0, 256, 8, dtype=np.uint8), (32, 1))  # a grey H x W array is one image, not 32 rows
     assert rec.embed(grey).shape == (1, rec.dim)
     assert np.allclose(rec.embed(grey), rec.embed(np.repeat(grey[..., None], 3, axis=2)))

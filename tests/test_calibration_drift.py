@@ -52,3 +52,32 @@ def test_changes_after_calibration_are_reported_until_recalibrated(tiny, faces, 
     api.remove("Bob")
     assert api.calibration["changed"] == {"identities": 5, "samples": 25}
     assert STALE in api.threshold()[1]
+
+
+def test_a_removal_and_an_addition_do_not_cancel_out(tiny, faces, tmp_path):
+    gal, _ = faces
+    g = lrface.Gallery.create(tmp_path / "g", lrface.Recognizer(tiny[1]))
+    for name in ("Ann Lee", "Bob", "d"):
+        g.add(name, sorted((gal / name).glob("*.png")))
+    g.calibrate(0.1)
+    g.remove("Ann Lee")
+    g.add("e", sorted((gal / "e").glob("*.png")))  # the same counts as at calibration again
+    assert g.calibration["changed"] == {"identities": 3, "samples": 15}
+    assert STALE in g.threshold()[1]
+
+
+def test_a_far_too_small_for_the_gallery_is_flagged(tiny, faces, tmp_path, capsys):
+    """30 samples give 30 identify impostor scores: FAR 0.01 cannot be measured there (1/30 = 0.033)."""
+    gal, probes = faces
+    g = tmp_path / "g"
+    assert main(["gallery", "build", str(gal), "--model", str(tiny[1]), "--out", str(g)]) == 0
+    capsys.readouterr()
+    assert main(["gallery", "calibrate", str(g), "--far", "0.01"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("lrface gallery: warning: --far 0.01 is below what 30 identify")
+    assert "calibrate at --far 0.033 or above" in err[0]
+    probe = sorted((probes / "Bob").glob("*.png"))[0]
+    source = _json(capsys, "identify", probe, "--gallery", g, "--json")[0]["threshold_source"]
+    assert source.startswith("gallery calibration (FAR 0.01 requested, below the 0.033 that its 30 impostor scores")
+    verify = _json(capsys, "verify", probe, probe, "--gallery", g, "--json")  # 375 pairs resolve 0.01
+    assert verify["threshold_source"].startswith("gallery calibration (FAR 0.01 on 6 identities")

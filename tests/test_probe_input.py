@@ -6,6 +6,7 @@ import struct
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from serving_helpers import assert_one_line_error, cli
 
@@ -27,6 +28,8 @@ def _png_header_only(path: Path, w: int, h: int) -> None:
         ("text", "not a readable image"),
         ("huge", "megapixels"),
         ("folder-empty", "has no images"),
+        ("blank", "one flat colour"),
+        ("transparent", "one flat colour"),
     ],
 )
 def test_bad_probe(tiny, faces, tmp_path, capsys, kind, needle):
@@ -37,6 +40,13 @@ def test_bad_probe(tiny, faces, tmp_path, capsys, kind, needle):
         probe.write_text("hello")
     elif kind == "huge":
         _png_header_only(probe, 20000, 20000)
+    elif kind in ("blank", "transparent"):  # no face: a flat grey image; a face crop with alpha 0 everywhere
+        import cv2
+
+        face = cv2.imread(str(faces[1] / "Bob" / "0013.png"), cv2.IMREAD_COLOR)
+        alpha = np.zeros(face.shape[:2], np.uint8)
+        flat = np.full_like(face, 128)
+        cv2.imwrite(str(probe), flat if kind == "blank" else np.dstack([face, alpha]))
     elif kind == "folder-empty":
         probe = tmp_path / "nothing"
         probe.mkdir()
@@ -104,3 +114,17 @@ def test_exif_orientation_is_applied(tmp_path, orientation, turn):
     red = np.argwhere(got[..., 0] > 200).mean(axis=0)  # where the red block ends up
     corner = {1: (0, 0), 3: (1, 1), 6: (0, 1), 8: (1, 0), 2: (0, 1)}[orientation]
     assert tuple((red > np.array(got.shape[:2]) / 2).astype(int)) == corner
+
+
+def test_a_blank_image_in_a_folder_is_skipped(tiny, faces, tmp_path, capsys):
+    import shutil
+
+    import cv2
+
+    probes = shutil.copytree(faces[1] / "Bob", tmp_path / "mixed")
+    cv2.imwrite(str(probes / "blank.png"), np.zeros((20, 20, 3), np.uint8))
+    capsys.readouterr()
+    assert cli("identify", probes, "--gallery", faces[0], "--model", tiny[1]) == 0
+    out = capsys.readouterr()
+    assert "blank.png" not in out.out and len(out.out.splitlines()) == 3
+    assert "warning: skipped " in out.err and "blank.png: one flat colour" in out.err

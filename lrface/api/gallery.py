@@ -121,7 +121,13 @@ class Gallery:
             return explicit_threshold(explicit)
         cal = (core or self.core).info.get("calibration")
         if cal and cal.get(f"{kind}_threshold") is not None:
-            source = f"gallery calibration (FAR {cal['far']:g} on {cal['identities']} identities, {cal['date']})"
+            n = cal.get(f"{kind}_impostor_scores" if kind == "identify" else "verify_impostor_pairs")
+            far = f"FAR {cal['far']:g}" + (
+                f" requested, below the {1 / n:.2g} that its {n} impostor scores can measure"
+                if n and cal["far"] * n < 1
+                else ""
+            )
+            source = f"gallery calibration ({far} on {cal['identities']} identities, {cal['date']})"
             if "changed" in cal:
                 now = cal["changed"]
                 source += (
@@ -195,19 +201,26 @@ class Gallery:
         recognizer = as_recognizer(recognizer) or self.recognizer()
         self.check_model(recognizer)
         skipped: list[str] = []  # warnings wait until something is usable: a failure stays one line
-        decoded = {}
+        decoded, pending = {}, {}  # pending: content hash -> identity, of this call's earlier groups
+
+        def known(hashes: list[str]) -> dict[str, str]:
+            return {**{h: pending[h] for h in hashes if h in pending}, **self.core.known_hashes(hashes)}
+
         for identity, images in groups.items():
             identity = check_identity_name(identity)
             images = as_list(images)
             if not images:
                 raise UserError(f"no images to add for {identity!r}")
-            decoded[identity] = decode_samples(
+            d = decode_samples(
                 images,
                 lambda im, name: recognizer.load(im, name, max_pixels),
-                self.core.known_hashes,
+                known,
                 skip_bad,
                 skipped.append,
+                identity,
             )
+            decoded[identity] = d
+            pending.update(dict.fromkeys(d.hashes, identity))
         if not any(d.images or d.duplicates for d in decoded.values()):
             bad = [b for d in decoded.values() for b in d.bad]
             raise UserError(
@@ -227,7 +240,9 @@ class Gallery:
 
         added = self._change(edit) if vectors else {}
         return [
-            Enrolment(n, added.get(n, 0), d.duplicates + len(d.images) - added.get(n, 0), len(d.bad), d.bad)
+            Enrolment(
+                n, added.get(n, 0), d.duplicates + len(d.images) - added.get(n, 0), len(d.bad), d.bad, d.conflicts
+            )
             for n, d in decoded.items()
         ]
 

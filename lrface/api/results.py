@@ -59,13 +59,15 @@ class Verification:
 
 @dataclass(frozen=True)
 class Enrolment:
-    """What :meth:`Gallery.add` did: samples added, duplicates of enrolled files, bad images skipped."""
+    """What :meth:`Gallery.add` did: samples added, duplicates of enrolled files, bad images skipped, and the
+    duplicates enrolled as another identity (``conflicts``: "<file> is already enrolled as '<name>'")."""
 
     identity: str
     added: int
     duplicates: int
     bad: int = 0
     skipped: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)

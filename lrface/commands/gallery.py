@@ -109,7 +109,8 @@ def build(args: argparse.Namespace) -> int:
             gallery.save(out)
     print(
         f"built {out}: {gallery.count_identities()} identities, {report.added} {'aligned ' * args.align}images "
-        f"({report.duplicates} duplicates, {report.bad} {_skipped(args.align)}), {args.index} index, {args.template} template"
+        f"({report.duplicates} duplicates{_conflicts(report.conflicts)}, {report.bad} {_skipped(args.align)}), "
+        f"{args.index} index, {args.template} template"
     )
     return 0
 
@@ -147,8 +148,10 @@ def add(args: argparse.Namespace) -> int:
     model = args.model or (recorded if Path(recorded).is_file() else None)
     results = gallery.add_many(groups, Recognizer(model, align=args.align), skip_bad=True, warn=_err)
     added, dups, bad = (sum(getattr(r, k) for r in results) for k in ("added", "duplicates", "bad"))
+    conflicts = sum(len(r.conflicts) for r in results)
     print(
-        f"added {added} {'aligned ' * args.align}images to {args.gallery} ({dups} already there, "
+        f"added {added} {'aligned ' * args.align}images to {args.gallery} ({dups} already there"
+        f"{_conflicts(conflicts)}, "
         f"{bad} {_skipped(args.align)}); {len(gallery)} identities"
     )
     return 0
@@ -228,3 +231,7 @@ def _calibration_state(info: dict) -> str:
     return state + (
         " (stale: the gallery changed since; re-run `lrface gallery calibrate`)" if "changed" in cal else ""
     )
+
+
+def _conflicts(n: int) -> str:
+    return f" of which {n} under another identity (see the warnings)" if n else ""

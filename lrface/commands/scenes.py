@@ -4,6 +4,8 @@ or folder of frames (``--frames``); `--draw` pictures. Imported by the commands 
 from __future__ import annotations
 
 import argparse
+import os
+from collections import Counter
 from pathlib import Path
 
 DRAW_IMAGE_TYPES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -91,19 +93,54 @@ def split_inputs(args) -> tuple[list[Path], list[Path], set[Path]]:
     return streams, images, explicit
 
 
+def drawing_names(files) -> dict[Path, str]:
+    """Each image's file name in a ``--draw`` folder: ``<stem>.jpg``; names that clash (ignoring case) take
+    the folders below the clashing inputs' common folder (a/x.png, b/x.png: a_x.jpg, b_x.jpg), then the
+    extension (x_png.jpg), then a number (x-2.jpg): each input its own file, the same for the same inputs."""
+    files = list(dict.fromkeys(Path(f) for f in files))
+    names = {f: f.stem for f in files}
+
+    def clashing():
+        counts = Counter(n.lower() for n in names.values())
+        groups: dict[str, list[Path]] = {}
+        for f in files:
+            if counts[names[f].lower()] > 1:
+                groups.setdefault(names[f].lower(), []).append(f)
+        return groups.values()
+
+    for group in clashing():
+        dirs = [os.path.dirname(os.path.abspath(f)) for f in group]
+        root = os.path.commonpath(dirs)
+        for f, d in zip(group, dirs):
+            names[f] = "_".join([*Path(os.path.relpath(d, root)).parts, f.stem])
+    for group in clashing():
+        for f in group:
+            names[f] = f"{names[f]}_{f.suffix.lstrip('.')}" if f.suffix else names[f]
+    taken = {n.lower() for n in names.values()}
+    used: set[str] = set()
+    for f in files:
+        name, k = names[f], 1
+        while name.lower() in used or (k > 1 and name.lower() in taken):
+            k += 1
+            name = f"{names[f]}-{k}"
+        used.add(name.lower())
+        names[f] = name
+    return {f: f"{n}.jpg" for f, n in names.items()}
+
+
 def identify_images(images, explicit, detector, embedder, search, args, warn) -> list[dict]:
     """identify's entries for every face of each image (one entry with a reason where there is none)."""
     from ..inference.draw import draw_boxes, face_label, write_image
     from ..inference.scenes import embed_faces, faces_of_images, scene_entries
 
-    entries = []
+    entries, names = [], drawing_names(images)
     for f, image, faces in faces_of_images(images, explicit, detector, warn):
         results = search(embed_faces(embedder, faces)) if faces else []
         entries.extend(scene_entries(str(f), faces, results))
         if args.draw:
             labels = [face_label(r.identity, r.score) for r in results]
             out = Path(args.draw)
-            target = out if len(images) == 1 and not out.is_dir() else out / f"{f.stem}.jpg"
+            target = out if len(images) == 1 and not out.is_dir() else out / names[Path(f)]
             write_image(target, draw_boxes(image, [x.box for x in faces], labels, [r.identity for r in results]))
     return entries
 

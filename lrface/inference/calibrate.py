@@ -12,10 +12,11 @@ Method (leave-one-identity-out): every enrolled sample plays a stranger once.
 from __future__ import annotations
 
 import datetime
+import warnings
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import Hint, UserError
 from .gallery import Gallery
 from .threshold import threshold_at_far
 
@@ -60,6 +61,16 @@ def calibrate(gallery: Gallery, far: float, seed: int = 0) -> dict:
     ident = _identify_impostors(owners[pick], x[pick], vec_owners, vecs)
     pair_pick = np.sort(rng.choice(len(x), PAIR_SAMPLES, replace=False)) if len(x) > PAIR_SAMPLES else np.arange(len(x))
     pairs = _verify_impostors(owners[pair_pick], x[pair_pick])
+    for kind, n in (("identify", len(ident)), ("verify", len(pairs))):
+        if far * n < 1:
+            warnings.warn(
+                Hint(
+                    f"--far {far:g} is below what {n} {kind} impostor scores can measure (1/{n} = {1 / n:.2g}): the "
+                    f"{kind} threshold accepts none of them and its false-alarm rate is known only to be under "
+                    f"about {1 / n:.2g}; enrol more people, or calibrate at --far {1 / n:.2g} or above"
+                ),
+                stacklevel=2,
+            )
     result = {
         "far": far,
         "identify_threshold": max(-1.0, threshold_at_far(ident, far)),  # -inf (all pass) is -1 for cosines
@@ -70,6 +81,7 @@ def calibrate(gallery: Gallery, far: float, seed: int = 0) -> dict:
         "samples": len(x),
         "template": gallery.template,
         "model_fingerprint": gallery.fingerprint,
+        "edits": gallery.info.get("edits", 0),  # the gallery's edit count: a later add or remove makes this stale
         "seed": seed,
         "method": "leave-one-identity-out: each sample's top-1 score over the other identities (identify); "
         "cross-identity sample pairs (verify); accept score >= threshold",
@@ -77,3 +89,14 @@ def calibrate(gallery: Gallery, far: float, seed: int = 0) -> dict:
     }
     gallery.set_info(KEY, result)
     return result
+
+
+def drifted(cal: dict, edits: int, now: dict) -> dict:
+    """The calibration record ``cal`` with ``changed`` (what the gallery holds ``now``: identities, samples) when
+    the gallery was edited after calibrating, without it otherwise; identify, verify and serve then call the
+    thresholds stale."""
+    if "edits" in cal:  # every add and remove counts, so a removal and an addition never cancel out
+        stale = cal["edits"] != edits
+    else:  # a record written before the counter: the counts are all there is
+        stale = now != {k: cal.get(k, now[k]) for k in now}
+    return {k: v for k, v in cal.items() if k != "changed"} | ({"changed": now} if stale else {})

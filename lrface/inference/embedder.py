@@ -17,6 +17,8 @@ from ..schema_check import ONNX_METADATA, SchemaError, check
 
 BATCH = 1024  # images per ONNX Runtime call
 TOO_SMALL = "too-small"
+BLANK = "blank"
+FLAT_RANGE = 2  # grey levels: an input whose pixels all lie within this range is one flat colour
 PHOTO_FACTOR = 8  # an image this many times the input side, embedded without alignment, is probably a photo
 
 
@@ -103,7 +105,8 @@ class Embedder:
 
     def prepare(self, image: np.ndarray, name) -> np.ndarray:
         """A decoded uint8 RGB image -> the model's input size; the one check every probe and sample passes:
-        images far below the input size (a side under a quarter of it) carry no face and are refused."""
+        images far below the input size (a side under a quarter of it) or of one flat colour carry no face and
+        are refused."""
         if min(image.shape[:2]) < min_side(self.spec.size):
             raise BadImage(
                 name,
@@ -124,7 +127,14 @@ class Embedder:
                 ),
                 stacklevel=2,
             )
-        return resize_uint8(image, self.spec.size)
+        small = resize_uint8(image, self.spec.size)
+        if int(small.max()) - int(small.min()) <= FLAT_RANGE:
+            raise BadImage(
+                name,
+                BLANK,
+                "one flat colour (a blank, or fully transparent, image): no face to embed; pass a face image",
+            )
+        return small
 
     def embed(self, images) -> np.ndarray:
         """uint8 RGB images (a sequence of H x W x 3, or N x H x W x 3) -> float32 N x D, L2-normalised."""

@@ -45,6 +45,7 @@ class AddReport:
     added: int = 0
     duplicates: int = 0
     bad: int = 0
+    conflicts: int = 0
 
 
 @dataclass
@@ -56,18 +57,28 @@ class Decoded:
     images: list[np.ndarray] = field(default_factory=list)
     duplicates: int = 0
     bad: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
 
 
-def decode_samples(images: list, load, known_hashes, skip_bad: bool = True, warn=print) -> Decoded:
-    """Hash ``images`` (paths, bytes or arrays), skip contents already enrolled (``known_hashes(hashes)``) or
-    repeated, decode the rest with ``load(image, name)``; a BadImage is skipped with a warning (``skip_bad``)
-    or raised."""
+def decode_samples(
+    images: list, load, known_hashes, skip_bad: bool = True, warn=print, identity: str | None = None
+) -> Decoded:
+    """Hash ``images`` (paths, bytes or arrays), skip contents already enrolled (``known_hashes(hashes)``: hash ->
+    identity) or repeated, decode the rest with ``load(image, name)``; a BadImage is skipped with a warning
+    (``skip_bad``) or raised. A content enrolled as another identity than ``identity`` is a conflict: one image
+    cannot be two people, so it is not added and a warning names both."""
     out = Decoded()
     sources = [source_of(im) for im in images]
     known = known_hashes([h for _, h in sources if h is not None])
     for i, (im, (label, h)) in enumerate(zip(images, sources)):
         if h is not None and (h in known or h in out.hashes):
             out.duplicates += 1
+            if identity is not None and known.get(h, identity) != identity:
+                out.conflicts.append(f"{label} is already enrolled as {known[h]!r}")
+                warn(
+                    f"warning: not added to {identity!r}: {out.conflicts[-1]} (one image cannot be two people; "
+                    "remove it from the wrong identity's images)"
+                )
             continue
         try:
             out.images.append(load(im, str(im) if isinstance(im, (str, Path)) else f"image {i}"))
@@ -85,11 +96,11 @@ def decode_samples(images: list, load, known_hashes, skip_bad: bool = True, warn
 def add_files(gallery: Gallery, embedder, identity: str, files: list[Path], warn=print) -> AddReport:
     """Hash, decode (bad files, and photos without a face when aligning, are skipped with a warning),
     embed and add one identity's files to an in-memory gallery."""
-    d = decode_samples(files, lambda f, _name: embedder.load(f), gallery.known_hashes, True, warn)
+    d = decode_samples(files, lambda f, _name: embedder.load(f), gallery.known_hashes, True, warn, identity)
     added = (
         gallery.add(identity, d.files, d.hashes, embedder.embed(d.images), aligned=embedder.align) if d.images else 0
     )
-    return AddReport(added, d.duplicates + len(d.images) - added, len(d.bad))
+    return AddReport(added, d.duplicates + len(d.images) - added, len(d.bad), len(d.conflicts))
 
 
 def build_from_folder(
@@ -107,10 +118,11 @@ def build_from_folder(
     with gallery.bulk():
         for name, files in tree.items():
             r = add_files(gallery, embedder, name, files, skipped.append)
-            total.added, total.duplicates, total.bad = (
+            total.added, total.duplicates, total.bad, total.conflicts = (
                 total.added + r.added,
                 total.duplicates + r.duplicates,
                 total.bad + r.bad,
+                total.conflicts + r.conflicts,
             )
         if gallery.count_identities() == 0:
             raise UserError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ..errors import UserError, WrongType
@@ -19,7 +20,8 @@ MAX_NAME_CHARS = 255  # like a file-name component: room for any real name, none
 
 def check_identity_name(name: str) -> str:
     """Accept any printable name (spaces, unicode) of at most ``MAX_NAME_CHARS`` characters; refuse path
-    tricks and control characters."""
+    tricks and control characters. Lookups of stored names pass it too, so stray spaces are refused only
+    for new names (:func:`name_clash`)."""
     if not isinstance(name, str):
         raise WrongType(f"identity name {name!r} is not text; pass a str")
     name = unicodedata.normalize("NFC", name)
@@ -38,6 +40,44 @@ def check_identity_name(name: str) -> str:
     if "\ufffd" in name:
         raise UserError(f"identity name {name!r} holds U+FFFD (bytes that were not UTF-8); send the name as UTF-8")
     return name
+
+
+def identity_key(name: str) -> str:
+    """What two names that differ only by case, Unicode width or spacing share: NFKC, casefolded, whitespace
+    runs made one space, ends stripped ("Ann", "ann ", "ＡＮＮ" and "Ann\\xa0" share "ann")."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    return " ".join(folded.split())
+
+
+def identity_keys(names: Iterable[str]) -> dict[str, list[str]]:
+    """:func:`identity_key` -> the names that have it, for :func:`name_clash` over many adds."""
+    keys: dict[str, list[str]] = {}
+    for n in names:
+        keys.setdefault(identity_key(n), []).append(n)
+    return keys
+
+
+def name_clash(name: str, existing: Iterable[str] | Mapping[str, list[str]]) -> str | None:
+    """The one-line error for adding identity ``name`` (already checked) beside the enrolled ``existing``
+    names (or their :func:`identity_keys`), or None. An enrolled name is always fine; a new one is refused when
+    it equals an enrolled name but for case, width or spacing, or has stray or non-space whitespace."""
+    keys = existing if isinstance(existing, Mapping) else identity_keys(existing)
+    same = keys.get(identity_key(name), [])
+    if name in same:
+        return None
+    plain = " ".join(name.split())
+    if same:
+        other = sorted(same)[0]
+        return (
+            f"identity name {name!r} differs from the enrolled {other!r} only by case, width or spacing; "
+            f"use {other!r} to add to it, or a name that differs in its letters"
+        )
+    if name != name.strip():
+        return f"identity name {name!r} starts or ends with whitespace; use {plain!r}"
+    odd = next((c for c in name if c.isspace() and c != " "), None)
+    if odd is not None:
+        return f"identity name {name!r} holds U+{ord(odd):04X} (not a plain space); use {plain!r}"
+    return None
 
 
 def list_images(path: Path) -> list[Path]:
@@ -77,6 +117,7 @@ def scan_identity_folder(root: str | Path) -> dict[str, list[Path]]:
     if not root.is_dir():
         raise UserError(f"{root}: not a directory; pass a folder with one sub-folder per identity")
     out: dict[str, list[Path]] = {}
+    keys: dict[str, str] = {}
     try:
         subs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     except OSError as err:
@@ -84,7 +125,14 @@ def scan_identity_folder(root: str | Path) -> dict[str, list[Path]]:
     for sub in subs:
         files = list_images(sub)
         if files:
-            out[check_identity_name(sub.name)] = files
+            name = check_identity_name(sub.name)
+            other = keys.setdefault(identity_key(name), name)
+            if other != name:
+                raise UserError(
+                    f"{root}: sub-folders {other!r} and {name!r} differ only by case, width or spacing and "
+                    "would be one person under two names; merge them into one folder or rename one"
+                )
+            out[name] = files
     if not out:
         raise UserError(f"{root}: no identity sub-folders with images (expected {root}/<identity>/*.jpg|png|...)")
     return out

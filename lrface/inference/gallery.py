@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import UserError
-from .folders import check_identity_name
+from .folders import check_identity_name, identity_key, identity_keys, name_clash
 from .gallery_search import search_gallery
 from .gallery_store import (
     FORMAT,
@@ -52,6 +52,7 @@ class Gallery:
     def __init__(self, conn: sqlite3.Connection, index, info: dict, root: Path | None = None):
         self.conn, self.index, self.info, self.root = conn, index, info, root
         self._deferred = False
+        self._keys: dict[str, list[str]] | None = None  # identity_key -> enrolled names, built on the first add
         apply_search_params(self.index, self.kind, self.params)
 
     # -- properties -------------------------------------------------------------------------
@@ -119,16 +120,18 @@ class Gallery:
         self.root = root
 
     def _note_calibration_drift(self) -> None:
-        """Record in the calibration what the gallery holds now when that differs from what was calibrated
-        (``changed``: identities, samples); identify, verify and serve then say the thresholds are stale."""
+        """Mark the calibration stale once the gallery was edited after it (lrface.inference.calibrate.drifted)."""
+        from .calibrate import drifted
+
         cal = self.info.get("calibration")
         if not cal:
             return
         now = {"identities": self.count_identities(), "samples": self.count_samples()}
-        then = {k: cal.get(k, now[k]) for k in now}  # older records may lack "samples"
-        updated = {k: v for k, v in cal.items() if k != "changed"} | ({"changed": now} if now != then else {})
-        if updated != cal:
+        if (updated := drifted(cal, self.info.get("edits", 0), now)) != cal:
             self.set_info("calibration", updated)
+
+    def _edited(self) -> None:
+        self.set_info("edits", self.info.get("edits", 0) + 1)
 
     def set_info(self, key: str, value) -> None:
         """Record a metadata value (JSON) in the gallery's info table; saved with the next :meth:`save`."""
@@ -202,6 +205,7 @@ class Gallery:
                 rows.append((f, h, np.asarray(e, np.float32)))
         if not rows:
             return 0
+        self._check_new_name(identity)
         self.conn.execute("INSERT OR IGNORE INTO identities(name) VALUES (?)", (identity,))
         ident = self.conn.execute("SELECT id FROM identities WHERE name = ?", (identity,)).fetchone()[0]
         first = self.conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM samples").fetchone()[0]
@@ -213,7 +217,18 @@ class Gallery:
             self._upsert(np.asarray([ident]), normalise(self._identity_mean(ident))[None])
         else:
             self._upsert(np.arange(first, first + len(rows)), normalise(np.stack([r[2] for r in rows])))
+        self._edited()
         return len(rows)
+
+    def _check_new_name(self, identity: str) -> None:
+        """Refuse a new name that equals an enrolled one but for case, width or spacing (folders.name_clash)."""
+        if self._keys is None:
+            self._keys = identity_keys(n for (n,) in self.conn.execute("SELECT name FROM identities"))
+        problem = name_clash(identity, self._keys)
+        if problem:
+            raise UserError(problem)
+        if identity not in self._keys.get(identity_key(identity), []):
+            self._keys.setdefault(identity_key(identity), []).append(identity)
 
     def remove(self, identity: str) -> int:
         """Remove an identity and all its samples; returns the number of samples removed."""
@@ -228,10 +243,12 @@ class Gallery:
         sample_ids = [r[0] for r in self.conn.execute("SELECT id FROM samples WHERE identity_id = ?", (ident,))]
         self.conn.execute("DELETE FROM samples WHERE identity_id = ?", (ident,))
         self.conn.execute("DELETE FROM identities WHERE id = ?", (ident,))
+        self._keys = None
         if self.kind == "hnsw":  # HNSW cannot delete: rebuild from the stored embeddings
             self._rebuild()
         else:
             self.index.remove_ids(np.asarray([ident] if self.template == "mean" else sample_ids, np.int64))
+        self._edited()
         return len(sample_ids)
 
     def _identity_mean(self, ident: int) -> np.ndarray:

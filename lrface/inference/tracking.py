@@ -10,6 +10,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 BIG = 1e6  # cost of a forbidden pairing
+# Overlapping boxes alone never join a detection to a track whose pooled embedding it contradicts: a cut to
+# another person at the same spot starts a new track. The floor is low on purpose, so that a blurred or turned
+# view of tiny noisy faces does not split one person's track: same-person photo pairs average about 0.4 cosine
+# (consecutive views of one face in a video usually more), strangers about 0.05-0.1 with sd 0.13
+# (results/2026-12-07-spread-out.md); the floor only refuses a clear contradiction (the audit's cut: -0.09).
+MIN_OVERLAP_COS = 0.0
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -82,7 +88,8 @@ class Tracker:
 
     Pair score: IoU(predicted track box, detection) + ``appearance`` * cosine(track's pooled embedding,
     detection's). A pair is allowed when the sizes agree within ``size_ratio`` and either the IoU is at
-    least ``min_iou`` or the centres are within ``reach`` box sides and the cosine is at least ``min_cos``."""
+    least ``min_iou`` and the cosine at least ``min_overlap_cos``, or the centres are within ``reach`` box sides
+    and the cosine is at least ``min_cos``."""
 
     def __init__(
         self,
@@ -92,8 +99,10 @@ class Tracker:
         reach: float = 1.5,
         size_ratio: float = 2.0,
         max_misses: int = 5,
+        min_overlap_cos: float = MIN_OVERLAP_COS,
     ):
         self.min_iou, self.min_cos, self.appearance = min_iou, min_cos, appearance
+        self.min_overlap_cos = min_overlap_cos
         self.reach, self.size_ratio, self.max_misses = reach, size_ratio, max_misses
         self.active: list[Track] = []
         self.closed: list[Track] = []
@@ -109,7 +118,8 @@ class Tracker:
         dist = np.linalg.norm(centres_t[:, None] - centres_d[None], axis=2)
         ratio = np.maximum(side_t / side_d, side_d / side_t)
         allowed = (ratio <= self.size_ratio) & (
-            (overlap >= self.min_iou) | ((dist <= self.reach * np.maximum(side_t, side_d)) & (cos >= self.min_cos))
+            ((overlap >= self.min_iou) & (cos >= self.min_overlap_cos))
+            | ((dist <= self.reach * np.maximum(side_t, side_d)) & (cos >= self.min_cos))
         )
         return np.where(allowed, overlap + self.appearance * cos, -BIG)
 

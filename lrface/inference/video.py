@@ -5,16 +5,18 @@ option. A stream that stops early (truncated file) ends normally and records whe
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import imageio
-from ..errors import UserError
+from ..errors import Hint, UserError
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".mjpeg")
 FOLDER_FRAME_RATE = 25.0  # frames per second assumed for a folder of frames (--frame-rate)
+MAX_VIDEO_RATE = 1000.0  # a header rate from here up (or none) is taken as damaged: FOLDER_FRAME_RATE is assumed
 
 
 def is_video_file(path) -> bool:
@@ -54,6 +56,23 @@ class Sampler:
         return None if not total else int(np.ceil(total / self.step))
 
 
+def video_rate(reported, path) -> float:
+    """The frame rate to use for a video whose header says ``reported``: that, or where it is missing or
+    implausible (not in 0 < rate < MAX_VIDEO_RATE), FOLDER_FRAME_RATE with a Hint naming both."""
+    rate = float(reported or 0)
+    if np.isfinite(rate) and 0 < rate < MAX_VIDEO_RATE:
+        return rate
+    warnings.warn(
+        Hint(
+            f"{path}: the video reports {rate:g} frames per second (missing or implausible); assumed "
+            f"{FOLDER_FRAME_RATE:g}, so times and --fps sampling may be off: use --every N, or re-encode the video "
+            "with its true rate"
+        ),
+        stacklevel=3,
+    )
+    return FOLDER_FRAME_RATE
+
+
 class VideoSource:
     """A video file; iterating yields the sampled frames. ``stopped``: None, or where reading failed
     before the frame count in the file's header."""
@@ -79,8 +98,7 @@ class VideoSource:
                 f"{self.path}: {w}x{h} frames are over {imageio.MAX_PIXELS / 1e6:g} megapixels; downscale the video"
             )
         self.size = (w, h)
-        rate = self.capture.get(cv2.CAP_PROP_FPS)
-        self.rate = float(rate) if rate and np.isfinite(rate) and 0 < rate < 1000 else FOLDER_FRAME_RATE
+        self.rate = video_rate(self.capture.get(cv2.CAP_PROP_FPS), self.path)
         count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.total = count if count > 0 else None
         self.sampler = Sampler(self.rate, every, fps)
