@@ -136,6 +136,14 @@ def cli(*args) -> int:
     return main([str(a) for a in args])
 
 
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """`lrface ARGS` in this process: (exit status, stdout, stderr) of that command alone."""
+    capsys.readouterr()
+    rc = cli(*args)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
 def identify_json(capsys, *args) -> list[dict]:
     """`lrface identify ARGS --json`, parsed."""
     capsys.readouterr()

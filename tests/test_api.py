@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from serving_helpers import NAMES, generated_faces, package_model, write_identity_folder
+from serving_helpers import NAMES, generated_faces, package_model, run_cli, write_identity_folder
 
 import lrface
 from lrface.cli import main
@@ -19,13 +19,6 @@ from lrface.errors import UserError
 from lrface.imageio import BadImage
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    capsys.readouterr()
-    rc = main([str(a) for a in args])
-    out = capsys.readouterr()
-    return rc, out.out, out.err
 
 
 def test_api_end_to_end(tiny, faces, tmp_path):

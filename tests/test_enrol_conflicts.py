@@ -5,15 +5,9 @@ from __future__ import annotations
 
 import shutil
 
+from serving_helpers import run_cli
+
 import lrface
-from lrface.cli import main
-
-
-def _run(capsys, *args) -> tuple[int, str, str]:
-    capsys.readouterr()
-    rc = main([str(a) for a in args])
-    out = capsys.readouterr()
-    return rc, out.out, out.err
 
 
 def test_build_and_add_name_the_other_identity(tiny, faces, tmp_path, capsys):
@@ -22,16 +16,16 @@ def test_build_and_add_name_the_other_identity(tiny, faces, tmp_path, capsys):
     folder = shutil.copytree(gal, tmp_path / "people")
     (folder / "Zed").mkdir()
     shutil.copy(ann[0], folder / "Zed" / "z.png")  # Ann's photo filed under Zed too
-    rc, out, err = _run(capsys, "gallery", "build", folder, "--model", tiny[1], "--out", tmp_path / "g")
+    rc, out, err = run_cli(capsys, "gallery", "build", folder, "--model", tiny[1], "--out", tmp_path / "g")
     assert rc == 0 and "6 identities, 30 images (1 duplicates of which 1 under another identity" in out
     assert (
         f"warning: not added to 'Zed': {(folder / 'Zed' / 'z.png').resolve()} is already enrolled as 'Ann Lee'" in err
     )
 
-    rc, out, err = _run(capsys, "gallery", "add", tmp_path / "g", ann[1], "--identity", "Bob")
+    rc, out, err = run_cli(capsys, "gallery", "add", tmp_path / "g", ann[1], "--identity", "Bob")
     assert rc == 0 and "added 0 images" in out and "1 already there of which 1 under another identity" in out
     assert "not added to 'Bob'" in err and "already enrolled as 'Ann Lee'" in err
-    rc, out, err = _run(capsys, "gallery", "add", tmp_path / "g", ann[1], "--identity", "Ann Lee")
+    rc, out, err = run_cli(capsys, "gallery", "add", tmp_path / "g", ann[1], "--identity", "Ann Lee")
     assert rc == 0 and "1 already there," in out and "warning" not in err  # the same person again: a duplicate
 
 

@@ -9,10 +9,9 @@ import warnings
 import cv2
 import numpy as np
 import pytest
-from serving_helpers import generated_faces, write_identity_folder
+from serving_helpers import generated_faces, run_cli, write_identity_folder
 
 import lrface
-from lrface.cli import main
 from lrface.errors import Hint
 from lrface.inference.embedder import PHOTO_FACTOR
 
@@ -27,10 +26,8 @@ def _big(path, side: int, seed: int = 0):
 
 
 def _run(capsys, *args) -> tuple[int, str, list[str]]:
-    capsys.readouterr()
-    rc = main([str(a) for a in args])
-    out = capsys.readouterr()
-    return rc, out.out, out.err.splitlines()
+    rc, out, err = run_cli(capsys, *args)
+    return rc, out, err.splitlines()
 
 
 def test_cli_prints_one_hint_after_the_answer(tiny, tmp_path, capsys):
