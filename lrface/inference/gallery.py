@@ -226,8 +226,9 @@ class Gallery(GalleryVectors):
         problem = name_clash(identity, self._keys)
         if problem:
             raise UserError(problem)
-        if identity not in self._keys.get(identity_key(identity), []):
-            self._keys.setdefault(identity_key(identity), []).append(identity)
+        same = self._keys.setdefault(identity_key(identity), [])
+        if identity not in same:
+            same.append(identity)
 
     def remove(self, identity: str) -> int:
         """Remove an identity and all its samples; returns the number of samples removed."""
