@@ -81,3 +81,11 @@ def test_a_far_too_small_for_the_gallery_is_flagged(tiny, faces, tmp_path, capsy
     assert source.startswith("gallery calibration (FAR 0.01 requested, below the 0.033 that its 30 impostor scores")
     verify = _json(capsys, "verify", probe, probe, "--gallery", g, "--json")  # 375 pairs resolve 0.01
     assert verify["threshold_source"].startswith("gallery calibration (FAR 0.01 on 6 identities")
+
+
+def test_below_measurable_is_the_one_rule_for_both_warnings():
+    """calibrate's warning and the threshold source share it: FAR f needs at least 1/f impostor scores."""
+    from lrface.inference.calibrate import below_measurable
+
+    assert below_measurable(0.01, 99) and not below_measurable(0.01, 100)  # 1/FAR scores resolve it exactly
+    assert not below_measurable(0.01, 0)  # no scores recorded (an old record): nothing to flag

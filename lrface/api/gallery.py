@@ -121,10 +121,12 @@ class Gallery:
             return explicit_threshold(explicit)
         cal = (core or self.core).info.get("calibration")
         if cal and cal.get(f"{kind}_threshold") is not None:
+            from ..inference.calibrate import below_measurable
+
             n = cal.get(f"{kind}_impostor_scores" if kind == "identify" else "verify_impostor_pairs")
             far = f"FAR {cal['far']:g}" + (
                 f" requested, below the {1 / n:.2g} that its {n} impostor scores can measure"
-                if n and cal["far"] * n < 1
+                if below_measurable(cal["far"], n or 0)
                 else ""
             )
             source = f"gallery calibration ({far} on {cal['identities']} identities, {cal['date']})"

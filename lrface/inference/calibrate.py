@@ -26,6 +26,11 @@ PAIR_SAMPLES = 2_000  # samples whose cross-identity pairs give the verify thres
 BLOCK = 1024
 
 
+def below_measurable(far: float, n: int) -> bool:
+    """True when ``n`` impostor scores are too few to measure false-alarm rate ``far`` (``far < 1/n``)."""
+    return n > 0 and far * n < 1
+
+
 def _identify_impostors(owners: np.ndarray, x: np.ndarray, vec_owners: np.ndarray, vecs: np.ndarray) -> np.ndarray:
     out = np.empty(len(x), np.float32)
     for i in range(0, len(x), BLOCK):
@@ -62,7 +67,7 @@ def calibrate(gallery: Gallery, far: float, seed: int = 0) -> dict:
     pair_pick = np.sort(rng.choice(len(x), PAIR_SAMPLES, replace=False)) if len(x) > PAIR_SAMPLES else np.arange(len(x))
     pairs = _verify_impostors(owners[pair_pick], x[pair_pick])
     for kind, n in (("identify", len(ident)), ("verify", len(pairs))):
-        if far * n < 1:
+        if below_measurable(far, n):
             warnings.warn(
                 Hint(
                     f"--far {far:g} is below what {n} {kind} impostor scores can measure (1/{n} = {1 / n:.2g}): the "
