@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from lrface.cli import main
 from lrface.data.packed import read_packed_set
 from tests.conftest import shared_data
+from tests.prepare_helpers import run_cli
 
 
 def needs_hr_extra():
@@ -19,12 +19,6 @@ def needs_hr_extra():
     pytest.importorskip("dlib")
     if importlib.util.find_spec("face_recognition_models") is None:
         pytest.skip('face-recognition-models is not installed (pip install -e ".[hr]")')
-
-
-def run_cli(argv, capsys):
-    rc = main(argv)
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
 
 
 def _faces(tmp_path, identities=3, per_identity=2):

@@ -5,14 +5,7 @@ import json
 import pytest
 
 from lrface import pretrained
-from lrface.cli import main
-from tests.serving_helpers import generated_faces, package_model, tiny_export, write_identity_folder
-
-
-def run_cli(capsys, *argv):
-    rc = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return rc, out.out, out.err
+from tests.serving_helpers import generated_faces, package_model, run_cli, tiny_export, write_identity_folder
 
 
 @pytest.fixture

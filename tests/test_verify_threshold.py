@@ -8,8 +8,8 @@ import pytest
 
 from lrface import pretrained
 from lrface.inference.threshold import DEFAULT_FAR, verify_threshold
-from tests.serving_helpers import generated_faces, write_identity_folder
-from tests.test_pretrained import card, packaged, run_cli  # noqa: F401  (packaged is a fixture)
+from tests.serving_helpers import generated_faces, run_cli, write_identity_folder
+from tests.test_pretrained import card, packaged  # noqa: F401  (packaged is a fixture)
 
 
 @pytest.fixture
