@@ -132,11 +132,6 @@ def served(tmp_path_factory):
     yield from served_gallery(tmp_path_factory.mktemp("served"))
 
 
-@pytest.fixture
-def identity_set(tmp_path) -> Path:
-    return make_identity_set(tmp_path / "faces")
-
-
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("LRFACE_CACHE", str(tmp_path / "cache"))

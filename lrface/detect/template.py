@@ -62,11 +62,6 @@ def align_face(image: np.ndarray, points: np.ndarray, size: int = WORK_SIZE) -> 
     return warp(image, similarity_matrix(points, size), size)
 
 
-def box_crop(image: np.ndarray, box, size: int = WORK_SIZE) -> np.ndarray:
-    """The square around box (x, y, w, h), side max(w, h), resized to size x size (the no-landmark fallback)."""
-    return warp(image, box_matrix(box, size), size)
-
-
 def box_matrix(box, size: int = WORK_SIZE) -> np.ndarray:
     """2 x 3 map from the image to the size x size square around box (x, y, w, h), side max(w, h)."""
     x, y, w, h = (float(v) for v in box)

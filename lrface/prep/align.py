@@ -5,7 +5,6 @@ from lrface.detect.template import (  # noqa: F401
     TEMPLATE,
     WORK_SIZE,
     align_face,
-    box_crop,
     box_matrix,
     canonical_order,
     similarity_matrix,
