@@ -118,13 +118,12 @@ def test_align_with_all_faces_aligns_a_raw_photo_gallery_folder(setup, tmp_path,
 
 
 def test_api_identify_faces(setup):
-    from lrface import Gallery, Recognizer
+    from lrface import Gallery
     from lrface.inference.identify import open_gallery
 
     gallery, frame, truth, empty = setup
-    core, embedder = open_gallery(gallery, None)
-    rec = Recognizer.from_embedder(embedder)
-    g = Gallery.wrap(core)
+    g = Gallery.wrap(open_gallery(gallery, None)[0])
+    rec = g.recognizer()  # the gallery's own model
     found = rec.identify_faces(frame, g, top_k=1)
     assert len(found) == len(truth)
     for name, box in truth:  # each face named, at about a copy's score (0.94-0.98 measured; 24 px the lowest)

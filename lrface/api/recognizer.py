@@ -55,12 +55,6 @@ class Recognizer:
         self.embedder = Embedder(resolve_model(model), align=align, threads=threads)
         self._detector = None
 
-    @classmethod
-    def from_embedder(cls, embedder) -> Recognizer:
-        rec = cls.__new__(cls)
-        rec.embedder, rec._detector = embedder, None
-        return rec
-
     @property
     def detector(self):
         """The torch-free face detector of :meth:`identify_faces` (built on first use)."""
