@@ -199,7 +199,7 @@ INDEX_PARAMS = Record(
 
 PREPROCESS = Record(
     required={"size": INPUT_SIZE},
-    optional={"mean": CHANNELS, "std": POSITIVE_CHANNELS, "channel_order": text(choices=("RGB", "BGR"))},
+    optional={"mean": CHANNELS, "std": POSITIVE_CHANNELS, "channel_order": text(choices=("RGB",))},
 )
 
 
@@ -258,7 +258,7 @@ ONNX_METADATA = Record(
         "lrface.input_size": int_text(2, 4096),
         "lrface.mean": json_field(CHANNELS),
         "lrface.std": json_field(POSITIVE_CHANNELS),
-        "lrface.channel_order": text(choices=("RGB", "BGR")),
+        "lrface.channel_order": text(choices=("RGB",)),
         "lrface.embedding_dim": int_text(1, 65_536),
         "lrface.class_names": json_field(list_of(text(max_len=10_000))),
     },

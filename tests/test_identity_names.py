@@ -95,3 +95,24 @@ def test_galleries_refuse_a_clashing_new_name_and_stay_unchanged(tiny, faces, tm
     assert g.add("Bob", bob[2:3]).added == 1  # the enrolled name itself
     g.remove("Bob")
     assert g.add("bob", bob[3:4]).added == 1  # free again once 'Bob' is gone
+
+
+@pytest.mark.parametrize("name", ["unknown", "Unknown", "UNKNOWN ", "ｕｎｋｎｏｗｎ"])
+def test_unknown_is_refused_as_a_new_name(name):
+    """'unknown' is what a face below the threshold is answered: a person of that name would be told apart
+    from a stranger by nothing."""
+    assert "answer given for a face below the threshold" in name_clash(name, [])
+
+
+def test_names_equal_after_nfc_are_one_identity_in_add_many(tiny, faces, tmp_path):
+    import lrface
+
+    gal, _ = faces
+    bob = sorted((gal / "Bob").glob("*.png"))
+    g = lrface.Gallery.create(tmp_path / "g", lrface.Recognizer(tiny[1]))
+    nfc, nfd = "Jos\u00e9", "Jose\u0301"  # one name as macOS and Linux spell it
+    (done,) = g.add_many({nfc: bob[:1], nfd: bob[1:3]})
+    assert (done.identity, done.added) == (nfc, 3) and g.identities() == {nfc: 3}
+    with pytest.raises(UserError, match="answer given for a face below the threshold"):
+        g.add_many({"Ann": bob[3:4], "unknown": bob[4:5]})  # refused before any image is embedded
+    assert g.identities() == {nfc: 3}

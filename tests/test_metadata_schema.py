@@ -132,6 +132,11 @@ def test_tampered_sample_embeddings_are_refused_by_writers(gallery, capsys, sql,
         ("lrface.std", "[0, 0.5, 0.5]", "lrface.std[0]: 0 is not in"),
         ("lrface.embedding_dim", "7", "the 'embedding' output has 16 values, not lrface.embedding_dim 7"),
         ("lrface.class_names", "{", "lrface.class_names: '{' is not valid JSON"),
+        (
+            "lrface.channel_order",
+            "BGR",
+            "lrface.channel_order: 'BGR' is not one of RGB",
+        ),  # the one order preprocess has
     ],
 )
 def test_tampered_onnx_metadata_is_one_line(tiny, gallery, tmp_path, capsys, key, value, needle):

@@ -146,7 +146,8 @@ class Gallery:
         return float(cal["far"]) if cal and cal.get("far") is not None else None
 
     def search(self, embeddings: np.ndarray, top_k: int = 5, threshold: float | None = None) -> list[Identification]:
-        """Identifications of L2-normalised embeddings (the decision shared by the CLI, API and service)."""
+        """Identifications of embeddings, N x D (each L2-normalised here: scores are cosines); the decision shared
+        by the CLI, API and service."""
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)):
             raise WrongType(f"top_k={top_k!r}: pass a whole number, at least 1")
         if top_k < 1:
@@ -157,7 +158,8 @@ class Gallery:
         return [decide(m, value, source) for m in core.search(embeddings, top_k)]
 
     def _queries(self, embeddings) -> np.ndarray:
-        """``embeddings`` as float32 N x D of the gallery's D; WrongType / UserError naming what is off."""
+        """``embeddings`` as L2-normalised float32 N x D of the gallery's D; WrongType / UserError naming what is
+        off (a zero vector has no direction to compare)."""
         if not isinstance(embeddings, np.ndarray) or not np.issubdtype(embeddings.dtype, np.floating):
             what = embeddings.dtype if isinstance(embeddings, np.ndarray) else type(embeddings).__name__
             raise WrongType(f"embeddings: pass a float numpy array N x D (from Recognizer.embed), got {what}")
@@ -169,7 +171,12 @@ class Gallery:
             )
         if not np.isfinite(embeddings).all():
             raise UserError("embeddings hold NaN or infinite values; embed the images again")
-        return embeddings.astype(np.float32, copy=False)
+        norms = np.linalg.norm(embeddings.astype(np.float64), axis=1, keepdims=True)
+        if (norms < 1e-6).any():
+            raise UserError(
+                f"embedding {int(np.argmax(norms[:, 0] < 1e-6))} is all zeros (no direction); embed the images again"
+            )
+        return (embeddings / norms).astype(np.float32)
 
     # -- changes ---------------------------------------------------------------------------
     def add(
@@ -193,13 +200,27 @@ class Gallery:
         warn=None,
         max_pixels: int | None = None,
     ) -> list[Enrolment]:
-        """:meth:`add` for several identities, written as one new generation. Images are decoded and embedded
+        """:meth:`add` for several identities, written as one new generation. Names are checked first (keys
+        equal after Unicode NFC are one identity: their images are merged); images are decoded and embedded
         before the writer lock is taken; UserError (gallery unchanged) when none of them could be used."""
         from ..inference.enrol import decode_samples
-        from ..inference.folders import check_identity_name
+        from ..inference.folders import check_identity_name, identity_key, identity_keys, name_clash
 
         if not isinstance(groups, Mapping):
             raise WrongType(f"groups: pass a dict identity -> images, got a {type(groups).__name__}")
+        merged: dict[str, list] = {}
+        for identity, images in groups.items():
+            identity = check_identity_name(identity)
+            images = as_list(images)
+            if not images:
+                raise UserError(f"no images to add for {identity!r}")
+            merged.setdefault(identity, []).extend(images)
+        keys = identity_keys(n for n, _ in self.core.identities())
+        for identity in merged:  # before any decoding: a refused name costs no embedding
+            problem = name_clash(identity, keys)
+            if problem:
+                raise UserError(problem)
+            keys.setdefault(identity_key(identity), []).append(identity)
         recognizer = as_recognizer(recognizer) or self.recognizer()
         self.check_model(recognizer)
         skipped: list[str] = []  # warnings wait until something is usable: a failure stays one line
@@ -208,11 +229,7 @@ class Gallery:
         def known(hashes: list[str]) -> dict[str, str]:
             return {**{h: pending[h] for h in hashes if h in pending}, **self.core.known_hashes(hashes)}
 
-        for identity, images in groups.items():
-            identity = check_identity_name(identity)
-            images = as_list(images)
-            if not images:
-                raise UserError(f"no images to add for {identity!r}")
+        for identity, images in merged.items():
             d = decode_samples(
                 images,
                 lambda im, name: recognizer.load(im, name, max_pixels),

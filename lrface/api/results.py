@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-UNKNOWN = "unknown"
+from ..inference.threshold import UNKNOWN
+
 NO_THRESHOLD = "the best match is always named"
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import UserError, WrongType
 from ..imageio import is_image_file
+from .threshold import UNKNOWN
 
 MAX_NAME_CHARS = 255  # like a file-name component: room for any real name, none for a pasted blob
 
@@ -60,11 +61,14 @@ def identity_keys(names: Iterable[str]) -> dict[str, list[str]]:
 def name_clash(name: str, existing: Iterable[str] | Mapping[str, list[str]]) -> str | None:
     """The one-line error for adding identity ``name`` (already checked) beside the enrolled ``existing``
     names (or their :func:`identity_keys`), or None. An enrolled name is always fine; a new one is refused when
-    it equals an enrolled name but for case, width or spacing, or has stray or non-space whitespace."""
+    it equals an enrolled name but for case, width or spacing, has stray or non-space whitespace, or is
+    "unknown" in any case (what a face below the threshold is answered)."""
     keys = existing if isinstance(existing, Mapping) else identity_keys(existing)
     same = keys.get(identity_key(name), [])
     if name in same:
         return None
+    if identity_key(name) == UNKNOWN:
+        return f"identity name {name!r} is the answer given for a face below the threshold; use another name"
     plain = " ".join(name.split())
     if same:
         other = sorted(same)[0]

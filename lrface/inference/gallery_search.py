@@ -14,6 +14,7 @@ from .gallery_store import REBUILD, GalleryUnreadable
 from .vector_index import ExactIP
 
 FEW_QUERIES = 64
+_FAISS_THREADS: int | None = None  # faiss's own thread count, before any search set it
 
 
 def search_gallery(gallery, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
@@ -37,13 +38,15 @@ def _search_top_k(gallery, queries: np.ndarray, k: int) -> list[list[tuple[str, 
         return _search(gallery, queries, k)
     import faiss
 
-    threads = faiss.omp_get_max_threads()
+    global _FAISS_THREADS
+    if _FAISS_THREADS is None:  # read once: concurrent searches must not restore each other's 1
+        _FAISS_THREADS = faiss.omp_get_max_threads()
     if len(queries) < FEW_QUERIES:  # starting OpenMP threads costs more than a few queries take
         faiss.omp_set_num_threads(1)
     try:
         return _search(gallery, queries, k)
     finally:
-        faiss.omp_set_num_threads(threads)
+        faiss.omp_set_num_threads(_FAISS_THREADS)
 
 
 def _search(gallery, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
@@ -72,8 +75,9 @@ def _search(gallery, queries: np.ndarray, k: int) -> list[list[tuple[str, float]
 
 
 def _checked(gallery, scores: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, ids) of a search, or GalleryUnreadable when a found score is not a cosine (NaN, infinite or
-    beyond [-1, 1]): the gallery's stored vectors were tampered with and any answer would be silently wrong."""
+    """(scores, ids) of a search, equal scores ordered by id (so answers do not depend on the index kind or
+    on k), or GalleryUnreadable when a found score is not a cosine (NaN, infinite or beyond [-1, 1]): the
+    gallery's stored vectors were tampered with and any answer would be silently wrong."""
     found = scores[ids >= 0]
     if not (np.abs(found) <= 1.0 + 1e-3).all():  # False for NaN too
         root = gallery.root or "the gallery"
@@ -81,7 +85,8 @@ def _checked(gallery, scores: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, 
             f"{root}: damaged gallery vectors (a search score of {found[~(np.abs(found) <= 1.0 + 1e-3)][0]:.4g} is "
             f"not a cosine similarity); {REBUILD.format(root=root)}"
         )
-    return scores, ids
+    order = np.lexsort((ids, -scores), axis=1)  # FAISS's "none found" (-1) rows hold its lowest score: last
+    return np.take_along_axis(scores, order, axis=1), np.take_along_axis(ids, order, axis=1)
 
 
 def _names(gallery, ids: np.ndarray) -> dict[int, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+UNKNOWN = "unknown"  # the answer for a face whose best score is not accepted (never an identity's name)
 DEFAULT_FAR = 1e-3  # the false-accept rate of a packaged model's default verify threshold (its card's)
 
 

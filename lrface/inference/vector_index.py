@@ -99,15 +99,24 @@ class ExactIP:
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def _block(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Best first; equal scores by id, and a tie at the k-th place goes to the lowest ids (IndexFlatIP
+        keeps the earliest-added too), so the top k is always the first k of any longer top list."""
         scores = queries @ self.vectors.T
-        top = (
-            np.argpartition(scores, self.ntotal - k, axis=1)[:, self.ntotal - k :]
-            if k < self.ntotal
-            else np.broadcast_to(np.arange(self.ntotal), scores.shape)
-        )
-        top_scores = np.take_along_axis(scores, top, axis=1)
-        order = np.argsort(-top_scores, axis=1, kind="stable")
-        return np.take_along_axis(top_scores, order, axis=1), self.ids[np.take_along_axis(top, order, axis=1)]
+        if k < self.ntotal:
+            top = np.argpartition(scores, self.ntotal - k, axis=1)[:, self.ntotal - k :]
+            top_scores = np.take_along_axis(scores, top, axis=1)
+            kth = top_scores.min(axis=1, keepdims=True)
+            cut = ((scores == kth).sum(axis=1) > (top_scores == kth).sum(axis=1)).nonzero()[0]
+            for r in cut:  # rare: argpartition chose among the tied k-th scores arbitrarily
+                cand = (scores[r] >= kth[r]).nonzero()[0]
+                top[r] = cand[np.lexsort((self.ids[cand], -scores[r, cand]))[:k]]
+                top_scores[r] = scores[r, top[r]]
+        else:
+            top = np.broadcast_to(np.arange(self.ntotal), scores.shape)
+            top_scores = scores
+        ids = self.ids[top]
+        order = np.lexsort((ids, -top_scores), axis=1)
+        return np.take_along_axis(top_scores, order, axis=1), np.take_along_axis(ids, order, axis=1)
 
 
 _NPZ_LOCK = threading.Lock()
