@@ -12,6 +12,15 @@ class Damaged(UserError):
     together: one line naming the fix; the service answers 503 (its own data, not the request, is at fault)."""
 
 
+class BadImage(UserError):
+    """An image that cannot be used (unreadable, too small, blank, no face found); ``reason`` is a short
+    machine-readable tag, ``path`` the file or upload name."""
+
+    def __init__(self, path, reason: str, detail: str):
+        super().__init__(f"{path}: {detail}")
+        self.path, self.reason = str(path), reason
+
+
 class WrongType(UserError, TypeError):
     """An argument of the wrong type (Python API): a TypeError, as Python raises, that the CLI and the service
     still report as one line like any other bad input."""

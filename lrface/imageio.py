@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
+from .errors import BadImage  # BadImage: importable from here as before
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp", ".gif", ".tif", ".tiff")
 IMAGE_TYPES = ", ".join(e[1:] for e in IMAGE_EXTENSIONS)  # for messages
@@ -26,14 +26,6 @@ MAX_PIXELS = 50_000_000
 MAX_FILE_BYTES = 1 << 30
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
-
-
-class BadImage(UserError):
-    """An image file that cannot be used; ``reason`` is a short machine-readable tag."""
-
-    def __init__(self, path, reason: str, detail: str):
-        super().__init__(f"{path}: {detail}")
-        self.path, self.reason = str(path), reason
 
 
 def is_image_file(path: str | os.PathLike) -> bool:

@@ -74,8 +74,8 @@ def test_a_far_too_small_for_the_gallery_is_flagged(tiny, faces, tmp_path, capsy
     capsys.readouterr()
     assert main(["gallery", "calibrate", str(g), "--far", "0.01"]) == 0
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith("lrface gallery: warning: --far 0.01 is below what 30 identify")
-    assert "calibrate at --far 0.033 or above" in err[0]
+    assert len(err) == 1 and err[0].startswith("lrface gallery: warning: a FAR of 0.01 is below what 30 identify")
+    assert "calibrate at a FAR of 0.033 or above" in err[0]
     probe = sorted((probes / "Bob").glob("*.png"))[0]
     source = _json(capsys, "identify", probe, "--gallery", g, "--json")[0]["threshold_source"]
     assert source.startswith("gallery calibration (FAR 0.01 requested, below the 0.033 that its 30 impostor scores")

@@ -106,7 +106,7 @@ def test_gallery_and_identify_with_align(tiny, photos, tmp_path, capsys):
 
     # the metadata records which samples were aligned; a plain add is recorded as not aligned
     assert cli("gallery", "add", g, gal / "astronaut" / "a.png", probe, "--identity", "astronaut") == 0
-    assert "added 1 images" in capsys.readouterr().out
+    assert "added 1 image to" in capsys.readouterr().out
     assert cli("gallery", "list", g, "--json") == 0
     listing = json.loads(capsys.readouterr().out)
     assert listing["aligned_samples"] == 2 and sum(r["samples"] for r in listing["identities"]) == 3
@@ -193,3 +193,27 @@ def test_read_image_fast_png_gives_pillows_pixels(tmp_path):
         with pytest.raises(BadImage) as e:
             read_image(tmp_path / f"{name}.png")
         assert e.value.reason == "corrupt"
+
+
+def test_service_with_align_reads_raw_photos(tiny, photos, tmp_path):
+    """`lrface serve --align`: /identify, /verify and enrolment detect and align like the CLI's --align."""
+    from asgi_helpers import asgi_call
+
+    from lrface.serve.app import ServeConfig, create_app
+
+    gal, probe, coffee = photos
+    g = tmp_path / "g"
+    assert cli("gallery", "build", gal, "--model", tiny, "--out", g, "--align") == 0
+    app = create_app(ServeConfig(gallery=str(g), align=True))
+    assert asgi_call(app, "GET", "/health")[1]["align"] is True
+    status, body = asgi_call(app, "POST", "/identify", [("image", probe.read_bytes())])
+    assert status == 200 and body["identity"] == "astronaut" and body["score"] > 0.95
+    status, body = asgi_call(app, "POST", "/identify", [("image", coffee.read_bytes())])
+    assert status == 400 and "no face" in body["error"]
+    photo = (gal / "astronaut" / "a.png").read_bytes()
+    status, body = asgi_call(app, "POST", "/verify", [("a", photo), ("b", probe.read_bytes()), ("threshold", "0.9")])
+    assert status == 200 and body["same"] is True, body
+    status, body = asgi_call(app, "POST", "/identities/astro2", [("image", probe.read_bytes())])
+    assert status == 200 and body["added"] == 1
+    status, body = asgi_call(app, "POST", "/identify", [("image", photo)])
+    assert status == 200 and {m["identity"] for m in body["matches"][:2]} == {"astronaut", "astro2"}

@@ -46,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
     if args.all_faces:
         rows, vectors, fingerprint = _all_faces(args, files, explicit, warn)
     else:
+        from . import scenes
+
+        scenes.refuse_unused(args)
         rec = Recognizer(args.model, align=args.align)
         files, vectors = embed_probes(rec.embedder, files, explicit, warn)
         rows, fingerprint = [{"image": str(f)} for f in files], rec.fingerprint

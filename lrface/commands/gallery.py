@@ -40,7 +40,11 @@ def register(sub) -> None:
         default="flat",
         help="exact search (default) or approximate for large galleries",
     )
-    b.add_argument("--force", action="store_true", help="replace an existing gallery at --out")
+    b.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing (or damaged) gallery at --out; also writes into a folder holding other files",
+    )
     b.add_argument("--align", action="store_true", help=ALIGN_HELP)
     b.set_defaults(func=build)
 
@@ -102,6 +106,11 @@ def build(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out} is inside the image folder; put the gallery elsewhere")
     if is_gallery(out) and not args.force:
         raise UserError(f"{out} is already a gallery; use `lrface gallery add`, or --force to rebuild it")
+    if not is_gallery(out) and not args.force and out.is_dir() and any(out.iterdir()):
+        raise UserError(
+            f"--out {out} is a folder with other files in it; name a new path for the gallery (--force writes "
+            "into it anyway: to rebuild a damaged gallery there)"
+        )
     with contextlib.nullcontext() if args.out else claim_output(out):  # the CLI claims an explicit --out
         embedder = Embedder(resolve_model(args.model), align=args.align)
         gallery, report = build_from_folder(folder, embedder, args.template, args.index, warn=_err, progress=_err)
@@ -150,7 +159,7 @@ def add(args: argparse.Namespace) -> int:
     added, dups, bad = (sum(getattr(r, k) for r in results) for k in ("added", "duplicates", "bad"))
     conflicts = sum(len(r.conflicts) for r in results)
     print(
-        f"added {added} {'aligned ' * args.align}images to {args.gallery} ({dups} already there"
+        f"added {added} {'aligned ' * args.align}image{'s' * (added != 1)} to {args.gallery} ({dups} already there"
         f"{_conflicts(conflicts)}, "
         f"{bad} {_skipped(args.align)}); {len(gallery)} identities"
     )

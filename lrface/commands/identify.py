@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     if scenes.wanted(args):
         return run_scenes(args, warn)
+    scenes.refuse_unused(args)
     files, explicit = collect_probes(args.probes)
     gallery, embedder = open_gallery(args.gallery, args.model, log=warn, align=args.align)
     files, embeddings = embed_probes(embedder, files, explicit, warn)

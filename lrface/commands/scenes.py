@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 DRAW_IMAGE_TYPES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+FRAME_RATE = 25.0  # --frame-rate's default
 
 
 def add_options(p: argparse.ArgumentParser, draw: bool = True) -> None:
@@ -26,7 +27,6 @@ def add_options(p: argparse.ArgumentParser, draw: bool = True) -> None:
     g.add_argument(
         "--min-face",
         type=int,
-        default=MIN_FACE,
         metavar="PX",
         help=f"smallest face side sought, 8..512 px (default {MIN_FACE}; under 20 the frame is doubled first); "
         "the default still finds about 9 in 10 faces of 12-15 px; 12 finds a few more at about 0.7x the frame "
@@ -41,23 +41,40 @@ def add_options(p: argparse.ArgumentParser, draw: bool = True) -> None:
     )
     g.add_argument("--every", type=int, help="video: use every N-th frame (default 1: all)")
     g.add_argument("--fps", type=float, help="video: sample about F frames per second instead of --every")
-    g.add_argument("--frame-rate", type=float, default=25.0, help="frames per second of a --frames folder (default 25)")
+    g.add_argument("--frame-rate", type=float, help=f"frames per second of a --frames folder (default {FRAME_RATE:g})")
     g.add_argument(
         "--draw",
         metavar="OUT",
-        help="write the picture with boxes and names: an image file for one image, a folder for several, "
-        "a video file (.mp4 or .avi) for one video",
+        help="write the picture with boxes and names (with --all-faces or a video): an image file for one image, "
+        "a folder for several, a video file (.mp4, .m4v, .mov, .avi or .mkv) for one video",
     )
 
 
 def detector_for(args):
     """The scene detector with ``--min-face`` checked (one line, exit 2, outside 8..512)."""
     from ..errors import UserError
-    from ..inference.scenes import make_detector
+    from ..inference.scenes import MIN_FACE, make_detector
 
-    if not 8 <= args.min_face <= 512:
-        raise UserError(f"--min-face {args.min_face} is outside 8..512 px; use e.g. 12 (small faces) or 20 (faster)")
-    return make_detector(args.min_face)
+    min_face = MIN_FACE if args.min_face is None else args.min_face
+    if not 8 <= min_face <= 512:
+        raise UserError(f"--min-face {min_face} is outside 8..512 px; use e.g. 12 (small faces) or 20 (faster)")
+    return make_detector(min_face)
+
+
+_SAMPLING = (("--every", "every"), ("--fps", "fps"), ("--frame-rate", "frame_rate"))
+
+
+def refuse_unused(args, streams: bool | None = None) -> None:
+    """One line for an option this command line would ignore: ``streams`` None for the plain path (one face
+    per image: every scene option unused), else whether any video or --frames folder is among the probes."""
+    from ..errors import UserError
+
+    scene = (("--min-face", "min_face"), ("--draw", "draw")) if streams is None else ()
+    for flag, key in scene + (_SAMPLING if not streams else ()):
+        if getattr(args, key, None) is not None:
+            if streams is None:
+                raise UserError(f"{flag} applies to --all-faces and video probes; add --all-faces or drop {flag}")
+            raise UserError(f"{flag} samples video frames, and these probes are images; drop {flag}")
 
 
 def wanted(args) -> bool:
@@ -77,6 +94,7 @@ def split_inputs(args) -> tuple[list[Path], list[Path], set[Path]]:
 
     check_sampling(args.every, args.fps)
     streams = [Path(p) for p in args.probes if is_video_file(p) or (args.frames and Path(p).is_dir())]
+    refuse_unused(args, bool(streams))
     rest = [p for p in args.probes if Path(p) not in streams]
     images, explicit = collect_probes(rest) if rest else ([], set())
     if args.draw:
@@ -154,7 +172,7 @@ def identify_streams(streams, detector, embedder, search, args, warn) -> tuple[l
     entries, stops = [], []
     for path in streams:
         if path.is_dir():
-            source = FrameFolder(path, args.every, args.fps, args.frame_rate)
+            source = FrameFolder(path, args.every, args.fps, args.frame_rate or FRAME_RATE)
         else:
             source = VideoSource(path, args.every, args.fps)
         drawer = VideoDrawer(args.draw, source.rate / source.sampler.step) if args.draw else None
@@ -188,4 +206,5 @@ def text_line(e: dict) -> str:
         else e["reason"]
     )
     matches = "\t".join(f"{m['identity']}:{m['score']:.4f}" for m in e["matches"])
-    return f"{e['probe']}\t{where}\t{e['identity']}" + (f"\t{matches}" if matches else "")
+    answer = "" if e["identity"] is None else f"\t{e['identity']}"  # no face: the reason alone
+    return f"{e['probe']}\t{where}{answer}" + (f"\t{matches}" if matches else "")

@@ -34,6 +34,13 @@ def register(sub) -> None:
     )
     p.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per process (default 1)")
+    p.add_argument(
+        "--align",
+        action="store_true",
+        help="uploads to /identify, /verify and enrolment are raw photos: detect and align the largest face as "
+        "`lrface prepare` does (torch-free MTCNN; a photo without a face is a 400). Without it they must be "
+        "aligned face crops; /identify's all_faces=true reads every face of a photo either way",
+    )
     p.set_defaults(func=run)
 
 
@@ -77,13 +84,15 @@ def run(args: argparse.Namespace) -> int:
         max_bytes=args.max_bytes,
         max_pixels=args.max_pixels,
         threads=args.threads,
+        align=args.align,
     )
     service = Service(cfg)  # a bad gallery or model fails here, as one line, before listening
     _check_port(args.host, args.port)
     print(
         f"lrface serve: {len(service.gallery)} identities from {args.gallery}, model "
         f"{service.recognizer.fingerprint[:12]}, http://{args.host}:{args.port} "
-        f"(token {'required' if cfg.token else 'not set'} for enrol/remove)",
+        f"(token {'required' if cfg.token else 'not set'} for enrol/remove; "
+        f"{'raw photos, aligned here' if cfg.align else 'uploads are aligned face crops (--align for photos)'})",
         flush=True,
     )
     common = {

@@ -70,9 +70,9 @@ def calibrate(gallery: Gallery, far: float, seed: int = 0) -> dict:
         if below_measurable(far, n):
             warnings.warn(
                 Hint(
-                    f"--far {far:g} is below what {n} {kind} impostor scores can measure (1/{n} = {1 / n:.2g}): the "
+                    f"a FAR of {far:g} is below what {n} {kind} impostor scores can measure (1/{n} = {1 / n:.2g}): the "
                     f"{kind} threshold accepts none of them and its false-alarm rate is known only to be under "
-                    f"about {1 / n:.2g}; enrol more people, or calibrate at --far {1 / n:.2g} or above"
+                    f"about {1 / n:.2g}; enrol more people, or calibrate at a FAR of {1 / n:.2g} or above"
                 ),
                 stacklevel=2,
             )

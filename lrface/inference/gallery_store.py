@@ -85,14 +85,21 @@ def generation_stamp(root: Path) -> bytes | None:
 
 @contextlib.contextmanager
 def writer_lock(root: Path):
-    """One writer at a time per gallery (advisory lock on ``root/.lock``)."""
+    """One writer at a time per gallery (advisory lock on ``root/.lock``). A folder made here for a new gallery
+    is removed again when the writer fails before saving one, so a failed build leaves nothing behind."""
+    created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    try:
+        with open(root / ".lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+    finally:
+        if created and not is_gallery(root) and {p.name for p in root.iterdir()} <= {".lock"}:
+            (root / ".lock").unlink(missing_ok=True)
+            root.rmdir()
 
 
 def embeddings_from_blobs(blobs: list, dim: int, root: Path | None) -> np.ndarray:
@@ -122,7 +129,8 @@ def _pointer_files(root: Path) -> dict[str, Path]:
         if not root.exists():
             raise GalleryUnreadable(f"{root}: gallery not found; build one with `lrface gallery build`")
         raise GalleryUnreadable(
-            f"{root}: not a gallery (no {POINTER}); build one with `lrface gallery build FOLDER --out {root}`"
+            f"{root}: not a gallery (no {POINTER}); if it is a folder of <identity>/ photos, build a gallery from it "
+            f"with `lrface gallery build {root}` (written to {root.with_name(root.name + '.gallery')})"
         )
     try:
         ptr = json.loads(pointer.read_text(encoding="utf-8"))

@@ -8,6 +8,8 @@ confident wrong names, so every reader - CLI, API, service, on each new generati
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..errors import Damaged
 
 
@@ -36,6 +38,13 @@ def mismatch(info: dict, embedder) -> str | None:
 def check_model(info: dict, embedder, root=None) -> None:
     """ModelMismatch naming both models and the fix when the gallery does not belong to ``embedder``."""
     why = mismatch(info, embedder)
+    if why is not None and not Path(info["model_path"]).is_file():  # readers fell back to the packaged default
+        raise ModelMismatch(
+            f"{root or 'the gallery'} was built with model {info['model_fingerprint'][:12]} ({info['model_path']}), "
+            "which is no longer there (moved or deleted); pass that model file with --model (API: "
+            "Recognizer(path)), or rebuild the gallery with another "
+            f"(`lrface gallery build FOLDER --model MODEL --out {root or 'GALLERY'} --force`)"
+        )
     if why is not None:
         raise ModelMismatch(
             f"{root or 'the gallery'} {why}; use the gallery's model or rebuild the gallery with this one "

@@ -22,14 +22,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ..api import Gallery, Recognizer, decide
+from ..api import Gallery, Recognizer, Verification, decide
 from ..errors import Damaged, UserError
 from ..fileio import write_error_line
 from ..imageio import BadImage
 from ..inference.gallery import UnknownIdentity
 from ..inference.gallery_store import GalleryUnreadable, generation_stamp
 from ..inference.model_match import check_model, mismatch
-from ..inference.threshold import verify_threshold
+from ..inference.threshold import accepts, verify_threshold
 from .batching import MicroBatcher
 from .request_parsing import (
     MAX_IMAGES,
@@ -54,6 +54,7 @@ class ServeConfig:
     max_pixels: int = 4_000_000  # per decoded image (decompression bombs)
     threads: int = 1  # ONNX Runtime intra-op threads
     max_batch: int = 64
+    align: bool = False  # uploads are raw photos: detect and align the face (torch-free MTCNN)
 
 
 class Service:
@@ -64,7 +65,7 @@ class Service:
         self.gallery = Gallery.open(cfg.gallery)
         recorded = self.gallery.info["model_path"]
         model = cfg.model or (recorded if os.path.isfile(recorded) else None)
-        self.recognizer = Recognizer(model, threads=cfg.threads)
+        self.recognizer = Recognizer(model, threads=cfg.threads, align=cfg.align)
         self.gallery.check_model(self.recognizer)
         self.batcher = MicroBatcher(self._identify_batch, cfg.max_batch)
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="lrface-writer")
@@ -96,6 +97,12 @@ class Service:
     def load(self, data: bytes, name: str):
         return self.recognizer.load(data, name, self.cfg.max_pixels)
 
+    async def read(self, data: bytes, name: str):
+        """:meth:`load` of one upload; with --align on the inference thread (detection takes milliseconds)."""
+        if not self.cfg.align:
+            return self.load(data, name)
+        return await asyncio.get_running_loop().run_in_executor(self.batcher.pool, self.load, data, name)
+
     def check_token(self, request: Request) -> None:
         if not self.cfg.token:
             return
@@ -118,6 +125,7 @@ async def health(request: Request) -> JSONResponse:
         "model": svc.recognizer.fingerprint,
         "model_sha256": svc.recognizer.embedder.sha256,
         "model_path": str(svc.recognizer.model_path),
+        "align": svc.cfg.align,
         "gallery_model_sha256": g.info.get("model_sha256"),
         "gallery_matches_model": why is None,
         "thresholds": {
@@ -142,7 +150,7 @@ async def identify(request: Request) -> JSONResponse:
     [(name, data)] = await read_files(form, "image")
     if read_flag(request, form, "all_faces"):
         return await identify_all_faces(svc, name, data, top_k, threshold)
-    image = svc.load(data, name)
+    image = await svc.read(data, name)
     await svc.current()
     matches, core = await svc.batcher.submit((image, top_k))
     value, source = svc.gallery.threshold(threshold, core=core)
@@ -167,7 +175,7 @@ async def verify(request: Request) -> JSONResponse:
     form = await read_form(request)
     threshold = read_number(request, form, "threshold", float, None)
     [(name_a, a)], [(name_b, b)] = await read_files(form, "a"), await read_files(form, "b")
-    images = [svc.load(a, name_a), svc.load(b, name_b)]
+    images = [await svc.read(a, name_a), await svc.read(b, name_b)]
     await svc.current()
     value, source, far = verify_threshold(threshold, svc.gallery, svc.recognizer.model_path)
     if value is None:
@@ -176,10 +184,9 @@ async def verify(request: Request) -> JSONResponse:
             "no verification threshold: pass threshold=T or calibrate the gallery "
             "(`lrface gallery calibrate G --far 0.01`)",
         )
-    result = await asyncio.get_running_loop().run_in_executor(
-        svc.batcher.pool, lambda: svc.recognizer.verify(images[0], images[1], threshold=value)
-    )
-    return JSONResponse({**result.to_dict(), "threshold_source": source, "threshold_far": far})
+    e = await asyncio.get_running_loop().run_in_executor(svc.batcher.pool, svc.recognizer.embedder.embed, images)
+    score = float(e[0] @ e[1])  # the images are loaded (and aligned) already: embedded as they are
+    return JSONResponse(asdict(Verification(bool(accepts(score, value)), score, value, source, far)))
 
 
 async def list_identities(request: Request) -> JSONResponse:
