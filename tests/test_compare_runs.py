@@ -87,3 +87,13 @@ def test_without_run_dirs_models_need_a_validation_to_score(monkeypatch, capsys)
     with pytest.raises(SystemExit) as e:
         compare_runs.main()
     assert e.value.code == 2 and "--models with --unseen and/or --lfw" in capsys.readouterr().err
+
+
+def test_runs_are_grouped_by_their_validation_not_their_seed():
+    faces = [np.full((16, 16, 3), i, np.uint8) for i in range(4)]
+    pairs = (np.array([0, 1]), np.array([2, 3]), np.array([True, False]), np.array([0, 1]))
+    val = (5, faces, np.array([0, 0, 1, 1]), *pairs)
+    same = (5, [f.copy() for f in faces], np.array([0, 0, 1, 1]), *pairs)
+    other_people = (5, faces[::-1], np.array([0, 0, 1, 1]), *pairs)  # one seed, other held-out faces
+    assert compare_runs.validation_digest(val) == compare_runs.validation_digest(same)
+    assert compare_runs.validation_digest(val) != compare_runs.validation_digest(other_people)

@@ -1,9 +1,11 @@
 """Exported students side by side: open-set validation first, then LFW-16 (inference only, CPU).
 
-Each RUN is a training run directory with ``export/student.onnx``; runs are grouped by their seed, and a
-seed's validation (the identities its config held out, the trainer's 3,000 + 3,000 seeded pairs) scores
-every run of that seed and every ``--models`` entry (packaged model names or ONNX files) on the same
-pairs, so differences within a seed are paired. Per row: the protocol's 10-fold accuracy and TAR at
+Each RUN is a training run directory with ``export/student.onnx``; runs are grouped by their validation (the
+identities their config held out and the trainer's 3,000 + 3,000 seeded pairs: the same seed and data give the
+same one), which scores every run of the group and every ``--models`` entry (packaged model names or ONNX
+files) on the same pairs, so differences within a group are paired. A ``--models`` entry's validation columns
+are marked ``(not held out)``: it was trained with its own seed, so most of these people were likely in its
+training data and its numbers there are optimistic; compare it on ``--unseen`` and LFW-16. Per row: the protocol's 10-fold accuracy and TAR at
 FAR 1e-2 / 1e-3 on validation, then the dense TAR at FAR 1e-3 over every pair of the validation faces; with ``--lfw PAIRS IMAGES``, the same on LFW-16 (the test set: read it
 after choosing on validation). ``--json`` keeps every number.
 
@@ -142,17 +144,20 @@ def main() -> None:
     if unseen is not None:
         print(f"unseen: {len(np.unique(unseen[1]))} identities, {len(unseen[1])} faces", flush=True)
     unseen_cache: dict = {}
-    by_seed: dict[int, list[Path]] = {}
+    groups: dict[tuple, tuple] = {}  # one per validation, not per seed: two configs may share a seed
     for run in args.runs:
-        by_seed.setdefault(validation_seed(run), []).append(run)
+        val = validation(run)
+        groups.setdefault((val[0], validation_digest(val)), (val, []))[1].append(run)
+    if len({seed for seed, _ in groups}) < len(groups):
+        print("note: runs of one seed hold out different people (other data or settings): scored apart", flush=True)
     out, lfw_cache = [], {}
-    for seed, runs in sorted(by_seed.items()) or [(None, [])]:
-        val = validation(runs[0]) if runs else None
-        models = [(r.name, r / "export" / "student.onnx") for r in runs]
-        models += [(m, Path(resolve_model(m))) for m in args.models]
-        for label, onnx in models:
+    for (seed, _), (val, runs) in sorted(groups.items(), key=lambda g: g[0][0]) or [((None, None), (None, []))]:
+        models = [(r.name, r / "export" / "student.onnx", True) for r in runs]
+        models += [(m, Path(resolve_model(m)), False) for m in args.models]
+        for label, onnx, held_out in models:
             rec = {"seed": seed, "model": label}
             if val is not None:
+                rec["val_held_out"] = held_out
                 rec["val"] = validation_metrics(Embedder(onnx).embed(val[1]), val)
             if args.lfw:
                 if onnx not in lfw_cache:
@@ -171,7 +176,8 @@ def main() -> None:
             if "unseen_misaligned" in rec:
                 u = rec["unseen_misaligned"]
                 cells += [100 * u["accuracy"], 100 * u["tar"]["0.001"], 100 * u["top1"]]
-            print(f"| {seed} | {label} | " + " | ".join(f"{v:.2f}" for v in cells) + " |", flush=True)
+            mark = "" if val is None or held_out else " (not held out)"
+            print(f"| {seed} | {label}{mark} | " + " | ".join(f"{v:.2f}" for v in cells) + " |", flush=True)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
 
@@ -194,10 +200,14 @@ def misaligned_probes(embedder, images: np.ndarray, labels: np.ndarray, emb: np.
     return mixed
 
 
-def validation_seed(run: Path) -> int:
-    import yaml
+def validation_digest(val) -> str:
+    """What tells two runs' validations apart: their faces, identities and pairs (sha256)."""
+    import hashlib
 
-    return int(yaml.safe_load((run / "config.yaml").read_text())["train"]["seed"])
+    h = hashlib.sha256()
+    for part in (np.stack(val[1]), *val[2:]):
+        h.update(np.ascontiguousarray(part).tobytes())
+    return h.hexdigest()
 
 
 if __name__ == "__main__":
