@@ -75,7 +75,7 @@ def test_gallery_add_align_prints_the_hint_after_success(tmp_path, capsys):
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         assert cv2.imwrite(str(folder / rel), np.ascontiguousarray(rgb[..., ::-1]))
     assert main(["gallery", "build", str(folder), "--model", str(tiny), "--out", str(tmp_path / "g"), "--align"]) == 0
-    hints = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
+    hints = [line for line in capsys.readouterr().err.splitlines() if "gallery: warning:" in line]  # not training's
     assert hints == [
         f"lrface gallery: warning: {folder / 'ann' / 'team.png'} shows 2 faces of similar size; the largest was "
         "used, which may not be the person meant: crop the photo to one face (identify and embed read every face "

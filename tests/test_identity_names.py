@@ -63,14 +63,16 @@ def _folder(root, *names):
     return root
 
 
-@pytest.mark.parametrize("twin", ["ann", "Ann ", FULL_WIDTH_ANN])
-def test_identity_sub_folders_that_clash_are_refused_naming_both(tmp_path, twin):
-    root = _folder(tmp_path / "faces", "Ann", twin, "Bob")
+@pytest.mark.parametrize(
+    "first,twin", [("Ann", "ann"), ("Ann", "Ann "), ("Ann", FULL_WIDTH_ANN), ("Jos\u00e9", "Jose\u0301")]
+)
+def test_identity_sub_folders_that_clash_are_refused_naming_both(tmp_path, first, twin):
+    root = _folder(tmp_path / "faces", first, twin, "Bob")
     with pytest.raises(UserError) as e:
         scan_identity_folder(root)
-    first, second = sorted(["Ann", twin])
+    first, second = sorted([first, twin])
     assert str(e.value) == (
-        f"{root}: sub-folders {first!r} and {second!r} differ only by case, width or spacing and would be one "
+        f"{root}: sub-folders {first!r} and {second!r} differ only by case, width, spacing or Unicode form and would be one "
         "person under two names; merge them into one folder or rename one"
     )
 

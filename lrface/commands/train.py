@@ -136,7 +136,7 @@ def _train(args: argparse.Namespace, cfg, state, run_dir: Path) -> int:
                 cfg.train.select_metric
             ]
         print(
-            f"lrface train: done after epoch {trainer.epoch}; best {cfg.train.select_on} {measure} "
+            f"lrface train: done after epoch {trainer.epoch}; best {trainer.select_stream} {measure} "
             f"{trainer.best:.2f} at epoch {trainer.best_epoch}; checkpoints in {run_dir / 'checkpoints'}"
         )
     return 0

@@ -48,6 +48,12 @@ def check_config(cfg: Config) -> None:
         raise UserError(f"train.ema_decay {cfg.train.ema_decay:g} must be in [0, 1) (e.g. 0.998; 0 = off)")
     if cfg.train.select_on == "student_ema" and not cfg.train.ema_decay:
         raise UserError("train.select_on=student_ema needs the weight average: set train.ema_decay (e.g. 0.998)")
+    for key in ("milestones", "teacher_milestones"):
+        steps = getattr(cfg.optim, key)
+        if any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in steps) or steps != sorted(set(steps)):
+            raise UserError(
+                f"optim.{key} {steps!r}: give the epochs of the lr steps as whole numbers >= 1, ascending (e.g. [36, 50])"
+            )
     from ..distill.strategy import strategy_class
 
     strategy = strategy_class(cfg.strategy)
@@ -125,6 +131,9 @@ def _check_augment(cfg: Config) -> None:
         )
     if a.degrade and a.pad_crop:
         raise UserError("augment.degrade is for packed face sets, augment.pad_crop for CIFAR-style ones; set one to 0")
-    for key in ("lighting", "grey", "lighting_strength", "shift_p"):
+    for key in ("lighting", "grey", "lighting_strength", "shift_p", "brightness_contrast"):
         if not 0 <= getattr(a, key) <= 1:
             raise UserError(f"augment.{key} {getattr(a, key):g} must be in [0, 1]")
+    for key, top, unit in (("shift", 0.5, "of the side"), ("scale", 0.9, "either way"), ("rotate", 180, "degrees")):
+        if not 0 <= getattr(a, key) <= top:
+            raise UserError(f"augment.{key} {getattr(a, key):g} must be in [0, {top:g}] ({unit})")

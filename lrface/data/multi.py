@@ -4,10 +4,11 @@
 their identities meet: ``source`` (default) names each class ``<source>/<identity>`` so that equal
 folder names in different sets stay different people; ``name`` merges equal identity names (sets
 that share an identity namespace, e.g. CelebA's numbers; one line says how many identities were
-joined) and drops an image whose identity and file name were already read from an earlier packed
-set (the same photo prepared twice). Ambiguous lists are refused (``check_sources``): a source
-listed twice, and under ``source`` two sources whose folder names are equal (their classes would
-join silently as ``<name>/<identity>``).
+joined) and drops an image whose identity and file name were already read from an earlier source
+(the same photo prepared twice, or copied into two folders). Ambiguous lists are refused
+(``check_sources``): a source listed twice, and under ``source`` two sources whose folder names are
+equal (their classes would join silently as ``<name>/<identity>``); under ``name``, identity names that
+differ only by case, width, spacing or Unicode form (they would stay two people).
 
 ``data.val_identities`` (a fraction < 1 or a count >= 1) takes whole identities out of training,
 seeded: the open-set validation split ``val_open`` (labels local to it), scored as verification
@@ -48,27 +49,27 @@ def _packed_source(root: Path) -> tuple[np.ndarray, np.ndarray, list[str], list[
     return np.concatenate(images), np.concatenate(labels), ps.class_names, names, ps.image_size
 
 
-def _folder_source(root: Path, size: int, cache: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _folder_source(root: Path, size: int, cache: bool) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     from ..imageio import is_image_file
     from .sources import load_identity_folder
 
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if not any(f.is_file() and is_image_file(f) for f in sub.iterdir()):
             raise UserError(f"{sub}: identity folder with no images; add images or remove the folder")
-    return load_identity_folder(root, size, cache)
+    return load_identity_folder(root, size, cache, with_files=True)
 
 
 def read_source(
     root: Path, size: int, cache: bool = True, what: str = "data path", resize: bool = True
-) -> tuple[np.ndarray, np.ndarray, list[str], list[str] | None]:
-    """One packed set or identity folder: images (at ``size`` where ``resize``), labels, class names, and a packed
-    set's file name per image (None for a folder, whose images are read at ``size``)."""
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """One packed set or identity folder: images (at ``size`` where ``resize``), labels, class names, and each
+    image's file name (a packed set's source file; a folder's images are read at ``size``)."""
     from ..preprocess import resize_uint8
 
     if is_packed_set(root):
         images, labels, names, files, _ = _packed_source(root)
     elif root.is_dir():
-        (images, labels, names), files = _folder_source(root, size, cache), None
+        images, labels, names, files = _folder_source(root, size, cache)
     else:
         raise UserError(f"{what} {root} is neither a packed set nor an identity folder")
     if resize and images.shape[1] != size:
@@ -151,7 +152,7 @@ def load_sources(
         qualified = [n if merge == "name" else f"{r.name}/{n}" for n in names]
         per_source.append(set(qualified))
         keep = np.ones(len(labels), bool)
-        if merge == "name" and files is not None:
+        if merge == "name":
             for i, (lb, f) in enumerate(zip(labels, files)):
                 key = (qualified[lb], f)
                 if f and key in seen:
@@ -162,9 +163,23 @@ def load_sources(
         all_labels.append(remap[labels[keep]])
         origin.append(np.full(int(keep.sum()), k, np.int64))
     if merge == "name":
+        _refuse_near_names(class_of)
         _report_joined(per_source)
     class_names = sorted(class_of, key=class_of.get)
     return np.concatenate(all_images), np.concatenate(all_labels), class_names, np.concatenate(origin)
+
+
+def _refuse_near_names(class_of: dict[str, int]) -> None:
+    """data.merge=name joins exact names only: two that differ only by case, width, spacing or Unicode form (one
+    source's 'Ann', another's 'ann') would stay two classes of one person, so they are refused, as in one folder."""
+    from ..inference.folders import identity_keys
+
+    twins = next((sorted(n) for n in identity_keys(class_of).values() if len(n) > 1), None)
+    if twins:
+        raise UserError(
+            f"data.path's sources name identities {twins[0]!r} and {twins[1]!r}, which differ only by case, width, "
+            "spacing or Unicode form: data.merge=name would keep them as two people; rename one to match the other"
+        )
 
 
 def _draw(n: int, amount: float, seed: int) -> np.ndarray:

@@ -38,24 +38,32 @@ class DataBundle:
         return len(self.class_names)
 
 
-def load_identity_folder(root: Path, size: int, use_cache: bool = True) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Read and resize every image once; cache the arrays keyed on the file list, sizes and mtimes."""
+def load_identity_folder(
+    root: Path, size: int, use_cache: bool = True, with_files: bool = False
+) -> tuple[np.ndarray, np.ndarray, list[str]] | tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """Read and resize every image once; cache the arrays keyed on the file list, sizes and mtimes, and the
+    decoder's version (a cache of images decoded another way is never reused). ``with_files``: also each
+    image's file name (for data.merge=name's duplicate check)."""
+    from ..imageio import DECODE_VERSION
+
     items = [(ident, f) for ident, files in scan_identity_folder(root).items() for f in files]
-    key = hashlib.sha256(f"{root.resolve()}|{size}".encode())
+    key = hashlib.sha256(f"{root.resolve()}|{size}|decode={DECODE_VERSION}".encode())
     for _, f in items:
         st = f.stat()
         key.update(f"{f.relative_to(root).as_posix()}|{st.st_size}|{st.st_mtime_ns}".encode())
     cache = cache_dir() / "folders" / f"{key.hexdigest()[:24]}.npz"
     if use_cache and cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
-            return z["images"], z["labels"], [str(n) for n in z["class_names"]]
+            out = z["images"], z["labels"], [str(n) for n in z["class_names"]]
+            return (*out, [str(n) for n in z["files"]]) if with_files else out
     class_names = sorted({ident for ident, _ in items})
     index = {n: i for i, n in enumerate(class_names)}
-    images, labels, bad = [], [], []
+    images, labels, names, bad = [], [], [], []
     for ident, f in items:
         try:
             images.append(resize_uint8(read_image(f), size))
             labels.append(index[ident])
+            names.append(f.name)
         except BadImage as e:
             bad.append(str(e))
     if bad and not images:
@@ -69,9 +77,16 @@ def load_identity_folder(root: Path, size: int, use_cache: bool = True) -> tuple
         from ..fileio import atomic_write
 
         atomic_write(
-            cache, lambda p: np.savez(open(p, "wb"), images=images, labels=labels, class_names=np.asarray(class_names))
+            cache,
+            lambda p: np.savez(
+                open(p, "wb"),
+                images=images,
+                labels=labels,
+                class_names=np.asarray(class_names),
+                files=np.asarray(names),
+            ),
         )
-    return images, labels, class_names
+    return (images, labels, class_names, names) if with_files else (images, labels, class_names)
 
 
 def _drop_small_classes(images, labels, class_names, min_per_class):

@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from ..config import Config, config_from_dict, read_yaml_mapping, yaml_value
+from ..config.rules import check_config
 from ..errors import UserError
 from ..fileio import atomic_write_text
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -30,6 +31,13 @@ def prepare_run_dir(run_dir: Path, cfg: Config, force: bool) -> None:
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+FIXED_ON_RESUME = {
+    "train.seed": "it drew the train/test split and the held-out people: a new one would test on trained faces",
+    "train.select_on": "best.pt so far was picked by it",
+    "train.select_metric": "best.pt so far was picked by it",
+}
 
 
 def resume_state(run_dir: Path, overrides: list[str]) -> tuple[Config, dict]:
@@ -55,8 +63,12 @@ def resume_state(run_dir: Path, overrides: list[str]) -> tuple[Config, dict]:
         key, _, text = item.partition("=")
         if not key.startswith("train."):
             raise UserError(f"--set {key}: only train.* keys can change on --resume (the rest would change the run)")
+        if key in FIXED_ON_RESUME:
+            raise UserError(f"--set {key}: cannot change on --resume ({FIXED_ON_RESUME[key]}); start a new run")
         raw.setdefault("train", {})[key.split(".", 1)[1]] = yaml_value(text, f"--set {item!r}")
-    return config_from_dict(raw), state
+    cfg = config_from_dict(raw)
+    check_config(cfg)
+    return cfg, state
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -72,7 +84,7 @@ def end_epoch(trainer, row: dict, eval_split: str, writer) -> None:
     from .openset import SELECT_KEYS
 
     key = SELECT_KEYS[trainer.cfg.train.select_metric] if trainer.open_set is not None else f"{eval_split}_top1"
-    score = row.get(f"{key}_{trainer.cfg.train.select_on}", row.get(f"{key}_{trainer.trainable[0]}"))
+    score = row[f"{key}_{trainer.select_stream}"]
     if not trainer.dist.main:
         trainer.best = max(trainer.best, score)
         return
@@ -82,9 +94,9 @@ def end_epoch(trainer, row: dict, eval_split: str, writer) -> None:
     if improved:
         trainer.best, trainer.best_epoch = score, trainer.epoch
     state = trainer.state_dict()
-    save_checkpoint(state, trainer.run_dir / "checkpoints" / "last.pt")
+    if improved:  # before last.pt: a run killed between the two replays this epoch and writes best.pt again
+        save_checkpoint(state, trainer.run_dir / "checkpoints" / "best.pt")
     if trainer.cfg.train.keep_epochs:
         save_checkpoint(state, trainer.run_dir / "checkpoints" / f"epoch-{trainer.epoch}.pt")
-    if improved:
-        save_checkpoint(state, trainer.run_dir / "checkpoints" / "best.pt")
+    save_checkpoint(state, trainer.run_dir / "checkpoints" / "last.pt")
     print(epoch_summary(row, eval_split), file=sys.stderr)

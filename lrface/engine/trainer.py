@@ -205,11 +205,24 @@ class Trainer:
         logs[f"loss_{stream}"] = loss.detach()
         logs.update({f"{stream}_{k}": v.detach() for k, v in parts.items()})
 
+    @property
+    def select_stream(self) -> str:
+        """The stream whose score picks best.pt: ``train.select_on``, or the first trained stream where that one
+        is not trained (``teacher-only`` keeps the default ``student``; a fixed teacher's score never changes)."""
+        on = self.cfg.train.select_on
+        return on if on.removesuffix("_ema") in self.trainable else self.trainable[0]
+
     # --- the loop -----------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
         """for each epoch: train, step the lr schedules, evaluate, log and checkpoint (torchvision's order)."""
         writer = tensorboard_writer(self.run_dir / "tb") if self.dist.main else None
         eval_split = "val" if "val" in self.data.splits else "test"
+        if eval_split == "test" and self.open_set is None and self.dist.main:
+            print(
+                "lrface train: warning: no validation split: best.pt is picked on the test split, so the best test "
+                "score is optimistic; set data.val_fraction (e.g. 0.1) or data.val_identities for an honest one",
+                file=sys.stderr,
+            )
         last: dict[str, float] = {}
         while self.epoch < self.cfg.train.epochs and not self._budget_spent():
             row = self.train_one_epoch()

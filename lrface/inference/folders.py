@@ -121,7 +121,7 @@ def scan_identity_folder(root: str | Path) -> dict[str, list[Path]]:
     if not root.is_dir():
         raise UserError(f"{root}: not a directory; pass a folder with one sub-folder per identity")
     out: dict[str, list[Path]] = {}
-    keys: dict[str, str] = {}
+    keys: dict[str, str] = {}  # identity_key -> the first sub-folder's name (as on disk)
     try:
         subs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     except OSError as err:
@@ -130,11 +130,11 @@ def scan_identity_folder(root: str | Path) -> dict[str, list[Path]]:
         files = list_images(sub)
         if files:
             name = check_identity_name(sub.name)
-            other = keys.setdefault(identity_key(name), name)
-            if other != name:
+            other = keys.setdefault(identity_key(name), sub.name)
+            if other != sub.name:  # on disk: two Unicode spellings of one name are two folders
                 raise UserError(
-                    f"{root}: sub-folders {other!r} and {name!r} differ only by case, width or spacing and "
-                    "would be one person under two names; merge them into one folder or rename one"
+                    f"{root}: sub-folders {other!r} and {sub.name!r} differ only by case, width, spacing or Unicode "
+                    "form and would be one person under two names; merge them into one folder or rename one"
                 )
             out[name] = files
     if not out:
