@@ -95,6 +95,8 @@ def split_inputs(args) -> tuple[list[Path], list[Path], set[Path]]:
     check_sampling(args.every, args.fps)
     streams = [Path(p) for p in args.probes if is_video_file(p) or (args.frames and Path(p).is_dir())]
     refuse_unused(args, bool(streams))
+    if args.frame_rate is not None and not any(p.is_dir() for p in streams):
+        raise UserError("--frame-rate sets a --frames folder's rate (a video file has its own); drop --frame-rate")
     rest = [p for p in args.probes if Path(p) not in streams]
     images, explicit = collect_probes(rest) if rest else ([], set())
     if args.draw:
@@ -172,7 +174,7 @@ def identify_streams(streams, detector, embedder, search, args, warn) -> tuple[l
     entries, stops = [], []
     for path in streams:
         if path.is_dir():
-            source = FrameFolder(path, args.every, args.fps, args.frame_rate or FRAME_RATE)
+            source = FrameFolder(path, args.every, args.fps, FRAME_RATE if args.frame_rate is None else args.frame_rate)
         else:
             source = VideoSource(path, args.every, args.fps)
         drawer = VideoDrawer(args.draw, source.rate / source.sampler.step) if args.draw else None

@@ -92,13 +92,22 @@ class VideoDrawer:
         self.writer = None
 
     def write(self, bgr: np.ndarray) -> None:
+        """Append a frame. The video takes the first frame's size, padded to even sides (the codecs cut an odd
+        row or column); a later frame of another size is scaled to it, not dropped."""
         if self.writer is None:
+            self.size = (bgr.shape[1] + bgr.shape[1] % 2, bgr.shape[0] + bgr.shape[0] % 2)
+            self.tmp.parent.mkdir(parents=True, exist_ok=True)
             fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.path.suffix.lower()])
-            self.writer = cv2.VideoWriter(str(self.tmp), fourcc, self.fps, (bgr.shape[1], bgr.shape[0]))
+            self.writer = cv2.VideoWriter(str(self.tmp), fourcc, self.fps, self.size)
             if not self.writer.isOpened():
                 self.abort()
                 raise UserError(f"--draw {self.path}: OpenCV cannot write this video type here; use .avi (MJPG)")
-        self.writer.write(bgr)
+        h, w = bgr.shape[:2]
+        if (w + w % 2, h + h % 2) != self.size:
+            bgr = cv2.resize(bgr, self.size, interpolation=cv2.INTER_AREA)
+        elif (w, h) != self.size:
+            bgr = cv2.copyMakeBorder(bgr, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
+        self.writer.write(np.ascontiguousarray(bgr))
 
     def close(self) -> None:
         if self.writer is None:

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 BIG = 1e6  # cost of a forbidden pairing
-# Overlapping boxes alone never join a detection to a track whose pooled embedding it contradicts: a cut to
-# another person at the same spot starts a new track. The floor is low on purpose, so that a blurred or turned
-# view of tiny noisy faces does not split one person's track: same-person photo pairs average about 0.4 cosine
-# (consecutive views of one face in a video usually more), strangers about 0.05-0.1 with sd 0.13
-# (results/2026-12-07-spread-out.md); the floor only refuses a clear contradiction (the audit's cut: -0.09).
-MIN_OVERLAP_COS = 0.0
+# Overlapping boxes alone never join a detection to a track whose pooled embedding it contradicts: another person
+# at the same spot starts a new track. Strangers' cosines average about 0.05-0.1 with sd 0.13 at 16x16
+# (results/2026-12-07-spread-out.md), so no floor refuses them all without splitting one person's blurred or
+# turned views. 0.15 was chosen on tools/bench_scenes.py's generator (results/2026-12-08-reviews.md): on its
+# clips' four seeds it keeps every track (0.2 split three of them), and it joins 37 of 182 same-spot swaps of
+# two people where 0.0 joined 116. A scene cut closes every track whatever the floor (video_tracks.SCENE_CUT).
+MIN_OVERLAP_COS = 0.15
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -148,6 +149,11 @@ class Tracker:
                 ids[c] = t.id
                 self._next += 1
         return ids
+
+    def cut(self) -> None:
+        """A scene cut: close every active track (no face after a cut continues one from before it)."""
+        self.closed.extend(self.active)
+        self.active = []
 
     def take_closed(self) -> list[Track]:
         """Tracks closed since the last call (the caller identifies and drops them: memory stays flat)."""

@@ -5,6 +5,7 @@ option. A stream that stops early (truncated file) ends normally and records whe
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,8 +79,10 @@ class VideoSource:
     before the frame count in the file's header."""
 
     def __init__(self, path: str | Path, every: int | None = None, fps: float | None = None):
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own lines ("moov atom not found")
         import cv2
 
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # and OpenCV's [ WARN ] lines
         check_sampling(every, fps)
         self.path = Path(path)
         if not self.path.is_file():
@@ -136,9 +139,15 @@ class VideoSource:
             )
 
 
+def frame_order(path: Path) -> list:
+    """Sort key of a frame file: its path with runs of digits compared as numbers, so ffmpeg's unpadded
+    ``frame_2.png`` comes before ``frame_10.png``."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", str(path))]
+
+
 class FrameFolder:
-    """A folder of frame images, in name order, at ``rate`` frames per second; unreadable frames are
-    skipped (counted in ``skipped``)."""
+    """A folder of frame images, in name order (numbers in names compared as numbers), at ``rate`` frames
+    per second; unreadable frames are skipped (counted in ``skipped``)."""
 
     def __init__(self, path: str | Path, every=None, fps=None, rate: float = FOLDER_FRAME_RATE):
         from .folders import list_images
@@ -147,7 +156,7 @@ class FrameFolder:
         if not rate > 0:
             raise UserError(f"--frame-rate {rate}: give the folder's frames per second (> 0)")
         self.path = Path(path)
-        self.files = list_images(self.path)
+        self.files = sorted(list_images(self.path), key=frame_order)
         if not self.files:
             raise UserError(f"{self.path}: folder has no frame images ({imageio.IMAGE_TYPES})")
         self.rate, self.total = rate, len(self.files)

@@ -11,6 +11,19 @@ import numpy as np
 from .scenes import capped, embed_faces, find_faces
 from .tracking import Tracker
 
+# A scene cut: the mean absolute difference of consecutive sampled frames' 32x24 grey thumbnails (0-255). On the
+# scenes benchmark's clips (faces walking, blur, noise) consecutive frames differ by at most 3.2; frames of two
+# different backgrounds by 48 or more (results/2026-12-08-reviews.md). A cut closes every track: the appearance
+# floor alone cannot tell two people at one spot apart on 16-pixel faces (most strangers' cosines are above 0).
+SCENE_CUT = 25.0
+
+
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    return cv2.resize(grey, (32, 24), interpolation=cv2.INTER_AREA).astype(np.float32)
+
 
 def track_entry(track, result, name: str) -> dict:
     """identify's JSON entry of one track."""
@@ -44,8 +57,13 @@ def identify_tracks(source, detector, embedder, search, name: str, drawer=None, 
             entries.extend(track_entry(t, r, name) for t, r in zip(tracks, results))
 
     bar = tqdm(total=source.expected, unit="frame", desc=str(name)[-30:], disable=None, leave=False, mininterval=1.0)
+    previous = None
     try:
         for frame in source:
+            small = thumbnail(frame.image)
+            if previous is not None and float(np.abs(small - previous).mean()) > SCENE_CUT:
+                tracker.cut()
+            previous = small
             faces = find_faces(detector, frame.image)
             capped_frames += capped(detector, faces)
             ids = tracker.update(
