@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from functools import cached_property
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from ..data.sources import DataBundle
 from ..distill.embed_kd import EmbedDistiller
 from ..distill.hr import HrDistiller
 from ..distill.strategy import build_strategy
-from ..errors import UserError
+from ..errors import Hint, UserError
 from ..models import StreamOutput
 from ..preprocess import PreprocessSpec, preprocess
 from .batches import train_batches
@@ -218,10 +219,12 @@ class Trainer:
         writer = tensorboard_writer(self.run_dir / "tb") if self.dist.main else None
         eval_split = "val" if "val" in self.data.splits else "test"
         if eval_split == "test" and self.open_set is None and self.dist.main:
-            print(
-                "lrface train: warning: no validation split: best.pt is picked on the test split, so the best test "
-                "score is optimistic; set data.val_fraction (e.g. 0.1) or data.val_identities for an honest one",
-                file=sys.stderr,
+            warnings.warn(  # the CLI prints it once the run has succeeded (a failure stays one line)
+                Hint(
+                    "no validation split: best.pt is picked on the test split, so the best test score is optimistic; "
+                    "set data.val_fraction (e.g. 0.1) or data.val_identities for an honest one"
+                ),
+                stacklevel=2,
             )
         last: dict[str, float] = {}
         while self.epoch < self.cfg.train.epochs and not self._budget_spent():
