@@ -36,7 +36,7 @@ def test_nested_folders_count_the_same_in_prepare_train_and_gallery(tmp_path, mo
         ("a", "a/nested/2.png"),
         ("b", "b/3.png"),
     ]
-    images, labels, names = load_identity_folder(root, 16, use_cache=False)
+    images, labels, names, _ = load_identity_folder(root, 16, use_cache=False)
     assert names == ["a", "b"] and labels.tolist() == [0, 0, 1] and images.shape == (3, 16, 16, 3)
 
 

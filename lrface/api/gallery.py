@@ -204,7 +204,7 @@ class Gallery:
         equal after Unicode NFC are one identity: their images are merged); images are decoded and embedded
         before the writer lock is taken; UserError (gallery unchanged) when none of them could be used."""
         from ..inference.enrol import decode_samples
-        from ..inference.folders import check_identity_name, identity_key, identity_keys, name_clash
+        from ..inference.folders import check_identity_name, claim_name
 
         if not isinstance(groups, Mapping):
             raise WrongType(f"groups: pass a dict identity -> images, got a {type(groups).__name__}")
@@ -215,12 +215,9 @@ class Gallery:
             if not images:
                 raise UserError(f"no images to add for {identity!r}")
             merged.setdefault(identity, []).extend(images)
-        keys = identity_keys(n for n, _ in self.core.identities())
+        keys = self.core.name_keys()
         for identity in merged:  # before any decoding: a refused name costs no embedding
-            problem = name_clash(identity, keys)
-            if problem:
-                raise UserError(problem)
-            keys.setdefault(identity_key(identity), []).append(identity)
+            claim_name(identity, keys)
         recognizer = as_recognizer(recognizer) or self.recognizer()
         self.check_model(recognizer)
         skipped: list[str] = []  # warnings wait until something is usable: a failure stays one line

@@ -56,7 +56,7 @@ def _folder_source(root: Path, size: int, cache: bool) -> tuple[np.ndarray, np.n
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if not any(f.is_file() and is_image_file(f) for f in sub.iterdir()):
             raise UserError(f"{sub}: identity folder with no images; add images or remove the folder")
-    return load_identity_folder(root, size, cache, with_files=True)
+    return load_identity_folder(root, size, cache)
 
 
 def read_source(

@@ -39,11 +39,11 @@ class DataBundle:
 
 
 def load_identity_folder(
-    root: Path, size: int, use_cache: bool = True, with_files: bool = False
-) -> tuple[np.ndarray, np.ndarray, list[str]] | tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    """Read and resize every image once; cache the arrays keyed on the file list, sizes and mtimes, and the
-    decoder's version (a cache of images decoded another way is never reused). ``with_files``: also each
-    image's file name (for data.merge=name's duplicate check)."""
+    root: Path, size: int, use_cache: bool = True
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """Read and resize every image once: (images, labels, class names, each image's file name, for
+    data.merge=name's duplicate check). Cached, keyed on the file list, sizes and mtimes and the decoder's
+    version (a cache of images decoded another way is never reused)."""
     from ..imageio import DECODE_VERSION
 
     items = [(ident, f) for ident, files in scan_identity_folder(root).items() for f in files]
@@ -54,8 +54,7 @@ def load_identity_folder(
     cache = cache_dir() / "folders" / f"{key.hexdigest()[:24]}.npz"
     if use_cache and cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
-            out = z["images"], z["labels"], [str(n) for n in z["class_names"]]
-            return (*out, [str(n) for n in z["files"]]) if with_files else out
+            return z["images"], z["labels"], [str(n) for n in z["class_names"]], [str(n) for n in z["files"]]
     class_names = sorted({ident for ident, _ in items})
     index = {n: i for i, n in enumerate(class_names)}
     images, labels, names, bad = [], [], [], []
@@ -86,7 +85,7 @@ def load_identity_folder(
                 files=np.asarray(names),
             ),
         )
-    return (images, labels, class_names, names) if with_files else (images, labels, class_names)
+    return images, labels, class_names, names
 
 
 def _drop_small_classes(images, labels, class_names, min_per_class):
@@ -170,7 +169,7 @@ def load_data(cfg: Config) -> DataBundle:
                 raise UserError(f"data path {root} is neither a packed set nor an identity folder")
             if native:
                 refuse_folder(root)
-            images, labels, class_names = load_identity_folder(root, d.image_size, d.cache)
+            images, labels, class_names, _ = load_identity_folder(root, d.image_size, d.cache)
             splits = {"all": (images, labels)}
         splits, class_names = drop_excluded(splits, class_names, exclude, names)
         bundle = _split_faces(splits, class_names, cfg, f"{kind}:{root}", hr)

@@ -58,6 +58,17 @@ def identity_keys(names: Iterable[str]) -> dict[str, list[str]]:
     return keys
 
 
+def claim_name(name: str, keys: dict[str, list[str]]) -> None:
+    """UserError (:func:`name_clash`'s line) when ``name`` may not join the names of ``keys``
+    (:func:`identity_keys`); else ``name`` is recorded in ``keys``, so later names are checked against it too."""
+    problem = name_clash(name, keys)
+    if problem:
+        raise UserError(problem)
+    same = keys.setdefault(identity_key(name), [])
+    if name not in same:
+        same.append(name)
+
+
 def name_clash(name: str, existing: Iterable[str] | Mapping[str, list[str]]) -> str | None:
     """The one-line error for adding identity ``name`` (already checked) beside the enrolled ``existing``
     names (or their :func:`identity_keys`), or None. An enrolled name is always fine; a new one is refused when

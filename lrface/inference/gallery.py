@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import UserError
-from .folders import check_identity_name, identity_key, identity_keys, name_clash
+from .folders import check_identity_name, claim_name, identity_keys
 from .gallery_search import search_gallery
 from .gallery_store import (
     FORMAT,
@@ -219,16 +219,15 @@ class Gallery(GalleryVectors):
         self._edited()
         return len(rows)
 
+    def name_keys(self) -> dict[str, list[str]]:
+        """The enrolled names by :func:`.folders.identity_key` (for :func:`.folders.claim_name`)."""
+        return identity_keys(n for (n,) in self.conn.execute("SELECT name FROM identities"))
+
     def _check_new_name(self, identity: str) -> None:
         """Refuse a new name that equals an enrolled one but for case, width or spacing (folders.name_clash)."""
         if self._keys is None:
-            self._keys = identity_keys(n for (n,) in self.conn.execute("SELECT name FROM identities"))
-        problem = name_clash(identity, self._keys)
-        if problem:
-            raise UserError(problem)
-        same = self._keys.setdefault(identity_key(identity), [])
-        if identity not in same:
-            same.append(identity)
+            self._keys = self.name_keys()
+        claim_name(identity, self._keys)
 
     def remove(self, identity: str) -> int:
         """Remove an identity and all its samples; returns the number of samples removed."""
