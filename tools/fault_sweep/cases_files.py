@@ -81,6 +81,7 @@ def path_cases(s: Sweep, F):
     )
     s.cli("gallery build --out inside folder", ["gallery", "build", F["faces"], "--out", F["faces"] / "g"])
     s.cli("gallery build --out existing gallery", ["gallery", "build", F["faces"], "--out", g])
+    s.cli("gallery build --out a folder of photos", ["gallery", "build", F["faces"], "--out", imgs["good.png"].parent])
     s.cli("gallery build --out a file", ["gallery", "build", F["faces"], "--out", afile])
     s.cli("gallery build --out below a file", ["gallery", "build", F["faces"], "--out", afile / "g"])
     s.cli(

@@ -65,6 +65,8 @@ def run_dir_cases(s: Sweep, F):
         s.cli(f"benchmark plan {label}", ["benchmark", "--plan", plan, "--data", F["faces"], "--out",
               scratch(F, "bp"), *extra], timeout=60)  # fmt: skip
     s.cli("train --resume --set not yaml", ["train", "--resume", F["run"], "--set", "train.epochs={"])
+    for item in ("train.seed=99", "train.select_on=teacher", "train.per_identity=1"):  # refused before any work
+        s.cli(f"train --resume --set {item}", ["train", "--resume", F["run"], "--set", item])
 
 
 def option_cases(s: Sweep, F):
@@ -87,6 +89,9 @@ def option_cases(s: Sweep, F):
         s.cli(f"calibrate --far {far}", ["gallery", "calibrate", gallery_copy(F, "cal"), "--far", far], ANY)
     s.cli("calibrate one-identity gallery", ["gallery", "calibrate", gallery_copy(F, "cal1", src="g1")], ANY)
     s.cli("identify with other model", ["identify", good, "--gallery", g, "--model", F["tiny"]])
+    for extra in (["--draw", F["w"] / "d.jpg"], ["--min-face", "12"], ["--all-faces", "--every", "2"],
+                  ["--all-faces", "--frame-rate", "30"]):  # fmt: skip
+        s.cli(f"identify {extra[-2]} where unused", ["identify", good, "--gallery", g, *extra])
     s.cli("identify tiny gallery, default", ["identify", good, "--gallery", gt], OK)
     s.cli(
         "gallery add with other model",

@@ -36,6 +36,10 @@ def config_cases(s: Sweep, F):
         "kwargs not a map": "student:\n  kwargs: 5\n",
         "milestones a string": "optim:\n  milestones: soon\n",
         "shift share over 1": "augment:\n  shift_p: 1.5\n",
+        "milestones a fraction": "optim:\n  milestones: [1.5]\n",
+        "milestones descending": "optim:\n  milestones: [50, 36]\n",
+        "brightness over 1": "augment:\n  brightness_contrast: 5\n",
+        "scale 2": "augment:\n  scale: 2\n",
     }
     for label, text in texts.items():
         cfg = F["w"] / "cfg" / f"{label.replace(' ', '_')}.yaml"
